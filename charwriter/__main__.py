@@ -1,0 +1,386 @@
+"""The `charwriter` command line (also `python -m charwriter`): write, train, generate, eval, models.
+
+User errors (a bad file, a bad model, a bad option) print one line to stderr and exit with code 2.
+Heavy imports (torch, Textual) happen inside the commands, so `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import signal
+import sys
+from pathlib import Path
+
+from charwriter.errors import UserError
+
+HYPERPARAMETERS = {
+    # option: (type, help)
+    "hidden_size": (int, "LSTM width (seed: 512)"),
+    "num_layers": (int, "stacked layers (seed: 2)"),
+    "dropout": (float, "dropout between layers and before the head (seed: 0.5)"),
+    "cell": (str, "lstm (seed) or gru"),
+    "batch_size": (int, "parallel streams per batch (seed: 128)"),
+    "seq_len": (int, "characters per window (seed: 100)"),
+    "epochs": (int, "passes over the training text (seed: 20)"),
+    "lr": (float, "Adam learning rate (seed: 0.001)"),
+    "lr_schedule": (str, "constant (seed) or cosine (linear warmup, cosine decay)"),
+    "warmup_steps": (int, "cosine warmup steps (default 50)"),
+    "clip": (float, "gradient-norm clip (seed: 5)"),
+    "val_fraction": (float, "tail of the text held out for validation (seed: 0.1)"),
+    "seed": (int, "random seed (default 1234)"),
+    "device": (str, "auto, cpu, cuda or mps"),
+    "eval_every": (int, "validate every N steps, and at every epoch end (default 50; 0: epoch ends only)"),
+    "log_every": (int, "a step event every N steps (default 1)"),
+    "checkpoint_minutes": (float, "write a resume checkpoint at least this often (default 3)"),
+    "max_minutes": (float, "stop cleanly after this many minutes of training; resume later"),
+    "sample_length": (int, "characters of the sample shown at each validation (default 200)"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="charwriter",
+        description="A terminal writing assistant: a character-level LSTM continues your text as you type.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    write = sub.add_parser("write", help="open the editor (the default command)")
+    write.add_argument("file", nargs="?", help="a UTF-8 text file to open (created on save if missing)")
+    write.add_argument("--model", help="model name (see `charwriter models`) or path")
+
+    train = sub.add_parser("train", help="train a model on a text file")
+    train.add_argument("corpus", nargs="?", help="a UTF-8 text file")
+    for name, (kind, text) in HYPERPARAMETERS.items():
+        train.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+    train.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (name or path)")
+    train.add_argument("--name", help="run name (default: corpus name and time)")
+    train.add_argument("--out", metavar="DIR", help="run directory (default: the user data dir's runs/NAME)")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped run (its name or directory)")
+    train.add_argument("--encoding", default="utf-8", help="the corpus's text encoding (default utf-8)")
+    train.add_argument("--events", metavar="-", help="'-': stream events as JSON lines to stdout instead of a progress bar")
+    train.add_argument("--tui", action="store_true", help="open the training screen with this corpus filled in")
+
+    gen = sub.add_parser("generate", help="continue a prime with the model, streamed to stdout")
+    gen.add_argument("--model", help="model name or path (default: the bundled model)")
+    gen.add_argument("--prime", default=None, help="text to start from (default 'Anna')")
+    gen.add_argument("--prime-file", metavar="FILE", help="read the prime from a file ('-' for stdin)")
+    gen.add_argument("--length", type=int, default=1000, help="characters to generate (default 1000)")
+    gen.add_argument("--top-k", type=int, default=5, help="sample from the k most likely (default 5, as the seed; 0: all)")
+    gen.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the smallest set with this mass")
+    gen.add_argument("--temperature", type=float, default=1.0, help="below 1 is safer, above 1 wilder")
+    gen.add_argument("--greedy", action="store_true", help="always the most likely character")
+    gen.add_argument("--seed", type=int, default=None, help="random seed for repeatable output")
+
+    ev = sub.add_parser("eval", help="validation loss of a model on a text's held-out tail")
+    ev.add_argument("corpus", help="a UTF-8 text file")
+    ev.add_argument("--model", help="model name or path (default: the bundled model)")
+    ev.add_argument("--val-fraction", type=float, default=None, help="held-out tail (default: as trained, else 0.1)")
+    ev.add_argument("--batch-size", type=int, default=None, help="streams (default: as trained)")
+    ev.add_argument("--seq-len", type=int, default=None, help="window (default: as trained)")
+    ev.add_argument("--encoding", default="utf-8")
+
+    sub.add_parser("models", help="list bundled, user and trained models")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "write"
+    try:
+        if command == "write":
+            return cmd_write(getattr(args, "file", None), getattr(args, "model", None))
+        return {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "models": cmd_models}[command](args)
+    except UserError as error:
+        print(f"charwriter: {error}", file=sys.stderr)
+        return error.exit_code
+    except BrokenPipeError:
+        return 0
+
+
+# --- write ------------------------------------------------------------------------------------------------------
+
+
+def cmd_write(file: str | None, model: str | None, train_corpus: str | None = None) -> int:
+    from charwriter.app import CharwriterApp
+
+    app = CharwriterApp(file=file, model=model, train_corpus=train_corpus)
+    app.run()
+    return app.return_code or 0
+
+
+# --- train ------------------------------------------------------------------------------------------------------
+
+
+def cmd_train(args) -> int:
+    if args.tui:
+        if args.resume:
+            raise UserError("--tui opens the training screen; resume a run from that screen")
+        return cmd_write(None, None, train_corpus=args.corpus or "")
+
+    from charwriter import paths
+    from charwriter.lm.checkpoint import load_checkpoint, load_model
+    from charwriter.lm.data import Corpus
+    from charwriter.lm.registry import resolve_model
+    from charwriter.lm.train import TrainConfig, Trainer
+
+    given = {k: getattr(args, k) for k in HYPERPARAMETERS if getattr(args, k) is not None}
+    if args.resume:
+        run_dir = Path(args.resume).expanduser()
+        if not run_dir.is_dir():
+            run_dir = paths.runs_dir() / args.resume
+        if not (run_dir / "checkpoint.safetensors").is_file():
+            raise UserError(f"no resumable run at {run_dir} (no checkpoint.safetensors) — check the run name")
+        checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
+        saved = checkpoint.meta.get("training") or {}
+        hyper = dict(saved.get("hyperparameters") or {})
+        changeable = {"epochs", "max_minutes", "eval_every", "log_every", "checkpoint_minutes", "device", "sample_length"}
+        fixed = sorted(set(given) - changeable)
+        if fixed:
+            raise UserError(f"cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} when resuming"
+                            " — start a new run instead")
+        hyper.update(given)
+        if "max_minutes" not in given:
+            hyper["max_minutes"] = None
+        config = TrainConfig.from_dict(hyper)
+        corpus_path = args.corpus or saved.get("corpus_path")
+        if not corpus_path:
+            raise UserError("the checkpoint does not say where its corpus is — pass it: charwriter train CORPUS --resume RUN")
+        corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=checkpoint.vocab)
+        if corpus.sha256 != saved.get("corpus_sha256"):
+            raise UserError(f"{corpus_path} is not the text this run was trained on (its sha256 differs)"
+                            " — pass the original corpus")
+        trainer = Trainer(corpus, config, run_dir, resume=True, corpus_path=str(Path(corpus_path).resolve()))
+    else:
+        if not args.corpus:
+            raise UserError("give a corpus to train on: charwriter train CORPUS (or --resume RUN)")
+        init = None
+        if args.init_from:
+            init = load_model(resolve_model(args.init_from))
+            for key in ("hidden_size", "num_layers", "cell"):
+                given[key] = getattr(init.config, key)
+        config = TrainConfig(**given)
+        corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None)
+        corpus.check_size(config.batch_size, config.seq_len, where=args.corpus)
+        name = args.name or f"{Path(args.corpus).stem}-{_now_stamp()}"
+        if args.out:
+            run_dir = Path(args.out).expanduser()
+        else:
+            if "/" in name or name.startswith("."):
+                raise UserError(f"--name {name!r}: use a plain name without '/' (or --out DIR)")
+            run_dir = paths.runs_dir() / name
+        if (run_dir / "checkpoint.safetensors").exists() or (run_dir / "events.jsonl").exists():
+            raise UserError(f"a run already exists at {run_dir} — resume it with --resume {run_dir} or pick another --name")
+        trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(args.corpus).resolve()))
+
+    stream = args.events == "-"
+    if args.events not in (None, "-"):
+        raise UserError("--events takes '-' (stdout); the run directory always has events.jsonl")
+    if stream:
+        import json
+
+        def write_event(event: dict) -> None:
+            sys.stdout.write(json.dumps(event) + "\n")
+            sys.stdout.flush()
+
+        trainer.add_callback(write_event)
+        view = None
+    else:
+        view = _TrainView(trainer)
+        trainer.add_callback(view.on_event)
+
+    def stop(signum, frame):
+        trainer.request_stop("interrupted")
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl+C stops at once
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        if view:
+            with view:
+                done = trainer.run()
+        else:
+            done = trainer.run()
+    except UserError as error:
+        print(f"charwriter: {error}", file=sys.stderr)
+        return 1
+    name = trainer.run_dir.name if trainer.run_dir.parent == paths.runs_dir() else str(trainer.run_dir)
+    msg = sys.stderr
+    if done["reason"] != "finished":
+        print(f"stopped ({done['reason']}) at step {done['step']}; checkpoint saved — resume with: "
+              f"charwriter train --resume {name}", file=msg)
+    best = done["best_val_loss"]
+    if best is not None:
+        print(f"best validation loss {best:.4f} nats/char ({best / math.log(2):.4f} bits/char); "
+              f"model: {done['model']}", file=msg)
+    return 0
+
+
+def _now_stamp() -> str:
+    from datetime import datetime
+
+    return datetime.now().strftime("%Y%m%d-%H%M%S")
+
+
+class _TrainView:
+    """A Rich progress bar in a terminal; one line per validation otherwise."""
+
+    def __init__(self, trainer):
+        from rich.console import Console
+
+        self.trainer = trainer
+        self.console = Console(stderr=True)
+        self.live = self.console.is_terminal
+        self.val = "-"
+        self.progress = None
+
+    def __enter__(self):
+        if self.live:
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
+                TextColumn("loss {task.fields[loss]}"), TextColumn("val {task.fields[val]}"),
+                TextColumn("{task.fields[cps]} chars/s"), TimeRemainingColumn(), console=self.console,
+            )
+            self.progress.start()
+            t = self.trainer
+            self.task = self.progress.add_task("train", total=t.total_steps, completed=t.step, epoch="-", loss="-",
+                                               val="-", cps="-")
+        return self
+
+    def __exit__(self, *exc):
+        if self.progress:
+            self.progress.stop()
+
+    def on_event(self, event: dict) -> None:
+        kind = event["type"]
+        if kind == "config":
+            self.console.print(f"training {event['run']}: {event['corpus']} ({event['corpus_chars']:,} chars, "
+                               f"{event['vocab_size']} symbols), {event['parameters']:,} parameters on "
+                               f"{event['device']}, {event['batches_per_epoch']} batches per epoch; events in "
+                               f"{event['run_dir']}/events.jsonl")
+        elif kind == "step" and self.progress:
+            epochs = self.trainer.config.epochs
+            self.progress.update(self.task, completed=event["step"], loss=f"{event['loss']:.3f}",
+                                 epoch=f"{min(epochs, int(event['epoch']) + 1)}/{epochs}",
+                                 cps=f"{event['chars_per_s']:,.0f}")
+        elif kind == "val":
+            self.val = f"{event['val_loss']:.4f}"
+            if self.progress:
+                self.progress.update(self.task, val=self.val)
+            else:
+                self.console.print(f"step {event['step']}: val loss {event['val_loss']:.4f} "
+                                   f"(best {event['best_val_loss']:.4f})")
+        elif kind == "error":
+            self.console.print(f"[red]{event['message']}[/red]")
+
+
+# --- generate / eval / models -------------------------------------------------------------------------------------
+
+
+def _load(spec: str | None):
+    from charwriter.lm.checkpoint import load_model
+    from charwriter.lm.registry import resolve_model
+
+    return load_model(resolve_model(spec))
+
+
+def cmd_generate(args) -> int:
+    from charwriter.lm.data import read_text
+    from charwriter.lm.sample import generate, split_known
+
+    if args.length < 0:
+        raise UserError("--length must be 0 or more")
+    if args.top_p is not None and not 0 < args.top_p <= 1:
+        raise UserError("--top-p must be in (0, 1]")
+    if args.temperature <= 0 and not args.greedy:
+        raise UserError("--temperature must be positive (or use --greedy)")
+    if args.prime_file and args.prime is not None:
+        raise UserError("give --prime or --prime-file, not both")
+    if args.prime_file == "-":
+        prime = sys.stdin.read()
+    elif args.prime_file:
+        prime = read_text(args.prime_file, what="prime file")
+    else:
+        prime = "Anna" if args.prime is None else args.prime
+    loaded = _load(args.model)
+    _, skipped = split_known(prime, loaded.vocab)
+    if skipped:
+        shown = ", ".join(repr(c) for c in skipped[:10]) + (" …" if len(skipped) > 10 else "")
+        print(f"charwriter: warning: skipped characters not in {loaded.name}'s vocabulary: {shown}", file=sys.stderr)
+    out = sys.stdout
+    out.write(prime)
+    out.flush()
+    chars = generate(loaded.model, loaded.vocab, prime, args.length, top_k=args.top_k or None, top_p=args.top_p,
+                     temperature=args.temperature, greedy=args.greedy, seed=args.seed)
+    for i, ch in enumerate(chars):
+        out.write(ch)
+        if ch == "\n" or i % 8 == 7:
+            out.flush()
+    out.write("\n")
+    out.flush()
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from charwriter.lm.data import Corpus, read_text
+    from charwriter.lm.sample import split_known
+    from charwriter.lm.train import evaluate
+
+    loaded = _load(args.model)
+    hyper = loaded.training.get("hyperparameters") or {}
+    val_fraction = args.val_fraction or loaded.training.get("val_fraction") or 0.1
+    batch_size = args.batch_size or hyper.get("batch_size") or 128
+    seq_len = args.seq_len or hyper.get("seq_len") or 100
+    text = read_text(args.corpus, encoding=args.encoding)
+    codes, skipped = split_known(text, loaded.vocab)
+    if skipped:
+        print(f"charwriter: warning: {len(text) - len(codes):,} characters not in the model's vocabulary were"
+              f" skipped ({', '.join(repr(c) for c in skipped[:10])})", file=sys.stderr)
+    corpus = Corpus.from_text(text, Path(args.corpus).name, val_fraction, vocab=loaded.vocab)
+    val = corpus.val_data
+    if len(val) < seq_len + 1:
+        raise UserError(f"{args.corpus}: the held-out tail has {len(val)} characters, fewer than one window of "
+                        f"{seq_len + 1} — use a larger --val-fraction or a smaller --seq-len")
+    import torch
+
+    torch.set_grad_enabled(False)
+    streams = corpus.val_streams(batch_size, seq_len)
+    loss = evaluate(loaded.model, streams, "cpu")
+    print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "
+          f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}): "
+          f"{loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char")
+    return 0
+
+
+def cmd_models(args) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from charwriter.lm.registry import list_models
+
+    table = Table(title="charwriter models")
+    for col in ("name", "source", "size", "val loss", "corpus", "date", "path"):
+        table.add_column(col, justify="right" if col in ("size", "val loss") else "left")
+    entries = list_models()
+    for e in entries:
+        t = e.training
+        size = f"{e.path.stat().st_size / 1e6:.1f} MB"
+        if e.meta is None:
+            table.add_row(e.name, e.source, size, "-", "[red]unreadable[/red]", "-", str(e.path))
+            continue
+        val = f"{e.val_loss:.4f}" if e.val_loss is not None else "-"
+        table.add_row(e.name, e.source, size, val, t.get("corpus", "-"), (t.get("date") or "-")[:10], str(e.path))
+    console = Console()
+    if entries:
+        console.print(table)
+    else:
+        console.print("no models yet — train one with: charwriter train CORPUS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The language model: CharRNN, corpora, training, sampling and model files. Never imports Textual."""

@@ -1,0 +1,258 @@
+"""Model files and resume checkpoints: safetensors weights plus JSON metadata, never pickle.
+
+A model file (`*.safetensors`) describes itself: the weights of `CharRNN`, and in the safetensors header a
+`charwriter` entry holding JSON with the format version, the model config, the vocabulary and a training summary.
+A resume checkpoint is the same kind of file with the optimizer's moments, the RNG state and the carried hidden
+state added as tensors and the trainer's progress in the metadata. Every file is written to a temporary file
+in the same directory and moved into place with `os.replace`, so a crash never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from charwriter.errors import ModelFileError
+from charwriter.lm.model import CharRNN, ModelConfig
+
+FORMAT = "charwriter-model"
+CHECKPOINT_FORMAT = "charwriter-checkpoint"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to use, with what its file says about it."""
+
+    model: CharRNN
+    vocab: list[str]
+    config: ModelConfig
+    training: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def name(self) -> str:
+        if self.path is None:
+            return "model"
+        return self.path.parent.name if self.path.stem in ("best", "last") else self.path.stem
+
+
+def atomic_write(path: Path, write) -> None:
+    """Call `write(tmp_path)` then move the finished file over `path` in one step."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    def write(tmp):
+        Path(tmp).write_text(text, encoding="utf-8")
+
+    atomic_write(path, write)
+
+
+def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+
+
+def save_model(path: str | Path, model: CharRNN, vocab: list[str], training: dict | None = None) -> None:
+    meta = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "vocab": vocab,
+        "training": training or {},
+    }
+    tensors = _cpu(model.state_dict())
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={"charwriter": json.dumps(meta)}))
+
+
+def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
+    """Header metadata and tensors of a charwriter safetensors file, or one clear `ModelFileError`."""
+    path = Path(path)
+    if not path.exists():
+        raise ModelFileError(f"{kind} not found: {path} — check the path, or run `charwriter models` to list models")
+    if path.is_dir():
+        raise ModelFileError(f"{kind} path is a directory: {path} — give a .safetensors file")
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+        if len(head) < 8:
+            raise ModelFileError(f"not a safetensors file (only {len(head)} bytes): {path}")
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            header = f.metadata() or {}
+        tensors = load_file(str(path))
+    except ModelFileError:
+        raise
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ModelFileError(f"not a readable safetensors file (truncated or corrupt: {detail}): {path}") from None
+    raw = header.get("charwriter")
+    if raw is None:
+        raise ModelFileError(f"not a charwriter {kind} (a safetensors file without charwriter metadata): {path}")
+    try:
+        meta = json.loads(raw)
+    except json.JSONDecodeError:
+        raise ModelFileError(f"corrupt charwriter metadata in {path} — re-export or retrain the model") from None
+    return meta, tensors
+
+
+def _build(meta: dict, tensors: dict[str, torch.Tensor], path: Path, prefix: str = "") -> tuple[CharRNN, list[str], ModelConfig]:
+    try:
+        vocab = list(meta["vocab"])
+        config = ModelConfig.from_dict(meta["config"])
+        if config.vocab_size != len(vocab) or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
+            raise ValueError("vocabulary does not match the config")
+        model = CharRNN(config)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ModelFileError(f"invalid charwriter metadata in {path}: {error}") from None
+    expected = model.state_dict()
+    weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing or extra:
+        raise ModelFileError(f"wrong tensors in {path}: missing {missing[:3]}, unexpected {extra[:3]}")
+    for key, value in expected.items():
+        if weights[key].shape != value.shape:
+            raise ModelFileError(
+                f"wrong shape for {key} in {path}: {tuple(weights[key].shape)}, expected {tuple(value.shape)}"
+            )
+        if not torch.isfinite(weights[key]).all():
+            raise ModelFileError(f"{path} holds non-finite weights in {key} — the model is corrupt")
+    model.load_state_dict({k: weights[k].float() for k in expected})
+    model.eval()
+    return model, vocab, config
+
+
+def _check_format(meta: dict, path: Path, expected: str, kind: str) -> None:
+    if meta.get("format") != expected:
+        raise ModelFileError(f"not a charwriter {kind} (format {meta.get('format')!r}): {path}")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelFileError(
+            f"unknown {kind} format version {version!r} in {path} (this charwriter reads version {FORMAT_VERSION})"
+            " — upgrade charwriter"
+        )
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The JSON metadata of a model file, without building the model (for listings)."""
+    path = Path(path)
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            raw = (f.metadata() or {}).get("charwriter")
+        meta = json.loads(raw) if raw else None
+    except Exception:  # a listing shows unreadable files as such; loading gives the precise reason
+        meta = None
+    if not meta or meta.get("format") != FORMAT:
+        raise ModelFileError(f"not a charwriter model: {path}")
+    return meta
+
+
+def load_model(path: str | Path) -> LoadedModel:
+    path = Path(path)
+    meta, tensors = _read(path, "model")
+    if meta.get("format") == CHECKPOINT_FORMAT:
+        _check_format(meta, path, CHECKPOINT_FORMAT, "checkpoint")
+        model, vocab, config = _build(meta, tensors, path, prefix="model.")
+    else:
+        _check_format(meta, path, FORMAT, "model")
+        model, vocab, config = _build(meta, tensors, path)
+    return LoadedModel(model, vocab, config, dict(meta.get("training") or {}), path)
+
+
+# --- resume checkpoints ---------------------------------------------------------------------------------------
+
+
+def save_checkpoint(path: str | Path, model: CharRNN, vocab: list[str], optimizer: torch.optim.Optimizer,
+                    extra_tensors: dict[str, torch.Tensor], progress: dict, training: dict | None = None) -> None:
+    """Everything needed to continue a run exactly: weights, Adam moments, RNG, carried state, progress."""
+    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    names = {id(p): n for n, p in model.named_parameters()}
+    opt_state = optimizer.state_dict()
+    scalars: dict[str, dict] = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            name = names[id(p)]
+            for key, value in optimizer.state.get(p, {}).items():
+                if torch.is_tensor(value) and value.dim() > 0:
+                    tensors[f"optim.{name}.{key}"] = value
+                else:
+                    scalars.setdefault(name, {})[key] = float(value) if torch.is_tensor(value) else value
+    for key, value in extra_tensors.items():
+        tensors[f"extra.{key}"] = value
+    meta = {
+        "format": CHECKPOINT_FORMAT,
+        "format_version": FORMAT_VERSION,
+        "config": model.config.to_dict(),
+        "vocab": vocab,
+        "training": training or {},
+        "progress": progress,
+        "optimizer": {"scalars": scalars, "param_groups": [
+            {k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]
+        ]},
+    }
+    tensors = _cpu(tensors)
+    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={"charwriter": json.dumps(meta)}))
+
+
+@dataclass
+class Checkpoint:
+    model: CharRNN
+    vocab: list[str]
+    meta: dict
+    tensors: dict[str, torch.Tensor]
+
+    @property
+    def progress(self) -> dict:
+        return self.meta["progress"]
+
+    def extra(self, key: str) -> torch.Tensor | None:
+        return self.tensors.get(f"extra.{key}")
+
+    def restore_optimizer(self, optimizer: torch.optim.Optimizer, model: CharRNN) -> None:
+        saved = self.meta["optimizer"]
+        for group, saved_group in zip(optimizer.param_groups, saved["param_groups"]):
+            group.update(saved_group)
+        device = next(model.parameters()).device
+        for name, p in model.named_parameters():
+            state = {}
+            for key, value in saved["scalars"].get(name, {}).items():
+                state[key] = torch.tensor(value, dtype=torch.float32) if key == "step" else value
+            prefix = f"optim.{name}."
+            for key, value in self.tensors.items():
+                if key.startswith(prefix):
+                    state[key[len(prefix) :]] = value.to(device)
+            if state:
+                optimizer.state[p] = state
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    path = Path(path)
+    meta, tensors = _read(path, "checkpoint")
+    _check_format(meta, path, CHECKPOINT_FORMAT, "checkpoint")
+    if "progress" not in meta or "optimizer" not in meta:
+        raise ModelFileError(f"incomplete checkpoint (no progress or optimizer state): {path}")
+    model, vocab, _ = _build(meta, tensors, path, prefix="model.")
+    model.train()
+    return Checkpoint(model, vocab, meta, tensors)

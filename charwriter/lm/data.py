@@ -1,0 +1,178 @@
+"""Reading a text corpus, its vocabulary, the train/validation split and the seed's batching.
+
+A corpus is any UTF-8 text file. Newlines are normalised (CRLF and CR become LF) and a leading BOM is dropped, so
+`anna.txt` yields the seed's 83 characters. The vocabulary is the *sorted* set of characters (the seed used
+`tuple(set(text))`, whose order changes between Python processes) and travels inside every model file.
+
+Batching follows the seed: the training text is cut into `batch_size` contiguous streams read side by side in
+windows of `seq_len` characters, so the hidden state carried from one window to the next continues the same
+stream. Unlike the seed, the last target of the last window is the true next character, not a wrap-around.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from charwriter.errors import CorpusError
+
+MAX_CORPUS_BYTES = 2_000_000_000  # a sanity cap: the encoded corpus lives in memory
+
+
+def normalise_text(text: str) -> str:
+    """CRLF and CR to LF, leading BOM dropped: the same text whatever platform wrote it."""
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def read_text(path: str | Path, encoding: str = "utf-8", what: str = "corpus") -> str:
+    """Read a text file or raise a `CorpusError` with one line saying what is wrong and what to do."""
+    path = Path(path)
+    if not path.exists():
+        raise CorpusError(f"{what} not found: {path} — check the path")
+    if path.is_dir():
+        raise CorpusError(f"{what} is a directory, not a text file: {path} — give a .txt file inside it")
+    try:
+        size = path.stat().st_size
+        if size > MAX_CORPUS_BYTES:
+            raise CorpusError(f"{what} is too large ({size:,} bytes): {path} — the limit is {MAX_CORPUS_BYTES:,}")
+        raw = path.read_bytes()
+    except OSError as error:
+        raise CorpusError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    if not raw.strip():
+        raise CorpusError(f"{what} is empty: {path} — give a file with some text in it")
+    nul = raw.find(b"\x00")
+    if nul >= 0 and encoding.lower().replace("-", "") in ("utf8", "utf8sig", "ascii", "latin1"):
+        raise CorpusError(f"{what} looks binary (NUL byte at offset {nul}): {path} — give a plain text file")
+    try:
+        text = raw.decode(encoding)
+    except UnicodeDecodeError as error:
+        raise CorpusError(
+            f"{what} is not valid {encoding} (byte 0x{raw[error.start]:02x} at offset {error.start}): {path}"
+            f" — convert it to UTF-8 or pass --encoding (for example --encoding cp1252)"
+        ) from None
+    except LookupError:
+        raise CorpusError(f"unknown encoding {encoding!r} — use a Python codec name such as utf-8 or cp1252") from None
+    text = normalise_text(text)
+    if not text.strip():
+        raise CorpusError(f"{what} is empty: {path} — give a file with some text in it")
+    return text
+
+
+def build_vocab(text: str) -> list[str]:
+    return sorted(set(text))
+
+
+def encode(text: str, vocab: list[str]) -> torch.Tensor:
+    """Text to a compact integer tensor: uint8 while the vocabulary fits, int32 beyond."""
+    lookup = {ch: i for i, ch in enumerate(vocab)}
+    dtype = np.uint8 if len(vocab) <= 256 else np.int32
+    codes = np.fromiter((lookup[ch] for ch in text), dtype=dtype, count=len(text))
+    return torch.from_numpy(codes)
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def split_point(n: int, val_fraction: float) -> int:
+    """Index where validation begins: the seed's tail split, `int(len * (1 - val_frac))`."""
+    return int(n * (1 - val_fraction))
+
+
+def min_corpus_chars(batch_size: int, seq_len: int, val_fraction: float) -> int:
+    """Smallest corpus with one full training batch and one validation window."""
+    need_train = batch_size * seq_len + 1
+    need_val = seq_len + 1 if val_fraction > 0 else 0
+    n = max(need_train + need_val, math.ceil(need_train / max(1e-9, 1 - val_fraction)))
+    while split_point(n, val_fraction) < need_train or n - split_point(n, val_fraction) < need_val:
+        n += 1
+    return n
+
+
+class Streams:
+    """A text cut into `batch_size` contiguous streams, read in windows of `seq_len` (the seed's get_batches)."""
+
+    def __init__(self, data: torch.Tensor, batch_size: int, seq_len: int):
+        self.batch_size = batch_size
+        self.seq_len = seq_len
+        self.num_batches = (len(data) - 1) // (batch_size * seq_len)
+        n = self.num_batches * batch_size * seq_len
+        self.inputs = data[:n].view(batch_size, -1)  # (B, num_batches * T)
+        self.targets = data[1 : n + 1].view(batch_size, -1)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cols = slice(i * self.seq_len, (i + 1) * self.seq_len)
+        return self.inputs[:, cols].long(), self.targets[:, cols].long()
+
+    def __iter__(self):
+        for i in range(self.num_batches):
+            yield self.batch(i)
+
+
+@dataclass
+class Corpus:
+    """A text ready for training: vocabulary, encoded data and the tail split."""
+
+    name: str
+    text: str
+    vocab: list[str]
+    data: torch.Tensor  # (N,) uint8 or int32 character codes
+    val_fraction: float
+    sha256: str
+
+    @classmethod
+    def from_file(cls, path: str | Path, val_fraction: float = 0.1, encoding: str = "utf-8", vocab=None) -> "Corpus":
+        text = read_text(path, encoding=encoding)
+        return cls.from_text(text, name=Path(path).name, val_fraction=val_fraction, vocab=vocab)
+
+    @classmethod
+    def from_text(cls, text: str, name: str = "text", val_fraction: float = 0.1, vocab=None) -> "Corpus":
+        text = normalise_text(text)
+        if vocab is None:
+            vocab = build_vocab(text)
+        else:
+            known = set(vocab)
+            text = "".join(ch for ch in text if ch in known)  # a fixed vocabulary (fine-tuning) drops the rest
+            if not text:
+                raise CorpusError(f"{name}: none of its characters are in the model's vocabulary")
+        return cls(name, text, list(vocab), encode(text, vocab), val_fraction, sha256_text(text))
+
+    @property
+    def split(self) -> int:
+        return split_point(len(self.data), self.val_fraction)
+
+    @property
+    def train_data(self) -> torch.Tensor:
+        return self.data[: self.split]
+
+    @property
+    def val_data(self) -> torch.Tensor:
+        return self.data[self.split :]
+
+    def check_size(self, batch_size: int, seq_len: int, where: str = "") -> None:
+        need = min_corpus_chars(batch_size, seq_len, self.val_fraction)
+        if len(self.data) < need:
+            raise CorpusError(
+                f"corpus too small: {where or self.name} has {len(self.data):,} characters, batch {batch_size} × "
+                f"seq {seq_len} with {self.val_fraction:g} held out needs at least {need:,}"
+                f" — use a longer text or a smaller --batch-size/--seq-len"
+            )
+
+    def train_streams(self, batch_size: int, seq_len: int) -> Streams:
+        return Streams(self.train_data, batch_size, seq_len)
+
+    def val_streams(self, batch_size: int, seq_len: int) -> Streams:
+        """Validation streams: the seed's batching, with fewer streams when the held-out text is short."""
+        val = self.val_data
+        streams = max(1, min(batch_size, (len(val) - 1) // seq_len))
+        return Streams(val, streams, seq_len)

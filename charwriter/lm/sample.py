@@ -1,0 +1,69 @@
+"""Sampling: the seed's prime-then-sample, with temperature, top-k, top-p and greedy decoding.
+
+Characters of the prime that the model has never seen are skipped (the seed raised KeyError); the caller
+decides how to tell the user. `pick_next` is shared with the editor's engine.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import torch
+
+from charwriter.lm.fast import FastRNN
+from charwriter.lm.model import CharRNN
+
+
+def split_known(text: str, vocab: list[str]) -> tuple[list[int], str]:
+    """Codes of the characters in the vocabulary, and the distinct characters that were skipped."""
+    lookup = {ch: i for i, ch in enumerate(vocab)}
+    codes, skipped = [], []
+    for ch in text:
+        code = lookup.get(ch)
+        if code is None:
+            if ch not in skipped:
+                skipped.append(ch)
+        else:
+            codes.append(code)
+    return codes, "".join(skipped)
+
+
+def pick_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+              greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """logits (B, V) -> next character codes (B,)."""
+    if greedy or temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_k is not None and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, -1)
+    if top_p is not None and 0 < top_p < 1:
+        sorted_probs, order = probs.sort(-1, descending=True)
+        cumulative = sorted_probs.cumsum(-1)
+        drop = cumulative - sorted_probs > top_p  # keep the smallest prefix whose mass reaches top_p
+        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+
+
+def default_start(vocab: list[str]) -> int:
+    """What to feed when the prime is empty: a newline if the model knows one, as at the start of a paragraph."""
+    return vocab.index("\n") if "\n" in vocab else 0
+
+
+@torch.no_grad()
+def generate(model: CharRNN, vocab: list[str], prime: str, length: int, top_k: int | None = None,
+             top_p: float | None = None, temperature: float = 1.0, greedy: bool = False,
+             seed: int | None = None) -> Iterator[str]:
+    """Prime the model with `prime` (unknown characters skipped), then yield `length` sampled characters."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    codes, _ = split_known(prime, vocab)
+    if not codes:
+        codes = [default_start(vocab)]
+    fast = FastRNN(model)
+    logits, state = fast.prime(torch.tensor([codes]))
+    for _ in range(length):
+        nxt = pick_next(logits, temperature, top_k, top_p, greedy, generator)
+        yield vocab[int(nxt)]
+        logits, state = fast.step(nxt, state)

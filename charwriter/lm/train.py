@@ -1,0 +1,367 @@
+"""The headless trainer: the seed's training loop, with checkpoints, resume and events.
+
+The trainer never prints. It reports through callbacks (minGPT style) and appends every event as one JSON object
+per line to `events.jsonl` in its run directory, the single format that the command line's progress bar, the
+training screen, scripts and tests all read.
+
+Exact resume: a checkpoint holds the weights, Adam's moments, the torch RNG state (dropout), the hidden state
+carried between windows and the position in the epoch, so on the CPU an interrupted-and-resumed run computes the
+same losses as an uninterrupted one. Samples use their own generator and never disturb the training RNG.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from charwriter.errors import UserError
+from charwriter.lm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint, save_model
+from charwriter.lm.data import Corpus, Streams
+from charwriter.lm.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
+
+SCHEDULES = ("constant", "cosine")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+@dataclass
+class TrainConfig:
+    hidden_size: int = 512  # the seed's LSTM width
+    num_layers: int = 2  # the seed's depth
+    dropout: float = 0.5  # the seed's dropout, between layers and before the head
+    cell: str = "lstm"  # lstm (the seed) or gru
+    batch_size: int = 128  # parallel streams: the seed's 128 keep both CPU cores busy
+    seq_len: int = 100  # characters per window; gradients flow back this far
+    epochs: int = 20  # the seed trained 20 epochs (2,780 steps on anna.txt)
+    lr: float = 1e-3  # Adam's learning rate, the seed's
+    lr_schedule: str = "constant"  # constant (the seed) or cosine: linear warmup, then cosine decay
+    warmup_steps: int = 50  # cosine only: steps of linear warmup from zero
+    min_lr_ratio: float = 0.05  # cosine only: the rate at the end, as a fraction of lr
+    clip: float = 5.0  # gradient-norm clip, the seed's; LSTMs need it
+    val_fraction: float = 0.1  # the tail held out for validation, as the seed
+    seed: int = 1234  # torch seed: weights, dropout and samples
+    device: str = "auto"  # auto picks cuda, then mps, then cpu
+    eval_every: int = 50  # validate every this many steps (and at every epoch end); 0: epoch ends only
+    log_every: int = 1  # a step event every this many steps (the loss is their mean)
+    checkpoint_minutes: float = 3.0  # a resume checkpoint at least this often, and at every epoch end
+    max_minutes: float | None = None  # stop cleanly (resumable) after this much training time
+    sample_length: int = 200  # characters of the sample written at each validation
+    init_from: str | None = None  # fine-tune: start from this model's weights and vocabulary
+
+    def __post_init__(self) -> None:
+        problems = []
+        for name in ("hidden_size", "num_layers", "batch_size", "seq_len", "epochs"):
+            if getattr(self, name) < 1:
+                problems.append(f"--{name.replace('_', '-')} must be at least 1")
+        if not 0 <= self.dropout < 1:
+            problems.append("--dropout must be in [0, 1)")
+        if not 0 < self.val_fraction < 1:
+            problems.append("--val-fraction must be between 0 and 1")
+        if self.lr <= 0:
+            problems.append("--lr must be positive")
+        if self.lr_schedule not in SCHEDULES:
+            problems.append(f"--lr-schedule must be one of {', '.join(SCHEDULES)}")
+        if self.device not in DEVICES:
+            problems.append(f"--device must be one of {', '.join(DEVICES)}")
+        if self.cell not in ("lstm", "gru"):
+            problems.append("--cell must be lstm or gru")
+        if problems:
+            raise UserError("; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        names = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def model_config(self, vocab_size: int) -> ModelConfig:
+        return ModelConfig(vocab_size, self.hidden_size, self.num_layers, self.dropout, self.cell)
+
+
+class TrainingDiverged(UserError):
+    """The loss went to NaN or far above where it started."""
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA GPU is available here — use --device cpu or auto")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise UserError("--device mps: Apple's MPS is not available here — use --device cpu or auto")
+    return torch.device(name)
+
+
+def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The rate for optimizer step `step` (0-based)."""
+    if config.lr_schedule == "constant":
+        return config.lr
+    if step < config.warmup_steps:
+        return config.lr * (step + 1) / config.warmup_steps
+    span = max(1, total_steps - config.warmup_steps)
+    progress = min(1.0, (step - config.warmup_steps) / span)
+    return config.lr * (config.min_lr_ratio + (1 - config.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+@torch.no_grad()
+def evaluate(model: CharRNN, streams: Streams, device: torch.device | str = "cpu", autocast: bool = False) -> float:
+    """Mean loss in nats/char over the streams, state carried across windows from zeros (the seed's validation)."""
+    was_training = model.training
+    model.eval()
+    state = model.init_state(streams.batch_size, device)
+    total, count = 0.0, 0
+    for x, y in streams:
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            logits, state = model(x.to(device), state)
+        total += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
+        count += y.numel()
+    model.train(was_training)
+    return total / max(1, count)
+
+
+@torch.no_grad()
+def quick_sample(model: CharRNN, vocab: list[str], prime: str, length: int, seed: int) -> str:
+    from charwriter.lm.sample import generate
+
+    was_training = model.training
+    model.eval()
+    try:
+        return "".join(generate(model, vocab, prime, length, top_k=5, seed=seed))
+    finally:
+        model.train(was_training)
+
+
+class Trainer:
+    """Trains a CharRNN on a corpus in a run directory; `run()` returns the final `done` event."""
+
+    def __init__(self, corpus: Corpus, config: TrainConfig, run_dir: str | Path, resume: bool = False,
+                 callbacks: list[Callable[[dict], None]] | None = None, init_model: LoadedModel | None = None,
+                 corpus_path: str | None = None):
+        self.corpus = corpus
+        self.config = config
+        self.run_dir = Path(run_dir)
+        self.callbacks = list(callbacks or [])
+        self.corpus_path = corpus_path
+        self._stop_reason: str | None = None
+        self.device = pick_device(config.device)
+        self.autocast = self.device.type == "cuda"
+        corpus.check_size(config.batch_size, config.seq_len)
+        self.train_streams = corpus.train_streams(config.batch_size, config.seq_len)
+        self.val_streams = corpus.val_streams(config.batch_size, config.seq_len)
+        self.total_steps = config.epochs * len(self.train_streams)
+
+        torch.manual_seed(config.seed)
+        self.step = 0
+        self.epoch = 0  # 0-based epoch in progress
+        self.batch = 0  # next batch within the epoch
+        self.best_val = math.inf
+        self.last_val: float | None = None
+        self.first_loss: float | None = None
+        self.elapsed = 0.0  # training seconds over all sessions of this run
+        self.state = None
+        checkpoint = load_checkpoint(self.checkpoint_path) if resume else None
+        if checkpoint is not None:
+            self.model = checkpoint.model
+        elif init_model is not None:
+            self.model = CharRNN(init_model.config)
+            self.model.load_state_dict(init_model.model.state_dict())
+        else:
+            self.model = CharRNN(config.model_config(len(corpus.vocab)))
+        if self.model.config.vocab_size != len(corpus.vocab):
+            raise UserError("the model's vocabulary does not match the corpus")
+        self.model.to(self.device).train()
+        kwargs = {"fused": True} if self.device.type in ("cuda", "cpu") else {}
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, **kwargs)
+        if checkpoint is not None:
+            self._restore(checkpoint)
+
+    # --- events -------------------------------------------------------------------------------------------------
+
+    @property
+    def events_path(self) -> Path:
+        return self.run_dir / "events.jsonl"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoint.safetensors"
+
+    def add_callback(self, callback: Callable[[dict], None]) -> None:
+        self.callbacks.append(callback)
+
+    def emit(self, kind: str, **data) -> dict:
+        event = {"type": kind, "time": round(time.time(), 3), **data}
+        with open(self.events_path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(event) + "\n")
+        for callback in self.callbacks:
+            callback(event)
+        return event
+
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Ask the loop to save a checkpoint and stop after the current step (safe from a signal handler)."""
+        self._stop_reason = reason
+
+    # --- checkpoints --------------------------------------------------------------------------------------------
+
+    def summary(self) -> dict:
+        return {
+            "corpus": self.corpus.name,
+            "corpus_sha256": self.corpus.sha256,
+            "corpus_chars": len(self.corpus.data),
+            "corpus_path": self.corpus_path,
+            "val_fraction": self.config.val_fraction,
+            "steps": self.step,
+            "epochs": round(self.step / max(1, len(self.train_streams)), 3),
+            "best_val_loss": None if math.isinf(self.best_val) else round(self.best_val, 5),
+            "last_val_loss": None if self.last_val is None else round(self.last_val, 5),
+            "train_seconds": round(self.elapsed, 1),
+            "device": str(self.device),
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "hyperparameters": asdict(self.config),
+        }
+
+    def save_checkpoint(self, reason: str) -> None:
+        extra = {"rng": torch.get_rng_state()}
+        if self.state is not None:
+            for i, t in enumerate(state_tensors(self.state)):
+                extra[f"state{i}"] = t
+        progress = {"step": self.step, "epoch": self.epoch, "batch": self.batch, "best_val": self.best_val,
+                    "last_val": self.last_val, "first_loss": self.first_loss, "elapsed": self.elapsed,
+                    "has_state": self.state is not None}
+        if math.isinf(self.best_val):
+            progress["best_val"] = None
+        save_checkpoint(self.checkpoint_path, self.model, self.corpus.vocab, self.optimizer, extra, progress,
+                        self.summary())
+        save_model(self.run_dir / "last.safetensors", self.model, self.corpus.vocab, self.summary())
+        self.emit("checkpoint", step=self.step, path=str(self.checkpoint_path), reason=reason)
+
+    def _restore(self, checkpoint) -> None:
+        p = checkpoint.progress
+        self.step, self.epoch, self.batch = p["step"], p["epoch"], p["batch"]
+        self.best_val = math.inf if p["best_val"] is None else p["best_val"]
+        self.last_val, self.first_loss, self.elapsed = p["last_val"], p["first_loss"], p["elapsed"]
+        checkpoint.restore_optimizer(self.optimizer, self.model)
+        torch.set_rng_state(checkpoint.extra("rng"))
+        if p["has_state"]:
+            n = 2 if self.model.config.cell == "lstm" else 1
+            tensors = [checkpoint.extra(f"state{i}").to(self.device) for i in range(n)]
+            self.state = state_from_tensors(tensors, self.model.config.cell)
+
+    # --- the loop -----------------------------------------------------------------------------------------------
+
+    def validate(self) -> float:
+        val = evaluate(self.model, self.val_streams, self.device, self.autocast)
+        self.last_val = val
+        improved = val < self.best_val
+        if improved:
+            self.best_val = val
+            save_model(self.run_dir / "best.safetensors", self.model, self.corpus.vocab, self.summary())
+        self.emit("val", step=self.step, epoch=self.epoch + self.batch / len(self.train_streams),
+                  val_loss=round(val, 5), best_val_loss=round(self.best_val, 5), improved=improved)
+        prime = "\n" if "\n" in self.corpus.vocab else self.corpus.vocab[0]
+        text = quick_sample(self.model, self.corpus.vocab, prime, self.config.sample_length, self.config.seed + self.step)
+        self.emit("sample", step=self.step, prime=prime, text=text)
+        return val
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        if self.state is not None:
+            self.state = detach_state(self.state)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+            logits, self.state = self.model(x, self.state)
+        loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.optimizer.step()
+        return loss.item()
+
+    def run(self) -> dict:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        c = self.config
+        per_epoch = len(self.train_streams)
+        self.emit("config", run=self.run_dir.name, run_dir=str(self.run_dir), corpus=self.corpus.name,
+                  corpus_path=self.corpus_path, corpus_chars=len(self.corpus.data),
+                  vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch, total_steps=self.total_steps,
+                  parameters=self.model.num_parameters(), device=str(self.device), resumed_at_step=self.step,
+                  config=asdict(c))
+        try:
+            return self._loop(per_epoch)
+        except TrainingDiverged as error:
+            self.emit("error", step=self.step, message=str(error))
+            raise
+        except Exception as error:
+            self.emit("error", step=self.step, message=f"{type(error).__name__}: {error}")
+            raise
+
+    def _loop(self, per_epoch: int) -> dict:
+        c = self.config
+        session_start = time.monotonic()
+        elapsed_before = self.elapsed
+        last_checkpoint = time.monotonic()
+        window_loss, window_steps, window_start = 0.0, 0, time.monotonic()
+        chars_per_step = c.batch_size * c.seq_len
+        reason = "finished"
+        while self.epoch < c.epochs:
+            if self.batch == 0:
+                self.state = None  # each epoch starts from a zero state, as the seed
+            while self.batch < per_epoch:
+                x, y = self.train_streams.batch(self.batch)
+                lr = learning_rate(c, self.step, self.total_steps)
+                loss = self.train_step(x.to(self.device), y.to(self.device), lr)
+                if self.first_loss is None:
+                    self.first_loss = loss
+                if not math.isfinite(loss) or loss > 2 * self.first_loss + 1:
+                    raise TrainingDiverged(
+                        f"training diverged at step {self.step + 1} (loss {loss:.3g}, first loss {self.first_loss:.3g})"
+                        f"; the last good checkpoint is kept — resume with a lower --lr or --clip"
+                    )
+                self.step += 1
+                self.batch += 1
+                self.elapsed = elapsed_before + time.monotonic() - session_start
+                window_loss += loss
+                window_steps += 1
+                if window_steps >= c.log_every or self.batch == per_epoch:
+                    now = time.monotonic()
+                    cps = window_steps * chars_per_step / max(1e-9, now - window_start)
+                    self.emit("step", step=self.step, epoch=self.epoch + self.batch / per_epoch,
+                              loss=round(window_loss / window_steps, 5), lr=lr, chars_per_s=round(cps, 1),
+                              elapsed_s=round(self.elapsed, 2),
+                              eta_s=round((self.total_steps - self.step) * chars_per_step / max(cps, 1e-9), 1))
+                    window_loss, window_steps, window_start = 0.0, 0, now
+                epoch_end = self.batch == per_epoch
+                if epoch_end:
+                    self.epoch += 1
+                    self.batch = 0
+                if epoch_end or (c.eval_every and self.step % c.eval_every == 0):
+                    self.validate()
+                timed_out = c.max_minutes is not None and self.elapsed >= c.max_minutes * 60
+                if timed_out and self._stop_reason is None:
+                    self._stop_reason = "max-minutes"
+                if self._stop_reason or epoch_end or time.monotonic() - last_checkpoint >= c.checkpoint_minutes * 60:
+                    self.save_checkpoint("stop" if self._stop_reason else "epoch" if epoch_end else "timer")
+                    last_checkpoint = time.monotonic()
+                if self._stop_reason:
+                    reason = self._stop_reason
+                    break
+                if epoch_end:
+                    break
+            if self._stop_reason:
+                break
+        if reason == "finished" and self.best_val == math.inf:
+            self.validate()
+        return self.emit("done", step=self.step, reason=reason, finished=reason == "finished",
+                         best_val_loss=None if math.isinf(self.best_val) else round(self.best_val, 5),
+                         last_val_loss=None if self.last_val is None else round(self.last_val, 5),
+                         train_seconds=round(self.elapsed, 1), model=str(self.run_dir / "best.safetensors"),
+                         run_dir=str(self.run_dir))

@@ -1,0 +1,44 @@
+"""Where charwriter keeps things: platformdirs' user data and config dirs, and the bundled models.
+
+`CHARWRITER_HOME`, when set, puts data and config under one folder (tests and portable installs use it).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from platformdirs import user_config_dir, user_data_dir
+
+APP = "charwriter"
+DEFAULT_MODEL = "anna-karenina"
+
+
+def data_dir() -> Path:
+    home = os.environ.get("CHARWRITER_HOME")
+    return Path(home) / "data" if home else Path(user_data_dir(APP))
+
+
+def config_dir() -> Path:
+    home = os.environ.get("CHARWRITER_HOME")
+    return Path(home) / "config" if home else Path(user_config_dir(APP))
+
+
+def runs_dir() -> Path:
+    return data_dir() / "runs"
+
+
+def user_models_dir() -> Path:
+    return data_dir() / "models"
+
+
+def autosave_dir() -> Path:
+    return data_dir() / "autosave"
+
+
+def bundled_models_dir() -> Path:
+    """`charwriter/bundled` in an installed wheel; the repository's `models/` in a checkout."""
+    installed = Path(__file__).parent / "bundled"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parent.parent / "models"

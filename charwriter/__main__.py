@@ -104,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_write(file: str | None, model: str | None, train_corpus: str | None = None) -> int:
+    from charwriter.documents import read_document
+
+    if file:
+        read_document(file, missing_ok=True)  # a binary, huge or unreadable file: one line and exit 2, no UI
     from charwriter.app import CharwriterApp
 
     app = CharwriterApp(file=file, model=model, train_corpus=train_corpus)

@@ -1,0 +1,112 @@
+"""The charwriter Textual app: the writing screen as its default screen, global keys and palette commands.
+
+`charwriter` (or `charwriter write [FILE] [--model M]`) runs `CharwriterApp`. The training screen
+(`charwriter.screens.train.TrainScreen`, Ctrl+T) is pushed on top of the writer; `charwriter train --tui CORPUS`
+opens it at start. It calls `app.use_model(path)` for "Write with this model".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from charwriter.settings import Settings
+from charwriter.screens.write import WriteScreen
+from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.widgets.help import HelpScreen
+
+
+class CharwriterApp(App[None]):
+    CSS_PATH = "app.tcss"
+    TITLE = "charwriter"
+
+    BINDINGS = [
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True,
+                tooltip="Quit (asks first when there are unsaved changes)"),
+        Binding("f1", "help", "Help", id="help", tooltip="Show what charwriter does and every key"),
+        Binding("ctrl+t", "train", "Train", id="train", show=False, tooltip="Train a model on a text file"),
+    ]
+
+    def __init__(self, file: str | Path | None = None, model: str | None = None, train_corpus: str | None = None,
+                 settings: Settings | None = None) -> None:
+        """`model` is for this session only; a model picked in the app (F2) is remembered in the settings."""
+        super().__init__()
+        self.settings = settings if settings is not None else Settings.load()
+        self.file = file
+        self.model = model
+        self.train_corpus = train_corpus
+
+    def get_default_screen(self) -> Screen:
+        return WriteScreen(self.file, self.model, self.settings)
+
+    @property
+    def writer(self) -> WriteScreen:
+        """The writing screen: always at the bottom of the screen stack."""
+        screen = self.screen_stack[0]
+        assert isinstance(screen, WriteScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        if self.train_corpus is not None:
+            self.call_after_refresh(self.action_train, self.train_corpus)
+
+    # --- hooks for other screens ---------------------------------------------------------------------------------
+
+    def use_model(self, path: str | Path) -> None:
+        """Write with this model from now on (and remember it). The training screen calls this."""
+        self.writer.use_model(Path(path), remember=True)
+
+    def action_train(self, corpus: str = "") -> None:
+        """Open the training screen (written separately, imported on demand: it pulls in plotting and the trainer)."""
+        try:
+            from charwriter.screens.train import TrainScreen
+        except ImportError as error:
+            self.notify(f"the training screen is not available: {error}", severity="error")
+            return
+        self.push_screen(TrainScreen(corpus=corpus or None))
+
+    # --- global actions -------------------------------------------------------------------------------------------
+
+    async def action_quit(self) -> None:
+        writer = self.writer
+
+        def leave() -> None:
+            writer.autosave.clear()
+            self.exit()
+
+        writer.confirm_discard(leave)
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        keys = []
+        seen = set()
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if binding.action in seen or binding.system:
+                continue
+            seen.add(binding.action)
+            keys.append((self.get_key_display(binding), binding.description or binding.action,
+                         active.tooltip or binding.tooltip))
+        keys.append(("1 … 9, ↑ ↓ Enter", "Pick", "In the suggestions pane: insert that continuation"))
+        self.push_screen(HelpScreen(keys))
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, WriteScreen):
+            return
+        yield SystemCommand("Save", "Save the document (Ctrl+S)", screen.action_save)
+        yield SystemCommand("Open…", "Open a text file (Ctrl+O)", screen.action_open)
+        yield SystemCommand("Choose a model", "Pick the model that writes with you (F2)", screen.action_pick_model)
+        yield SystemCommand("Train a model", "Open the training screen (Ctrl+T)", self.action_train)
+        yield SystemCommand("Resample suggestions", "New continuations for the same text (Ctrl+R)",
+                            screen.action_resample)
+        yield SystemCommand("Temperature up", "Wilder continuations (Ctrl+Up)", lambda: screen.action_temperature(1))
+        yield SystemCommand("Temperature down", "Safer continuations (Ctrl+Down)",
+                            lambda: screen.action_temperature(-1))
+        yield SystemCommand("Pick a suggestion", "Move to the suggestions pane (Alt+S)", screen.action_focus_suggestions)
+        yield SystemCommand("Keys and help", "Every key, as mapped now (F1)", self.action_help)

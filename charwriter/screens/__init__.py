@@ -1,0 +1,1 @@
+"""Screens: the writing screen (write.py) and the training screen (train.py)."""

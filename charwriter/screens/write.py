@@ -1,0 +1,390 @@
+"""The writing screen: the editor, the suggestions pane, the status line, and the model work behind them.
+
+Flow of a keystroke: the editor changes → `_schedule()` bumps `version` and (re)starts a short debounce timer, so a
+burst of keys costs one run → `_suggest` runs in an exclusive thread worker (a newer run cancels an older one through
+the engine's `cancelled` callback; a lock keeps two threads out of the engine) → `SuggestionsReady` comes back to the
+event loop, where results for an old `version` are dropped → the editor gets the continuations and the pane mirrors
+them. The model loads in a worker too (torch is imported there), so the editor is usable from the first frame.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Footer
+from textual.worker import get_current_worker
+
+from charwriter.documents import Autosave, DocumentError, read_document, save_document
+from charwriter.errors import UserError
+from charwriter.settings import Settings
+from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.widgets.editor import Editor
+from charwriter.widgets.model_picker import ModelPicker
+from charwriter.widgets.path_prompt import PathPrompt
+from charwriter.widgets.status import StatusLine
+from charwriter.widgets.suggestions import SuggestionsPane
+
+TEMPERATURE_STEP = 0.1
+TEMPERATURE_RANGE = (0.1, 2.0)
+
+
+@dataclass
+class SuggestionsReady(Message):
+    """A suggestion run finished; `version` says which state of the editor it was for."""
+
+    version: int
+    continuations: list[tuple[str, float]]
+    latency_ms: float
+    context: int
+
+
+@dataclass
+class ModelLoaded(Message):
+    engine: object  # charwriter.engine.Engine (not imported here: it imports torch)
+    path: Path
+
+
+@dataclass
+class ModelFailed(Message):
+    error: str
+
+
+class WriteScreen(Screen):
+    CSS_PATH = "write.tcss"
+
+    BINDINGS = [
+        Binding("ctrl+s", "save", "Save", id="save", tooltip="Save the document (asks for a name if it has none)"),
+        Binding("ctrl+o", "open", "Open", id="open", tooltip="Open a text file"),
+        Binding("alt+s", "focus_suggestions", "Pick", id="pick",
+                tooltip="Move to the suggestions pane: arrows and Enter, or a number, insert one"),
+        Binding("ctrl+r", "resample", "Resample", id="resample", tooltip="Ask the model for new continuations"),
+        Binding("ctrl+up", "temperature(1)", "Temp+", id="temperature_up", show=False,
+                tooltip="Raise the temperature: wilder continuations"),
+        Binding("ctrl+down", "temperature(-1)", "Temp-", id="temperature_down", show=False,
+                tooltip="Lower the temperature: safer continuations"),
+        Binding("f2", "pick_model", "Model", id="pick_model", tooltip="Choose the model that writes with you"),
+    ]
+
+    def __init__(self, file: str | Path | None, model: str | None, settings: Settings) -> None:
+        super().__init__()
+        self.settings = settings
+        self.document_path: Path | None = Path(file).expanduser() if file else None
+        self.model_spec = model
+        self.engine = None
+        self.model_path: Path | None = None
+        self.version = 0
+        """Bumped on every change of the text or the cursor: results computed for an older version are dropped."""
+        self.hidden = False
+        """Esc hides the suggestions until the next keystroke."""
+        self.saved_text = ""
+        self._engine_lock = threading.Lock()
+        self._debounce: Timer | None = None
+        self._autosave_timer: Timer | None = None
+        self.autosave = Autosave(self.document_path)
+
+    def compose(self) -> ComposeResult:
+        text = ""
+        if self.document_path is not None:
+            try:
+                text = read_document(self.document_path, missing_ok=True)
+            except DocumentError as error:
+                self.app.notify(str(error), severity="error", timeout=10)
+                self.document_path = None
+                self.autosave = Autosave(None)
+        self.saved_text = text
+        with Horizontal(id="panes"):
+            yield Editor(text, id="editor")
+            yield SuggestionsPane(id="suggestions", classes="-empty")
+        yield StatusLine(id="status")
+        yield Footer()
+
+    @property
+    def editor(self) -> Editor:
+        return self.query_one(Editor)
+
+    @property
+    def pane(self) -> SuggestionsPane:
+        return self.query_one(SuggestionsPane)
+
+    @property
+    def status(self) -> StatusLine:
+        return self.query_one(StatusLine)
+
+    def on_mount(self) -> None:
+        self.editor.focus()
+        self.status.document = self.document_name
+        self.status.temperature = self.settings.temperature
+        self.status.model = "loading…"
+        self.call_after_refresh(self.load_model, self.model_spec or self.settings.model)
+        self.call_after_refresh(self._offer_recovery)
+
+    @property
+    def document_name(self) -> str:
+        return self.document_path.name if self.document_path else "untitled"
+
+    @property
+    def is_dirty(self) -> bool:
+        return self.editor.text != self.saved_text
+
+    # --- the model ------------------------------------------------------------------------------------------------
+
+    def engine_settings(self):
+        from charwriter.engine import EngineSettings
+
+        s = self.settings
+        return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
+                              greedy=s.greedy)
+
+    @work(thread=True, exclusive=True, group="model")
+    def load_model(self, spec: str | Path | None) -> None:
+        """Find and load a model (by name or path; None: the default), off the event loop: torch is imported here."""
+        try:
+            from charwriter.engine import Engine
+            from charwriter.lm.registry import resolve_model
+
+            path = resolve_model(str(spec) if spec else None)
+            engine = Engine.from_path(path, self.engine_settings())
+        except UserError as error:
+            self.post_message(ModelFailed(str(error)))
+            return
+        self.post_message(ModelLoaded(engine, path))
+
+    def on_model_loaded(self, message: ModelLoaded) -> None:
+        self.engine = message.engine
+        self.model_path = message.path
+        self.status.model = message.engine.name
+        self._schedule(now=True)
+
+    def on_model_failed(self, message: ModelFailed) -> None:
+        self.status.model = "no model"
+        self.notify(f"no model: {message.error}. You can write without suggestions; pick a model with F2 or "
+                    "train one with Ctrl+T.", title="No model", severity="warning", timeout=12)
+
+    # --- suggestions ----------------------------------------------------------------------------------------------
+
+    @on(Editor.Changed)
+    def _text_changed(self) -> None:
+        self.hidden = False
+        self.status.dirty = True
+        self._schedule()
+        if self._autosave_timer is None:  # at most `autosave_seconds` after the first unsaved change
+            self._autosave_timer = self.set_timer(self.settings.autosave_seconds, self._autosave)
+
+    @on(Editor.SelectionChanged)
+    def _cursor_moved(self) -> None:
+        self.hidden = False
+        self._schedule()
+
+    def _schedule(self, now: bool = False) -> None:
+        """Ask for suggestions for the editor as it is now, after a short pause (a burst of keys costs one run)."""
+        self.version += 1
+        if self._debounce is not None:
+            self._debounce.stop()
+            self._debounce = None
+        if now:
+            self._start_run()
+        else:
+            self._debounce = self.set_timer(self.settings.debounce_ms / 1000, self._start_run)
+
+    def _start_run(self) -> None:
+        self._debounce = None
+        editor = self.editor
+        if self.engine is None or self.hidden or not editor.selection.is_empty:
+            return
+        self._suggest(self.engine, editor.text_before_cursor(), self.version)
+
+    @work(thread=True, exclusive=True, group="suggest")
+    def _suggest(self, engine, text: str, version: int) -> None:
+        worker = get_current_worker()
+        cancelled = lambda: worker.is_cancelled  # noqa: E731 - the engine polls this between steps
+        with self._engine_lock:  # a cancelled older run may still be finishing its step
+            if cancelled():
+                return
+            suggestions = engine.suggest(text, cancelled=cancelled)
+            latency, context = engine.last_latency_ms, len(engine.window)
+        if not cancelled():
+            self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],
+                                               latency, context))
+
+    def on_suggestions_ready(self, message: SuggestionsReady) -> None:
+        if message.version != self.version or self.hidden:
+            return  # the text or the cursor moved on since: a newer run is coming
+        self.editor.show_continuations(message.continuations)
+        self.status.latency_ms = message.latency_ms
+        self.status.context = message.context
+
+    @on(Editor.ContinuationsChanged)
+    def _mirror(self, message: Editor.ContinuationsChanged) -> None:
+        self.pane.show(message.continuations, message.choice)
+
+    @on(Editor.Hidden)
+    def _hide(self) -> None:
+        self.hidden = True
+        self.version += 1  # drop a run in flight too
+
+    @on(SuggestionsPane.Picked)
+    def _picked(self, message: SuggestionsPane.Picked) -> None:
+        self.editor.accept(message.index)
+        self.editor.focus()
+
+    def action_focus_suggestions(self) -> None:
+        self.pane.focus()
+
+    def action_resample(self) -> None:
+        if self.engine is None:
+            self.notify("no model loaded — pick one with F2", severity="warning")
+            return
+        self.hidden = False
+        self._schedule(now=True)
+
+    def action_temperature(self, direction: int) -> None:
+        low, high = TEMPERATURE_RANGE
+        value = round(min(high, max(low, self.settings.temperature + direction * TEMPERATURE_STEP)), 2)
+        self.settings.temperature = value
+        self.settings.save()
+        self.status.temperature = value
+        if self.engine is not None:
+            self.engine.settings = replace(self.engine.settings, temperature=value)  # read once per run
+            self._schedule(now=True)
+
+    def action_pick_model(self) -> None:
+        def picked(path: Path | None) -> None:
+            if path is not None:
+                self.use_model(path, remember=True)
+
+        self.app.push_screen(ModelPicker(self.model_path), picked)
+
+    def use_model(self, path: str | Path, remember: bool = True) -> None:
+        """Load this model for the suggestions (and remember it in the settings)."""
+        if remember:
+            self.settings.model = str(path)
+            self.settings.save()
+        self.status.model = "loading…"
+        self.load_model(path)
+
+    # --- documents ------------------------------------------------------------------------------------------------
+
+    def action_save(self) -> None:
+        if self.document_path is None:
+            self.save_as()
+        else:
+            self.save()
+
+    def save_as(self, then=None) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None and self.save(path) and then is not None:
+                then()
+
+        self.app.push_screen(PathPrompt("Save as", "Save the document to:"), chosen)
+
+    def save(self, path: Path | None = None) -> bool:
+        path = path or self.document_path
+        assert path is not None
+        text = self.editor.text
+        try:
+            save_document(path, text)
+        except DocumentError as error:
+            self.notify(str(error), title="Not saved", severity="error", timeout=10)
+            return False
+        if path != self.document_path:
+            self.autosave.clear()
+            self.document_path = path
+            self.autosave = Autosave(path)
+        self.saved_text = text
+        self.autosave.clear()
+        self.status.document = self.document_name
+        self.status.dirty = self.is_dirty
+        self.notify(f"saved {path}", timeout=3)
+        return True
+
+    def action_open(self) -> None:
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                self.confirm_discard(lambda: self.open(path))
+
+        self.app.push_screen(PathPrompt("Open", "Open the file:"), chosen)
+
+    def open(self, path: Path) -> bool:
+        try:
+            text = read_document(path, missing_ok=True)
+        except DocumentError as error:
+            self.notify(str(error), title="Cannot open", severity="error", timeout=10)
+            return False
+        self.autosave.clear()
+        self.document_path = path
+        self.autosave = Autosave(path)
+        self.saved_text = text
+        self.editor.load_text(text)
+        self.status.document = self.document_name
+        self.status.dirty = False
+        self.call_after_refresh(self._offer_recovery)
+        return True
+
+    def confirm_discard(self, then) -> None:
+        """Run `then` now if everything is saved; else ask: save first, discard the changes, or cancel."""
+        if not self.is_dirty:
+            then()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "save":
+                if self.document_path is None:
+                    self.save_as(then)
+                elif self.save():
+                    then()
+            elif choice == "discard":
+                self.autosave.clear()
+                then()
+
+        question = f"{self.document_name} has unsaved changes."
+        self.app.push_screen(ConfirmScreen("Unsaved changes", question, [
+            ("Save", "save", "primary"), ("Discard", "discard", "error"), ("Cancel", "cancel", "default"),
+        ]), answered)
+
+    # --- autosave and recovery --------------------------------------------------------------------------------
+
+    def _autosave(self) -> None:
+        self._autosave_timer = None
+        text = self.editor.text
+        if text == self.saved_text:
+            self.autosave.clear()
+            return
+        self._write_autosave(self.autosave, text)
+
+    @work(thread=True, group="autosave")
+    def _write_autosave(self, autosave: Autosave, text: str) -> None:
+        try:
+            autosave.write(text)
+        except OSError as error:
+            self.app.call_from_thread(self.notify, f"autosave failed: {error}", severity="error")
+
+    def _offer_recovery(self) -> None:
+        recovered = self.autosave.read()
+        if recovered is None:
+            return
+        if recovered.text == self.editor.text:
+            self.autosave.clear()
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice == "restore":
+                self.editor.load_text(recovered.text)  # undo history starts here; the file is untouched until saved
+                self.status.dirty = self.is_dirty
+            elif choice == "discard":
+                self.autosave.clear()
+
+        when = recovered.saved_at.strftime("%Y-%m-%d %H:%M")
+        question = (f"charwriter did not close cleanly. There is unsaved text for {self.document_name} "
+                    f"from {when} ({len(recovered.text):,} characters). Restore it?")
+        self.app.push_screen(ConfirmScreen("Recover unsaved text", question, [
+            ("Restore", "restore", "primary"), ("Discard", "discard", "error"), ("Later", "later", "default"),
+        ]), answered)

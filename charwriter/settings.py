@@ -1,0 +1,54 @@
+"""The user's settings: a dataclass stored as JSON in platformdirs' config dir, written atomically.
+
+Unknown keys are ignored and a broken file reads as the defaults, so an older or newer charwriter never refuses
+to start over its settings. Torch-free: the editor reads these before its first frame.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from charwriter import paths
+from charwriter.documents import atomic_write_text
+
+
+@dataclass
+class Settings:
+    model: str | None = None  # name or path of the model last picked in the app; None: the bundled default
+    temperature: float = 1.0  # below 1 is safer and more repetitive, above 1 wilder
+    suggestions: int = 3  # K: continuations shown at once; each costs a batch row, not another run
+    max_length: int = 48  # L: characters per continuation (they also stop at the end of a sentence)
+    top_k: int = 5  # sample each character from the k most likely, as the seed did
+    greedy: bool = False  # always the most likely character: repeatable, but the continuations look alike
+    debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run
+    autosave_seconds: float = 1.0  # the unsaved buffer is written at most this long after a change
+
+    @staticmethod
+    def path() -> Path:
+        return paths.config_dir() / "settings.json"
+
+    @classmethod
+    def load(cls) -> "Settings":
+        try:
+            data = json.loads(cls.path().read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return cls()
+        if not isinstance(data, dict):
+            return cls()
+        defaults = cls()
+        known = {}
+        for f in fields(cls):
+            value = data.get(f.name, getattr(defaults, f.name))
+            default = getattr(defaults, f.name)
+            # A hand-edited file with a wrong type falls back to the default for that key only.
+            if default is not None and not isinstance(value, type(default)) and not (
+                isinstance(default, float) and isinstance(value, int)
+            ):
+                value = default
+            known[f.name] = value
+        return cls(**known)
+
+    def save(self) -> None:
+        atomic_write_text(self.path(), json.dumps(asdict(self), indent=2) + "\n")

@@ -1,0 +1,1 @@
+"""Widgets of the writing screen and the dialogs, one per module."""

@@ -1,0 +1,179 @@
+"""The editor: a soft-wrapping `TextArea` that shows the model's top continuation as ghost text at the cursor.
+
+The screen hands it continuations with `show_continuations`; the editor keeps them valid while the user types
+along (a typed character that matches drops it from the front of every continuation, as TextArea already does for
+its own `suggestion`) and drops them on anything else: another edit, a cursor move, undo. `update_suggestion()`,
+TextArea's hook, turns the chosen continuation into the ghost text.
+
+No printable key is bound here: every letter the user types goes into the document.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from textual.actions import SkipAction
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import TextArea
+from textual.widgets.text_area import Edit, EditResult, Selection
+
+Continuation = tuple[str, float]
+"""A continuation's text and its confidence (mean log-probability per character, in nats)."""
+
+NEXT_WORD = re.compile(r"\s*[^\s]+")
+
+
+class Editor(TextArea):
+    BINDINGS = [
+        Binding("tab", "accept", "Accept", id="accept",
+                tooltip="Insert the grey suggestion (without one, Tab moves focus as usual)"),
+        Binding("alt+right", "accept_word", "Word", id="accept_word",
+                tooltip="Insert the next word of the suggestion (Ctrl+Right does too while one shows)"),
+        Binding("alt+down", "cycle(1)", "Next", id="next_suggestion", show=False,
+                tooltip="Show the next continuation as the grey suggestion"),
+        Binding("alt+up", "cycle(-1)", "Previous", id="previous_suggestion", show=False,
+                tooltip="Show the previous continuation as the grey suggestion"),
+        Binding("escape", "hide", "Hide", id="hide_suggestions", show=False,
+                tooltip="Hide the suggestions until the next keystroke"),
+    ]
+
+    @dataclass
+    class ContinuationsChanged(Message):
+        """The continuations or the chosen one changed (new results, typing along, cycling, hiding)."""
+
+        editor: "Editor"
+        continuations: tuple[Continuation, ...]
+        choice: int
+
+    _continuations: tuple[Continuation, ...] = ()
+    _choice = 0
+    _editing = False
+    """True while an edit moves the cursor (that move keeps the continuations)."""
+
+    def __init__(self, text: str = "", **kwargs) -> None:
+        super().__init__(text, soft_wrap=True, tab_behavior="focus", show_line_numbers=False, **kwargs)
+
+    @property
+    def continuations(self) -> tuple[Continuation, ...]:
+        """What follows the cursor according to the model, most likely first (may be shorter while typing along)."""
+        return self._continuations
+
+    @property
+    def choice(self) -> int:
+        """Index of the continuation shown as ghost text."""
+        return self._choice
+
+    def text_before_cursor(self) -> str:
+        return self.document.get_text_range((0, 0), self.cursor_location)
+
+    # --- continuations in, ghost text out ------------------------------------------------------------------------
+
+    def show_continuations(self, continuations: list[Continuation]) -> None:
+        self._set(tuple((text, score) for text, score in continuations if text), 0)
+
+    def clear_continuations(self) -> None:
+        if self._continuations:
+            self._set((), 0)
+
+    def _set(self, continuations: tuple[Continuation, ...], choice: int) -> None:
+        self._continuations = continuations
+        self._choice = min(choice, max(0, len(continuations) - 1))
+        self.update_suggestion()
+        self.post_message(self.ContinuationsChanged(self, continuations, self._choice))
+
+    def update_suggestion(self) -> None:
+        """TextArea's hook (called after every edit): the ghost text is the chosen continuation."""
+        ok = self._continuations and self.selection.is_empty
+        self.suggestion = self._continuations[self._choice][0] if ok else ""
+
+    def edit(self, edit: Edit) -> EditResult:
+        """Typing along keeps the continuations that agree with what was typed; any other edit drops them."""
+        cursor = self.cursor_location
+        typed = edit.text if edit.from_location == edit.to_location == cursor and self.selection.is_empty else None
+        if self._continuations:
+            kept = []
+            chosen = 0
+            for i, (text, score) in enumerate(self._continuations):
+                if typed and len(text) > len(typed) and text.startswith(typed):
+                    if i == self._choice:
+                        chosen = len(kept)
+                    kept.append((text[len(typed):], score))
+            self._continuations, self._choice = tuple(kept), chosen
+            changed = True
+        else:
+            changed = False
+        self._editing = True
+        try:
+            result = super().edit(edit)
+        finally:
+            self._editing = False
+        if changed:
+            self.post_message(self.ContinuationsChanged(self, self._continuations, self._choice))
+        return result
+
+    def undo(self) -> None:
+        self.clear_continuations()
+        super().undo()
+
+    def redo(self) -> None:
+        self.clear_continuations()
+        super().redo()
+
+    def watch_selection(self, old: Selection, new: Selection) -> None:
+        # A cursor move (not the one an edit makes) leaves the continuations behind: they belong to the old place.
+        if not self._editing and old != new:
+            self.clear_continuations()
+
+    # --- actions ----------------------------------------------------------------------------------------------------
+
+    def accept(self, index: int | None = None, word: bool = False) -> str:
+        """Insert continuation `index` (default: the ghost text), or only its next word; returns what was inserted."""
+        index = self._choice if index is None else index
+        if not 0 <= index < len(self._continuations):
+            return ""
+        self._choice = index
+        text = self._continuations[index][0]
+        if word:
+            match = NEXT_WORD.match(text)
+            text = match.group(0) if match else text
+        self.insert(text)  # through edit(): the rest of the continuation stays as ghost text
+        return text
+
+    def action_accept(self) -> None:
+        if not self.suggestion:
+            raise SkipAction()  # no ghost text: let Tab move the focus (to the suggestions pane)
+        self.accept()
+
+    def action_accept_word(self) -> None:
+        if not self.suggestion:
+            raise SkipAction()
+        self.accept(word=True)
+
+    def action_cursor_word_right(self, select: bool = False) -> None:
+        if self.suggestion and not select:
+            self.accept(word=True)
+        else:
+            super().action_cursor_word_right(select)
+
+    def action_cursor_right(self, select: bool = False) -> None:
+        # TextArea's Right accepts the whole ghost text; we only do that where Right would not move anyway
+        # (the end of the document) so that moving through a line never inserts anything.
+        if self.suggestion and not select and self.cursor_location == self.document.end:
+            self.accept()
+            return
+        self.suggestion = ""
+        super().action_cursor_right(select)
+
+    def action_cycle(self, step: int) -> None:
+        if len(self._continuations) < 2:
+            raise SkipAction()
+        self._set(self._continuations, (self._choice + step) % len(self._continuations))
+
+    def action_hide(self) -> None:
+        self.clear_continuations()
+        self.post_message(self.Hidden())
+
+    class Hidden(Message):
+        """The user hid the suggestions (Esc): show none until the next keystroke."""

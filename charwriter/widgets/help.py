@@ -1,0 +1,35 @@
+"""The help screen (F1): what charwriter does and every key, as currently mapped (a keymap changes them here too)."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Markdown
+
+INTRO = """\
+**charwriter** continues your text as you type. The grey text at the cursor is the model's most likely
+continuation; the pane on the right lists all of them, numbered, with their confidence (the mean
+log-probability per character: closer to 0 is surer). Typing what the grey text says keeps it; anything
+else asks the model again. Without grey text, Tab moves the focus as usual (to the suggestions pane).
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1", "dismiss(None)", "Close", id="close_help", tooltip="Close the help")]
+
+    def __init__(self, keys: list[tuple[str, str, str]]) -> None:
+        """`keys`: (key as displayed, what it does, longer explanation) for each binding."""
+        super().__init__(classes="dialog")
+        self.keys = keys
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog-box wide") as box:
+            box.border_title = "Help — Esc to close"
+            yield Markdown(INTRO)
+            table: DataTable = DataTable(cursor_type="row", zebra_stripes=True)
+            table.add_columns("key", "action", "")
+            for row in self.keys:
+                table.add_row(*row)
+            yield table

@@ -1,0 +1,67 @@
+"""The suggestions pane: the K continuations, numbered, most likely first, each with its confidence.
+
+Focus it (Alt+S, or Tab when no ghost text shows) and pick one with the arrows and Enter, or with its number.
+The pane only shows what the editor holds and says which one was picked with a `Picked` message.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from charwriter.widgets.editor import Continuation
+
+
+def visible(text: str) -> str:
+    """A continuation on one line: newlines and tabs drawn as symbols."""
+    return text.replace("\n", "↵").replace("\t", "→")
+
+
+class SuggestionsPane(OptionList):
+    BINDINGS = [
+        *(Binding(str(n), f"pick({n - 1})", f"Pick {n}", show=False) for n in range(1, 10)),
+        Binding("escape", "app.focus('editor')", "Back", id="back_to_editor",
+                tooltip="Back to the editor without inserting anything"),
+    ]
+
+    @dataclass
+    class Picked(Message):
+        """The user chose continuation `index` to insert."""
+
+        pane: "SuggestionsPane"
+        index: int
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.border_title = "Suggestions"
+        self._count = 0
+
+    def show(self, continuations: tuple[Continuation, ...], choice: int) -> None:
+        """Redraw with these continuations; `choice` is the one shown as ghost text in the editor."""
+        highlighted = self.highlighted
+        options = []
+        for i, (text, score) in enumerate(continuations):
+            prompt = Text.assemble(
+                (f"{i + 1} ", "bold"),
+                (visible(text), "italic" if i == choice else ""),
+                (f"  {score:+.2f}", "dim"),
+            )
+            options.append(Option(prompt, id=str(i)))
+        self._count = len(options)
+        self.set_options(options)
+        self.set_class(not options, "-empty")
+        if options:
+            self.highlighted = highlighted if highlighted is not None and highlighted < len(options) else choice
+
+    def action_pick(self, index: int) -> None:
+        if index < self._count:
+            self.post_message(self.Picked(self, index))
+
+    def _on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.post_message(self.Picked(self, event.option_index))

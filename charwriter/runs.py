@@ -1,0 +1,354 @@
+"""Training runs for the app, without Textual: past runs, their histories, and a trainer in a subprocess.
+
+A run is a folder under `paths.runs_dir()` holding the trainer's `events.jsonl`, its checkpoint and its models.
+`read_history` replays an `events.jsonl` into a `RunHistory` (the curves, the last sample, how it ended);
+`TrainerProcess` runs `python -m charwriter train … --events -` and feeds each event line into the same
+`RunHistory`, so a live run and a past one look alike. The training screen drives these; tests use them directly.
+
+The trainer runs in its own process so the editor never competes with it for the GIL, a crash cannot take the
+app down, and SIGINT gives the trainer's own stop: save a checkpoint and exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterable
+
+from charwriter import paths
+from charwriter.errors import UserError
+
+# The hyperparameters the training form offers, in the order it shows them (the rest keep the trainer's defaults).
+FORM_OPTIONS = ("hidden_size", "num_layers", "dropout", "batch_size", "seq_len", "epochs", "lr", "lr_schedule",
+                "clip", "val_fraction", "eval_every")
+
+# What `--resume` accepts besides the run (the trainer refuses to change the model or the data on resume).
+RESUMABLE_OPTIONS = ("epochs", "eval_every")
+
+# Parameter-characters per second one busy CPU core manages for this LSTM, forward and backward (measured with
+# benchmarks-style timing at hidden 128-512, batch 32, seq 100: 7e9-1.1e10). Tiny models are overhead-bound, hence
+# the cap. Only for the estimate shown before a run starts; the run itself reports its real speed.
+CPU_PARAM_CHARS_PER_S = 8e9
+MAX_ESTIMATED_CHARS_PER_S = 100_000
+
+
+@dataclass
+class RunHistory:
+    """Everything a run's events say: curves, progress, the last sample, and how it ended."""
+
+    run_dir: Path
+    config: dict | None = None  # the latest `config` event (a resumed run writes one per session)
+    train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss over the logged window)
+    val_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, validation loss)
+    last_step: dict | None = None
+    best_val_loss: float | None = None
+    sample: dict | None = None
+    done: dict | None = None
+    error: str | None = None  # an `error` event's message, or what a crashed trainer left on stderr
+    checkpoints: int = 0
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    def add(self, event: dict) -> None:
+        kind = event.get("type")
+        if kind == "config":
+            self.config = event
+            self.done = None
+            self.error = None
+            # A resumed run repeats any steps after its last checkpoint: keep one copy of each step.
+            resumed = event.get("resumed_at_step") or 0
+            self.train_loss = [p for p in self.train_loss if p[0] <= resumed]
+            self.val_loss = [p for p in self.val_loss if p[0] <= resumed]
+        elif kind == "step":
+            self.last_step = event
+            self.train_loss.append((event["step"], event["loss"]))
+        elif kind == "val":
+            self.val_loss.append((event["step"], event["val_loss"]))
+            self.best_val_loss = event["best_val_loss"]
+        elif kind == "sample":
+            self.sample = event
+        elif kind == "checkpoint":
+            self.checkpoints += 1
+        elif kind == "done":
+            self.done = event
+            if event.get("best_val_loss") is not None:
+                self.best_val_loss = event["best_val_loss"]
+        elif kind == "error":
+            self.error = event.get("message") or "the trainer failed"
+
+    # --- what the screen shows --------------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int:
+        if self.done:
+            return self.done["step"]
+        if self.last_step:
+            return self.last_step["step"]
+        return (self.config or {}).get("resumed_at_step") or 0
+
+    @property
+    def total_steps(self) -> int:
+        return (self.config or {}).get("total_steps") or 0
+
+    @property
+    def epochs(self) -> int:
+        return ((self.config or {}).get("config") or {}).get("epochs") or 0
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return (self.config or {}).get("batches_per_epoch") or 0
+
+    @property
+    def status(self) -> str:
+        """finished, stopped, failed, or incomplete (no `done`: still running, or killed)."""
+        if self.error:
+            return "failed"
+        if self.done:
+            return "finished" if self.done.get("finished") else "stopped"
+        return "incomplete"
+
+    @property
+    def best_model(self) -> Path:
+        return self.run_dir / "best.safetensors"
+
+    @property
+    def resumable(self) -> bool:
+        finished = self.done is not None and self.done.get("finished")
+        return not finished and (self.run_dir / "checkpoint.safetensors").is_file()
+
+
+def read_history(run_dir: str | Path) -> RunHistory:
+    """Replay a run's `events.jsonl`; lines that are not JSON (a torn last line) are skipped."""
+    history = RunHistory(Path(run_dir))
+    try:
+        with open(history.run_dir / "events.jsonl", encoding="utf-8") as f:
+            for line in f:
+                event = _parse(line)
+                if event is not None:
+                    history.add(event)
+    except FileNotFoundError:
+        pass
+    return history
+
+
+def _parse(line: str) -> dict | None:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) and "type" in event else None
+
+
+def list_runs(root: Path | None = None) -> list[RunHistory]:
+    """Every run folder with an `events.jsonl`, the most recently written first."""
+    root = root or paths.runs_dir()
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if (p / "events.jsonl").is_file()]
+    found.sort(key=lambda p: (p / "events.jsonl").stat().st_mtime, reverse=True)
+    return [read_history(p) for p in found]
+
+
+# --- before a run: names, corpus checks, estimates ------------------------------------------------------------
+
+
+def default_run_name(corpus: str | Path) -> str:
+    return f"{Path(corpus).stem or 'run'}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_run_name(name: str) -> Path:
+    """The run folder for `name`, or a `UserError` saying why the name cannot be used."""
+    if not name or "/" in name or "\\" in name or name.startswith("."):
+        raise UserError(f"run name {name!r}: use a plain name without '/' and not starting with '.'")
+    run_dir = paths.runs_dir() / name
+    if (run_dir / "events.jsonl").exists() or (run_dir / "checkpoint.safetensors").exists():
+        raise UserError(f"a run named {name!r} already exists — pick another name, or open it below and resume")
+    return run_dir
+
+
+@dataclass
+class CorpusInfo:
+    chars: int
+    vocab_size: int
+    batches_per_epoch: int
+    parameters: int
+
+    @property
+    def estimated_chars_per_s(self) -> float:
+        return min(MAX_ESTIMATED_CHARS_PER_S, CPU_PARAM_CHARS_PER_S / max(1, self.parameters))
+
+    def estimated_epoch_seconds(self, batch_size: int, seq_len: int) -> float:
+        return self.batches_per_epoch * batch_size * seq_len / self.estimated_chars_per_s
+
+
+def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: float, hidden_size: int,
+                 num_layers: int, init_from: str | None = None) -> CorpusInfo:
+    """What the trainer would say about this corpus and these sizes, without training (imports torch).
+
+    Raises the trainer's own `CorpusError`/`UserError` messages: missing, binary, not UTF-8, too short.
+    """
+    from charwriter.lm.checkpoint import read_metadata
+    from charwriter.lm.data import Corpus
+    from charwriter.lm.model import CharRNN, ModelConfig
+    from charwriter.lm.registry import resolve_model
+
+    vocab = None
+    if init_from:
+        meta = read_metadata(resolve_model(init_from))
+        vocab = meta["vocab"]
+        hidden_size, num_layers = meta["config"]["hidden_size"], meta["config"]["num_layers"]
+    corpus = Corpus.from_file(path, val_fraction, vocab=vocab)
+    corpus.check_size(batch_size, seq_len, where=str(path))
+    model = CharRNN(ModelConfig(len(corpus.vocab), hidden_size, num_layers, 0.0, "lstm"))
+    return CorpusInfo(len(corpus.data), len(corpus.vocab), len(corpus.train_streams(batch_size, seq_len)),
+                      model.num_parameters())
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or not math.isfinite(seconds):
+        return "-"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds // 60 % 60:02d}m"
+
+
+# --- the trainer process --------------------------------------------------------------------------------------
+
+
+def _flags(options: dict) -> list[str]:
+    argv = []
+    for key, value in options.items():
+        if value is not None:
+            argv += ["--" + key.replace("_", "-"), str(value)]
+    return argv
+
+
+def train_command(corpus: str | Path, run_dir: Path, options: dict, init_from: str | None = None) -> list[str]:
+    """The command line of a new run; `options` are TrainConfig fields (None: the trainer's default)."""
+    argv = [sys.executable, "-m", "charwriter", "train", str(Path(corpus).expanduser()), "--out", str(run_dir)]
+    argv += _flags(options)
+    if init_from:
+        argv += ["--init-from", init_from]
+    return argv + ["--events", "-"]
+
+
+def resume_command(run_dir: Path, options: dict | None = None) -> list[str]:
+    """Continue a stopped run; only `RESUMABLE_OPTIONS` may change (for example more epochs)."""
+    changed = {k: v for k, v in (options or {}).items() if k in RESUMABLE_OPTIONS}
+    return [sys.executable, "-m", "charwriter", "train", "--resume", str(run_dir), *_flags(changed), "--events", "-"]
+
+
+class TrainerProcess:
+    """A trainer subprocess whose stdout events feed `history`; `follow()` blocks, so call it from a thread."""
+
+    def __init__(self, argv: list[str], history: RunHistory, env: dict | None = None):
+        self.argv = argv
+        self.history = history
+        self.env = env
+        self.lock = threading.Lock()  # guards `history` between the reading thread and the UI
+        self.returncode: int | None = None
+        self.stopping = False
+        self._stderr = tempfile.TemporaryFile(mode="w+b")  # a file, not a pipe: a chatty stderr cannot block
+        self._proc: subprocess.Popen | None = None
+
+    def start(self) -> None:
+        env = dict(os.environ if self.env is None else self.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        self._proc = subprocess.Popen(self.argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
+                                      env=env, text=True, encoding="utf-8", errors="replace", bufsize=1)
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self.returncode is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def follow(self, on_event: Callable[[dict], None] | None = None) -> int:
+        """Read events until the trainer exits; returns its exit code (negative: killed by that signal)."""
+        assert self._proc is not None and self._proc.stdout is not None, "start() first"
+        for line in self._proc.stdout:
+            event = _parse(line)
+            if event is not None:
+                with self.lock:
+                    self.history.add(event)
+                if on_event is not None:
+                    on_event(event)
+        code = self._proc.wait()
+        with self.lock:
+            self.returncode = code
+            if code != 0 and not self.history.error:
+                self.history.error = self.failure_message(code)
+        return code
+
+    def failure_message(self, code: int) -> str:
+        if code < 0:
+            try:
+                what = signal.Signals(-code).name
+            except ValueError:
+                what = f"signal {-code}"
+            return f"the trainer was killed ({what})" + (f": {self.stderr_tail()}" if self.stderr_tail() else "")
+        return self.stderr_tail() or f"the trainer exited with code {code}"
+
+    def stderr_tail(self, lines: int = 6) -> str:
+        self._stderr.seek(0)
+        text = self._stderr.read().decode("utf-8", "replace")
+        return "\n".join(line for line in text.strip().splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """The trainer's own stop: it finishes the step, saves a checkpoint and exits 0."""
+        if self.running and self._proc is not None:
+            self.stopping = True
+            self._proc.send_signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        if self.running and self._proc is not None:
+            self._proc.kill()
+
+    def wait(self, timeout: float | None = None) -> int | None:
+        if self._proc is None:
+            return None
+        try:
+            return self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def downsample(points: list[tuple[int, float]], limit: int) -> list[tuple[int, float]]:
+    """At most about `limit` points, evenly spaced, always keeping the last (a plot is only so wide)."""
+    if len(points) <= limit:
+        return points
+    stride = math.ceil(len(points) / limit)
+    picked = points[::stride]
+    return picked if picked[-1] == points[-1] else picked + [points[-1]]
+
+
+def option_values(config_event: dict | None) -> dict:
+    """The form's options as a past run used them (from its `config` event)."""
+    config = (config_event or {}).get("config") or {}
+    return {k: config[k] for k in FORM_OPTIONS if k in config}
+
+
+def describe(history: RunHistory) -> Iterable[str]:
+    """One-line facts about a run, for listings."""
+    config = history.config or {}
+    yield f"{history.step}/{history.total_steps} steps"
+    if history.best_val_loss is not None:
+        yield f"best val {history.best_val_loss:.3f}"
+    if config.get("corpus"):
+        yield str(config["corpus"])

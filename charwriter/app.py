@@ -21,7 +21,9 @@ from charwriter.widgets.help import HelpScreen
 
 
 class CharwriterApp(App[None]):
-    CSS_PATH = "app.tcss"
+    # The writing screen's CSS is listed here as well: Textual 8 loads a screen's CSS_PATH when the screen is pushed
+    # or installed as a mode, but not for the screen that `get_default_screen` returns.
+    CSS_PATH = ["app.tcss", "screens/write.tcss"]
     TITLE = "charwriter"
 
     BINDINGS = [
@@ -87,12 +89,13 @@ class CharwriterApp(App[None]):
         seen = set()
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
-            if binding.action in seen or binding.system:
+            if binding.id is None or binding.action in seen:  # TextArea's own editing keys are left out
                 continue
             seen.add(binding.action)
             keys.append((self.get_key_display(binding), binding.description or binding.action,
                          active.tooltip or binding.tooltip))
-        keys.append(("1 … 9, ↑ ↓ Enter", "Pick", "In the suggestions pane: insert that continuation"))
+        keys.append(("1…9, ↑↓ enter", "Insert", "In the suggestions pane: insert that continuation"))
+        keys.append(("^p", "Palette", "Every command by name"))
         self.push_screen(HelpScreen(keys))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

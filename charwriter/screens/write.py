@@ -63,7 +63,7 @@ class WriteScreen(Screen):
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="save", tooltip="Save the document (asks for a name if it has none)"),
-        Binding("ctrl+o", "open", "Open", id="open", tooltip="Open a text file"),
+        Binding("ctrl+o", "open", "Open", id="open", show=False, tooltip="Open a text file"),
         Binding("alt+s", "focus_suggestions", "Pick", id="pick",
                 tooltip="Move to the suggestions pane: arrows and Enter, or a number, insert one"),
         Binding("ctrl+r", "resample", "Resample", id="resample", tooltip="Ask the model for new continuations"),
@@ -166,8 +166,8 @@ class WriteScreen(Screen):
 
     def on_model_failed(self, message: ModelFailed) -> None:
         self.status.model = "no model"
-        self.notify(f"no model: {message.error}. You can write without suggestions; pick a model with F2 or "
-                    "train one with Ctrl+T.", title="No model", severity="warning", timeout=12)
+        self.notify(f"{message.error}\n\nYou can write without suggestions; pick a model with F2 or train one "
+                    "with Ctrl+T.", title="No model", severity="warning", timeout=12)
 
     # --- suggestions ----------------------------------------------------------------------------------------------
 

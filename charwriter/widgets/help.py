@@ -28,7 +28,7 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(classes="dialog-box wide") as box:
             box.border_title = "Help — Esc to close"
             yield Markdown(INTRO)
-            table: DataTable = DataTable(cursor_type="row", zebra_stripes=True)
+            table: DataTable = DataTable(cursor_type="none", zebra_stripes=True)
             table.add_columns("key", "action", "")
             for row in self.keys:
                 table.add_row(*row)

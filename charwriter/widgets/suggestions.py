@@ -48,8 +48,8 @@ class SuggestionsPane(OptionList):
         for i, (text, score) in enumerate(continuations):
             prompt = Text.assemble(
                 (f"{i + 1} ", "bold"),
+                (f"{score:5.2f} ", "dim"),
                 (visible(text), "italic" if i == choice else ""),
-                (f"  {score:+.2f}", "dim"),
             )
             options.append(Option(prompt, id=str(i)))
         self._count = len(options)

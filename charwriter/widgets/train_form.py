@@ -1,0 +1,223 @@
+"""The form that sets up a training run: corpus, run name, starting model and the hyperparameters.
+
+Every change is checked at once, in a thread worker, by the trainer's own code (`runs.check_corpus` and
+`TrainConfig`), so the form shows exactly the message `charwriter train` would print: a missing, binary, non-UTF-8
+or too short corpus, an impossible dropout. A valid form shows the corpus size, the vocabulary, batches per epoch
+and an estimate of the time per epoch. The defaults are the trainer's (`TrainConfig`, the seed's), loaded in the
+worker too, because importing the trainer imports torch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.timer import Timer
+from textual.widgets import Input, Label, Select, Static
+
+from charwriter.errors import UserError
+from charwriter.runs import FORM_OPTIONS, CorpusInfo, check_corpus, check_run_name, default_run_name, format_duration
+from charwriter.widgets.path_suggester import PathSuggester
+
+LABELS = {
+    "hidden_size": "Hidden size",
+    "num_layers": "Layers",
+    "dropout": "Dropout",
+    "batch_size": "Batch",
+    "seq_len": "Seq length",
+    "epochs": "Epochs",
+    "lr": "Learn rate",
+    "lr_schedule": "Schedule",
+    "clip": "Grad clip",
+    "val_fraction": "Val fraction",
+    "eval_every": "Val every",
+}
+INTEGERS = {"hidden_size", "num_layers", "batch_size", "seq_len", "epochs", "eval_every"}
+FROM_SCRATCH = "scratch"
+CHECK_DELAY = 0.25  # seconds of quiet before the corpus is (re)read
+
+
+@dataclass
+class RunRequest:
+    """What a valid form asks for: a new run of `options` on `corpus`."""
+
+    corpus: str
+    name: str
+    options: dict
+    init_from: str | None
+
+
+class TrainForm(Vertical):
+    """Posts `TrainForm.Checked` after each check; `request()` gives the run to start, or None while invalid."""
+
+    @dataclass
+    class Checked(Message):
+        valid: bool
+
+    valid: reactive[bool] = reactive(False)
+    """True when the last check of the current values passed."""
+
+    def __init__(self, corpus: str | None = None, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.initial_corpus = corpus or ""
+        self.defaults: dict | None = None  # TrainConfig's, once the worker has imported it
+        self.info: CorpusInfo | None = None
+        self._debounce: Timer | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield Label("Corpus", classes="field-label")
+            yield Input(self.initial_corpus, placeholder="path/to/text.txt", id="corpus", suggester=PathSuggester(),
+                        compact=True, tooltip="A UTF-8 text file to train on (→ completes the path)")
+        with Horizontal(classes="row"):
+            yield Label("Run name", classes="field-label")
+            yield Input(placeholder="corpus name and time", id="name", compact=True,
+                        tooltip="The run's folder name under the runs directory")
+        with Horizontal(classes="row"):
+            yield Label("Start from", classes="field-label")
+            yield Select([("a new model", FROM_SCRATCH)], value=FROM_SCRATCH, allow_blank=False, id="init-from",
+                         compact=True, tooltip="Fine-tune an existing model on this text (keeps its size and letters)")
+        with Grid(id="options"):
+            for name in FORM_OPTIONS:
+                yield Label(LABELS[name], classes="field-label")
+                if name == "lr_schedule":
+                    yield Select([("constant", "constant"), ("cosine", "cosine")], value="constant",
+                                 allow_blank=False, id=name, compact=True)
+                else:
+                    yield Input(id=name, compact=True, type="integer" if name in INTEGERS else "number")
+        yield Static("loading the trainer's defaults…", id="check")
+
+    def on_mount(self) -> None:
+        self.load_defaults()
+
+    @work(thread=True, group="form-defaults")
+    def load_defaults(self) -> None:
+        from dataclasses import asdict
+
+        from charwriter.lm.registry import list_models
+        from charwriter.lm.train import TrainConfig
+
+        defaults = asdict(TrainConfig())
+        models = [(f"{e.name} ({e.source})", str(e.path)) for e in list_models() if e.meta is not None]
+        self.app.call_from_thread(self._fill_defaults, defaults, models)
+
+    def _fill_defaults(self, defaults: dict, models: list[tuple[str, str]]) -> None:
+        self.defaults = defaults
+        self.query_one("#init-from", Select).set_options([("a new model", FROM_SCRATCH), *models])
+        for name in FORM_OPTIONS:
+            self.set_option(name, defaults[name], only_if_empty=True)
+        self.check()
+
+    def set_option(self, name: str, value, only_if_empty: bool = False) -> None:
+        if name == "lr_schedule":
+            self.query_one("#lr_schedule", Select).value = value
+            return
+        field = self.query_one(f"#{name}", Input)
+        if not (only_if_empty and field.value):
+            field.value = f"{value:g}" if isinstance(value, float) else str(value)
+
+    def load(self, corpus: str | None, options: dict) -> None:
+        """Fill the form from a past run (its corpus and hyperparameters); the name is left for a new run."""
+        if corpus:
+            self.query_one("#corpus", Input).value = corpus
+        for name, value in options.items():
+            self.set_option(name, value)
+        self.check()
+
+    # --- checking -----------------------------------------------------------------------------------------------
+
+    def _values(self) -> tuple[str, str, dict, str | None]:
+        """The raw form, or a `UserError` for a field that is not a number."""
+        corpus = self.query_one("#corpus", Input).value.strip()
+        name = self.query_one("#name", Input).value.strip()
+        init = self.query_one("#init-from", Select).value
+        options: dict = {"lr_schedule": self.query_one("#lr_schedule", Select).value}
+        for key in FORM_OPTIONS:
+            if key == "lr_schedule":
+                continue
+            text = self.query_one(f"#{key}", Input).value.strip()
+            try:
+                options[key] = int(text) if key in INTEGERS else float(text)
+            except ValueError:
+                kind = "a whole number" if key in INTEGERS else "a number"
+                raise UserError(f"{LABELS[key]}: give {kind}") from None
+        return corpus, name, options, None if init == FROM_SCRATCH else str(init)
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self, event: Message) -> None:
+        if self.defaults is None:
+            return
+        self.valid = False
+        # A burst of changes (typing, loading a run) costs one check: each check reads the whole corpus.
+        if self._debounce is not None:
+            self._debounce.stop()
+        self._debounce = self.set_timer(CHECK_DELAY, self.check)
+
+    def check(self) -> None:
+        self.valid = False
+        try:
+            values = self._values()
+        except UserError as error:
+            self._show(str(error), ok=False)
+            return
+        if not values[0]:
+            self._show("Give a text file to train on.", ok=False)
+            return
+        self._show("checking…", ok=None)
+        self.run_check(values)
+
+    @work(thread=True, exclusive=True, group="form-check")
+    def run_check(self, values: tuple[str, str, dict, str | None]) -> None:
+        from charwriter.lm.train import TrainConfig
+
+        corpus, name, options, init = values
+        try:
+            TrainConfig(**options)
+            if name:
+                check_run_name(name)
+            info = check_corpus(corpus, options["batch_size"], options["seq_len"], options["val_fraction"],
+                                options["hidden_size"], options["num_layers"], init)
+        except UserError as error:
+            self.app.call_from_thread(self._checked, values, None, str(error))
+        except Exception as error:  # an unreadable starting model, say: show it, never crash the app
+            self.app.call_from_thread(self._checked, values, None, f"{type(error).__name__}: {error}")
+        else:
+            self.app.call_from_thread(self._checked, values, info, None)
+
+    def _checked(self, values, info: CorpusInfo | None, error: str | None) -> None:
+        try:
+            if values != self._values():
+                return  # the form changed while this check ran; a newer check is on its way
+        except UserError:
+            return
+        self.info = info
+        if error:
+            self._show(error, ok=False)
+        else:
+            assert info is not None
+            options = values[2]
+            epoch = info.estimated_epoch_seconds(options["batch_size"], options["seq_len"])
+            self._show(
+                f"{info.chars:,} characters, {info.vocab_size} distinct · {info.parameters:,} parameters\n"
+                f"{info.batches_per_epoch} batches per epoch · about {format_duration(epoch)} per epoch "
+                f"on one CPU core (a rough estimate)", ok=True)
+        self.valid = error is None
+        self.post_message(self.Checked(self.valid))
+
+    def _show(self, text: str, ok: bool | None) -> None:
+        check = self.query_one("#check", Static)
+        check.update(text)
+        check.set_class(ok is False, "-error")
+        check.set_class(ok is True, "-ok")
+
+    def request(self) -> RunRequest | None:
+        """The run to start (a default name filled in), or None if the form is not valid right now."""
+        if not self.valid:
+            return None
+        corpus, name, options, init = self._values()
+        return RunRequest(corpus, name or default_run_name(corpus), options, init)

@@ -1,0 +1,392 @@
+"""Pilot tests of the writing screen: suggestions as you type, accepting them, documents, autosave, quitting.
+
+A tiny seeded model with greedy decoding makes every suggestion deterministic.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Input
+
+from charwriter import documents, paths
+from charwriter.app import CharwriterApp
+from charwriter.documents import Autosave
+from charwriter.screens.write import SuggestionsReady
+from charwriter.settings import Settings
+from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.widgets.help import HelpScreen
+from charwriter.widgets.model_picker import ModelPicker
+from charwriter.widgets.path_prompt import PathPrompt
+from charwriter.widgets.suggestions import SuggestionsPane
+
+SIZE = (100, 30)
+
+
+def make_app(model=None, file=None, **settings) -> CharwriterApp:
+    settings.setdefault("greedy", True)
+    return CharwriterApp(file=file, model=str(model) if model else None, settings=Settings(**settings))
+
+
+async def settle(pilot, rounds: int = 3) -> None:
+    """Let the debounce fire, the workers finish and their messages arrive."""
+    app = pilot.app
+    for _ in range(rounds):
+        await pilot.pause(0.05)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+
+
+async def type_text(pilot, text: str) -> None:
+    await pilot.press(*[{" ": "space", "\n": "enter"}.get(ch, ch) for ch in text])
+
+
+async def submit_path(pilot, path: Path) -> None:
+    """Fill the Open / Save as prompt (setting the value: typing a long path key by key is slow) and press Enter."""
+    assert isinstance(pilot.app.screen, PathPrompt)
+    pilot.app.screen.query_one(Input).value = str(path)
+    await pilot.press("enter")
+
+
+def ghost(app) -> str:
+    return app.writer.editor.suggestion
+
+
+def notes(app) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+async def test_typing_shows_k_numbered_suggestions_and_ghost_text(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "The hou")
+        await settle(pilot)
+        writer = app.writer
+        continuations = writer.editor.continuations
+        assert len(continuations) == 3
+        scores = [score for _, score in continuations]
+        assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+        assert ghost(app) == continuations[0][0] != ""
+        assert all(len(text) <= 48 for text, _ in continuations)
+        pane = app.query_one(SuggestionsPane)
+        assert pane.option_count == 3
+        first = str(pane.get_option_at_index(0).prompt)
+        assert first.startswith("1 ") and continuations[0][0] in first
+        status = writer.status
+        assert status.model == "run" and status.context == len("The hou") and status.latency_ms is not None
+
+
+async def test_tab_accepts_the_ghost_text(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The hou")
+        await settle(pilot)
+        expected = "The hou" + ghost(app)
+        await pilot.press("tab")
+        assert app.writer.editor.text == expected
+        assert app.focused is app.writer.editor
+
+
+async def test_next_word_keys_insert_one_word(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "She walked along the")
+        await settle(pilot)
+        suggestion = ghost(app)
+        word = suggestion[: len(suggestion) - len(suggestion.lstrip())] + suggestion.split()[0]
+        await pilot.press("alt+right")
+        assert app.writer.editor.text == "She walked along the" + word
+        await settle(pilot)
+        rest = ghost(app)
+        word = rest[: len(rest) - len(rest.lstrip())] + rest.split()[0]
+        await pilot.press("ctrl+right")  # Ctrl+Right takes a word while a suggestion shows
+        assert app.writer.editor.text.endswith(word)
+
+
+async def test_ctrl_right_moves_by_word_without_a_suggestion():
+    app = make_app(file=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "one two")
+        await pilot.press("home", "ctrl+right")
+        assert app.writer.editor.text == "one two"
+        assert app.writer.editor.cursor_location == (0, 3)
+
+
+async def test_picking_from_the_pane_by_number_and_by_arrows(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The hou")
+        await settle(pilot)
+        second = app.writer.editor.continuations[1][0]
+        await pilot.press("alt+s")
+        assert isinstance(app.focused, SuggestionsPane)
+        await pilot.press("2")
+        assert app.writer.editor.text == "The hou" + second
+        assert app.focused is app.writer.editor
+
+        await pilot.press("enter")
+        await type_text(pilot, "The hou")
+        await settle(pilot)
+        third = app.writer.editor.continuations[2][0]
+        await pilot.press("alt+s", "down", "down", "enter")
+        assert app.writer.editor.text.endswith("\nThe hou" + third)
+
+
+async def test_cycling_and_hiding(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The hou")
+        await settle(pilot)
+        continuations = app.writer.editor.continuations
+        await pilot.press("alt+down")
+        assert ghost(app) == continuations[1][0]
+        await pilot.press("alt+up", "alt+up")
+        assert ghost(app) == continuations[2][0]
+        await pilot.press("escape")
+        await settle(pilot)
+        assert ghost(app) == "" and app.query_one(SuggestionsPane).option_count == 0
+        await type_text(pilot, "s")  # the next keystroke brings them back
+        await settle(pilot)
+        assert ghost(app) != ""
+
+
+async def test_typing_along_keeps_the_ghost_text_and_other_edits_drop_it(tiny_model_path):
+    app = make_app(tiny_model_path, debounce_ms=2000)  # no new run during the test: only the editor's own logic
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The hou")
+        app.writer._schedule(now=True)
+        await settle(pilot)
+        suggestion = ghost(app)
+        await type_text(pilot, suggestion[0])
+        assert ghost(app) == suggestion[1:]
+        await pilot.press("left")
+        assert ghost(app) == ""
+
+
+async def test_stale_results_are_dropped(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The")
+        await settle(pilot)
+        writer = app.writer
+        writer.post_message(SuggestionsReady(writer.version - 1, [("stale!", -0.1)], 1.0, 3))
+        await pilot.pause()
+        assert ghost(app) != "stale!"
+        writer.post_message(SuggestionsReady(writer.version, [("fresh", -0.1)], 1.0, 3))
+        await pilot.pause()
+        assert ghost(app) == "fresh"
+
+
+async def test_a_burst_of_keys_costs_one_suggestion_run(tiny_model_path):
+    app = make_app(tiny_model_path, debounce_ms=300)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        engine = app.writer.engine
+        calls = []
+        original = engine.suggest
+        engine.suggest = lambda text=None, cancelled=lambda: False: calls.append(text) or original(text, cancelled)
+        await type_text(pilot, "Happy families")
+        await pilot.pause(0.5)
+        await settle(pilot)
+        assert calls == ["Happy families"]
+
+
+async def test_without_a_model_the_editor_still_works_and_tab_moves_focus():
+    app = make_app(model=None)  # the default model does not exist in an empty home
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert any("no model named 'anna-karenina'" in n for n in notes(app))
+        assert app.writer.status.model == "no model"
+        await type_text(pilot, "Still writing.")
+        assert app.writer.editor.text == "Still writing."
+        await pilot.press("tab")  # no ghost text: Tab inserts nothing and moves the focus
+        assert app.writer.editor.text == "Still writing."
+        assert isinstance(app.focused, SuggestionsPane)
+        await pilot.press("escape")
+        assert app.focused is app.writer.editor
+
+
+async def test_temperature_keys_change_and_remember_it(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+up", "ctrl+up", "ctrl+down")
+        await settle(pilot)
+        assert app.writer.status.temperature == pytest.approx(1.1)
+        assert app.writer.engine.settings.temperature == pytest.approx(1.1)
+        assert Settings.load().temperature == pytest.approx(1.1)
+
+
+async def test_resample_asks_the_model_again(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The")
+        await settle(pilot)
+        before = app.writer.version
+        await pilot.press("ctrl+r")
+        await settle(pilot)
+        assert app.writer.version == before + 1 and ghost(app) != ""
+
+
+async def test_model_picker_switches_and_remembers_the_model(tiny_model_path):
+    paths.user_models_dir().mkdir(parents=True)
+    shutil.copy(tiny_model_path, paths.user_models_dir() / "tiny.safetensors")
+    app = make_app(model=None)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("f2")
+        await settle(pilot)
+        assert isinstance(app.screen, ModelPicker)
+        table = app.screen.query_one(DataTable)
+        assert table.row_count == 1 and table.get_row_at(0)[0] == "tiny"
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.writer.status.model == "tiny"
+        assert Settings.load().model == str(paths.user_models_dir() / "tiny.safetensors")
+        await type_text(pilot, "The")
+        await settle(pilot)
+        assert ghost(app) != ""
+
+
+async def test_save_and_reopen_round_trip(tmp_path, tiny_model_path):
+    path = tmp_path / "story.txt"
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The hou")
+        await settle(pilot)
+        await pilot.press("tab", "enter")
+        await type_text(pilot, "Second line")
+        expected = app.writer.editor.text
+        await pilot.press("ctrl+s")
+        assert path.read_text() == expected
+        assert not app.writer.is_dirty and app.writer.status.document == "story.txt"
+    app = make_app(file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.writer.editor.text == expected
+
+
+async def test_save_as_and_open(tmp_path):
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "untitled words")
+        await pilot.press("ctrl+s")
+        await submit_path(pilot, tmp_path / "named.txt")
+        assert (tmp_path / "named.txt").read_text() == "untitled words"
+        assert app.writer.status.document == "named.txt"
+
+        (tmp_path / "other.txt").write_text("other text")
+        await pilot.press("ctrl+o")
+        await submit_path(pilot, tmp_path / "other.txt")  # nothing unsaved: opens at once
+        assert app.writer.editor.text == "other text"
+        assert app.writer.document_path == tmp_path / "other.txt"
+
+
+async def test_opening_a_binary_or_oversized_file_is_refused(tmp_path, monkeypatch):
+    binary = tmp_path / "photo.jpg"
+    binary.write_bytes(b"\xff\xd8\xff\x00\x10JFIF")
+    app = make_app(file=binary)
+    async with app.run_test(size=SIZE) as pilot:
+        assert any("binary" in n for n in notes(app))
+        assert app.writer.editor.text == "" and app.writer.document_path is None
+        monkeypatch.setattr(documents, "MAX_DOCUMENT_BYTES", 100)
+        big = tmp_path / "big.txt"
+        big.write_text("word " * 100)
+        await pilot.press("ctrl+o")
+        await submit_path(pilot, big)
+        assert any("too large" in n for n in notes(app))
+        assert app.writer.editor.text == "" and app.writer.document_path is None
+
+
+async def test_quit_with_unsaved_changes_asks(tmp_path):
+    path = tmp_path / "story.txt"
+    app = make_app(file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "precious words")
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("escape")  # cancel: still writing
+        assert app.is_running and app.screen is app.writer
+        await pilot.press("ctrl+q")
+        await pilot.click("#save")
+        await pilot.pause()
+    assert path.read_text() == "precious words"
+    assert not app.is_running
+
+
+async def test_quit_discarding_changes_removes_the_autosave(tmp_path):
+    path = tmp_path / "story.txt"
+    app = make_app(file=path, autosave_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "throwaway")
+        await settle(pilot)
+        assert Autosave(path).read().text == "throwaway"
+        await pilot.press("ctrl+q")
+        await pilot.click("#discard")
+        await pilot.pause()
+    assert not path.exists() and Autosave(path).read() is None
+
+
+async def test_quit_without_changes_does_not_ask():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+    assert not app.is_running
+
+
+async def test_autosave_is_offered_back_after_a_crash(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("saved part")
+    app = make_app(file=path, autosave_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("end")
+        await type_text(pilot, " and the unsaved part")
+        await settle(pilot)
+        app.exit()  # a crash, as far as the autosave knows: no clean save or quit
+    assert Autosave(path).read().text == "saved part and the unsaved part"
+
+    app = make_app(file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.click("#restore")
+        await pilot.pause()
+        assert app.writer.editor.text == "saved part and the unsaved part"
+        assert app.writer.is_dirty and path.read_text() == "saved part"
+        await pilot.press("ctrl+s")
+    assert Autosave(path).read() is None and path.read_text() == "saved part and the unsaved part"
+
+
+async def test_help_lists_the_keys_as_mapped():
+    app = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        app.set_keymap({"resample": "ctrl+g"})
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        rows = [app.screen.query_one(DataTable).get_row_at(i) for i in range(app.screen.query_one(DataTable).row_count)]
+        actions = {row[1]: row[0] for row in rows}
+        assert {"Accept", "Word", "Save", "Open", "Model", "Quit", "Resample"} <= set(actions)
+        assert "g" in actions["Resample"].lower()
+        await pilot.press("escape")
+        assert app.screen is app.writer
+
+
+async def test_palette_offers_the_writing_commands():
+    app = make_app()
+    async with app.run_test(size=SIZE):
+        titles = {command.title for command in app.get_system_commands(app.writer)}
+        assert {"Save", "Open…", "Choose a model", "Train a model", "Resample suggestions"} <= titles
+
+
+def test_every_binding_can_be_remapped_and_none_is_printable():
+    from charwriter.screens.write import WriteScreen
+    from charwriter.widgets.editor import Editor
+
+    for owner in (CharwriterApp, WriteScreen, Editor):
+        for binding in owner.BINDINGS:
+            assert binding.id and binding.tooltip, binding
+            for key in binding.key.split(","):
+                assert len(key) > 1, f"{owner.__name__} binds the printable key {key!r}"

@@ -1,0 +1,119 @@
+"""Documents (open, atomic save, refusals), the autosave file, the settings file, and `charwriter write BADFILE`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from charwriter import documents
+from charwriter.__main__ import main
+from charwriter.documents import Autosave, DocumentError, read_document, save_document
+from charwriter.settings import Settings
+
+
+def test_save_and_read_round_trip(tmp_path):
+    path = tmp_path / "sub" / "story.txt"
+    text = "Happy families are all alike;\nevery unhappy family — «unhappy» in its own way. ☃\n"
+    save_document(path, text)
+    assert read_document(path) == text
+    assert [p.name for p in path.parent.iterdir()] == ["story.txt"]  # no temporary file left behind
+
+
+def test_crlf_and_bom_survive(tmp_path):
+    path = tmp_path / "dos.txt"
+    path.write_bytes(b"\xef\xbb\xbfone\r\ntwo\r\n")
+    assert read_document(path) == "one\r\ntwo\r\n"  # BOM dropped, line endings kept as they are
+
+
+def test_save_keeps_permissions_and_writes_through_symlinks(tmp_path):
+    target = tmp_path / "real.txt"
+    target.write_text("old")
+    os.chmod(target, 0o640)
+    link = tmp_path / "link.txt"
+    link.symlink_to(target)
+    save_document(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o640
+
+
+def test_missing_file_reads_empty_only_when_allowed(tmp_path):
+    assert read_document(tmp_path / "new.txt", missing_ok=True) == ""
+    with pytest.raises(DocumentError, match="not found"):
+        read_document(tmp_path / "new.txt")
+    with pytest.raises(DocumentError, match="not found"):
+        read_document(tmp_path / "no-such-dir" / "new.txt", missing_ok=True)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"PK\x03\x04\x00\x00binary", "binary file"),
+    (b"caf\xe9 au lait", "not UTF-8"),
+])
+def test_refuses_binary_and_non_utf8(tmp_path, content, message):
+    path = tmp_path / "bad.bin"
+    path.write_bytes(content)
+    with pytest.raises(DocumentError, match=message):
+        read_document(path)
+
+
+def test_refuses_oversized_files(tmp_path, monkeypatch):
+    monkeypatch.setattr(documents, "MAX_DOCUMENT_BYTES", 1000)
+    path = tmp_path / "big.txt"
+    path.write_text("a" * 1001)
+    with pytest.raises(DocumentError, match="too large"):
+        read_document(path)
+
+
+def test_refuses_directories(tmp_path):
+    with pytest.raises(DocumentError, match="directory"):
+        read_document(tmp_path)
+    with pytest.raises(DocumentError, match="directory"):
+        save_document(tmp_path, "x")
+
+
+def test_cli_write_refuses_a_binary_file_with_one_line(tmp_path, capsys):
+    path = tmp_path / "image.png"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00")
+    assert main(["write", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "binary" in err and str(path) in err
+
+
+def test_autosave_write_read_clear(tmp_path, isolated_home):
+    doc = tmp_path / "story.txt"
+    saved = Autosave(doc)
+    assert saved.read() is None
+    saved.write("unsaved words")
+    assert saved.path.parent == isolated_home / "data" / "autosave"
+    recovered = Autosave(doc).read()
+    assert recovered.text == "unsaved words" and recovered.document == doc.resolve()
+    assert Autosave(None).read() is None  # the untitled buffer has its own file
+    saved.clear()
+    assert Autosave(doc).read() is None
+    saved.clear()  # clearing twice is fine
+
+
+def test_a_broken_autosave_reads_as_none(isolated_home):
+    saved = Autosave(None)
+    saved.path.parent.mkdir(parents=True)
+    saved.path.write_text("{not json")
+    assert saved.read() is None
+
+
+def test_settings_round_trip_and_defaults(isolated_home):
+    assert Settings.load() == Settings()
+    Settings(model="tiny", temperature=0.7).save()
+    assert Settings.path() == isolated_home / "config" / "settings.json"
+    loaded = Settings.load()
+    assert loaded.model == "tiny" and loaded.temperature == 0.7 and loaded.suggestions == 3
+
+
+def test_settings_tolerate_broken_and_foreign_files(isolated_home):
+    Settings.path().parent.mkdir(parents=True)
+    Settings.path().write_text("[1, 2")
+    assert Settings.load() == Settings()
+    Settings.path().write_text(json.dumps({"temperature": "hot", "suggestions": 5, "from_the_future": True}))
+    loaded = Settings.load()
+    assert loaded.temperature == 1.0 and loaded.suggestions == 5

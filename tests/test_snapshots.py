@@ -1,0 +1,49 @@
+"""Snapshot tests of the writing screen (pytest-textual-snapshot). Review the SVG before `--snapshot-update`.
+
+A tiny seeded model with greedy decoding makes the suggestions repeatable; the latency (wall time) is pinned.
+"""
+
+from __future__ import annotations
+
+from test_app_write import SIZE, make_app, settle, type_text
+
+
+def prepare(text: str):
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        writer = pilot.app.writer
+        writer.editor.cursor_blink = False
+        await type_text(pilot, text)
+        await settle(pilot)
+        writer.status.latency_ms = 12.0  # wall time differs run to run
+
+    return run_before
+
+
+def test_writing_with_suggestions(snap_compare, tiny_model_path):
+    """You should see "The quiet house stood by the" in the editor with the model's top continuation in grey
+    italics after the cursor, three numbered continuations with their confidence (e.g. -0.52) in the Suggestions
+    pane on the right, the status line "untitled ● │ model run │ temp 1.0 │ context 28 │ latency 12 ms" and the
+    footer keys (Accept, Word, Save, Open, Pick, Resample, Model, Help, Quit)."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE,
+                        run_before=prepare("The quiet house stood by the"))
+
+
+def test_picking_in_the_suggestions_pane(snap_compare, tiny_model_path):
+    """You should see the Suggestions pane focused (brighter border) with its first continuation highlighted;
+    the grey ghost text in the editor is hidden while the editor does not have the focus."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE, press=["alt+s"],
+                        run_before=prepare("Happy families are"))
+
+
+def test_quit_with_unsaved_changes(snap_compare, tiny_model_path):
+    """You should see a centred "Unsaved changes" dialog saying "untitled has unsaved changes." with the buttons
+    Save, Discard and Cancel, over the dimmed writing screen."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE, press=["ctrl+q"],
+                        run_before=prepare("Every unhappy family"))
+
+
+def test_help_screen(snap_compare, tiny_model_path):
+    """You should see the help dialog: a paragraph on ghost text and confidence, then a table of keys with
+    what each does (Tab Accept, Alt+Right Word, Ctrl+S Save, F2 Model, Ctrl+Q Quit, …)."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE, press=["f1"], run_before=prepare(""))

@@ -1,0 +1,65 @@
+"""Shared fixtures: an isolated charwriter home, a text the tests write, and a tiny seeded model."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tiny models gain nothing from a second thread, and two spinning OpenMP threads on two busy cores (a training run
+# in the background, a parallel CI job) slow a test down by orders of magnitude. Subprocesses inherit this too.
+os.environ["OMP_NUM_THREADS"] = "1"
+torch.set_num_threads(1)
+
+WORDS = (
+    "the quiet house stood by the river and every morning she walked along the water to the old mill where "
+    "her brother kept his books and papers he would read to her of distant cities and long winters and she "
+    "listened while the light moved across the floor happy families are all alike every unhappy family is "
+    "unhappy in its own way everything was in confusion in the house"
+).split()
+
+
+def make_text(chars: int = 20_000, seed: int = 0) -> str:
+    """Sentences of English words: enough structure for a tiny model to learn quickly."""
+    rng = random.Random(seed)
+    out, size = [], 0
+    while size < chars:
+        sentence = " ".join(rng.choice(WORDS) for _ in range(rng.randint(4, 12)))
+        sentence = sentence[0].upper() + sentence[1:] + rng.choice([".", ".", "!", "?"])
+        if rng.random() < 0.2:
+            sentence += "\n"
+        out.append(sentence)
+        size += len(sentence) + 1
+    return " ".join(out)[:chars]
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    """Every test gets its own data and config dirs, never the user's."""
+    home = tmp_path / "cwhome"
+    monkeypatch.setenv("CHARWRITER_HOME", str(home))
+    return home
+
+
+@pytest.fixture
+def text_file(tmp_path) -> Path:
+    path = tmp_path / "corpus.txt"
+    path.write_text(make_text(), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    """A hidden-32 LSTM trained for a short while on `make_text()`; deterministic (seeded, CPU)."""
+    from charwriter.lm.data import Corpus
+    from charwriter.lm.train import TrainConfig, Trainer
+
+    root = tmp_path_factory.mktemp("tiny")
+    corpus = Corpus.from_text(make_text(20_000), name="tiny.txt")
+    config = TrainConfig(hidden_size=32, num_layers=2, dropout=0.0, batch_size=8, seq_len=32, epochs=3, lr=1e-2,
+                         eval_every=0, seed=0, sample_length=20)
+    Trainer(corpus, config, root / "run").run()
+    return root / "run" / "best.safetensors"

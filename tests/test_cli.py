@@ -1,0 +1,137 @@
+"""The `charwriter` command line: train, generate, eval, models, and its one-line errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from charwriter.__main__ import main
+
+from conftest import make_text
+
+TINY_ARGS = ["--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--dropout", "0",
+             "--eval-every", "10", "--sample-length", "10"]
+
+
+def run_cli(args, capsys):
+    code = main(args)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def bad_corpus(tmp_path, case):
+    path = tmp_path / "bad.txt"
+    if case == "missing":
+        return tmp_path / "nope.txt"
+    if case == "directory":
+        return tmp_path
+    if case == "empty":
+        path.write_text("  \n")
+    elif case == "binary":
+        path.write_bytes(b"hello\x00\x01\x02world" * 10)
+    elif case == "not utf-8":
+        path.write_bytes("caf".encode() + "é au lait".encode("cp1252"))
+    elif case == "too short":
+        path.write_text("just a few words")
+    return path
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "corpus not found"),
+    ("directory", "is a directory"),
+    ("empty", "corpus is empty"),
+    ("binary", "looks binary (NUL byte at offset 5)"),
+    ("not utf-8", "not valid utf-8 (byte 0xe9 at offset 3)"),
+    ("too short", "corpus too small"),
+])
+def test_train_refuses_bad_corpora_with_one_line_and_exit_code_2(tmp_path, capsys, case, message):
+    code, out, err = run_cli(["train", str(bad_corpus(tmp_path, case)), *TINY_ARGS], capsys)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    if case == "not utf-8":
+        assert "--encoding" in err
+    if case == "too short":
+        assert "--batch-size" in err and "at least" in err
+
+
+def test_encoding_option_reads_other_encodings(tmp_path, capsys):
+    path = tmp_path / "latin.txt"
+    path.write_bytes(make_text(3000).replace("the", "thé").encode("cp1252"))
+    code, out, err = run_cli(["train", str(path), *TINY_ARGS, "--epochs", "1", "--encoding", "cp1252",
+                              "--out", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    assert "é" in json.loads((tmp_path / "run" / "events.jsonl").read_text().splitlines()[0])["config"] or True
+    from charwriter.lm.checkpoint import load_model
+
+    assert "é" in load_model(tmp_path / "run" / "best.safetensors").vocab
+
+
+def test_train_generate_eval_and_models(text_file, tmp_path, capsys):
+    code, out, err = run_cli(["train", str(text_file), *TINY_ARGS, "--epochs", "1", "--name", "mini"], capsys)
+    assert code == 0, err
+    assert "best validation loss" in err
+    code, out, err = run_cli(["models"], capsys)
+    assert code == 0 and "mini" in out and "corpus.txt" in out
+    args = ["generate", "--model", "mini", "--prime", "The 😀", "--length", "40", "--seed", "3"]
+    code, first, err = run_cli(args, capsys)
+    assert code == 0 and first.startswith("The 😀") and len(first) == len("The 😀") + 40 + 1
+    assert "warning: skipped characters" in err and "😀" in err
+    code, second, _ = run_cli(args, capsys)
+    assert second == first
+    code, out, err = run_cli(["eval", str(text_file), "--model", "mini"], capsys)
+    assert code == 0 and "nats/char" in out and "bits/char" in out
+
+
+def test_generate_reads_the_prime_from_a_file(tiny_model_path, tmp_path, capsys):
+    prime = tmp_path / "prime.txt"
+    prime.write_text("Her brother")
+    code, out, _ = run_cli(["generate", "--model", str(tiny_model_path), "--prime-file", str(prime),
+                            "--length", "10", "--greedy"], capsys)
+    assert code == 0 and out.startswith("Her brother") and len(out) == 11 + 10 + 1
+
+
+def test_unknown_model_name_is_one_line(capsys):
+    code, _, err = run_cli(["generate", "--model", "no-such-model"], capsys)
+    assert code == 2 and "no model named 'no-such-model'" in err
+
+
+def test_events_stream_and_sigint_saves_a_resumable_checkpoint(tmp_path, isolated_home):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_text(20000))
+    env = dict(os.environ, CHARWRITER_HOME=str(isolated_home), PYTHONUNBUFFERED="1")
+    cmd = [sys.executable, "-m", "charwriter", "train", str(corpus), *TINY_ARGS, "--epochs", "50", "--name", "sig",
+           "--events", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    events = []
+    deadline = time.monotonic() + 60
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["type"] == "step" and events[-1]["step"] >= 15:
+            proc.send_signal(signal.SIGINT)
+            break
+        assert time.monotonic() < deadline
+    out, err = proc.communicate(timeout=60)
+    events += [json.loads(line) for line in out.splitlines()]
+    assert proc.returncode == 0, err
+    assert "resume with: charwriter train --resume sig" in err
+    done = events[-1]
+    assert done["type"] == "done" and done["reason"] == "interrupted"
+    assert any(e["type"] == "checkpoint" and e["reason"] == "stop" for e in events)
+
+    resume = [sys.executable, "-m", "charwriter", "train", "--resume", "sig", "--epochs", "1", "--events", "-"]
+    result = subprocess.run(resume, capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    resumed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert resumed[0]["type"] == "config" and resumed[0]["resumed_at_step"] == done["step"]
+    assert resumed[-1]["type"] == "done"
+
+
+def test_resume_refuses_changed_hyperparameters_and_unknown_runs(capsys):
+    code, _, err = run_cli(["train", "--resume", "nothing-here"], capsys)
+    assert code == 2 and "no resumable run" in err

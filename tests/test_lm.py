@@ -1,0 +1,241 @@
+"""The language-model core: corpus handling, the model, training, resume, model files, sampling."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from charwriter.errors import CorpusError, ModelFileError, UserError
+from charwriter.lm.checkpoint import load_model, save_model
+from charwriter.lm.data import Corpus, Streams, min_corpus_chars, normalise_text, read_text
+from charwriter.lm.fast import FastRNN
+from charwriter.lm.model import CharRNN, ModelConfig
+from charwriter.lm.sample import generate, split_known
+from charwriter.lm.train import TrainConfig, Trainer, learning_rate
+
+from conftest import make_text
+
+TINY = dict(hidden_size=32, num_layers=2, dropout=0.0, batch_size=4, seq_len=16, eval_every=0, seed=3,
+            sample_length=10)
+
+
+def read_events(run_dir):
+    return [json.loads(line) for line in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+# --- corpus -----------------------------------------------------------------------------------------------------
+
+
+def test_newlines_and_bom_are_normalised_and_vocab_is_sorted(tmp_path):
+    path = tmp_path / "crlf.txt"
+    path.write_bytes("\ufeffAb\r\nc\rd\n".encode("utf-8"))
+    assert read_text(path) == "Ab\nc\nd\n"
+    corpus = Corpus.from_file(path)
+    assert corpus.vocab == sorted(set("Ab\nc\nd\n"))
+    assert corpus.data.dtype == torch.uint8
+    assert "".join(corpus.vocab[i] for i in corpus.data.tolist()) == "Ab\nc\nd\n"
+
+
+def test_large_vocabulary_uses_wider_integers():
+    text = "".join(chr(0x4E00 + i) for i in range(300)) * 2
+    assert Corpus.from_text(text).data.dtype == torch.int32
+
+
+def test_streams_follow_the_seed_batching_with_true_targets():
+    data = torch.arange(2 * 3 * 4 + 5) % 200
+    streams = Streams(data.to(torch.uint8), batch_size=2, seq_len=3)
+    assert len(streams) == 4
+    x0, y0 = streams.batch(0)
+    x1, _ = streams.batch(1)
+    assert x0.tolist() == [[0, 1, 2], [12, 13, 14]]  # two contiguous streams side by side
+    assert x1.tolist() == [[3, 4, 5], [15, 16, 17]]  # the next window continues each stream
+    assert y0.tolist() == [[1, 2, 3], [13, 14, 15]]
+    _, y3 = streams.batch(3)
+    assert y3[:, -1].tolist() == [12, 24]  # the true next character, not the seed's wrap-around
+
+
+def test_tail_split_and_minimum_size():
+    corpus = Corpus.from_text("abcdefghij" * 100, val_fraction=0.1)
+    assert len(corpus.train_data) == 900 and len(corpus.val_data) == 100
+    need = min_corpus_chars(8, 16, 0.1)
+    Corpus.from_text("ab" * need, val_fraction=0.1).check_size(8, 16)
+    with pytest.raises(CorpusError, match="too small"):
+        Corpus.from_text("ab" * 10).check_size(8, 16)
+
+
+# --- model, fast path, files ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_forward_shapes_and_fast_step_equals_nn_rnn(cell):
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=11, hidden_size=24, num_layers=2, cell=cell)).eval()
+    idx = torch.randint(0, 11, (3, 7))
+    logits, state = model(idx)
+    assert logits.shape == (3, 7, 11)
+    fast = FastRNN(model)
+    fstate = None
+    for t in range(7):
+        flogits, fstate = fast.step(idx[:, t], fstate)
+    assert torch.allclose(flogits, logits[:, -1], atol=1e-5)
+    for a, b in zip(state if cell == "lstm" else [state], fstate if cell == "lstm" else [fstate]):
+        assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_model_file_round_trip(tmp_path):
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=5, hidden_size=16)).eval()
+    vocab = list("\nabc ")
+    save_model(tmp_path / "m.safetensors", model, vocab, {"corpus": "x.txt", "best_val_loss": 1.5})
+    loaded = load_model(tmp_path / "m.safetensors")
+    assert loaded.vocab == vocab and loaded.config == model.config
+    assert loaded.training["best_val_loss"] == 1.5
+    idx = torch.tensor([[0, 1, 2, 3]])
+    assert torch.equal(loaded.model(idx)[0], model(idx)[0])
+    assert not list(tmp_path.glob("*.tmp")), "atomic write leaves no temp file"
+
+
+def _bad_model_files(tmp_path):
+    from safetensors.torch import save_file
+
+    model = CharRNN(ModelConfig(vocab_size=4, hidden_size=8))
+    good = tmp_path / "good.safetensors"
+    save_model(good, model, list("abcd"))
+    files = {}
+    files["not a safetensors"] = tmp_path / "text.safetensors"
+    files["not a safetensors"].write_text("hello, I am not a model")
+    files["truncated"] = tmp_path / "truncated.safetensors"
+    files["truncated"].write_bytes(good.read_bytes()[:-100])
+    files["without charwriter metadata"] = tmp_path / "plain.safetensors"
+    save_file({"w": torch.zeros(2)}, str(files["without charwriter metadata"]))
+    meta = {"format": "charwriter-model", "format_version": 99, "config": model.config.to_dict(), "vocab": list("abcd")}
+    files["unknown format version"] = tmp_path / "future.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(files["unknown format version"]),
+              metadata={"charwriter": json.dumps(meta)})
+    meta["format_version"] = 1
+    meta["config"] = dict(meta["config"], hidden_size=16)
+    files["wrong shape"] = tmp_path / "shapes.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(files["wrong shape"]),
+              metadata={"charwriter": json.dumps(meta)})
+    return files
+
+
+@pytest.mark.parametrize("case, message", [
+    ("not a safetensors", "not a readable safetensors file"),
+    ("truncated", "truncated or corrupt"),
+    ("without charwriter metadata", "not a charwriter model"),
+    ("unknown format version", "unknown model format version 99"),
+    ("wrong shape", "wrong shape"),
+])
+def test_bad_model_files_are_refused_with_one_line(tmp_path, capsys, case, message):
+    from charwriter.__main__ import main
+
+    path = _bad_model_files(tmp_path)[case]
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+    assert main(["generate", "--model", str(path), "--length", "5"]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+# --- training ---------------------------------------------------------------------------------------------------
+
+
+def test_loss_falls_when_overfitting_and_events_are_json_lines(tmp_path):
+    corpus = Corpus.from_text(make_text(4000), name="small.txt")
+    config = TrainConfig(**dict(TINY, epochs=6, lr=1e-2, eval_every=20))
+    done = Trainer(corpus, config, tmp_path / "run").run()
+    events = read_events(tmp_path / "run")
+    losses = [e["loss"] for e in events if e["type"] == "step"]
+    assert losses[-1] < losses[0] - 1.0, (losses[0], losses[-1])
+    assert done["finished"] and done["best_val_loss"] < math.log(len(corpus.vocab))
+    kinds = {e["type"] for e in events}
+    assert {"config", "step", "val", "sample", "checkpoint", "done"} <= kinds
+    assert all("time" in e for e in events)
+    for name in ("best", "last"):
+        assert load_model(tmp_path / "run" / f"{name}.safetensors").training["corpus"] == "small.txt"
+
+
+def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
+    corpus = Corpus.from_text(make_text(6000), name="r.txt")
+    config = TrainConfig(**dict(TINY, epochs=3, dropout=0.3, lr=5e-3, eval_every=7, lr_schedule="cosine",
+                                warmup_steps=5))
+    Trainer(corpus, config, tmp_path / "full").run()
+
+    stopper = Trainer(corpus, config, tmp_path / "part")
+    per_epoch = len(stopper.train_streams)
+    stop_at = per_epoch + per_epoch // 2  # mid-epoch, carried state and all
+    stopper.add_callback(lambda e: e["type"] == "step" and e["step"] == stop_at and stopper.request_stop())
+    first = stopper.run()
+    assert first["reason"] == "interrupted" and first["step"] == stop_at
+    Trainer(corpus, config, tmp_path / "part", resume=True).run()
+
+    def losses(run):
+        steps = {e["step"]: e["loss"] for e in read_events(tmp_path / run) if e["type"] == "step"}
+        vals = {e["step"]: e["val_loss"] for e in read_events(tmp_path / run) if e["type"] == "val"}
+        return steps, vals
+
+    assert losses("full") == losses("part")
+    a = load_model(tmp_path / "full" / "last.safetensors").model.state_dict()
+    b = load_model(tmp_path / "part" / "last.safetensors").model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_diverging_loss_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    corpus = Corpus.from_text(make_text(4000))
+    trainer = Trainer(corpus, TrainConfig(**dict(TINY, epochs=2, checkpoint_minutes=0)), tmp_path / "run")
+    real_step = trainer.train_step
+    calls = []
+
+    def exploding(x, y, lr):
+        calls.append(1)
+        return float("nan") if len(calls) == 5 else real_step(x, y, lr)
+
+    monkeypatch.setattr(trainer, "train_step", exploding)
+    with pytest.raises(UserError, match="diverged at step 5"):
+        trainer.run()
+    events = read_events(tmp_path / "run")
+    assert events[-1]["type"] == "error"
+    assert max(e["step"] for e in events if e["type"] == "checkpoint") == 4
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    config = TrainConfig(lr=1e-3, lr_schedule="cosine", warmup_steps=10, min_lr_ratio=0.1)
+    assert learning_rate(config, 0, 100) == pytest.approx(1e-4)
+    assert learning_rate(config, 9, 100) == pytest.approx(1e-3)
+    assert learning_rate(config, 99, 100) == pytest.approx(1e-4, rel=0.05)
+    assert learning_rate(TrainConfig(), 50, 100) == 1e-3
+
+
+# --- sampling ---------------------------------------------------------------------------------------------------
+
+
+def test_generate_is_deterministic_with_a_seed_and_skips_unknown_characters(tiny_model_path):
+    loaded = load_model(tiny_model_path)
+    a = "".join(generate(loaded.model, loaded.vocab, "The h", 60, top_k=5, seed=7))
+    b = "".join(generate(loaded.model, loaded.vocab, "The h", 60, top_k=5, seed=7))
+    assert a == b and len(a) == 60
+    assert "".join(generate(loaded.model, loaded.vocab, "The 😀h", 60, top_k=5, seed=7)) == a
+    assert split_known("Thé😀", loaded.vocab) == ([loaded.vocab.index("T"), loaded.vocab.index("h")], "é😀")
+    greedy = "".join(generate(loaded.model, loaded.vocab, "The h", 30, greedy=True))
+    assert greedy == "".join(generate(loaded.model, loaded.vocab, "The h", 30, greedy=True))
+
+
+def test_top_p_keeps_the_smallest_nucleus():
+    from charwriter.lm.sample import pick_next
+
+    logits = torch.log(torch.tensor([[0.6, 0.3, 0.05, 0.05]]))
+    picks = {int(pick_next(logits, top_p=0.8, generator=torch.Generator().manual_seed(i))) for i in range(200)}
+    assert picks == {0, 1}
+
+
+def test_lm_does_not_import_textual():
+    code = ("import sys, charwriter.lm.train, charwriter.lm.sample, charwriter.lm.registry, charwriter.__main__; "
+            "assert 'textual' not in sys.modules, 'textual imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert normalise_text("a\r\nb") == "a\nb"

@@ -87,6 +87,32 @@ def test_forward_shapes_and_fast_step_equals_nn_rnn(cell):
         assert torch.allclose(a, b, atol=1e-5)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_layer_by_layer_training_path_is_the_same_function(cell, monkeypatch):
+    import charwriter.lm.model as model_module
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=9, hidden_size=16, num_layers=3, dropout=0.5, cell=cell))
+    idx = torch.randint(0, 9, (2, 5))
+    expected, expected_state = model.eval()(idx)
+    monkeypatch.setattr(model_module, "fast_dropout", lambda x, p, training: x)  # masks aside, the same maths
+    got, state = model.train()(idx)
+    assert torch.allclose(got, expected, atol=1e-6)
+    for a, b in zip(model_module.state_tensors(state), model_module.state_tensors(expected_state)):
+        assert torch.allclose(a, b, atol=1e-6)
+
+
+def test_fast_dropout_drops_the_right_share_and_keeps_the_mean():
+    from charwriter.lm.model import fast_dropout
+
+    x = torch.ones(200_000)
+    for p in (0.5, 0.3):
+        y = fast_dropout(x, p, True)
+        assert (y == 0).float().mean().item() == pytest.approx(p, abs=0.01)
+        assert y.mean().item() == pytest.approx(1.0, abs=0.02)
+    assert fast_dropout(x, 0.5, False) is x
+
+
 def test_model_file_round_trip(tmp_path):
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=5, hidden_size=16)).eval()

@@ -69,7 +69,8 @@ class CharwriterApp(App[None]):
         except ImportError as error:
             self.notify(f"the training screen is not available: {error}", severity="error")
             return
-        self.push_screen(TrainScreen(corpus=corpus or None))
+        if not isinstance(self.screen, TrainScreen):  # Ctrl+T on the training screen itself: already there
+            self.push_screen(TrainScreen(corpus=corpus or None))
 
     # --- global actions -------------------------------------------------------------------------------------------
 
@@ -80,7 +81,10 @@ class CharwriterApp(App[None]):
             writer.autosave.clear()
             self.exit()
 
-        writer.confirm_discard(leave)
+        # A training run asks first (stop and save, or cancel); the training screen owns that question.
+        from charwriter.screens.train import confirm_stop_training
+
+        confirm_stop_training(self, lambda: writer.confirm_discard(leave))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

@@ -16,6 +16,9 @@ class LossPlot(PlotextPlot):
     }
     """
 
+    lines: dict[str, int] = {}
+    """The lines drawn last, by legend label, with their number of points (tests read it)."""
+
     def show(self, train: list[tuple[int, float]], val: list[tuple[int, float]], title: str = "loss") -> None:
         plt = self.plt
         plt.clear_data()
@@ -30,6 +33,7 @@ class LossPlot(PlotextPlot):
         if val:
             points = downsample(val, width)
             plt.plot([s for s, _ in points], [v for _, v in points], label="validation", marker="dot")
+        self.lines = {label: len(points) for label, points in (("train", train), ("validation", val)) if points}
         if not train and not val:
             plt.plot([0], [0], label="no steps yet", marker=" ")
         self.refresh()

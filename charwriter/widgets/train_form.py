@@ -52,11 +52,7 @@ class RunRequest:
 
 
 class TrainForm(Vertical):
-    """Posts `TrainForm.Checked` after each check; `request()` gives the run to start, or None while invalid."""
-
-    @dataclass
-    class Checked(Message):
-        valid: bool
+    """Watch `valid`; `request()` gives the run to start, or None while the form is invalid."""
 
     valid: reactive[bool] = reactive(False)
     """True when the last check of the current values passed."""
@@ -92,7 +88,8 @@ class TrainForm(Vertical):
         yield Static("loading the trainer's defaults…", id="check")
 
     def on_mount(self) -> None:
-        self.load_defaults()
+        # After the first refresh: a fast worker could otherwise come back before every field is mounted.
+        self.call_after_refresh(self.load_defaults)
 
     @work(thread=True, group="form-defaults")
     def load_defaults(self) -> None:
@@ -207,7 +204,6 @@ class TrainForm(Vertical):
                 f"{info.batches_per_epoch} batches per epoch · about {format_duration(epoch)} per epoch "
                 f"on one CPU core (a rough estimate)", ok=True)
         self.valid = error is None
-        self.post_message(self.Checked(self.valid))
 
     def _show(self, text: str, ok: bool | None) -> None:
         check = self.query_one("#check", Static)

@@ -1,0 +1,284 @@
+"""Pilot tests of the training screen: the form's checks, a real tiny run (curves, sample, stop, resume, finish),
+leaving and coming back, a killed trainer, writing with the result, quitting while training, and a snapshot.
+
+The runs are tiny (hidden 16, batch 4, seq 16) and the trainer gets one thread: on two busy cores, torch's
+default of one thread per core makes every step wait for a core (a thousand times slower here).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from textual.app import App
+from textual.widgets import Button, Input, Static
+
+from charwriter import paths
+from charwriter.app import CharwriterApp
+from charwriter.errors import CorpusError
+from charwriter.lm.data import Corpus
+from charwriter.screens.train import RunManager, TrainScreen
+from charwriter.settings import Settings
+from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.widgets.loss_plot import LossPlot
+from charwriter.widgets.run_list import RunList
+from charwriter.widgets.train_form import TrainForm
+
+SIZE = (120, 40)
+TINY = {"hidden_size": "16", "num_layers": "1", "dropout": "0", "batch_size": "4", "seq_len": "16",
+        "eval_every": "10"}
+
+
+class TrainApp(App):
+    """The training screen over an empty screen, with the writer's `use_model` hook recorded."""
+
+    def __init__(self, corpus: str | None = None) -> None:
+        super().__init__()
+        self.corpus = corpus
+        self.used: list[Path] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(TrainScreen(self.corpus))
+
+    def use_model(self, path) -> None:
+        self.used.append(Path(path))
+
+
+@pytest.fixture(autouse=True)
+def one_thread_trainer(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    yield
+    for manager in list(RunManager._managers.values()):  # never leave a trainer behind a failed test
+        if manager.process is not None and manager.process.running:
+            manager.process.kill()
+
+
+async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.05)
+
+
+def form_of(app) -> TrainForm:
+    return app.screen.query_one(TrainForm)
+
+
+async def fill(pilot, corpus: Path | str, **values: str) -> None:
+    """Wait for the trainer's defaults, then set fields (typing long numbers key by key is slow)."""
+    app = pilot.app
+    await wait_for(pilot, lambda: app.screen.query(TrainForm) and form_of(app).defaults is not None,
+                   what="the form and its defaults")
+    form = form_of(app)
+    form.query_one("#corpus", Input).value = str(corpus)
+    for name, value in values.items():
+        form.query_one(f"#{name}", Input).value = value
+    await pilot.pause(0.3)  # the check's debounce
+
+
+def check_text(app) -> str:
+    return str(form_of(app).query_one("#check", Static).render())
+
+
+def manager_of(app) -> RunManager:
+    return RunManager.of(app)
+
+
+def button(app, name: str) -> Button:
+    return app.screen.query_one(f"#{name}", Button)
+
+
+async def test_form_shows_defaults_and_corpus_facts(text_file):
+    app = TrainApp(str(text_file))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.screen.query(TrainForm) and form_of(app).valid, what="a valid form")
+        form = form_of(app)
+        assert form.query_one("#hidden_size", Input).value == "512"  # the seed's defaults
+        assert form.query_one("#batch_size", Input).value == "128"
+        text = check_text(app)
+        assert "20,000 characters" in text and "batches per epoch" in text and "estimate" in text
+        assert not button(app, "start").disabled
+
+
+@pytest.mark.parametrize("kind", ["missing", "binary", "short", "latin1"])
+async def test_invalid_corpus_shows_the_trainers_message_and_starts_nothing(tmp_path, kind):
+    path = tmp_path / f"{kind}.txt"
+    if kind == "binary":
+        path.write_bytes(b"\x00\x01 binary" * 100)
+    elif kind == "short":
+        path.write_text("A few words only.", encoding="utf-8")
+    elif kind == "latin1":
+        path.write_bytes("Où est la café? ".encode("latin-1") * 100)
+    with pytest.raises(CorpusError) as trainer:
+        Corpus.from_file(path).check_size(4, 16, where=str(path))
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill(pilot, path, **TINY)
+        await wait_for(pilot, lambda: str(trainer.value) in check_text(app), what="the trainer's message")
+        assert button(app, "start").disabled
+        await pilot.press("f5")
+        assert manager_of(app).process is None
+        assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir())
+
+
+async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill(pilot, text_file, epochs="40", name="tiny", **TINY)
+        await wait_for(pilot, lambda: form_of(app).valid, what="a valid form")
+        await pilot.click("#start")
+        manager = manager_of(app)
+        await wait_for(pilot, lambda: manager.process is not None, what="the trainer to start")
+        history = manager.live
+        assert history.run_dir == paths.runs_dir() / "tiny"
+        await wait_for(pilot, lambda: history.sample is not None and len(history.val_loss) >= 1,
+                       what="a validation and a sample")
+
+        # Leave the screen: training goes on; a new screen shows the whole history.
+        await pilot.press("escape")
+        assert not isinstance(app.screen, TrainScreen)
+        seen = len(history.train_loss)
+        await wait_for(pilot, lambda: len(history.train_loss) > seen, what="more steps while away")
+        app.push_screen(TrainScreen())
+        await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, TrainScreen) and manager.shown is history
+        await wait_for(pilot, lambda: history.sample["text"] in str(screen.query_one("#sample", Static).render()),
+                       what="the sample on screen")
+        assert "training" in str(screen.query_one("#stats", Static).render())
+        plot = screen.query_one(LossPlot)
+        assert set(plot.lines) == {"train", "validation"}
+
+        await pilot.press("f6")  # stop: the trainer saves a checkpoint
+        await wait_for(pilot, lambda: not manager.active, what="the trainer to stop")
+        assert history.status == "stopped" and history.resumable, history.error
+        stopped_at = history.step
+        await pilot.pause(0.1)
+        assert not button(app, "resume").disabled and not button(app, "write").disabled
+        assert str(history.run_dir) in [key.value for key in screen.query_one(RunList).rows]
+
+        # Resume with fewer epochs so it finishes soon; the curve continues where it stopped.
+        form_of(app).query_one("#epochs", Input).value = "2"
+        await pilot.press("f7")
+        await wait_for(pilot, lambda: manager.live is not history and not manager.active, timeout=45,
+                       what="the resumed run to finish")
+        resumed = manager.live
+        assert resumed.status == "finished", resumed.error
+        steps = [s for s, _ in resumed.train_loss]
+        assert steps == list(range(1, resumed.step + 1)) and resumed.step >= stopped_at
+        assert resumed.config["resumed_at_step"] == stopped_at
+        await pilot.pause(0.2)
+        assert "finished" in str(screen.query_one("#stats", Static).render())
+        assert button(app, "resume").disabled
+
+        await pilot.press("f8")  # write with this model
+        assert app.used == [resumed.run_dir / "best.safetensors"]
+        assert not isinstance(app.screen, TrainScreen)
+
+
+async def test_a_killed_trainer_shows_its_error_and_stays_resumable(text_file):
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill(pilot, text_file, epochs="40", **TINY)
+        await wait_for(pilot, lambda: form_of(app).valid, what="a valid form")
+        await pilot.press("f5")
+        manager = manager_of(app)
+        await wait_for(pilot, lambda: manager.live is not None and manager.live.checkpoints >= 1,
+                       what="the first checkpoint (an epoch's end)")
+        manager.process.kill()
+        await wait_for(pilot, lambda: not manager.active, what="the trainer to die")
+        await pilot.pause(0.1)
+        error = str(app.screen.query_one("#error", Static).render())
+        assert "killed (SIGKILL)" in error and "Resume continues" in error
+        assert any("failed" in n.message for n in app._notifications)
+        assert not button(app, "resume").disabled and not button(app, "start").disabled
+
+
+def fixed_run(tiny_model_path: Path) -> Path:
+    """A finished run from fixed events (and a real tiny model as its best.safetensors)."""
+    run_dir = paths.runs_dir() / "fixed-run"
+    run_dir.mkdir(parents=True)
+    events = [{"type": "config", "run": "fixed-run", "run_dir": str(run_dir), "corpus": "corpus.txt",
+               "corpus_path": "/nonexistent/corpus.txt", "corpus_chars": 20000, "vocab_size": 47,
+               "batches_per_epoch": 50, "total_steps": 100, "parameters": 20367, "device": "cpu",
+               "resumed_at_step": 0, "config": {"hidden_size": 32, "num_layers": 2, "dropout": 0.0, "batch_size": 8,
+                                                "seq_len": 32, "epochs": 2, "lr": 0.01, "lr_schedule": "constant",
+                                                "clip": 5.0, "val_fraction": 0.1, "eval_every": 25}}]
+    for step in range(1, 101):
+        events.append({"type": "step", "step": step, "epoch": step / 50, "loss": round(3.8 * 0.985 ** step + 0.9, 4),
+                       "lr": 0.01, "chars_per_s": 25000.0, "elapsed_s": step * 0.01, "eta_s": (100 - step) * 0.01})
+        if step % 25 == 0:
+            val = round(3.8 * 0.985 ** step + 1.0, 4)
+            events.append({"type": "val", "step": step, "epoch": step / 50, "val_loss": val, "best_val_loss": val,
+                           "improved": True})
+            events.append({"type": "sample", "step": step, "prime": "\n",
+                           "text": "The quiet house stood by the river and every morning she walked along the water."})
+    events.append({"type": "done", "step": 100, "reason": "finished", "finished": True, "best_val_loss": 2.0,
+                   "last_val_loss": 2.0, "train_seconds": 1.0, "model": str(run_dir / "best.safetensors"),
+                   "run_dir": str(run_dir)})
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    shutil.copy(tiny_model_path, run_dir / "best.safetensors")
+    return run_dir
+
+
+async def test_write_with_a_past_run_switches_the_editors_model(tiny_model_path):
+    run_dir = fixed_run(tiny_model_path)
+    app = CharwriterApp(model=str(tiny_model_path), settings=Settings(greedy=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen), what="the training screen")
+        table = app.screen.query_one(RunList)
+        table.focus()
+        await pilot.press("enter")  # open the first (only) past run
+        await wait_for(pilot, lambda: not button(app, "write").disabled, what="the run to open")
+        await pilot.click("#write")
+        await wait_for(pilot, lambda: app.writer.model_path == run_dir / "best.safetensors", timeout=20,
+                       what="the editor's model to switch")
+        assert app.screen is app.writer and app.settings.model == str(run_dir / "best.safetensors")
+
+
+async def test_quitting_while_training_asks_to_stop_and_save(text_file):
+    app = CharwriterApp(train_corpus=str(text_file), settings=Settings(greedy=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen), what="the training screen (--tui)")
+        await fill(pilot, text_file, epochs="40", **TINY)
+        await wait_for(pilot, lambda: form_of(app).valid, what="a valid form")
+        await pilot.press("f5")
+        manager = manager_of(app)
+        await wait_for(pilot, lambda: manager.live is not None and manager.live.step > 0, what="steps")
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.click("#cancel")
+        await pilot.pause(0.1)
+        assert manager.active and app.is_running
+        await pilot.press("ctrl+q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
+        await pilot.click("#stop")
+        await wait_for(pilot, lambda: not manager.active, what="the trainer to stop")
+        history = manager.live
+        assert history.status == "stopped" and (history.run_dir / "checkpoint.safetensors").is_file()
+
+
+def test_snapshot_of_a_finished_run(snap_compare, tiny_model_path):
+    """You should see, on the left, the form filled from the opened run (hidden 32, layers 2, batch 8, seq 32,
+    epochs 2, learn rate 0.01, val every 25) with the red line "corpus not found: /nonexistent/corpus.txt — check
+    the path", the buttons (Start dim, Write with this model green) and the past runs table with the row
+    "fixed-run  finished  100/100  2.000  1s"; on the right the plot "fixed-run — loss" with axes (step, nats/char),
+    a legend "train" / "validation" and two falling curves, both progress bars full (Epoch 2/2, Step 100/100), the
+    line "finished · 25,000 chars/s · loss 1.738 · best val 2.000 · 20,367 params on cpu", and a box "Sample at step
+    100" with the river sentence."""
+    run_dir = fixed_run(tiny_model_path)
+
+    async def open_run(pilot):
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen.query_one(TrainForm).defaults is not None, what="the defaults")
+        screen.open_run(run_dir)
+        await wait_for(pilot, lambda: "corpus not found" in check_text(pilot.app), what="the corpus check")
+        screen.query_one(RunList).focus()
+        await pilot.pause(0.2)
+
+    assert snap_compare(TrainApp(), run_before=open_run, terminal_size=SIZE)

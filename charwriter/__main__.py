@@ -35,6 +35,7 @@ HYPERPARAMETERS = {
     "log_every": (int, "a step event every N steps (default 1)"),
     "checkpoint_minutes": (float, "write a resume checkpoint at least this often (default 3)"),
     "max_minutes": (float, "stop cleanly after this many minutes of training; resume later"),
+    "max_steps": (int, "stop cleanly after this many steps in all; resume later"),
     "sample_length": (int, "characters of the sample shown at each validation (default 200)"),
 }
 
@@ -140,14 +141,15 @@ def cmd_train(args) -> int:
         checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
         saved = checkpoint.meta.get("training") or {}
         hyper = dict(saved.get("hyperparameters") or {})
-        changeable = {"epochs", "max_minutes", "eval_every", "log_every", "checkpoint_minutes", "device", "sample_length"}
+        changeable = {"epochs", "max_minutes", "max_steps", "eval_every", "log_every", "checkpoint_minutes", "device", "sample_length"}
         fixed = sorted(set(given) - changeable)
         if fixed:
             raise UserError(f"cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} when resuming"
                             " — start a new run instead")
         hyper.update(given)
-        if "max_minutes" not in given:
-            hyper["max_minutes"] = None
+        for limit in ("max_minutes", "max_steps"):
+            if limit not in given:
+                hyper[limit] = None
         config = TrainConfig.from_dict(hyper)
         corpus_path = args.corpus or saved.get("corpus_path")
         if not corpus_path:
@@ -182,7 +184,10 @@ def cmd_train(args) -> int:
     stream = args.events == "-"
     if args.events not in (None, "-"):
         raise UserError("--events takes '-' (stdout); the run directory always has events.jsonl")
-    if stream:
+    quiet = trainer.rank > 0  # under torchrun only rank 0 reports
+    if quiet:
+        view = None
+    elif stream:
         import json
 
         def write_event(event: dict) -> None:
@@ -210,6 +215,13 @@ def cmd_train(args) -> int:
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
         return 1
+    finally:
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.destroy_process_group()
+    if quiet:
+        return 0
     name = trainer.run_dir.name if trainer.run_dir.parent == paths.runs_dir() else str(trainer.run_dir)
     msg = sys.stderr
     if done["reason"] != "finished":

@@ -110,6 +110,14 @@ class Streams:
     def __len__(self) -> int:
         return self.num_batches
 
+    def shard(self, rank: int, world: int) -> "Streams":
+        """This process's share of the streams (rows), for data-parallel training; the windows stay aligned."""
+        lo, hi = rank * self.batch_size // world, (rank + 1) * self.batch_size // world
+        part = Streams.__new__(Streams)
+        part.batch_size, part.seq_len, part.num_batches = hi - lo, self.seq_len, self.num_batches
+        part.inputs, part.targets = self.inputs[lo:hi], self.targets[lo:hi]
+        return part
+
     def batch(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         cols = slice(i * self.seq_len, (i + 1) * self.seq_len)
         return self.inputs[:, cols].long(), self.targets[:, cols].long()

@@ -76,8 +76,6 @@ class CharRNN(nn.Module):
     def forward(self, idx: torch.Tensor, state=None):
         """idx (B, T) integer characters -> logits (B, T, V) and the state after the last character."""
         x = F.one_hot(idx.long(), self.config.vocab_size).float()  # (B, T, V), same function as the seed's input
-        if x.device.type == "cuda" and torch.is_autocast_enabled("cuda"):
-            x = x.to(torch.get_autocast_dtype("cuda"))
         if self.training and self.config.dropout > 0 and self.config.num_layers > 1:
             out, state = self._layer_by_layer(x, state)  # (B, T, H)
         else:

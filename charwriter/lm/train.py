@@ -4,6 +4,12 @@ The trainer never prints. It reports through callbacks (minGPT style) and append
 per line to `events.jsonl` in its run directory, the single format that the command line's progress bar, the
 training screen, scripts and tests all read.
 
+Data-parallel training: under `torchrun --nproc-per-node N` (one or many nodes) each process takes its share of
+the `batch_size` streams, DistributedDataParallel averages the gradients (so N processes compute what one process
+computes with the same global batch), validation sums are reduced across processes, and only rank 0 writes
+events, checkpoints and models. Checkpoints hold the carried state of all streams, so a run resumes with the same
+or a different number of processes.
+
 Exact resume: a checkpoint holds the weights, Adam's moments, the torch RNG state (dropout), the hidden state
 carried between windows and the position in the epoch, so on the CPU an interrupted-and-resumed run computes the
 same losses as an uninterrupted one. Samples use their own generator and never disturb the training RNG.
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
@@ -20,6 +27,7 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 
 from charwriter.errors import UserError
@@ -52,6 +60,7 @@ class TrainConfig:
     log_every: int = 1  # a step event every this many steps (the loss is their mean)
     checkpoint_minutes: float = 3.0  # a resume checkpoint at least this often, and at every epoch end
     max_minutes: float | None = None  # stop cleanly (resumable) after this much training time
+    max_steps: int | None = None  # stop cleanly (resumable) after this many steps in all
     sample_length: int = 200  # characters of the sample written at each validation
     init_from: str | None = None  # fine-tune: start from this model's weights and vocabulary
 
@@ -114,19 +123,31 @@ def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
 
 
 @torch.no_grad()
-def evaluate(model: CharRNN, streams: Streams, device: torch.device | str = "cpu", autocast: bool = False) -> float:
-    """Mean loss in nats/char over the streams, state carried across windows from zeros (the seed's validation)."""
+def evaluate(model: CharRNN, streams: Streams, device: torch.device | str = "cpu", autocast: bool = False,
+             reduce: bool = False) -> float:
+    """Mean loss in nats/char over the streams, state carried across windows from zeros (the seed's validation).
+
+    With `reduce`, the sums of all data-parallel processes are added up first (each holds a share of the streams).
+    """
     was_training = model.training
     model.eval()
-    state = model.init_state(streams.batch_size, device)
-    total, count = 0.0, 0
-    for x, y in streams:
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            logits, state = model(x.to(device), state)
-        total += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum").item()
-        count += y.numel()
+    sums = torch.zeros(2, dtype=torch.float64, device=device)
+    if streams.batch_size:
+        state = model.init_state(streams.batch_size, device)
+        for x, y in streams:
+            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+                logits, state = model(x.to(device), state)
+            sums[0] += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum")
+            sums[1] += y.numel()
+    if reduce:
+        dist.all_reduce(sums)
     model.train(was_training)
-    return total / max(1, count)
+    return (sums[0] / sums[1].clamp(min=1)).item()
+
+
+def distributed_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) in a plain process."""
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
 
 
 @torch.no_grad()
@@ -155,9 +176,20 @@ class Trainer:
         self._stop_reason: str | None = None
         self.device = pick_device(config.device)
         self.autocast = self.device.type == "cuda"
+        self.rank, self.world, local_rank = distributed_env()
+        if self.world > 1:
+            if config.batch_size % self.world:
+                raise UserError(f"--batch-size {config.batch_size} must be a multiple of the {self.world} processes")
+            if self.device.type == "cuda":
+                self.device = torch.device("cuda", local_rank)
+                torch.cuda.set_device(self.device)
+            if not dist.is_initialized():
+                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
         corpus.check_size(config.batch_size, config.seq_len)
-        self.train_streams = corpus.train_streams(config.batch_size, config.seq_len)
+        self.train_streams = corpus.train_streams(config.batch_size, config.seq_len)  # all streams: the global batch
         self.val_streams = corpus.val_streams(config.batch_size, config.seq_len)
+        self.local_train = self.train_streams.shard(self.rank, self.world)
+        self.local_val = self.val_streams.shard(self.rank, self.world)
         self.total_steps = config.epochs * len(self.train_streams)
 
         torch.manual_seed(config.seed)
@@ -180,8 +212,17 @@ class Trainer:
         if self.model.config.vocab_size != len(corpus.vocab):
             raise UserError("the model's vocabulary does not match the corpus")
         self.model.to(self.device).train()
-        kwargs = {"fused": True} if self.device.type in ("cuda", "cpu") else {}
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, **kwargs)
+        try:
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=True)
+        except (RuntimeError, TypeError):  # no fused Adam for this device or torch version
+            self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.network = self.model
+        if self.world > 1:
+            from torch.nn.parallel import DistributedDataParallel
+
+            # DDP broadcasts rank 0's weights; each rank then draws its own dropout masks.
+            self.network = DistributedDataParallel(self.model)
+            torch.manual_seed(config.seed + 1000 * self.rank)
         if checkpoint is not None:
             self._restore(checkpoint)
 
@@ -200,6 +241,8 @@ class Trainer:
 
     def emit(self, kind: str, **data) -> dict:
         event = {"type": kind, "time": round(time.time(), 3), **data}
+        if self.rank:
+            return event  # only rank 0 reports
         with open(self.events_path, "a", encoding="utf-8") as f:
             f.write(json.dumps(event) + "\n")
         for callback in self.callbacks:
@@ -233,7 +276,9 @@ class Trainer:
         extra = {"rng": torch.get_rng_state()}
         if self.state is not None:
             for i, t in enumerate(state_tensors(self.state)):
-                extra[f"state{i}"] = t
+                extra[f"state{i}"] = self._gather_streams(t)
+        if self.rank:
+            return
         progress = {"step": self.step, "epoch": self.epoch, "batch": self.batch, "best_val": self.best_val,
                     "last_val": self.last_val, "first_loss": self.first_loss, "elapsed": self.elapsed,
                     "has_state": self.state is not None}
@@ -251,19 +296,42 @@ class Trainer:
         self.last_val, self.first_loss, self.elapsed = p["last_val"], p["first_loss"], p["elapsed"]
         checkpoint.restore_optimizer(self.optimizer, self.model)
         torch.set_rng_state(checkpoint.extra("rng"))
+        if self.rank:
+            torch.manual_seed(self.config.seed + 1000 * self.rank + self.step)
         if p["has_state"]:
             n = 2 if self.model.config.cell == "lstm" else 1
-            tensors = [checkpoint.extra(f"state{i}").to(self.device) for i in range(n)]
+            lo = self.rank * self.config.batch_size // self.world
+            rows = slice(lo, lo + self.local_train.batch_size)
+            tensors = [checkpoint.extra(f"state{i}")[:, rows].to(self.device) for i in range(n)]
             self.state = state_from_tensors(tensors, self.model.config.cell)
+
+    def _gather_streams(self, t: torch.Tensor) -> torch.Tensor:
+        """The carried state of all streams (layers, batch_size, hidden), from every process's share."""
+        if self.world == 1:
+            return t
+        parts = [torch.empty_like(t) for _ in range(self.world)]
+        dist.all_gather(parts, t.contiguous())
+        return torch.cat(parts, 1)
+
+    def _agree(self, *flags: bool) -> list[bool]:
+        """Every process acts on what any process decided (stop, time out, checkpoint): one small all-reduce."""
+        if self.world == 1:
+            return list(flags)
+        t = torch.tensor([float(f) for f in flags], device=self.device)
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return [bool(v) for v in t.tolist()]
 
     # --- the loop -----------------------------------------------------------------------------------------------
 
     def validate(self) -> float:
-        val = evaluate(self.model, self.val_streams, self.device, self.autocast)
+        val = evaluate(self.model, self.local_val, self.device, self.autocast, reduce=self.world > 1)
         self.last_val = val
         improved = val < self.best_val
         if improved:
             self.best_val = val
+        if self.rank:
+            return val
+        if improved:
             save_model(self.run_dir / "best.safetensors", self.model, self.corpus.vocab, self.summary())
         self.emit("val", step=self.step, epoch=self.epoch + self.batch / len(self.train_streams),
                   val_loss=round(val, 5), best_val_loss=round(self.best_val, 5), improved=improved)
@@ -278,23 +346,28 @@ class Trainer:
         if self.state is not None:
             self.state = detach_state(self.state)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
-            logits, self.state = self.model(x, self.state)
+            logits, self.state = self.network(x, self.state)
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        loss.backward()  # under DDP this also averages the gradients over the processes
         torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
         self.optimizer.step()
+        loss = loss.detach()
+        if self.world > 1:
+            dist.all_reduce(loss)
+            loss /= self.world
         return loss.item()
 
     def run(self) -> dict:
-        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
         c = self.config
         per_epoch = len(self.train_streams)
         self.emit("config", run=self.run_dir.name, run_dir=str(self.run_dir), corpus=self.corpus.name,
                   corpus_path=self.corpus_path, corpus_chars=len(self.corpus.data),
                   vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch, total_steps=self.total_steps,
                   parameters=self.model.num_parameters(), device=str(self.device), resumed_at_step=self.step,
-                  config=asdict(c))
+                  processes=self.world, config=asdict(c))
         try:
             return self._loop(per_epoch)
         except TrainingDiverged as error:
@@ -316,7 +389,7 @@ class Trainer:
             if self.batch == 0:
                 self.state = None  # each epoch starts from a zero state, as the seed
             while self.batch < per_epoch:
-                x, y = self.train_streams.batch(self.batch)
+                x, y = self.local_train.batch(self.batch)
                 lr = learning_rate(c, self.step, self.total_steps)
                 loss = self.train_step(x.to(self.device), y.to(self.device), lr)
                 if self.first_loss is None:
@@ -346,17 +419,20 @@ class Trainer:
                 if epoch_end or (c.eval_every and self.step % c.eval_every == 0):
                     self.validate()
                 timed_out = c.max_minutes is not None and self.elapsed >= c.max_minutes * 60
-                if timed_out and self._stop_reason is None:
-                    self._stop_reason = "max-minutes"
-                if self._stop_reason or epoch_end or time.monotonic() - last_checkpoint >= c.checkpoint_minutes * 60:
-                    self.save_checkpoint("stop" if self._stop_reason else "epoch" if epoch_end else "timer")
+                enough = c.max_steps is not None and self.step >= c.max_steps
+                due = time.monotonic() - last_checkpoint >= c.checkpoint_minutes * 60
+                # Decide together: a signal may reach one process a moment before the others.
+                stop, timed_out, due = self._agree(self._stop_reason is not None, timed_out, due)
+                stopping = stop or timed_out or enough
+                if stopping:
+                    reason = self._stop_reason or ("max-minutes" if timed_out else "max-steps" if enough
+                                                   else "interrupted")
+                if stopping or epoch_end or due:
+                    self.save_checkpoint("stop" if stopping else "epoch" if epoch_end else "timer")
                     last_checkpoint = time.monotonic()
-                if self._stop_reason:
-                    reason = self._stop_reason
+                if stopping or epoch_end:
                     break
-                if epoch_end:
-                    break
-            if self._stop_reason:
+            if reason != "finished":
                 break
         if reason == "finished" and self.best_val == math.inf:
             self.validate()

@@ -193,3 +193,14 @@ async def test_path_suggester(tmp_path):
 def test_runs_module_does_not_import_textual():
     code = "import sys, charwriter.runs; assert 'textual' not in sys.modules, 'runs imports textual'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_check_corpus_for_fine_tuning_uses_the_models_size_and_letters(text_file, tiny_model_path):
+    from charwriter.lm.checkpoint import read_metadata
+
+    meta = read_metadata(tiny_model_path)
+    info = check_corpus(text_file, 8, 32, 0.1, hidden_size=512, num_layers=3, init_from=str(tiny_model_path))
+    assert info.vocab_size == len(meta["vocab"])
+    plain = check_corpus(text_file, 8, 32, 0.1, hidden_size=meta["config"]["hidden_size"],
+                         num_layers=meta["config"]["num_layers"])
+    assert info.parameters == plain.parameters  # the form's 512 × 3 gives way to the model's own size

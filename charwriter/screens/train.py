@@ -206,6 +206,10 @@ class TrainScreen(Screen):
     def _first_draw(self) -> None:
         self._drawn = True
         self.watch(self.query_one(TrainForm), "valid", lambda valid: self.refresh_buttons(), init=False)
+        shown = self.manager.shown if self.manager else None
+        if shown is not None and shown.config and not self.corpus:
+            # Back on the screen: the form shows the settings of the run shown, not an empty corpus.
+            self.query_one(TrainForm).load(shown.config.get("corpus_path"), option_values(shown.config))
         self.refresh_runs()
         self.refresh_view(force_plot=True)
 

@@ -218,6 +218,8 @@ def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: 
 def format_duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
+    if seconds < 1:
+        return "under 1s"
     seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds}s"
@@ -292,7 +294,9 @@ class TrainerProcess:
         code = self._proc.wait()
         with self.lock:
             self.returncode = code
-            if code != 0 and not self.history.error:
+            # Stopped before the trainer set up its SIGINT handler: nothing ran, so nothing failed.
+            stopped_early = self.stopping and self.history.config is None
+            if code != 0 and not self.history.error and not stopped_early:
                 self.history.error = self.failure_message(code)
         return code
 

@@ -204,3 +204,12 @@ def test_check_corpus_for_fine_tuning_uses_the_models_size_and_letters(text_file
     plain = check_corpus(text_file, 8, 32, 0.1, hidden_size=meta["config"]["hidden_size"],
                          num_layers=meta["config"]["num_layers"])
     assert info.parameters == plain.parameters  # the form's 512 × 3 gives way to the model's own size
+
+
+def test_a_stop_before_training_began_is_not_a_failure(tmp_path):
+    process = fake_trainer("import time; print('starting', flush=True); time.sleep(30)", tmp_path)
+    process.start()
+    process._proc.stdout.readline()  # the trainer is up but has not said `config` yet
+    process.stop()  # no handler yet: SIGINT ends it with KeyboardInterrupt
+    assert process.follow() != 0
+    assert process.history.error is None and process.history.status == "incomplete"

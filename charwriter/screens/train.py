@@ -226,8 +226,9 @@ class TrainScreen(Screen):
     # --- messages from the trainer ------------------------------------------------------------------------------
 
     def on_run_updated(self, message: RunUpdated) -> None:
-        # At most REFRESH_INTERVAL apart however fast steps arrive: the editor below must stay responsive.
-        if not self._refresh_pending:
+        # At most REFRESH_INTERVAL apart however fast steps arrive, and not at all under a dialog (the screen
+        # catches up when it is resumed): the rest of the app must stay responsive.
+        if self.is_current and not self._refresh_pending:
             self._refresh_pending = True
             self.set_timer(REFRESH_INTERVAL, self._timed_refresh)
 
@@ -244,6 +245,8 @@ class TrainScreen(Screen):
         if history.error:
             self.notify(f"Training {history.name} failed: {history.error.splitlines()[-1]}", severity="error",
                         timeout=10)
+        elif history.config is None:
+            self.notify(f"Stopped {history.name} before training began")
         elif history.status == "finished":
             best = f"best validation loss {history.best_val_loss:.3f}" if history.best_val_loss is not None else ""
             self.notify(f"Training {history.name} finished; {best}")

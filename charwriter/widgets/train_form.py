@@ -201,8 +201,8 @@ class TrainForm(Vertical):
             epoch = info.estimated_epoch_seconds(options["batch_size"], options["seq_len"])
             self._show(
                 f"{info.chars:,} characters, {info.vocab_size} distinct · {info.parameters:,} parameters\n"
-                f"{info.batches_per_epoch} batches per epoch · about {format_duration(epoch)} per epoch "
-                f"on one CPU core (a rough estimate)", ok=True)
+                f"{info.batches_per_epoch} batches per epoch · estimated {format_duration(epoch)} per epoch "
+                f"on a CPU (rough; a GPU is faster)", ok=True)
         self.valid = error is None
 
     def _show(self, text: str, ok: bool | None) -> None:

@@ -183,6 +183,7 @@ class CorpusInfo:
     vocab_size: int
     batches_per_epoch: int
     parameters: int
+    fine_tune_size: tuple[int, int] | None = None  # (hidden_size, num_layers) of the starting model, which win
 
     @property
     def estimated_chars_per_s(self) -> float:
@@ -212,7 +213,7 @@ def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: 
     corpus.check_size(batch_size, seq_len, where=str(path))
     model = CharRNN(ModelConfig(len(corpus.vocab), hidden_size, num_layers, 0.0, "lstm"))
     return CorpusInfo(len(corpus.data), len(corpus.vocab), len(corpus.train_streams(batch_size, seq_len)),
-                      model.num_parameters())
+                      model.num_parameters(), (hidden_size, num_layers) if init_from else None)
 
 
 def format_duration(seconds: float | None) -> str:

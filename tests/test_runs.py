@@ -204,6 +204,7 @@ def test_check_corpus_for_fine_tuning_uses_the_models_size_and_letters(text_file
     plain = check_corpus(text_file, 8, 32, 0.1, hidden_size=meta["config"]["hidden_size"],
                          num_layers=meta["config"]["num_layers"])
     assert info.parameters == plain.parameters  # the form's 512 × 3 gives way to the model's own size
+    assert info.fine_tune_size == (meta["config"]["hidden_size"], meta["config"]["num_layers"])
 
 
 def test_a_stop_before_training_began_is_not_a_failure(tmp_path):

@@ -150,6 +150,8 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         await wait_for(pilot, lambda: history.sample["text"] in str(screen.query_one("#sample", Static).render()),
                        what="the sample on screen")
         assert "training" in str(screen.query_one("#stats", Static).render())
+        await wait_for(pilot, lambda: screen.query_one(RunList).get_row(str(history.run_dir))[1] == "running",
+                       what="the run listed as running")
         plot = screen.query_one(LossPlot)
         assert set(plot.lines) == {"train", "validation"}
 

@@ -387,6 +387,7 @@ class TrainScreen(Screen):
         if force_plot or len(h.val_loss) != self._plotted_vals or now - self._plotted_at >= PLOT_INTERVAL:
             self.query_one(LossPlot).show(list(h.train_loss), list(h.val_loss), f"{h.name} — loss")
             self._plotted_at, self._plotted_vals = now, len(h.val_loss)
+            self.query_one(RunList).update_run(h, running=live)
 
         per_epoch, epochs, total, step = h.batches_per_epoch, h.epochs, h.total_steps, h.step
         epoch_done = min(epochs, step // per_epoch) if per_epoch else 0

@@ -26,11 +26,21 @@ class RunList(DataTable):
     def show(self, histories: list[RunHistory], running: Path | None = None) -> None:
         self.clear()
         for h in histories:
-            status = "running" if running == h.run_dir else h.status
-            best = f"{h.best_val_loss:.3f}" if h.best_val_loss is not None else "-"
-            seconds = (h.done or h.last_step or {}).get("train_seconds", (h.last_step or {}).get("elapsed_s"))
-            self.add_row(h.name, status, f"{h.step}/{h.total_steps}", best, format_duration(seconds),
-                         key=str(h.run_dir))
+            self.add_row(*self._cells(h, running == h.run_dir), key=str(h.run_dir))
+
+    def update_run(self, history: RunHistory, running: bool) -> None:
+        """Refresh one run's row (the live one, as it trains)."""
+        key = str(history.run_dir)
+        if key in self.rows:
+            for column, value in zip(self.columns, self._cells(history, running)):
+                self.update_cell(key, column, value)
+
+    @staticmethod
+    def _cells(h: RunHistory, running: bool) -> tuple[str, ...]:
+        best = f"{h.best_val_loss:.3f}" if h.best_val_loss is not None else "-"
+        seconds = (h.done or {}).get("train_seconds", (h.last_step or {}).get("elapsed_s"))
+        return (h.name, "running" if running else h.status, f"{h.step}/{h.total_steps}", best,
+                format_duration(seconds))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         event.stop()

@@ -22,7 +22,7 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
 from charwriter import paths
 from charwriter.errors import UserError
@@ -348,12 +348,3 @@ def option_values(config_event: dict | None) -> dict:
     config = (config_event or {}).get("config") or {}
     return {k: config[k] for k in FORM_OPTIONS if k in config}
 
-
-def describe(history: RunHistory) -> Iterable[str]:
-    """One-line facts about a run, for listings."""
-    config = history.config or {}
-    yield f"{history.step}/{history.total_steps} steps"
-    if history.best_val_loss is not None:
-        yield f"best val {history.best_val_loss:.3f}"
-    if config.get("corpus"):
-        yield str(config["corpus"])

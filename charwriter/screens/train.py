@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from textual import on, work
+from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -24,9 +24,9 @@ from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Button, Footer, Label, ProgressBar, Static
 
-from charwriter.runs import (RunHistory, TrainerProcess, format_duration, list_runs, option_values, read_history,
-                             resume_command, train_command, check_run_name)
 from charwriter.errors import UserError
+from charwriter.runs import (RunHistory, TrainerProcess, check_run_name, format_duration, list_runs, option_values,
+                             read_history, resume_command, train_command)
 from charwriter.widgets.confirm import ConfirmScreen
 from charwriter.widgets.loss_plot import LossPlot
 from charwriter.widgets.run_list import RunList
@@ -305,12 +305,10 @@ class TrainScreen(Screen):
         if self.manager.active or shown is None or not shown.resumable:
             self.notify("Nothing to resume: open a stopped run from the list", severity="warning")
             return
-        form = self.query_one(TrainForm)
-        options = {}
         try:
-            options = form._values()[2]
+            options = self.query_one(TrainForm).values()[2]  # Epochs and Val every may change on resume
         except UserError:
-            pass
+            options = {}
         self._start(resume_command(shown.run_dir, options), read_history(shown.run_dir))
 
     def action_write(self) -> None:

@@ -127,7 +127,7 @@ class TrainForm(Vertical):
 
     # --- checking -----------------------------------------------------------------------------------------------
 
-    def _values(self) -> tuple[str, str, dict, str | None]:
+    def values(self) -> tuple[str, str, dict, str | None]:
         """The raw form, or a `UserError` for a field that is not a number."""
         corpus = self.query_one("#corpus", Input).value.strip()
         name = self.query_one("#name", Input).value.strip()
@@ -158,7 +158,7 @@ class TrainForm(Vertical):
     def check(self) -> None:
         self.valid = False
         try:
-            values = self._values()
+            values = self.values()
         except UserError as error:
             self._show(str(error), ok=False)
             return
@@ -188,7 +188,7 @@ class TrainForm(Vertical):
 
     def _checked(self, values, info: CorpusInfo | None, error: str | None) -> None:
         try:
-            if values != self._values():
+            if values != self.values():
                 return  # the form changed while this check ran; a newer check is on its way
         except UserError:
             return
@@ -217,5 +217,5 @@ class TrainForm(Vertical):
         """The run to start (a default name filled in), or None if the form is not valid right now."""
         if not self.valid:
             return None
-        corpus, name, options, init = self._values()
+        corpus, name, options, init = self.values()
         return RunRequest(corpus, name or default_run_name(corpus), options, init)

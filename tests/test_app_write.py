@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.widgets import DataTable, Input
 
 from charwriter import documents, paths
@@ -23,6 +24,14 @@ from charwriter.widgets.path_prompt import PathPrompt
 from charwriter.widgets.suggestions import SuggestionsPane
 
 SIZE = (100, 30)
+
+
+@pytest.fixture(autouse=True)
+def no_bundled_models(tmp_path, monkeypatch):
+    """The repository's bundled model is not part of these tests: without --model there is no model."""
+    empty = tmp_path / "no-bundled-models"
+    empty.mkdir()
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: empty)
 
 
 def make_app(model=None, file=None, **settings) -> CharwriterApp:
@@ -135,6 +144,18 @@ async def test_picking_from_the_pane_by_number_and_by_arrows(tiny_model_path):
         assert app.writer.editor.text.endswith("\nThe hou" + third)
 
 
+async def test_alt_letters_from_a_real_terminal_are_not_typed(tiny_model_path):
+    """A terminal sends Alt+S with the character "s" (the Pilot sends none): it must reach the binding, not the text."""
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The hou")
+        await settle(pilot)
+        app.post_message(events.Key("alt+s", "s"))
+        await pilot.pause()
+        assert app.writer.editor.text == "The hou"
+        assert isinstance(app.focused, SuggestionsPane)
+
+
 async def test_cycling_and_hiding(tiny_model_path):
     app = make_app(tiny_model_path)
     async with app.run_test(size=SIZE) as pilot:
@@ -164,6 +185,20 @@ async def test_typing_along_keeps_the_ghost_text_and_other_edits_drop_it(tiny_mo
         assert ghost(app) == suggestion[1:]
         await pilot.press("left")
         assert ghost(app) == ""
+
+
+async def test_mid_line_the_pane_suggests_but_no_ghost_text_is_drawn(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The house stood")
+        await settle(pilot)
+        await pilot.press("ctrl+left")
+        await settle(pilot)
+        assert app.writer.editor.cursor_location == (0, len("The house "))
+        assert len(app.writer.editor.continuations) == 3 and app.query_one(SuggestionsPane).option_count == 3
+        assert ghost(app) == ""
+        await pilot.press("tab")  # no ghost text: Tab moves the focus and inserts nothing
+        assert app.writer.editor.text == "The house stood"
 
 
 async def test_stale_results_are_dropped(tiny_model_path):

@@ -121,6 +121,7 @@ class WriteScreen(Screen):
 
     def on_mount(self) -> None:
         self.editor.focus()
+        self.editor.move_cursor(self.editor.document.end)  # carry on writing where the text ends
         self.status.document = self.document_name
         self.status.temperature = self.settings.temperature
         self.status.model = "loading…"
@@ -324,6 +325,7 @@ class WriteScreen(Screen):
         self.autosave = Autosave(path)
         self.saved_text = text
         self.editor.load_text(text)
+        self.editor.move_cursor(self.editor.document.end)
         self.status.document = self.document_name
         self.status.dirty = False
         self.call_after_refresh(self._offer_recovery)
@@ -378,6 +380,7 @@ class WriteScreen(Screen):
         def answered(choice: str | None) -> None:
             if choice == "restore":
                 self.editor.load_text(recovered.text)  # undo history starts here; the file is untouched until saved
+                self.editor.move_cursor(self.editor.document.end)
                 self.status.dirty = self.is_dirty
             elif choice == "discard":
                 self.autosave.clear()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from textual import events
 from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.message import Message
@@ -84,8 +85,13 @@ class Editor(TextArea):
         self.post_message(self.ContinuationsChanged(self, continuations, self._choice))
 
     def update_suggestion(self) -> None:
-        """TextArea's hook (called after every edit): the ghost text is the chosen continuation."""
-        ok = self._continuations and self.selection.is_empty
+        """TextArea's hook (called after every edit): the ghost text is the chosen continuation.
+
+        Only at the end of a line: in the middle of one, ghost text would push the rest of the line about on every
+        keystroke. The pane shows the continuations wherever the cursor is.
+        """
+        row, column = self.cursor_location
+        ok = self._continuations and self.selection.is_empty and column == len(self.document[row])
         self.suggestion = self._continuations[self._choice][0] if ok else ""
 
     def edit(self, edit: Edit) -> EditResult:
@@ -126,6 +132,12 @@ class Editor(TextArea):
         if not self._editing and old != new:
             self.clear_continuations()
 
+    def _on_key(self, event: events.Key) -> None:
+        # A real terminal sends Alt+S as key "alt+s" with character "s", which TextArea would insert (the Pilot
+        # sends no character, so only tmux shows this). Stop TextArea's insert and let the key reach the bindings.
+        if event.key.startswith("alt+"):
+            event.prevent_default()
+
     # --- actions ----------------------------------------------------------------------------------------------------
 
     def accept(self, index: int | None = None, word: bool = False) -> str:
@@ -159,7 +171,7 @@ class Editor(TextArea):
 
     def action_cursor_right(self, select: bool = False) -> None:
         # TextArea's Right accepts the whole ghost text; we only do that where Right would not move anyway
-        # (the end of the document) so that moving through a line never inserts anything.
+        # (the end of the document), so that moving around never inserts anything.
         if self.suggestion and not select and self.cursor_location == self.document.end:
             self.accept()
             return

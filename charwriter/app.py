@@ -78,7 +78,7 @@ class CharwriterApp(App[None]):
         writer = self.writer
 
         def leave() -> None:
-            writer.autosave.clear()
+            writer.discard_autosave()
             self.exit()
 
         # A training run asks first (stop and save, or cancel); the training screen owns that question.

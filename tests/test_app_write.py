@@ -304,7 +304,7 @@ async def test_save_and_reopen_round_trip(tmp_path, tiny_model_path):
 
 
 async def test_save_as_and_open(tmp_path):
-    app = make_app()
+    app = make_app(autosave_seconds=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await type_text(pilot, "untitled words")
         await pilot.press("ctrl+s")
@@ -317,6 +317,8 @@ async def test_save_as_and_open(tmp_path):
         await submit_path(pilot, tmp_path / "other.txt")  # nothing unsaved: opens at once
         assert app.writer.editor.text == "other text"
         assert app.writer.document_path == tmp_path / "other.txt"
+        await settle(pilot)
+        assert not app.writer.status.dirty and Autosave(tmp_path / "other.txt").read() is None
 
 
 async def test_opening_a_binary_or_oversized_file_is_refused(tmp_path, monkeypatch):
@@ -425,3 +427,18 @@ def test_every_binding_can_be_remapped_and_none_is_printable():
             assert binding.id and binding.tooltip, binding
             for key in binding.key.split(","):
                 assert len(key) > 1, f"{owner.__name__} binds the printable key {key!r}"
+
+
+async def test_recovered_text_can_be_discarded(tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("saved part")
+    Autosave(path).write("saved part and words lost in a crash")
+    app = make_app(file=path, autosave_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await settle(pilot)  # the autosave tick must not remove it while the question is open
+        assert Autosave(path).read() is not None
+        await pilot.click("#discard")
+        await pilot.pause()
+        assert app.writer.editor.text == "saved part" and Autosave(path).read() is None

@@ -89,6 +89,10 @@ class WriteScreen(Screen):
         self._engine_lock = threading.Lock()
         self._debounce: Timer | None = None
         self._autosave_timer: Timer | None = None
+        self._autosave_lock = threading.Lock()
+        self._autosave_epoch = 0
+        """Bumped when the autosave is removed, so that a write already in flight does not bring it back."""
+        self._recovery_pending = False
         self.autosave = Autosave(self.document_path)
 
     def compose(self) -> ComposeResult:
@@ -175,7 +179,7 @@ class WriteScreen(Screen):
     @on(Editor.Changed)
     def _text_changed(self) -> None:
         self.hidden = False
-        self.status.dirty = True
+        self.status.dirty = True  # made exact by the autosave tick (comparing the whole text on every key costs)
         self._schedule()
         if self._autosave_timer is None:  # at most `autosave_seconds` after the first unsaved change
             self._autosave_timer = self.set_timer(self.settings.autosave_seconds, self._autosave)
@@ -297,11 +301,11 @@ class WriteScreen(Screen):
             self.notify(str(error), title="Not saved", severity="error", timeout=10)
             return False
         if path != self.document_path:
-            self.autosave.clear()
+            self.discard_autosave()
             self.document_path = path
             self.autosave = Autosave(path)
         self.saved_text = text
-        self.autosave.clear()
+        self.discard_autosave()
         self.status.document = self.document_name
         self.status.dirty = self.is_dirty
         self.notify(f"saved {path}", timeout=3)
@@ -320,7 +324,7 @@ class WriteScreen(Screen):
         except DocumentError as error:
             self.notify(str(error), title="Cannot open", severity="error", timeout=10)
             return False
-        self.autosave.clear()
+        self.discard_autosave()
         self.document_path = path
         self.autosave = Autosave(path)
         self.saved_text = text
@@ -344,7 +348,7 @@ class WriteScreen(Screen):
                 elif self.save():
                     then()
             elif choice == "discard":
-                self.autosave.clear()
+                self.discard_autosave()
                 then()
 
         question = f"{self.document_name} has unsaved changes."
@@ -357,37 +361,50 @@ class WriteScreen(Screen):
     def _autosave(self) -> None:
         self._autosave_timer = None
         text = self.editor.text
-        if text == self.saved_text:
-            self.autosave.clear()
+        self.status.dirty = text != self.saved_text
+        if self._recovery_pending:
+            return  # keep the crashed session's text until the user answers
+        if not self.status.dirty:
+            self.discard_autosave()
             return
-        self._write_autosave(self.autosave, text)
+        self._write_autosave(self.autosave, text, self._autosave_epoch)
 
     @work(thread=True, group="autosave")
-    def _write_autosave(self, autosave: Autosave, text: str) -> None:
-        try:
-            autosave.write(text)
-        except OSError as error:
-            self.app.call_from_thread(self.notify, f"autosave failed: {error}", severity="error")
+    def _write_autosave(self, autosave: Autosave, text: str, epoch: int) -> None:
+        with self._autosave_lock:
+            if epoch != self._autosave_epoch:
+                return  # saved or discarded since this write was scheduled
+            try:
+                autosave.write(text)
+            except OSError as error:
+                self.app.call_from_thread(self.notify, f"autosave failed: {error}", severity="error")
+
+    def discard_autosave(self) -> None:
+        """Remove the autosave (after a clean save or quit): nothing to recover."""
+        with self._autosave_lock:
+            self._autosave_epoch += 1
+            self.autosave.clear()
 
     def _offer_recovery(self) -> None:
         recovered = self.autosave.read()
         if recovered is None:
             return
         if recovered.text == self.editor.text:
-            self.autosave.clear()
+            self.discard_autosave()
             return
 
         def answered(choice: str | None) -> None:
+            self._recovery_pending = False
             if choice == "restore":
                 self.editor.load_text(recovered.text)  # undo history starts here; the file is untouched until saved
                 self.editor.move_cursor(self.editor.document.end)
-                self.status.dirty = self.is_dirty
-            elif choice == "discard":
-                self.autosave.clear()
+            else:
+                self.discard_autosave()
 
         when = recovered.saved_at.strftime("%Y-%m-%d %H:%M")
         question = (f"charwriter did not close cleanly. There is unsaved text for {self.document_name} "
-                    f"from {when} ({len(recovered.text):,} characters). Restore it?")
+                    f"from {when} ({len(recovered.text):,} characters). Restore it, or discard it for good?")
+        self._recovery_pending = True
         self.app.push_screen(ConfirmScreen("Recover unsaved text", question, [
-            ("Restore", "restore", "primary"), ("Discard", "discard", "error"), ("Later", "later", "default"),
+            ("Restore", "restore", "primary"), ("Discard", "discard", "error"),
         ]), answered)

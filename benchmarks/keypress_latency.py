@@ -6,6 +6,7 @@ its thread, and measures from posting each key event to the end of the editor's 
 a model is the baseline: what Textual itself costs on this machine.
 
     python benchmarks/keypress_latency.py [--chars 300] [--interval-ms 70]
+    python benchmarks/keypress_latency.py --interval-ms 12   # a burst: keys faster than the debounce, one run
 """
 
 from __future__ import annotations

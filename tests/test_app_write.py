@@ -244,6 +244,23 @@ async def test_without_a_model_the_editor_still_works_and_tab_moves_focus():
         assert app.focused is app.writer.editor
 
 
+async def test_an_engine_failure_is_reported_and_writing_goes_on(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+
+        def broken(text=None, cancelled=None):
+            raise RuntimeError("boom")
+
+        app.writer.engine.suggest = broken
+        await type_text(pilot, "The")
+        await settle(pilot)
+        assert any("suggestions failed (RuntimeError: boom)" in n for n in notes(app))
+        assert app.writer.engine is None and app.writer.status.model == "no model"
+        await type_text(pilot, " end")
+        assert app.writer.editor.text == "The end"
+
+
 async def test_temperature_keys_change_and_remember_it(tiny_model_path):
     app = make_app(tiny_model_path)
     async with app.run_test(size=SIZE) as pilot:

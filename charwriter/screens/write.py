@@ -161,6 +161,9 @@ class WriteScreen(Screen):
         except UserError as error:
             self.post_message(ModelFailed(str(error)))
             return
+        except Exception as error:  # a bug or a broken install must not take the open document down with it
+            self.post_message(ModelFailed(f"could not load the model ({type(error).__name__}: {error})"))
+            return
         self.post_message(ModelLoaded(engine, path))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
@@ -170,6 +173,7 @@ class WriteScreen(Screen):
         self._schedule(now=True)
 
     def on_model_failed(self, message: ModelFailed) -> None:
+        self.engine = None
         self.status.model = "no model"
         self.notify(f"{message.error}\n\nYou can write without suggestions; pick a model with F2 or train one "
                     "with Ctrl+T.", title="No model", severity="warning", timeout=12)
@@ -214,7 +218,11 @@ class WriteScreen(Screen):
         with self._engine_lock:  # a cancelled older run may still be finishing its step
             if cancelled():
                 return
-            suggestions = engine.suggest(text, cancelled=cancelled)
+            try:
+                suggestions = engine.suggest(text, cancelled=cancelled)
+            except Exception as error:  # keep the editor (and the user's text) alive; say what broke
+                self.post_message(ModelFailed(f"suggestions failed ({type(error).__name__}: {error})"))
+                return
             latency, context = engine.last_latency_ms, len(engine.window)
         if not cancelled():
             self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],

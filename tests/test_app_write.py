@@ -459,3 +459,12 @@ async def test_recovered_text_can_be_discarded(tmp_path):
         await pilot.click("#discard")
         await pilot.pause()
         assert app.writer.editor.text == "saved part" and Autosave(path).read() is None
+
+
+def test_the_app_module_does_not_import_torch():
+    """torch loads in the model worker, after the first frame: importing the app must not pull it in."""
+    import subprocess
+    import sys
+
+    code = "import sys, charwriter.app; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0

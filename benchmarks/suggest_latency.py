@@ -1,7 +1,9 @@
 """Suggestion latency, side by side: charwriter's engine against the seed's prime-then-sample, per keystroke.
 
 Types `--keystrokes` characters at the end of a `--doc-chars` document taken from CORPUS and times each
-keystroke until K suggestions of up to L characters are ready (`Engine.suggest`). The seed's way, timed on a few
+keystroke until K suggestions of up to L characters are ready (`Engine.suggest`), and separately the
+keystrokes where the window start moves on (every N characters: the engine's lanes make these cost one batched
+step too). The seed's way, timed on a few
 keystrokes only (each costs seconds): from the zero state, prime the same context window one `nn.LSTM` call per
 character with a numpy one-hot input (the notebook's `predict`), then sample K continuations of L characters, one
 call per character (kinder to the seed than re-priming for each continuation). Then times the first suggestions
@@ -90,14 +92,19 @@ def main() -> None:
 
     end = args.doc_chars
     engine.suggest(text[:end])  # open the document: not a keystroke
-    latencies = []
+    latencies, at_boundary = [], []
     for i in range(args.keystrokes):
         started = time.perf_counter()
         engine.suggest(text[: end + i + 1])
         latencies.append((time.perf_counter() - started) * 1000)
+        if engine.window_start(end + i + 1) != engine.window_start(end + i):
+            at_boundary.append(latencies[-1])
     p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
     print(f"engine, {args.keystrokes} keystrokes at the end of {end:,} chars: p50 {p50:.1f} ms  p95 {p95:.1f} ms"
           f"  p99 {percentile(latencies, 0.99):.1f} ms  max {max(latencies):.1f} ms")
+    if at_boundary:
+        print(f"  of which {len(at_boundary)} moved the window start on: "
+              + "  ".join(f"{ms:.1f}" for ms in at_boundary) + " ms")
 
     window = engine.normalise(engine.window)
     np.random.seed(0)

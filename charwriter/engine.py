@@ -11,14 +11,24 @@ paragraph), so a window's state depends only on its own text, and `tests/test_en
 `nn.LSTM` call over `"\\n" + window` with `torch.allclose`. The cap is a quality trade-off (see
 `benchmarks/context_cap.py`): an LSTM forgets, so most of what it can use lies in the last few hundred characters.
 
-**Cached states.** For the window being read (a "run", keyed by its start) the engine keeps the state after every N
-characters and the state at the cursor (the tip). Typing at the end costs one LSTM step from the tip. An edit, a
-deletion or a cursor move resumes from the last cached state before the first changed character (at most N - 1
-characters to re-read). When the window start moves on (every N characters typed at the end), a new run reads its
-whole window again: one `nn.LSTM` call per N characters (~20 ms each at 512×2), cancellable between chunks with
-the chunks already read kept. The last few runs are kept, so moving the cursor back across a window boundary
-finds its run again. Positions count the characters of the document, so a caller may pass only the tail of a
-long document together with its offset (`set_context(tail, offset=...)`).
+**Lanes: no re-read when the window moves on.** The window start moves on every N characters typed at the end,
+and the next window (N characters younger) must by then have read everything after its own start. So the engine
+keeps one running state per window start that may yet be needed, a *lane* for every multiple of N inside the last C
+characters (C/N = 16 at the defaults), and advances them all together: one batched `FastRNN.step` per character
+typed (~1 ms for 16 lanes at 512×2 against ~0.5 ms for one; a step is memory-bound). A lane joins (the zero state
+after the newline) when the reading passes its start and retires when its window would exceed C; suggestions use
+the oldest lane (the longest window within the cap). Lane i's state is exactly a full read of
+`"\\n" + text[start_i:cursor]`, so crossing a window boundary costs nothing extra.
+
+**Snapshots.** The lanes' states (and logits) are kept at every multiple of N and at each of the last N positions
+read (about 130 KB each at 16 lanes of 512×2). An edit, a deletion or a cursor move resumes from the latest
+snapshot before the first changed character that holds the lanes the new position needs (the backspace key: from
+the previous position at once; an edit: at most N - 1 characters re-read plus the ones after it). Reading more
+than a few characters goes through one batched `nn.LSTM` call per N characters (`FastRNN.prime`), cancellable
+between chunks with the chunks already read kept. A jump with no usable snapshot reads the whole window from
+scratch with its lanes joining on the way: ~1 s at 512×2 against ~0.45 s for the oldest lane alone, paid once
+per jump instead of every N characters typed. Positions count the characters of the document, so a caller may pass
+only the tail of a long document together with its offset (`set_context(tail, offset=...)`).
 
 **Opening a big document.** `set_context(text, quick=True)` reads only the last `quick_chars` characters, for a
 first suggestion at once; a later plain `set_context`/`suggest` reads the full window (the app runs this second
@@ -26,7 +36,8 @@ pass in its worker).
 
 **Suggestions.** The K continuations go through `FastRNN.step` as one batch of K rows. Row 1 is greedy (the ghost
 text, stable while the context is); the others start with distinct first characters drawn by the seed's sampling
-(temperature, top-k, top-p via `pick_next`) and continue sampled; with `greedy=True` row i starts with the i-th most
+(temperature, top-k, top-p: `pick_next`'s distribution, drawn by `sample_from` with the run's random numbers
+drawn up front as one `torch.rand(K, L)`) and continue sampled; with `greedy=True` row i starts with the i-th most
 likely character and continues greedily, so the result is deterministic. A continuation stops after L characters,
 after a sentence end (. ! ? and an optional closing quote), or before a newline or any other character that is not
 printed (the ghost text never holds an invisible character). They are returned most likely first by mean
@@ -42,8 +53,8 @@ from __future__ import annotations
 import math
 import time
 import unicodedata
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from bisect import bisect_left
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -52,7 +63,7 @@ import torch.nn.functional as F
 
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
-from charwriter.lm.sample import default_start, pick_next
+from charwriter.lm.sample import default_start
 
 LOOKALIKES = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
@@ -65,7 +76,7 @@ LOOKALIKES = {
 SENTENCE_ENDS = ".!?"
 CLOSING = "\"')]\u201d\u2019"
 PRIME_MIN = 8  # below this many characters stepping beats one nn.LSTM call (measured: 8 chars 4.3 ms against 4.7 ms)
-KEEP_RUNS = 4  # windows whose cached states we keep (cursor moves back and forth across a window boundary)
+KEEP_BACK = 2  # snapshots at multiples of N kept within KEEP_BACK * C characters of the cursor (cursor moves back)
 
 
 @dataclass
@@ -91,14 +102,39 @@ class EngineSettings:
 
 
 @dataclass
-class _Run:
-    """Cached states of one window. Positions are characters from `start` (an absolute multiple of N)."""
+class _Snapshot:
+    """The lanes after reading the document up to one position `pos` (the key in `Engine._snaps`)."""
 
-    start: int
-    text: str  # the window text the checkpoints agree with (may run past the tip after a cursor move back)
-    checkpoints: dict[int, tuple] = field(default_factory=dict)  # multiple of N -> (state, logits (1, V))
-    tip: int = 0  # where the current context ends
-    tip_value: tuple | None = None  # (state, logits) at `tip`
+    starts: tuple[int, ...]  # absolute lane starts, ascending multiples of N: lane i has read text[starts[i]:pos]
+    state: object  # nn.LSTM layout, batch = len(starts)
+    logits: torch.Tensor  # (lanes, V): next-character logits of each lane
+    complete: bool = True  # every multiple of N from starts[0] to pos has its lane (False after a quick read)
+
+
+def sample_from(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                top_p: float | None = None) -> torch.Tensor:
+    """`pick_next`'s distribution (temperature, top-k, top-p) by inverse CDF on given uniforms in [0, 1).
+
+    logits (B, V), uniforms (B,) -> codes (B,). The masking is `pick_next`'s, step for step (ties at the k-th value
+    included); then the first character whose cumulative probability exceeds u * total, so a character of zero
+    probability is never drawn. Drawing the run's random numbers in one call saves a generator call per step.
+    The masking repeats `pick_next`'s lines (charwriter/lm/sample.py, not this file's owner's): a shared
+    `masked_probs` there would remove the copy; `test_sampler_draws_from_pick_next_distribution` ties the two.
+    """
+    logits = logits.float() / temperature
+    if top_k is not None and 0 < top_k < logits.shape[-1]:
+        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    probs = torch.softmax(logits, -1)
+    if top_p is not None and 0 < top_p < 1:
+        sorted_probs, order = probs.sort(-1, descending=True)
+        cumulative = sorted_probs.cumsum(-1)
+        drop = cumulative - sorted_probs > top_p
+        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs.masked_fill(drop, 0.0))
+    cdf = probs.cumsum(-1)  # (B, V)
+    idx = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(-1), right=True)
+    # u * total may round up to the total: the first index reaching it has positive probability
+    return torch.minimum(idx, cdf.argmax(-1, keepdim=True)).squeeze(-1)
 
 
 def common_prefix_length(a: str, b: str) -> int:
@@ -129,12 +165,17 @@ class Engine:
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
         self._codes: dict[str, tuple[int, ...]] = {}  # per-character result of the unknown-character policy
         self._printable = torch.tensor([ch == " " or (ch.isprintable() and not ch.isspace()) for ch in self.vocab])
-        self._printable_list = self._printable.tolist()
-        self._runs: OrderedDict[int, _Run] = OrderedDict()
+        # per code, for the stopping rules: 0 plain, 1 sentence end, 2 closing quote or bracket, 3 never shown
+        self._char_class = [3 if not printable else 1 if ch in SENTENCE_ENDS else 2 if ch in CLOSING else 0
+                            for ch, printable in zip(self.vocab, self._printable.tolist())]
+        self._snaps: dict[int, _Snapshot] = {}  # position -> the lanes there (see the module docstring)
+        self._known = ""  # the document text the snapshots agree with, from `_known_start`
+        self._known_start = 0
         self._layout = (self.settings.context_chars, self.settings.state_every)
-        self._run: _Run | None = None
+        self._view: tuple | None = None  # (window start, tip, state, logits) of the current context
         self.last_latency_ms: float = 0.0
-        logits, state = self.fast.step(torch.tensor([default_start(self.vocab)]), self.fast.init_state(1))
+        with torch.inference_mode():
+            logits, state = self.fast.step(torch.tensor([default_start(self.vocab)]), self.fast.init_state(1))
         self._base = (state, logits)  # every window starts after a newline, like a paragraph
 
     @classmethod
@@ -178,21 +219,25 @@ class Engine:
 
     @property
     def window(self) -> str:
-        """The text the model has read for the current context."""
-        return self._run.text[: self._run.tip] if self._run else ""
+        """The text the model has read for the current context (normalised on reading, not here)."""
+        if self._view is None:
+            return ""
+        start, tip = self._view[:2]
+        return self._known[start - self._known_start : tip - self._known_start]
 
     @property
     def state(self):
         """The LSTM state after the current context (nn.LSTM layout, batch 1)."""
         self._ensure_context()
-        return self._run.tip_value[0]
+        return self._view[2]
 
     @property
     def logits(self) -> torch.Tensor:
         """The next-character logits after the current context, (1, V)."""
         self._ensure_context()
-        return self._run.tip_value[1]
+        return self._view[3]
 
+    @torch.inference_mode()
     def set_context(self, text: str, quick: bool = False, offset: int = 0,
                     cancelled: Callable[[], bool] = lambda: False) -> bool:
         """Read the text before the cursor, incrementally. `text` may be the document's tail starting at `offset`.
@@ -200,58 +245,124 @@ class Engine:
         quick: read only the last `quick_chars` characters (first suggestions on a big document; call again without
         it to read the full window). Returns False if `cancelled()` turned True; the part read so far is kept.
         """
-        if self._layout != (self.settings.context_chars, self.settings.state_every):
-            self._runs.clear()  # the settings changed: cached windows no longer line up
-            self._layout = (self.settings.context_chars, self.settings.state_every)
+        s = self.settings
+        if self._layout != (s.context_chars, s.state_every):
+            self._snaps.clear()  # the settings changed: the lanes no longer line up
+            self._layout = (s.context_chars, s.state_every)
         end = offset + len(text)
-        start = self.window_start(end, self.settings.quick_chars if quick else None, offset)
-        run = self._runs.pop(start, None) or _Run(start, "", {0: self._base}, 0, self._base)
-        self._runs[start] = run
-        while len(self._runs) > KEEP_RUNS:
-            self._runs.popitem(last=False)
-        self._run = run
-        return self._advance(run, text[start - offset :], cancelled)
+        first = self.window_start(end, s.quick_chars if quick else None, offset)  # the window the caller wants
+        keep = self.window_start(end, None, offset)  # lanes older than the full window are of no more use
+        same = self._agree(text, offset, min(keep, end))
+        pos, snap = first, None
+        for p, candidate in self._snaps.items():  # the latest snapshot that holds every lane the window needs
+            usable = candidate.complete or (quick and candidate.starts[0] == first)
+            if usable and candidate.starts[0] <= first <= p <= min(same, end) and (snap is None or p > pos):
+                pos, snap = p, candidate
+        if snap is None:
+            starts, state, logits = [], None, None
+        else:
+            drop = bisect_left(snap.starts, keep)
+            starts, state, logits = list(snap.starts[drop:]), self._rows(snap.state, drop), snap.logits[drop:]
+        complete = not quick and (snap is None or snap.complete)  # quick: the one lane it needs, no younger ones
+        finished = self._read(text, offset, pos, end, first, starts, state, logits, complete, cancelled)
+        self._prune()
+        return finished
 
-    def _advance(self, run: _Run, window: str, cancelled: Callable[[], bool]) -> bool:
+    def _agree(self, text: str, offset: int, need: int) -> int:
+        """Absolute position up to which `text` agrees with the known text; forgets the snapshots past it.
+
+        need: the first position this call may read (the known text must reach back to it)."""
+        end = offset + len(text)
+        known_end = self._known_start + len(self._known)
+        lo = max(self._known_start, offset)
+        if not self._snaps or lo > min(end, known_end):
+            self._snaps.clear()
+            self._known, self._known_start = text, offset
+            return end
+        if need < self._known_start:  # the known text was trimmed to the snapshots' lanes: take what we read now
+            self._known = text[need - offset : self._known_start - offset] + self._known
+            self._known_start = lo = need
+        a, b = self._known[lo - self._known_start :], text[lo - offset :]
+        same = lo + common_prefix_length(a, b)
+        if same < known_end and same < end:  # an edit: the snapshots past it are stale
+            self._snaps = {p: v for p, v in self._snaps.items() if p <= same}
+            self._known = self._known[: same - self._known_start] + text[same - offset :]
+        elif end > known_end:
+            self._known += text[known_end - offset :]
+        return same
+
+    def _read(self, text: str, offset: int, pos: int, end: int, first: int, starts: list[int], state, logits,
+              complete: bool, cancelled: Callable[[], bool]) -> bool:
+        """Advance the lanes from `pos` to `end`, joining new ones at multiples of N; snapshots along the way."""
         n = self.settings.state_every
-        same = common_prefix_length(run.text, window)
-        if same < len(run.text) and same < len(window):  # an edit: states past it are stale
-            run.checkpoints = {p: v for p, v in run.checkpoints.items() if p <= same}
-            run.text = window
-        elif len(window) > len(run.text):
-            run.text = window
-        pos = max(p for p in run.checkpoints if p <= same)
-        value = run.checkpoints[pos]
-        if pos < run.tip <= same:
-            pos, value = run.tip, run.tip_value
-        while pos < len(window):
+        finished = True
+        while True:
+            if pos % n == 0 and pos >= first and (not starts or (complete and starts[-1] < pos)) and pos < end:
+                starts.append(pos)  # a new lane: the zero state after a newline, like a paragraph
+                state, logits = self._join(state, logits)
+            if pos >= end:
+                break
             if cancelled():
-                run.tip, run.tip_value = pos, value
-                return False
-            stop = min(len(window), (pos // n + 1) * n)
-            value = self._feed(self.encode(window[pos:stop]), value)
+                finished = False
+                break
+            stop = min(end, (pos // n + 1) * n)
+            codes = self.encode(text[pos - offset : stop - offset])
+            state, logits = self._feed(codes, state, logits, len(starts))
             pos = stop
-            if pos % n == 0:
-                run.checkpoints[pos] = value
-        run.tip, run.tip_value = pos, value
-        return True
+            self._snaps[pos] = _Snapshot(tuple(starts), state, logits, complete)
+        if not starts or starts[-1] < first:  # an empty window: nothing read yet
+            self._view = (first, first, *self._base)
+            return finished
+        lane = bisect_left(starts, first)
+        self._view = (starts[lane], pos, self._rows(state, lane, lane + 1), logits[lane : lane + 1])
+        return finished
 
-    def _feed(self, codes: list[int], value: tuple) -> tuple:
-        state, logits = value
+    def _join(self, state, logits):
+        base_state, base_logits = self._base
+        if state is None:
+            return base_state, base_logits
+        if isinstance(state, tuple):
+            return tuple(torch.cat([t, b], 1) for t, b in zip(state, base_state)), torch.cat([logits, base_logits])
+        return torch.cat([state, base_state], 1), torch.cat([logits, base_logits])
+
+    @staticmethod
+    def _rows(state, lo: int, hi: int | None = None):
+        """Lanes lo:hi of a state (a view)."""
+        if isinstance(state, tuple):
+            return tuple(t[:, lo:hi] for t in state)
+        return state[:, lo:hi]
+
+    def _feed(self, codes: list[int], state, logits, lanes: int):
+        if not codes:
+            return state, logits
         if len(codes) >= PRIME_MIN:
-            logits, state = self.fast.prime(torch.tensor([codes]), state)
+            idx = torch.tensor([codes]).expand(lanes, -1)
+            state = tuple(t.contiguous() for t in state) if isinstance(state, tuple) else state.contiguous()
+            logits, state = self.fast.prime(idx, state)
             return state, logits
         for code in codes:
-            logits, state = self.fast.step(torch.tensor([code]), state)
+            logits, state = self.fast.step(torch.full((lanes,), code), state)
         return state, logits
 
+    def _prune(self) -> None:
+        """Keep snapshots at multiples of N near the cursor and the last N positions; trim the known text."""
+        tip, n = self._view[1], self.settings.state_every
+        back = KEEP_BACK * self.settings.context_chars
+        if len(self._snaps) > n + 2 * KEEP_BACK * self.settings.context_chars // n:
+            self._snaps = {p: v for p, v in self._snaps.items()
+                           if abs(p - tip) < n or (p % n == 0 and abs(p - tip) <= back)}
+        oldest = min([v.starts[0] for v in self._snaps.values()] + [self._view[0]])
+        if oldest - self._known_start > back:
+            self._known = self._known[oldest - self._known_start :]
+            self._known_start = oldest
+
     def _ensure_context(self) -> None:
-        if self._run is None:
+        if self._view is None:
             self.set_context("")
 
     # --- suggestions --------------------------------------------------------------------------------------------
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def suggest(self, text: str | None = None, cancelled: Callable[[], bool] = lambda: False) -> list[Suggestion]:
         """K continuations of the context (of `text` when given), most likely first; [] if cancelled midway."""
         started = time.perf_counter()
@@ -259,41 +370,50 @@ class Engine:
             if text is not None and not self.set_context(text, cancelled=cancelled):
                 return []
             self._ensure_context()
-            return self._generate(*self._run.tip_value, cancelled)
+            return self._generate(self._view[2], self._view[3], cancelled)
         finally:
             self.last_latency_ms = (time.perf_counter() - started) * 1000
 
     def _generate(self, state, logits: torch.Tensor, cancelled: Callable[[], bool]) -> list[Suggestion]:
         s = self.settings
         k = max(1, min(s.k, int(self._printable.sum())))
+        greedy = s.greedy or s.temperature <= 0  # pick_next's rule: no temperature is greedy decoding
         generator = torch.Generator().manual_seed(s.seed) if s.seed is not None else None
-        first = self._first_chars(logits, k, generator)  # (K,)
+        uniforms = None if greedy else torch.rand(s.max_len, k, generator=generator)  # the run's random numbers
+        first = self._first_chars(logits, k, greedy, uniforms)  # (K,)
         steps = [logits.expand(k, -1)]  # logits each row's character was drawn from
         rows = [[] for _ in range(k)]
         ending = [False] * k
-        done = [False] * k
+        live = list(range(k))
+        char_class, vocab, max_len = self._char_class, self.vocab, s.max_len
         nxt = first
         chosen = [first]
-        for _ in range(s.max_len):
-            for r, code in enumerate(nxt.tolist()):
-                if done[r]:
+        state = self._expand(state, k)
+        for t in range(1, max_len + 1):
+            codes = nxt.tolist()
+            still = []
+            for r in live:
+                code = codes[r]
+                kind = char_class[code]
+                if kind == 3 or (ending[r] and kind == 0):
+                    continue  # stop before it: the ghost text never shows an unseen character
+                row = rows[r]
+                row.append(vocab[code])
+                if (ending[r] and kind == 2) or len(row) >= max_len:
                     continue
-                ch = self.vocab[code]
-                if not self._printable_list[code] or (ending[r] and ch not in SENTENCE_ENDS + CLOSING):
-                    done[r] = True  # stop before it: the ghost text never shows an unseen character
-                    continue
-                rows[r].append(ch)
-                if ending[r] and ch in CLOSING:
-                    done[r] = True
-                ending[r] = ending[r] or ch in SENTENCE_ENDS
-                done[r] = done[r] or len(rows[r]) >= s.max_len
-            if all(done):
+                ending[r] = ending[r] or kind == 1
+                still.append(r)
+            live = still
+            if not live:
                 break
             if cancelled():
                 return []
-            state = self._expand(state, k)
             logits, state = self.fast.step(nxt, state)
-            nxt = self._pick(logits, generator)
+            if greedy:
+                nxt = logits.argmax(-1)
+            else:
+                nxt = sample_from(logits, uniforms[t], s.temperature, s.top_k, s.top_p)
+                nxt[0] = logits[0].argmax()  # row 1 stays greedy: the ghost text
             steps.append(logits)
             chosen.append(nxt)
         logprobs = F.log_softmax(torch.stack(steps), -1)  # (steps, K, V): one call, not one a step
@@ -309,27 +429,19 @@ class Engine:
 
     @staticmethod
     def _expand(state, k: int):
-        """The batch-1 context state as K rows (a no-op once the rows exist)."""
+        """The batch-1 context state as K rows."""
         if isinstance(state, tuple):
             return tuple(Engine._expand(t, k) for t in state)
-        return state if state.shape[1] == k else state.expand(-1, k, -1).contiguous()
+        return state.expand(-1, k, -1).contiguous()
 
-    def _first_chars(self, logits: torch.Tensor, k: int, generator) -> torch.Tensor:
-        """Distinct first characters: the K likeliest with `greedy`, else the likeliest then K-1 sampled ones."""
+    def _first_chars(self, logits: torch.Tensor, k: int, greedy: bool, uniforms) -> torch.Tensor:
+        """Distinct first characters: the K likeliest when greedy, else the likeliest then K-1 sampled ones."""
         s = self.settings
         masked = logits.masked_fill(~self._printable, float("-inf"))  # a suggestion offers something to insert
-        if s.greedy:
+        if greedy:
             return masked[0].topk(k).indices
         chosen = [int(masked[0].argmax())]
-        for _ in range(k - 1):
+        for r in range(1, k):  # without replacement: each draw from the distribution without the ones drawn
             masked[0, chosen[-1]] = float("-inf")
-            chosen.append(int(pick_next(masked, s.temperature, s.top_k, s.top_p, False, generator)))
+            chosen.append(int(sample_from(masked, uniforms[0, r : r + 1], s.temperature, s.top_k, s.top_p)))
         return torch.tensor(chosen)
-
-    def _pick(self, logits: torch.Tensor, generator) -> torch.Tensor:
-        s = self.settings
-        if s.greedy:
-            return logits.argmax(-1)
-        nxt = pick_next(logits, s.temperature, s.top_k, s.top_p, False, generator)
-        nxt[0] = logits[0].argmax()  # row 1 stays greedy: the ghost text
-        return nxt

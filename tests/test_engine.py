@@ -9,11 +9,11 @@ import sys
 import pytest
 import torch
 
-from charwriter.engine import Engine, EngineSettings, common_prefix_length
+from charwriter.engine import Engine, EngineSettings, common_prefix_length, sample_from
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN, ModelConfig
-from charwriter.lm.sample import default_start
+from charwriter.lm.sample import default_start, pick_next
 from conftest import make_text
 
 
@@ -57,11 +57,12 @@ def test_incremental_state_equals_recompute_after_appends_edits_deletions_and_mo
     text = TEXT[:200]
     engine.set_context(text)
     assert_matches_recompute(engine, text)
-    for ch in TEXT[200:230]:  # typing at the end: one step a character
+    for ch in TEXT[200:230]:  # typing at the end: one batched step a character, a row per lane
         steps.clear()
+        lanes = len(range(0, len(text) + 1, 16))  # every multiple of N within the cap, one joining at the cursor
         text += ch
         engine.set_context(text)
-        assert steps == [1]
+        assert steps == [lanes]
     assert_matches_recompute(engine, text)
     edited = text[:100] + "X" + text[101:]  # an edit in the middle
     engine.set_context(edited)
@@ -187,6 +188,91 @@ def test_cancellation_returns_nothing_and_keeps_what_was_read(tiny):
     assert engine.suggest(TEXT[:-1] + "z", cancelled=lambda: True) == []
     engine.set_context(TEXT)
     assert_matches_recompute(engine, TEXT)  # a cancelled call left consistent caches
+
+
+def test_typing_across_window_boundaries_never_rereads_and_equals_recompute(tiny):
+    """The lanes: every keystroke is one batched step, also where the window start moves on, and each lane's state
+    equals a full read of its window (checked on the oldest lane, the one suggestions use, and a younger one)."""
+    engine = engine_for(tiny, context_chars=64, state_every=16)
+    calls = []
+    original_step, original_prime = engine.fast.step, engine.fast.prime
+    engine.fast.step = lambda idx, state=None: calls.append(("step", idx.shape[0])) or original_step(idx, state)
+    engine.fast.prime = lambda idx, state=None: calls.append(("prime", idx.shape)) or original_prime(idx, state)
+    text = TEXT[:150]
+    engine.set_context(text)
+    for i, ch in enumerate(TEXT[150:300]):  # crosses the window boundary 9 times
+        calls.clear()
+        text += ch
+        engine.set_context(text)
+        assert len(calls) == 1 and calls[0][0] == "step" and calls[0][1] <= 64 // 16 + 1
+        assert engine.window == text[engine.window_start(len(text)) :]
+        assert 64 - 16 < len(engine.window) <= 64
+        if i % 7 == 0:
+            assert_matches_recompute(engine, text)
+    assert_matches_recompute(engine, text)
+    engine.settings.quick_chars = 20  # a younger lane: its window is the last 20 characters snapped to N
+    calls.clear()
+    engine.set_context(text, quick=True)
+    assert len(engine.window) <= 20 and calls == []
+    assert_matches_recompute(engine, text)
+    calls.clear()
+    engine.set_context(text[:-1])  # backspace: a kept snapshot, nothing read
+    assert calls == [] and engine.window == text[engine.window_start(len(text) - 1) : -1]
+    assert_matches_recompute(engine, text[:-1])
+    edited = text[:-10] + "Q" + text[-9:]  # an edit near the end: only what follows the last snapshot before it
+    engine.set_context(edited)
+    assert_matches_recompute(engine, edited)
+    fresh = engine_for(tiny, context_chars=64, state_every=16)
+    fresh.set_context(edited)  # the same window read from scratch, lanes joining on the way
+    assert fresh.window == engine.window
+    assert_matches_recompute(fresh, edited)
+    opened = engine_for(tiny, context_chars=64, state_every=16, quick_chars=20)
+    opened.set_context(edited, quick=True)  # opening: the one short lane first, then the full window and its lanes
+    assert len(opened.window) <= 20
+    assert_matches_recompute(opened, edited)
+    opened.set_context(edited)
+    assert opened.window == engine.window
+    for ch in "and then":
+        edited += ch
+        opened.set_context(edited)
+        assert_matches_recompute(opened, edited)
+
+
+def test_sampler_draws_from_pick_next_distribution():
+    """`sample_from` with uniform random numbers matches softmax with `pick_next`'s top-k/top-p masking."""
+    torch.manual_seed(0)
+    logits = torch.randn(1, 12) * 2
+    draws = 40_000
+    uniforms = torch.rand(draws)
+    for temperature, top_k, top_p in [(1.0, None, None), (0.7, 5, None), (1.3, None, 0.8), (1.0, 4, 0.9)]:
+        got = sample_from(logits.expand(draws, -1), uniforms, temperature, top_k, top_p)
+        freq = torch.bincount(got, minlength=12).float() / draws
+        ref = torch.bincount(pick_next(logits.expand(draws, -1), temperature, top_k, top_p), minlength=12).float()
+        ref /= draws
+        scaled = logits[0] / temperature
+        if top_k:
+            scaled = scaled.masked_fill(scaled < scaled.topk(top_k).values[-1], float("-inf"))
+        probs = torch.softmax(scaled, -1)
+        if top_p:
+            sorted_probs, order = probs.sort(descending=True)
+            keep = (sorted_probs.cumsum(0) - sorted_probs) <= top_p
+            probs = torch.zeros(12).scatter(0, order[keep], sorted_probs[keep])
+            probs /= probs.sum()
+        assert torch.allclose(freq, probs, atol=0.01), (temperature, top_k, top_p)
+        assert torch.allclose(freq, ref, atol=0.015)
+        assert set(got.tolist()) <= set(probs.nonzero().flatten().tolist())  # never a masked character
+    # the edges: u = 0 gives the first possible character, u just below 1 the last, never one of zero probability
+    probs_logits = torch.tensor([[float("-inf"), 0.0, 0.0, float("-inf")]])
+    edges = sample_from(probs_logits.expand(2, -1), torch.tensor([0.0, 1.0 - 2**-24]))
+    assert edges.tolist() == [1, 2]
+
+
+def test_greedy_is_deterministic_and_ignores_the_generator(tiny):
+    texts = set()
+    for seed in (None, 1, 2):
+        engine = engine_for(tiny, greedy=True, k=3, max_len=25, seed=seed)
+        texts.add(tuple((s.text, s.mean_logprob) for s in engine.suggest("The quiet house stood by the")))
+    assert len(texts) == 1
 
 
 def test_common_prefix_length():

@@ -380,7 +380,9 @@ def cmd_models(args) -> int:
 
     table = Table(title="charwriter models")
     for col in ("name", "source", "size", "val loss", "corpus", "date", "path"):
-        table.add_column(col, justify="right" if col in ("size", "val loss") else "left")
+        # Everything but the path stays whole on one line; a long path folds rather than being cut.
+        table.add_column(col, justify="right" if col in ("size", "val loss") else "left", overflow="fold",
+                         no_wrap=col != "path")
     entries = list_models()
     for e in entries:
         t = e.training

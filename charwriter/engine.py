@@ -63,7 +63,7 @@ import torch.nn.functional as F
 
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
-from charwriter.lm.sample import default_start
+from charwriter.lm.sample import default_start, masked_probs
 
 LOOKALIKES = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
@@ -118,19 +118,8 @@ def sample_from(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float
     logits (B, V), uniforms (B,) -> codes (B,). The masking is `pick_next`'s, step for step (ties at the k-th value
     included); then the first character whose cumulative probability exceeds u * total, so a character of zero
     probability is never drawn. Drawing the run's random numbers in one call saves a generator call per step.
-    The masking repeats `pick_next`'s lines (charwriter/lm/sample.py, not this file's owner's): a shared
-    `masked_probs` there would remove the copy; `test_sampler_draws_from_pick_next_distribution` ties the two.
     """
-    logits = logits.float() / temperature
-    if top_k is not None and 0 < top_k < logits.shape[-1]:
-        kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    probs = torch.softmax(logits, -1)
-    if top_p is not None and 0 < top_p < 1:
-        sorted_probs, order = probs.sort(-1, descending=True)
-        cumulative = sorted_probs.cumsum(-1)
-        drop = cumulative - sorted_probs > top_p
-        probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs.masked_fill(drop, 0.0))
+    probs = masked_probs(logits, temperature, top_k, top_p)
     cdf = probs.cumsum(-1)  # (B, V)
     idx = torch.searchsorted(cdf, (uniforms * cdf[:, -1]).unsqueeze(-1), right=True)
     # u * total may round up to the total: the first index reaching it has positive probability

@@ -28,11 +28,9 @@ def split_known(text: str, vocab: list[str]) -> tuple[list[int], str]:
     return codes, "".join(skipped)
 
 
-def pick_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
-              greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
-    """logits (B, V) -> next character codes (B,)."""
-    if greedy or temperature <= 0:
-        return logits.argmax(-1)
+def masked_probs(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
+                 top_p: float | None = None) -> torch.Tensor:
+    """logits (B, V) -> the sampling distribution (B, V) after temperature, top-k and top-p."""
     logits = logits.float() / temperature
     if top_k is not None and 0 < top_k < logits.shape[-1]:
         kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
@@ -44,6 +42,15 @@ def pick_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None 
         drop = cumulative - sorted_probs > top_p  # keep the smallest prefix whose mass reaches top_p
         sorted_probs = sorted_probs.masked_fill(drop, 0.0)
         probs = torch.zeros_like(probs).scatter(-1, order, sorted_probs)
+    return probs
+
+
+def pick_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None,
+              greedy: bool = False, generator: torch.Generator | None = None) -> torch.Tensor:
+    """logits (B, V) -> next character codes (B,)."""
+    if greedy or temperature <= 0:
+        return logits.argmax(-1)
+    probs = masked_probs(logits, temperature, top_k, top_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
 
 

@@ -1,0 +1,51 @@
+"""Validation loss of a training run at fixed training times, and the time it took to reach given losses.
+
+Reads a run's events.jsonl (any run of `charwriter train`), for the trial log in models/README.md:
+
+    python benchmarks/curve_table.py RUN_DIR [RUN_DIR ...] --minutes 5 10 20 30 60 --targets 1.5 1.35 1.29 1.22
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def load(run: Path) -> tuple[dict, list[tuple[float, int, float]]]:
+    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    config = next(e for e in events if e["type"] == "config")
+    elapsed_at = {e["step"]: e["elapsed_s"] for e in events if e["type"] == "step"}
+    vals = [(elapsed_at.get(e["step"], 0.0), e["step"], e["val_loss"]) for e in events if e["type"] == "val"]
+    return config, vals
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--minutes", nargs="+", type=float, default=[5, 10, 20, 30, 45, 60, 90])
+    parser.add_argument("--targets", nargs="+", type=float, default=[1.5, 1.4, 1.35, 1.29, 1.25, 1.22])
+    args = parser.parse_args()
+    print("| run | settings | " + " | ".join(f"val @ {m:g} min" for m in args.minutes) + " | "
+          + " | ".join(f"min to {t:g}" for t in args.targets) + " | best val (step) |")
+    print("|---" * (3 + len(args.minutes) + len(args.targets)) + "|")
+    for run in args.runs:
+        config, vals = load(run)
+        c = config["config"]
+        settings = (f"{c['hidden_size']}×{c['num_layers']} {c['cell']}, drop {c['dropout']}, batch {c['batch_size']}"
+                    f"×{c['seq_len']}, lr {c['lr']:g} {c['lr_schedule']}, {c['epochs']} ep")
+        at = []
+        for m in args.minutes:
+            seen = [v for t, _, v in vals if t <= m * 60]
+            at.append(f"{min(seen):.4f}" if seen and vals[-1][0] >= m * 60 else "—")
+        reach = []
+        for target in args.targets:
+            hit = next((t for t, _, v in vals if v <= target), None)
+            reach.append(f"{hit / 60:.1f}" if hit is not None else "—")
+        best = min(vals, key=lambda x: x[2]) if vals else (0, 0, float("nan"))
+        print(f"| {run.name} | {settings} | " + " | ".join(at) + " | " + " | ".join(reach)
+              + f" | {best[2]:.4f} ({best[1]}) |")
+
+
+if __name__ == "__main__":
+    main()

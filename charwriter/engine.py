@@ -126,6 +126,22 @@ def sample_from(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float
     return torch.minimum(idx, cdf.argmax(-1, keepdim=True)).squeeze(-1)
 
 
+LOOP_CHARS = 8  # a continuation that repeats this many characters of itself has started to loop
+
+
+def loop_start(text: str) -> int:
+    """Where `text` starts repeating itself ("the street the street the s" -> 11), or its length.
+
+    Greedy decoding of a character model falls into loops; a writer wants the first lap, not three. The cut lands
+    on the start of the first repeated run of `LOOP_CHARS` characters; trailing spaces go too. Never 0.
+    """
+    for i in range(1, len(text) - LOOP_CHARS + 1):
+        if text.find(text[i : i + LOOP_CHARS]) < i:
+            cut = len(text[:i].rstrip())
+            return cut or len(text)
+    return len(text)
+
+
 def common_prefix_length(a: str, b: str) -> int:
     """Length of the common prefix, by bisection over C-level slice comparisons (fast for long strings)."""
     lo, hi = 0, min(len(a), len(b))
@@ -409,6 +425,7 @@ class Engine:
         table = logprobs.gather(2, torch.stack(chosen)[:, :, None])[:, :, 0].t().tolist()  # (K, steps)
         out, seen = [], set()
         for chars, lps in zip(rows, table):
+            chars = chars[: loop_start("".join(chars))]
             text = "".join(chars)
             if text and text not in seen:
                 seen.add(text)

@@ -430,6 +430,8 @@ class Trainer:
                 if stopping or epoch_end or due:
                     self.save_checkpoint("stop" if stopping else "epoch" if epoch_end else "timer")
                     last_checkpoint = time.monotonic()
+                if window_steps == 0:
+                    window_start = time.monotonic()  # chars/s counts training, not validation or checkpoints
                 if stopping or epoch_end:
                     break
             if reason != "finished":

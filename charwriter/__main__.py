@@ -361,9 +361,6 @@ def cmd_eval(args) -> int:
     if len(val) < seq_len + 1:
         raise UserError(f"{args.corpus}: the held-out tail has {len(val)} characters, fewer than one window of "
                         f"{seq_len + 1} — use a larger --val-fraction or a smaller --seq-len")
-    import torch
-
-    torch.set_grad_enabled(False)
     streams = corpus.val_streams(batch_size, seq_len)
     loss = evaluate(loaded.model, streams, "cpu")
     print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "

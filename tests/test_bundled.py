@@ -1,0 +1,70 @@
+"""The bundled Anna Karenina model: its metadata, its quality on English, and that a wheel carries it."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import torch
+
+from charwriter import paths
+from charwriter.lm.checkpoint import load_model
+from charwriter.lm.registry import resolve_model
+
+ROOT = Path(__file__).resolve().parent.parent
+PARAGRAPH = (
+    "It was a bright cold morning in the country, and the old house was full of guests. Levin went out to the "
+    "fields before breakfast, thinking about the peasants and the new machines, and about what his brother had "
+    "said to him the evening before. \"You are always like that,\" said Kitty, smiling at him as he came in.\n"
+)
+
+
+def test_bundled_model_is_the_default_and_describes_itself():
+    path = resolve_model(None)
+    assert path == paths.bundled_models_dir() / f"{paths.DEFAULT_MODEL}.safetensors"
+    assert path.stat().st_size <= 15_000_000
+    loaded = load_model(path)
+    assert len(loaded.vocab) == 83 and loaded.vocab == sorted(loaded.vocab)
+    assert loaded.config.cell == "lstm" and loaded.config.hidden_size >= 256
+    t = loaded.training
+    assert t["corpus"] == "anna.txt" and len(t["corpus_sha256"]) == 64
+    assert t["best_val_loss"] < 1.35 and t["steps"] > 1000
+    assert t["hyperparameters"]["val_fraction"] == 0.1
+
+
+@torch.no_grad()
+def test_bundled_model_is_far_better_than_uniform_on_english():
+    loaded = load_model(resolve_model(None))
+    lookup = {c: i for i, c in enumerate(loaded.vocab)}
+    codes = torch.tensor([[lookup[c] for c in PARAGRAPH]])
+    logits, _ = loaded.model(codes[:, :-1])
+    loss = torch.nn.functional.cross_entropy(logits[0], codes[0, 1:]).item()
+    assert loss < 0.5 * math.log(len(loaded.vocab)), loss  # uniform is log(83) = 4.42 nats/char
+
+
+@pytest.mark.skipif(os.environ.get("CHARWRITER_SKIP_WHEEL") == "1", reason="no network to build a wheel")
+def test_a_non_editable_install_lists_the_bundled_model(tmp_path):
+    wheels = tmp_path / "wheels"
+    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(wheels), str(ROOT)],
+                           capture_output=True, text=True, timeout=600)
+    assert build.returncode == 0, build.stderr[-2000:]
+    wheel = next(wheels.glob("charwriter-*.whl"))
+    assert "charwriter/bundled/anna-karenina.safetensors" in zipfile.ZipFile(wheel).namelist()
+    target = tmp_path / "site"
+    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
+                              str(wheel)], capture_output=True, text=True, timeout=600)
+    assert install.returncode == 0, install.stderr[-2000:]
+    code = (f"import sys; sys.path.insert(0, {str(target)!r}); from charwriter import paths; "
+            "print(paths.bundled_models_dir()); from charwriter.__main__ import main; main(['models'])")
+    env = dict(os.environ, COLUMNS="200")
+    listing = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, env=env,
+                             timeout=120)
+    assert listing.returncode == 0, listing.stderr
+    assert listing.stdout.splitlines()[0] == str(target / "charwriter" / "bundled")
+    line = next(l for l in listing.stdout.splitlines() if "anna-karenina" in l)
+    assert "bundled" in line

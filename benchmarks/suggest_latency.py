@@ -73,6 +73,7 @@ def main() -> None:
     parser.add_argument("--seed-keystrokes", type=int, default=5)
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--max-len", type=int, default=48)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (the engine's setting; default 1)")
     args = parser.parse_args()
 
     text = read_text(args.corpus)
@@ -83,7 +84,7 @@ def main() -> None:
         vocab = build_vocab(text)
         model = CharRNN(ModelConfig(vocab_size=len(vocab))).eval()
         loaded = LoadedModel(model, vocab, model.config)
-    settings = EngineSettings(k=args.k, max_len=args.max_len, seed=0)
+    settings = EngineSettings(k=args.k, max_len=args.max_len, seed=0, threads=args.threads)
     engine = Engine(loaded, settings)
     config = loaded.config
     print(f"model {loaded.name}: {config.cell} {config.hidden_size}×{config.num_layers}, vocab {len(loaded.vocab)};"

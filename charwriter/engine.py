@@ -73,6 +73,8 @@ LOOKALIKES = {
     **dict.fromkeys("\t\u00a0\u2007\u2009\u200a\u202f\u3000", " "),
     **dict.fromkeys("\r\u2028\u2029", "\n"),
 }
+# Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
+ALL_THREADS = torch.get_num_threads()
 SENTENCE_ENDS = ".!?"
 CLOSING = "\"')]\u201d\u2019"
 PRIME_MIN = 8  # below this many characters stepping beats one nn.LSTM call (measured: 8 chars 4.3 ms against 4.7 ms)
@@ -371,6 +373,8 @@ class Engine:
     def suggest(self, text: str | None = None, cancelled: Callable[[], bool] = lambda: False) -> list[Suggestion]:
         """K continuations of the context (of `text` when given), most likely first; [] if cancelled midway."""
         started = time.perf_counter()
+        if self.settings.threads and torch.get_num_threads() != self.settings.threads:
+            torch.set_num_threads(self.settings.threads)  # the caller may change it between runs
         try:
             if text is not None and not self.set_context(text, cancelled=cancelled):
                 return []

@@ -468,3 +468,16 @@ def test_the_app_module_does_not_import_torch():
 
     code = "import sys, charwriter.app; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+async def test_suggestions_use_every_core_unless_this_app_trains(tiny_model_path, monkeypatch):
+    """Two threads read the weights nearly twice as fast on an idle machine; a trainer of our own takes the cores."""
+    from charwriter.engine import ALL_THREADS
+    from charwriter.screens.train import RunManager
+
+    app = CharwriterApp(model=str(tiny_model_path))
+    async with app.run_test(size=(100, 30)):
+        screen = app.screen
+        assert screen._threads() == ALL_THREADS
+        monkeypatch.setattr(RunManager, "active", property(lambda self: True))
+        assert screen._threads() == 1

@@ -13,7 +13,6 @@ import torch
 from charwriter.errors import CorpusError, ModelFileError, UserError
 from charwriter.lm.checkpoint import load_model, save_model
 from charwriter.lm.data import Corpus, Streams, min_corpus_chars, normalise_text, read_text
-from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN, ModelConfig
 from charwriter.lm.sample import generate, split_known
 from charwriter.lm.train import TrainConfig, Trainer, learning_rate
@@ -72,19 +71,13 @@ def test_tail_split_and_minimum_size():
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])
-def test_forward_shapes_and_fast_step_equals_nn_rnn(cell):
-    torch.manual_seed(0)
+def test_forward_shapes(cell):
+    """(The fast step against nn.LSTM/nn.GRU is tests/test_engine.py's.)"""
     model = CharRNN(ModelConfig(vocab_size=11, hidden_size=24, num_layers=2, cell=cell)).eval()
-    idx = torch.randint(0, 11, (3, 7))
-    logits, state = model(idx)
+    logits, state = model(torch.randint(0, 11, (3, 7)))
     assert logits.shape == (3, 7, 11)
-    fast = FastRNN(model)
-    fstate = None
-    for t in range(7):
-        flogits, fstate = fast.step(idx[:, t], fstate)
-    assert torch.allclose(flogits, logits[:, -1], atol=1e-5)
-    for a, b in zip(state if cell == "lstm" else [state], fstate if cell == "lstm" else [fstate]):
-        assert torch.allclose(a, b, atol=1e-5)
+    for t in (state if cell == "lstm" else [state]):
+        assert t.shape == (2, 3, 24)
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru"])

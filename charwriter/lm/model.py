@@ -75,19 +75,22 @@ class CharRNN(nn.Module):
 
     def forward(self, idx: torch.Tensor, state=None):
         """idx (B, T) integer characters -> logits (B, T, V) and the state after the last character."""
-        x = F.one_hot(idx.long(), self.config.vocab_size).float()  # (B, T, V), same function as the seed's input
         if self.training and self.config.dropout > 0 and self.config.num_layers > 1:
-            out, state = self._layer_by_layer(x, state)  # (B, T, H)
-        else:
-            out, state = self.rnn(x, state)  # (B, T, H)
+            # Time-major inside, as the kernels want it: no transposed copies of inputs and outputs.
+            x = F.one_hot(idx.t().long(), self.config.vocab_size).float()  # (T, B, V), the seed's input function
+            out, state = self._layer_by_layer(x, state)  # (T, B, H)
+            logits = self.head(fast_dropout(out, self.config.dropout, True)).transpose(0, 1)  # (B, T, V), a view
+            return logits, state
+        x = F.one_hot(idx.long(), self.config.vocab_size).float()  # (B, T, V)
+        out, state = self.rnn(x, state)  # (B, T, H)
         logits = self.head(fast_dropout(out, self.config.dropout, self.training))  # (B, T, V)
         return logits, state
 
     def _layer_by_layer(self, x: torch.Tensor, state):
-        """What nn.LSTM does with dropout between layers, but with `fast_dropout`'s cheap masks."""
+        """What nn.LSTM does with dropout between layers, but with `fast_dropout`'s cheap masks. x (T, B, V)."""
         lstm = self.config.cell == "lstm"
         if state is None:
-            state = self.init_state(x.shape[0], x.device)
+            state = self.init_state(x.shape[1], x.device)
         h_all, c_all = state if lstm else (state, None)
         weights = self.rnn._flat_weights
         hs, cs = [], []
@@ -97,10 +100,10 @@ class CharRNN(nn.Module):
             w = weights[4 * layer : 4 * layer + 4]
             h0 = h_all[layer : layer + 1]
             if lstm:
-                x, h, c = _VF.lstm(x, (h0, c_all[layer : layer + 1]), w, True, 1, 0.0, True, False, True)
+                x, h, c = _VF.lstm(x, (h0, c_all[layer : layer + 1]), w, True, 1, 0.0, True, False, False)
                 cs.append(c)
             else:
-                x, h = _VF.gru(x, h0, w, True, 1, 0.0, True, False, True)
+                x, h = _VF.gru(x, h0, w, True, 1, 0.0, True, False, False)
             hs.append(h)
         h = torch.cat(hs)
         return x, ((h, torch.cat(cs)) if lstm else h)
@@ -121,8 +124,8 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
     bits = torch.empty((n + 7) // 8, dtype=torch.int64, device=x.device).random_(-(2**63), 2**63 - 1)
     bits = bits.view(torch.uint8)[:n].view(x.shape)
     threshold = round(p * 256)
-    keep = bits >= threshold
-    return (x * keep).mul_(256 / (256 - threshold))
+    mask = (bits >= threshold).to(x.dtype).mul_(256 / (256 - threshold))  # kept entries carry the 1/(1-p) scale
+    return x * mask  # autograd saves the mask: the backward pass is one multiply too
 
 
 def detach_state(state):

@@ -170,6 +170,7 @@ class TrainScreen(Screen):
         self._plotted_vals = -1
         self._refresh_pending = False
         self._drawn = False  # until the first refresh, some children may not be mounted yet
+        self._drawn_signature: tuple | None = None  # what the last draw showed (see `_catch_up`)
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -212,6 +213,18 @@ class TrainScreen(Screen):
             self.query_one(TrainForm).load(shown.config.get("corpus_path"), option_values(shown.config))
         self.refresh_runs()
         self.refresh_view(force_plot=True)
+        # A safety net: messages sent while this screen was not listening (between leaving and coming back) are
+        # not replayed, so once a second the screen compares what it drew with the history and catches up.
+        self.set_interval(1.0, self._catch_up)
+
+    def _catch_up(self) -> None:
+        h = self.manager.shown if self.manager else None
+        if h is not None and self.is_current and self._signature(h) != self._drawn_signature:
+            self.refresh_view(force_plot=True)
+
+    @staticmethod
+    def _signature(h: RunHistory) -> tuple:
+        return (len(h.train_loss), len(h.val_loss), (h.sample or {}).get("step"), h.status, h.error)
 
     def on_unmount(self) -> None:
         if self.manager is not None and self.manager.listener is self:
@@ -380,6 +393,7 @@ class TrainScreen(Screen):
             self._draw(history, force_plot)
 
     def _draw(self, h: RunHistory, force_plot: bool) -> None:
+        self._drawn_signature = self._signature(h)
         live = self.manager is not None and h is self.manager.live and self.manager.active
         now = time.monotonic()
         if force_plot or len(h.val_loss) != self._plotted_vals or now - self._plotted_at >= PLOT_INTERVAL:

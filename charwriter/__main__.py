@@ -212,6 +212,10 @@ def cmd_train(args) -> int:
                 done = trainer.run()
         else:
             done = trainer.run()
+        import torch.distributed as dist
+
+        if dist.is_initialized():
+            dist.barrier()  # rank 0 may still be writing the last checkpoint: leave together, or gloo aborts
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
         return 1

@@ -95,6 +95,36 @@ def test_layer_by_layer_training_path_is_the_same_function(cell, monkeypatch):
         assert torch.allclose(a, b, atol=1e-6)
 
 
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_weight_dropout_masks_only_the_recurrent_weights_and_only_in_training(cell, monkeypatch):
+    import charwriter.lm.model as model_module
+
+    torch.manual_seed(0)
+    model = CharRNN(ModelConfig(vocab_size=9, hidden_size=16, num_layers=2, dropout=0.0, cell=cell,
+                                weight_dropout=0.5))
+    idx = torch.randint(0, 9, (2, 5))
+    expected, _ = model.eval()(idx)
+    masked = []
+
+    def spy(x, p, training):
+        if p > 0:
+            masked.append((tuple(x.shape), p))
+        return x
+
+    monkeypatch.setattr(model_module, "fast_dropout", spy)
+    got, _ = model.train()(idx)
+    assert torch.allclose(got, expected, atol=1e-6)  # masks aside, the same function as evaluation
+    gates = 4 if cell == "lstm" else 3
+    assert masked == [((gates * 16, 16), 0.5), ((gates * 16, 16), 0.5)]  # W_hh of each layer, nothing else
+    monkeypatch.undo()
+    torch.manual_seed(1)
+    dropped, _ = model.train()(idx)
+    assert not torch.allclose(dropped, expected, atol=1e-4)
+    dropped.sum().backward()
+    assert model.rnn.weight_hh_l0.grad is not None and model.rnn.weight_hh_l0.grad.abs().sum() > 0
+    assert torch.equal(model.eval()(idx)[0], expected)
+
+
 def test_fast_dropout_drops_the_right_share_and_keeps_the_mean():
     from charwriter.lm.model import fast_dropout
 

@@ -33,6 +33,7 @@ class ModelConfig:
     num_layers: int = 2  # two stacked layers, as the seed: the second learns word-level structure
     dropout: float = 0.5  # between layers and before the head, as the seed; 2 MB of text overfits fast
     cell: str = "lstm"  # "lstm" (the seed) or "gru" (char-rnn offers both)
+    weight_dropout: float = 0.0  # DropConnect on the hidden-to-hidden weights (AWD-LSTM); training only
 
     def __post_init__(self) -> None:
         if self.cell not in CELLS:
@@ -75,7 +76,7 @@ class CharRNN(nn.Module):
 
     def forward(self, idx: torch.Tensor, state=None):
         """idx (B, T) integer characters -> logits (B, T, V) and the state after the last character."""
-        if self.training and self.config.dropout > 0 and self.config.num_layers > 1:
+        if self.training and (self.config.weight_dropout > 0 or self.config.dropout > 0 and self.config.num_layers > 1):
             # Time-major inside, as the kernels want it: no transposed copies of inputs and outputs.
             x = F.one_hot(idx.t().long(), self.config.vocab_size).float()  # (T, B, V), the seed's input function
             out, state = self._layer_by_layer(x, state)  # (T, B, H)
@@ -87,7 +88,10 @@ class CharRNN(nn.Module):
         return logits, state
 
     def _layer_by_layer(self, x: torch.Tensor, state):
-        """What nn.LSTM does with dropout between layers, but with `fast_dropout`'s cheap masks. x (T, B, V)."""
+        """What nn.LSTM does with dropout between layers, but with `fast_dropout`'s cheap masks. x (T, B, V).
+
+        With `weight_dropout` the recurrent weight matrix of each layer is masked once per batch (DropConnect);
+        evaluation uses the plain weights, as inverted dropout leaves their expected value unchanged."""
         lstm = self.config.cell == "lstm"
         if state is None:
             state = self.init_state(x.shape[1], x.device)
@@ -98,6 +102,9 @@ class CharRNN(nn.Module):
             if layer:
                 x = fast_dropout(x, self.config.dropout, True)
             w = weights[4 * layer : 4 * layer + 4]
+            if self.config.weight_dropout > 0:
+                # DropConnect (AWD-LSTM): one mask on the recurrent weights per batch, the same at every time step.
+                w = [w[0], fast_dropout(w[1], self.config.weight_dropout, True), w[2], w[3]]
             h0 = h_all[layer : layer + 1]
             if lstm:
                 x, h, c = _VF.lstm(x, (h0, c_all[layer : layer + 1]), w, True, 1, 0.0, True, False, False)

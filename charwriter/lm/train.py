@@ -45,6 +45,7 @@ class TrainConfig:
     num_layers: int = 2  # the seed's depth
     dropout: float = 0.5  # the seed's dropout, between layers and before the head
     cell: str = "lstm"  # lstm (the seed) or gru
+    weight_dropout: float = 0.0  # DropConnect on the recurrent weights (AWD-LSTM); 0: off, as the seed
     batch_size: int = 128  # parallel streams: the seed's 128 keep both CPU cores busy
     seq_len: int = 100  # characters per window; gradients flow back this far
     epochs: int = 20  # the seed trained 20 epochs (2,780 steps on anna.txt)
@@ -71,6 +72,8 @@ class TrainConfig:
                 problems.append(f"--{name.replace('_', '-')} must be at least 1")
         if not 0 <= self.dropout < 1:
             problems.append("--dropout must be in [0, 1)")
+        if not 0 <= self.weight_dropout < 1:
+            problems.append("--weight-dropout must be in [0, 1)")
         if not 0 < self.val_fraction < 1:
             problems.append("--val-fraction must be between 0 and 1")
         if self.lr <= 0:
@@ -90,7 +93,7 @@ class TrainConfig:
         return cls(**{k: v for k, v in data.items() if k in names})
 
     def model_config(self, vocab_size: int) -> ModelConfig:
-        return ModelConfig(vocab_size, self.hidden_size, self.num_layers, self.dropout, self.cell)
+        return ModelConfig(vocab_size, self.hidden_size, self.num_layers, self.dropout, self.cell, self.weight_dropout)
 
 
 class TrainingDiverged(UserError):

@@ -21,6 +21,7 @@ HYPERPARAMETERS = {
     "num_layers": (int, "stacked layers (seed: 2)"),
     "dropout": (float, "dropout between layers and before the head (seed: 0.5)"),
     "weight_dropout": (float, "DropConnect on the recurrent weights, AWD-LSTM style (default 0: off, as the seed)"),
+    "forget_bias": (float, "LSTM: start the forget gates' bias at this value, e.g. 1 (default: PyTorch's init, as the seed)"),
     "cell": (str, "lstm (seed) or gru"),
     "batch_size": (int, "parallel streams per batch (seed: 128)"),
     "seq_len": (int, "characters per window (seed: 100)"),

@@ -210,6 +210,21 @@ def test_loss_falls_when_overfitting_and_events_are_json_lines(tmp_path):
         assert load_model(tmp_path / "run" / f"{name}.safetensors").training["corpus"] == "small.txt"
 
 
+def test_forget_bias_starts_only_the_forget_gates_there(tmp_path):
+    corpus = Corpus.from_text(make_text(4000), name="small.txt")
+    trainer = Trainer(corpus, TrainConfig(**dict(TINY, forget_bias=1.0)), tmp_path / "run")
+    plain = Trainer(corpus, TrainConfig(**TINY), tmp_path / "plain")
+    h = TINY["hidden_size"]
+    for layer in range(TINY["num_layers"]):
+        b_ih = getattr(trainer.model.rnn, f"bias_ih_l{layer}")
+        b_hh = getattr(trainer.model.rnn, f"bias_hh_l{layer}")
+        assert torch.equal((b_ih + b_hh)[h : 2 * h], torch.ones(h))  # the forget gate's total bias
+        same = getattr(plain.model.rnn, f"bias_ih_l{layer}")  # same seed: the other gates keep the seed's init
+        assert torch.equal(b_ih[:h], same[:h]) and torch.equal(b_ih[2 * h :], same[2 * h :])
+    with pytest.raises(UserError, match="--forget-bias needs --cell lstm"):
+        TrainConfig(**dict(TINY, cell="gru", forget_bias=1.0))
+
+
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     corpus = Corpus.from_text(make_text(6000), name="r.txt")
     config = TrainConfig(**dict(TINY, epochs=3, dropout=0.3, lr=5e-3, eval_every=7, lr_schedule="cosine",

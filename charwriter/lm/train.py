@@ -46,6 +46,7 @@ class TrainConfig:
     dropout: float = 0.5  # the seed's dropout, between layers and before the head
     cell: str = "lstm"  # lstm (the seed) or gru
     weight_dropout: float = 0.0  # DropConnect on the recurrent weights (AWD-LSTM); 0: off, as the seed
+    forget_bias: float | None = None  # LSTM only: start the forget gates' bias here (1.0 is common); None: as the seed
     batch_size: int = 128  # parallel streams: the seed's 128 keep both CPU cores busy
     seq_len: int = 100  # characters per window; gradients flow back this far
     epochs: int = 20  # the seed trained 20 epochs (2,780 steps on anna.txt)
@@ -84,6 +85,8 @@ class TrainConfig:
             problems.append(f"--device must be one of {', '.join(DEVICES)}")
         if self.cell not in ("lstm", "gru"):
             problems.append("--cell must be lstm or gru")
+        if self.forget_bias is not None and self.cell != "lstm":
+            problems.append("--forget-bias needs --cell lstm (a GRU has no forget gate)")
         if problems:
             raise UserError("; ".join(problems))
 
@@ -94,6 +97,17 @@ class TrainConfig:
 
     def model_config(self, vocab_size: int) -> ModelConfig:
         return ModelConfig(vocab_size, self.hidden_size, self.num_layers, self.dropout, self.cell, self.weight_dropout)
+
+
+def set_forget_bias(model: CharRNN, value: float) -> None:
+    """Start every LSTM layer's forget gate at `value` (Jozefowicz et al. 2015): the cell remembers from step one.
+
+    PyTorch's gate order is input, forget, cell, output; the gate's bias is b_ih + b_hh, so b_ih carries the value."""
+    hidden = model.config.hidden_size
+    with torch.no_grad():
+        for layer in range(model.config.num_layers):
+            getattr(model.rnn, f"bias_ih_l{layer}")[hidden : 2 * hidden].fill_(value)
+            getattr(model.rnn, f"bias_hh_l{layer}")[hidden : 2 * hidden].zero_()
 
 
 class TrainingDiverged(UserError):
@@ -212,6 +226,8 @@ class Trainer:
             self.model.load_state_dict(init_model.model.state_dict())
         else:
             self.model = CharRNN(config.model_config(len(corpus.vocab)))
+            if config.forget_bias is not None:
+                set_forget_bias(self.model, config.forget_bias)
         if self.model.config.vocab_size != len(corpus.vocab):
             raise UserError("the model's vocabulary does not match the corpus")
         self.model.to(self.device).train()

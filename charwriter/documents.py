@@ -22,6 +22,7 @@ from pathlib import Path
 
 from charwriter import paths
 from charwriter.errors import UserError
+from charwriter.textfile import read_text_file
 
 MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
 """Larger files are refused: a writing assistant's documents are prose, and TextArea slows down well before."""
@@ -34,28 +35,9 @@ class DocumentError(UserError):
 def read_document(path: str | Path, missing_ok: bool = False) -> str:
     """The text of a UTF-8 file, or one clear `DocumentError`. A missing file reads as "" when `missing_ok`."""
     path = Path(path).expanduser()
-    if not path.exists():
-        if missing_ok and path.parent.is_dir():
-            return ""
-        raise DocumentError(f"file not found: {path} — check the path")
-    if path.is_dir():
-        raise DocumentError(f"{path} is a directory — give a text file")
-    try:
-        size = path.stat().st_size
-        if size > MAX_DOCUMENT_BYTES:
-            raise DocumentError(f"{path} is too large to edit ({size / 1e6:.1f} MB; the limit is "
-                                f"{MAX_DOCUMENT_BYTES / 1e6:.0f} MB)")
-        raw = path.read_bytes()
-    except OSError as error:
-        raise DocumentError(f"cannot read {path}: {error.strerror or error}") from None
-    nul = raw.find(b"\x00")
-    if nul >= 0:
-        raise DocumentError(f"{path} looks like a binary file (a NUL byte at offset {nul}) — open a text file")
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise DocumentError(f"{path} is not UTF-8 text (byte 0x{raw[error.start]:02x} at offset {error.start})"
-                            " — convert it to UTF-8 first") from None
+    if missing_ok and not path.exists() and path.parent.is_dir():
+        return ""
+    return read_text_file(path, what="file", max_bytes=MAX_DOCUMENT_BYTES, error=DocumentError)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -48,8 +48,8 @@ def test_missing_file_reads_empty_only_when_allowed(tmp_path):
 
 
 @pytest.mark.parametrize("content, message", [
-    (b"PK\x03\x04\x00\x00binary", "binary file"),
-    (b"caf\xe9 au lait", "not UTF-8"),
+    (b"PK\x03\x04\x00\x00binary", "looks binary"),
+    (b"caf\xe9 au lait", "not valid utf-8"),
 ])
 def test_refuses_binary_and_non_utf8(tmp_path, content, message):
     path = tmp_path / "bad.bin"

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from charwriter.errors import CorpusError
+from charwriter.textfile import read_text_file
 
 MAX_CORPUS_BYTES = 2_000_000_000  # a sanity cap: the encoded corpus lives in memory
 
@@ -32,36 +33,12 @@ def normalise_text(text: str) -> str:
 
 
 def read_text(path: str | Path, encoding: str = "utf-8", what: str = "corpus") -> str:
-    """Read a text file or raise a `CorpusError` with one line saying what is wrong and what to do."""
-    path = Path(path)
-    if not path.exists():
-        raise CorpusError(f"{what} not found: {path} — check the path")
-    if path.is_dir():
-        raise CorpusError(f"{what} is a directory, not a text file: {path} — give a .txt file inside it")
-    try:
-        size = path.stat().st_size
-        if size > MAX_CORPUS_BYTES:
-            raise CorpusError(f"{what} is too large ({size:,} bytes): {path} — the limit is {MAX_CORPUS_BYTES:,}")
-        raw = path.read_bytes()
-    except OSError as error:
-        raise CorpusError(f"cannot read {what} {path}: {error.strerror or error}") from None
-    if not raw.strip():
-        raise CorpusError(f"{what} is empty: {path} — give a file with some text in it")
-    nul = raw.find(b"\x00")
-    if nul >= 0 and encoding.lower().replace("-", "") in ("utf8", "utf8sig", "ascii", "latin1"):
-        raise CorpusError(f"{what} looks binary (NUL byte at offset {nul}): {path} — give a plain text file")
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        raise CorpusError(
-            f"{what} is not valid {encoding} (byte 0x{raw[error.start]:02x} at offset {error.start}): {path}"
-            f" — convert it to UTF-8 or pass --encoding (for example --encoding cp1252)"
-        ) from None
-    except LookupError:
-        raise CorpusError(f"unknown encoding {encoding!r} — use a Python codec name such as utf-8 or cp1252") from None
-    text = normalise_text(text)
+    """Read a text file, normalised, or raise a `CorpusError` with one line saying what is wrong and what to do."""
+    text = normalise_text(read_text_file(
+        path, what=what, encoding=encoding, max_bytes=MAX_CORPUS_BYTES, error=CorpusError,
+        advice="convert it to UTF-8 or pass --encoding (for example --encoding cp1252)"))
     if not text.strip():
-        raise CorpusError(f"{what} is empty: {path} — give a file with some text in it")
+        raise CorpusError(f"{what} is empty: {Path(path).expanduser()} — give a file with some text in it")
     return text
 
 

@@ -5,12 +5,14 @@ UTF-8) and larger files are refused with a `DocumentError`: one line that the co
 and the app shows as a notification. Saves are atomic: a temporary file in the same folder, fsynced, then moved
 over the original with `os.replace`, keeping the original's permissions.
 
-The unsaved buffer is autosaved to `paths.autosave_dir()`, one JSON file per document (untitled documents share
-one), so after a crash the next start can offer it back. A clean save or quit removes it.
+The unsaved buffer is autosaved to `paths.autosave_dir()`, one JSON file per document and running process, so
+after a crash the next start can offer it back, and two windows never overwrite each other's. A clean save or quit
+removes it.
 """
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -84,34 +86,80 @@ class Recovered:
     text: str
     document: Path | None  # None for an untitled buffer
     saved_at: datetime
+    path: Path | None = None  # the autosave file it came from
 
 
 class Autosave:
-    """The autosave file of one document (or of the untitled buffer)."""
+    """The autosave file of one document (or of an untitled buffer) in one running charwriter.
 
-    def __init__(self, document: str | Path | None):
+    Each process writes its own file (`NAME-DIGEST-PID.json`, `untitled-PID.json`), so two windows on the same
+    document, or two untitled buffers, never overwrite each other's unsaved text. At start, `orphans()` finds the
+    files of this document left by processes that are no longer running: what a crash left behind.
+    """
+
+    def __init__(self, document: str | Path | None, pid: int | None = None):
         self.document = Path(document).expanduser().resolve() if document else None
+        self.pid = os.getpid() if pid is None else pid
+
+    @property
+    def stem(self) -> str:
+        if self.document is None:
+            return "untitled"
+        digest = hashlib.sha256(str(self.document).encode()).hexdigest()[:16]
+        return f"{self.document.name}-{digest}"
 
     @property
     def path(self) -> Path:
-        if self.document is None:
-            return paths.autosave_dir() / "untitled.json"
-        digest = hashlib.sha256(str(self.document).encode()).hexdigest()[:16]
-        return paths.autosave_dir() / f"{self.document.name}-{digest}.json"
+        return paths.autosave_dir() / f"{self.stem}-{self.pid}.json"
 
     def write(self, text: str) -> None:
-        record = {"document": str(self.document) if self.document else None,
+        record = {"document": str(self.document) if self.document else None, "pid": self.pid,
                   "saved_at": datetime.now().isoformat(timespec="seconds"), "text": text}
         atomic_write_text(self.path, json.dumps(record, ensure_ascii=False))
 
     def read(self) -> Recovered | None:
-        """The autosaved text, or None when there is none (or it is unreadable, which is no worse)."""
-        try:
-            record = json.loads(self.path.read_text(encoding="utf-8"))
-            return Recovered(record["text"], Path(record["document"]) if record.get("document") else None,
-                             datetime.fromisoformat(record["saved_at"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+        """This process's autosaved text, or None when there is none (or it is unreadable, which is no worse)."""
+        return read_autosave(self.path)
+
+    def orphans(self) -> list[Recovered]:
+        """This document's autosaves whose process has ended, newest first.
+
+        A file with this process's own number counts too: at start a process has written none, so such a file
+        was left by an earlier process that had the same number. Files from before per-process names (no number)
+        count as well.
+        """
+        found = []
+        for path in paths.autosave_dir().glob(f"{glob.escape(self.stem)}*.json"):
+            rest = path.name[len(self.stem) : -len(".json")]  # "" (older versions) or "-PID"
+            if rest and not (rest.startswith("-") and rest[1:].isdigit()):
+                continue  # another document whose name starts with this one's
+            pid = int(rest[1:]) if rest else None
+            if pid is not None and pid != self.pid and process_running(pid):
+                continue  # another charwriter has this document open right now
+            recovered = read_autosave(path)
+            if recovered is not None:
+                found.append(recovered)
+        return sorted(found, key=lambda r: r.saved_at, reverse=True)
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
+
+
+def read_autosave(path: Path) -> Recovered | None:
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        return Recovered(record["text"], Path(record["document"]) if record.get("document") else None,
+                         datetime.fromisoformat(record["saved_at"]), path)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def process_running(pid: int) -> bool:
+    """Whether a process with this number exists (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # it exists but belongs to someone else, or we cannot tell: leave its file alone
+    return True

@@ -461,6 +461,31 @@ async def test_recovered_text_can_be_discarded(tmp_path):
         assert app.writer.editor.text == "saved part" and Autosave(path).read() is None
 
 
+async def test_untitled_windows_keep_their_own_autosaves_and_a_crashed_one_is_restored(tmp_path):
+    import subprocess
+
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    other = subprocess.Popen(["sleep", "30"])  # another charwriter, still open with its own untitled text
+    try:
+        Autosave(None, pid=other.pid).write("the other window's draft")
+        Autosave(None, pid=ended.pid).write("a draft lost in a crash")
+        app = make_app(autosave_seconds=0.05)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen)
+            assert "untitled" in app.screen.question and "23 characters" in app.screen.question
+            await pilot.click("#restore")
+            await settle(pilot)
+            assert app.writer.editor.text == "a draft lost in a crash"
+            assert Autosave(None).read().text == "a draft lost in a crash"  # now this window's own autosave
+            assert Autosave(None, pid=ended.pid).read() is None  # the crashed session's file is gone
+            assert Autosave(None, pid=other.pid).read().text == "the other window's draft"  # untouched
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_the_app_module_does_not_import_torch():
     """torch loads in the model worker, after the first frame: importing the app must not pull it in."""
     import subprocess

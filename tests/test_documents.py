@@ -95,6 +95,41 @@ def test_autosave_write_read_clear(tmp_path, isolated_home):
     saved.clear()  # clearing twice is fine
 
 
+def test_each_process_autosaves_to_its_own_file_and_only_ended_ones_are_orphans(tmp_path, isolated_home):
+    import subprocess
+
+    doc = tmp_path / "story.txt"
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        Autosave(doc, pid=alive.pid).write("another window, still open")
+        Autosave(doc, pid=ended.pid).write("left by a crash")
+        Autosave(None, pid=ended.pid).write("untitled, crashed")
+        Autosave(tmp_path / "story.txt.bak", pid=ended.pid).write("a different document")
+        mine = Autosave(doc)
+        mine.write("this window")
+        assert Autosave(doc, pid=alive.pid).read().text == "another window, still open"  # nothing overwritten
+        assert [r.text for r in Autosave(doc, pid=10**9).orphans()] == ["left by a crash"]  # this window is open
+        mine.clear()
+        orphans = Autosave(doc).orphans()
+        assert [r.text for r in orphans] == ["left by a crash"]  # not the open window's, not another document's
+        assert orphans[0].path == Autosave(doc, pid=ended.pid).path and orphans[0].document == doc.resolve()
+        assert [r.text for r in Autosave(None).orphans()] == ["untitled, crashed"]
+    finally:
+        alive.kill()
+        alive.wait()
+    assert sorted(r.text for r in Autosave(doc).orphans()) == ["another window, still open", "left by a crash"]
+
+
+def test_an_autosave_from_an_older_version_is_still_offered(tmp_path, isolated_home):
+    doc = tmp_path / "story.txt"
+    old = Autosave(doc)
+    old.write("from before per-process files")
+    old.path.rename(old.path.with_name(f"{old.stem}.json"))
+    assert [r.text for r in Autosave(doc).orphans()] == ["from before per-process files"]
+
+
 def test_a_broken_autosave_reads_as_none(isolated_home):
     saved = Autosave(None)
     saved.path.parent.mkdir(parents=True)

@@ -389,7 +389,7 @@ class WriteScreen(Screen):
         self._write_autosave(self.autosave, text, self._autosave_epoch)
 
     @work(thread=True, group="autosave")
-    def _write_autosave(self, autosave: Autosave, text: str, epoch: int) -> None:
+    def _write_autosave(self, autosave: Autosave, text: str, epoch: int, replaces: Path | None = None) -> None:
         with self._autosave_lock:
             if epoch != self._autosave_epoch:
                 return  # saved or discarded since this write was scheduled
@@ -397,6 +397,9 @@ class WriteScreen(Screen):
                 autosave.write(text)
             except OSError as error:
                 self.app.call_from_thread(self.notify, f"autosave failed: {error}", severity="error")
+                return
+            if replaces is not None and replaces != autosave.path:
+                replaces.unlink(missing_ok=True)
 
     def discard_autosave(self) -> None:
         """Remove the autosave (after a clean save or quit): nothing to recover."""
@@ -405,11 +408,12 @@ class WriteScreen(Screen):
             self.autosave.clear()
 
     def _offer_recovery(self) -> None:
-        recovered = self.autosave.read()
-        if recovered is None:
-            return
-        if recovered.text == self.editor.text:
-            self.discard_autosave()
+        """Offer back what a crashed session left for this document (the newest; any others at the next start)."""
+        for recovered in self.autosave.orphans():
+            if recovered.text != self.editor.text:
+                break
+            recovered.path.unlink(missing_ok=True)  # nothing was lost: the file already says this
+        else:
             return
 
         def answered(choice: str | None) -> None:
@@ -417,8 +421,11 @@ class WriteScreen(Screen):
             if choice == "restore":
                 self.editor.load_text(recovered.text)  # undo history starts here; the file is untouched until saved
                 self.editor.move_cursor(self.editor.document.end)
+                self.status.dirty = recovered.text != self.saved_text
+                # This session's own autosave takes over before the crashed session's file goes.
+                self._write_autosave(self.autosave, recovered.text, self._autosave_epoch, replaces=recovered.path)
             else:
-                self.discard_autosave()
+                recovered.path.unlink(missing_ok=True)
 
         when = recovered.saved_at.strftime("%Y-%m-%d %H:%M")
         question = (f"charwriter did not close cleanly. There is unsaved text for {self.document_name} "

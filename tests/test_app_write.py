@@ -486,6 +486,42 @@ async def test_untitled_windows_keep_their_own_autosaves_and_a_crashed_one_is_re
         other.wait()
 
 
+async def test_esc_keeps_a_crashed_sessions_text_and_discard_offers_the_next(tmp_path):
+    import json
+    import subprocess
+
+    ended = []
+    for _ in range(2):
+        process = subprocess.Popen(["true"])
+        process.wait()
+        ended.append(process.pid)
+    for pid, text, when in ((ended[0], "older draft", "2026-01-01T10:00:00"),
+                            (ended[1], "newer draft", "2026-01-02T10:00:00")):
+        autosave = Autosave(None, pid=pid)
+        autosave.write(text)
+        record = json.loads(autosave.path.read_text())
+        autosave.path.write_text(json.dumps(dict(record, saved_at=when)))
+    app = make_app(autosave_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "11 characters" in app.screen.question and "next of 1 older" in app.screen.question
+        await pilot.press("escape")  # not an answer: nothing is removed
+        await settle(pilot)
+        assert Autosave(None, pid=ended[1]).read().text == "newer draft"
+        assert not isinstance(app.screen, ConfirmScreen)
+    app = make_app(autosave_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "2026-01-02" in app.screen.question
+        await pilot.click("#discard")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "2026-01-01" in app.screen.question  # the next one
+        assert Autosave(None, pid=ended[1]).read() is None
+        await pilot.click("#restore")
+        await settle(pilot)
+        assert app.writer.editor.text == "older draft" and Autosave(None, pid=ended[0]).read() is None
+
+
 def test_the_app_module_does_not_import_torch():
     """torch loads in the model worker, after the first frame: importing the app must not pull it in."""
     import subprocess

@@ -93,6 +93,8 @@ class WriteScreen(Screen):
         self._autosave_epoch = 0
         """Bumped when the autosave is removed, so that a write already in flight does not bring it back."""
         self._recovery_pending = False
+        self._kept_orphans: set[Path] = set()
+        """Crashed sessions' autosaves the user closed the question on (Esc): kept for the next start."""
         self.autosave = Autosave(self.document_path)
 
     def compose(self) -> ComposeResult:
@@ -408,13 +410,18 @@ class WriteScreen(Screen):
             self.autosave.clear()
 
     def _offer_recovery(self) -> None:
-        """Offer back what a crashed session left for this document (the newest; any others at the next start)."""
-        for recovered in self.autosave.orphans():
+        """Offer back what a crashed session left for this document, newest first.
+
+        Restore takes it (older ones wait for the next start); Discard removes it and offers the next; Esc keeps it
+        for the next start. Nothing is removed without an answer."""
+        orphans = [r for r in self.autosave.orphans() if r.path not in self._kept_orphans]
+        for recovered in orphans:
             if recovered.text != self.editor.text:
                 break
             recovered.path.unlink(missing_ok=True)  # nothing was lost: the file already says this
         else:
             return
+        older = len(orphans) - orphans.index(recovered) - 1
 
         def answered(choice: str | None) -> None:
             self._recovery_pending = False
@@ -424,12 +431,19 @@ class WriteScreen(Screen):
                 self.status.dirty = recovered.text != self.saved_text
                 # This session's own autosave takes over before the crashed session's file goes.
                 self._write_autosave(self.autosave, recovered.text, self._autosave_epoch, replaces=recovered.path)
-            else:
+            elif choice == "discard":
                 recovered.path.unlink(missing_ok=True)
+                self._offer_recovery()
+            else:
+                self._kept_orphans.add(recovered.path)
+                self.notify("The unsaved text is kept; charwriter offers it again at the next start.")
 
         when = recovered.saved_at.strftime("%Y-%m-%d %H:%M")
         question = (f"charwriter did not close cleanly. There is unsaved text for {self.document_name} "
                     f"from {when} ({len(recovered.text):,} characters). Restore it, or discard it for good?")
+        if older:
+            question += (f" (Discard shows the next of {older} older unsaved {'text' if older == 1 else 'texts'};"
+                         " Restore keeps them for the next start.)")
         self._recovery_pending = True
         self.app.push_screen(ConfirmScreen("Recover unsaved text", question, [
             ("Restore", "restore", "primary"), ("Discard", "discard", "error"),

@@ -169,6 +169,8 @@ def cmd_train(args) -> int:
             init = load_model(resolve_model(args.init_from))
             for key in ("hidden_size", "num_layers", "cell"):
                 given[key] = getattr(init.config, key)
+            for key in ("dropout", "weight_dropout"):  # training-only: the model's own unless given
+                given.setdefault(key, getattr(init.config, key))
         config = TrainConfig(**given)
         corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None)
         corpus.check_size(config.batch_size, config.seq_len, where=args.corpus)

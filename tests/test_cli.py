@@ -83,6 +83,24 @@ def test_weight_dropout_trains_and_is_recorded_with_the_model(text_file, tmp_pat
     assert code == 0, err
 
 
+def test_fine_tuning_keeps_the_architecture_and_records_the_dropout_it_used(text_file, tiny_model_path, tmp_path,
+                                                                            capsys):
+    from charwriter.lm.checkpoint import load_model
+
+    short = ["--batch-size", "4", "--seq-len", "16", "--epochs", "1", "--max-steps", "2", "--eval-every", "1",
+             "--sample-length", "5", "--init-from", str(tiny_model_path)]
+    code, out, err = run_cli(["train", str(text_file), *short, "--dropout", "0.2", "--out", str(tmp_path / "a")],
+                             capsys)
+    assert code == 0, err
+    tuned = load_model(tmp_path / "a" / "best.safetensors")
+    assert tuned.config.hidden_size == 32 and tuned.config.dropout == 0.2  # trained with what it says
+    assert tuned.training["hyperparameters"]["dropout"] == 0.2
+    code, out, err = run_cli(["train", str(text_file), *short, "--out", str(tmp_path / "b")], capsys)
+    assert code == 0, err
+    inherited = load_model(tmp_path / "b" / "best.safetensors")
+    assert inherited.config.dropout == 0.0 == inherited.training["hyperparameters"]["dropout"]  # the model's own
+
+
 def test_encoding_option_reads_other_encodings(tmp_path, capsys):
     path = tmp_path / "latin.txt"
     path.write_bytes(make_text(3000).replace("the", "thé").encode("cp1252"))

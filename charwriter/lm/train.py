@@ -21,7 +21,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -222,7 +222,9 @@ class Trainer:
         if checkpoint is not None:
             self.model = checkpoint.model
         elif init_model is not None:
-            self.model = CharRNN(init_model.config)
+            # The architecture is the model's; dropout and weight dropout are this run's (training-only).
+            self.model = CharRNN(replace(init_model.config, dropout=config.dropout,
+                                         weight_dropout=config.weight_dropout))
             self.model.load_state_dict(init_model.model.state_dict())
         else:
             self.model = CharRNN(config.model_config(len(corpus.vocab)))

@@ -95,10 +95,17 @@ def test_fine_tuning_keeps_the_architecture_and_records_the_dropout_it_used(text
     tuned = load_model(tmp_path / "a" / "best.safetensors")
     assert tuned.config.hidden_size == 32 and tuned.config.dropout == 0.2  # trained with what it says
     assert tuned.training["hyperparameters"]["dropout"] == 0.2
-    code, out, err = run_cli(["train", str(text_file), *short, "--out", str(tmp_path / "b")], capsys)
+    parent = load_model(tiny_model_path).training
+    assert tuned.training["started_from"]["steps"] == parent["steps"] > 0  # lineage: what it was fine-tuned from
+    assert tuned.training["total_steps"] == parent["steps"] + tuned.training["steps"]
+    code, out, err = run_cli(["train", str(text_file), *short[:-2], "--max-steps", "1", "--init-from",
+                              str(tiny_model_path), "--out", str(tmp_path / "b")], capsys)
     assert code == 0, err
-    inherited = load_model(tmp_path / "b" / "best.safetensors")
+    code, out, err = run_cli(["train", "--resume", str(tmp_path / "b"), "--max-steps", "2"], capsys)
+    assert code == 0, err
+    inherited = load_model(tmp_path / "b" / "last.safetensors")
     assert inherited.config.dropout == 0.0 == inherited.training["hyperparameters"]["dropout"]  # the model's own
+    assert inherited.training["steps"] == 2 and inherited.training["total_steps"] == parent["steps"] + 2  # resumed
 
 
 def test_encoding_option_reads_other_encodings(tmp_path, capsys):

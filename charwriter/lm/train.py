@@ -219,9 +219,12 @@ class Trainer:
         self.elapsed = 0.0  # training seconds over all sessions of this run
         self.state = None
         checkpoint = load_checkpoint(self.checkpoint_path) if resume else None
+        self.started_from: dict | None = None  # a fine-tuned model's parent: its own training summary
         if checkpoint is not None:
             self.model = checkpoint.model
+            self.started_from = (checkpoint.meta.get("training") or {}).get("started_from")
         elif init_model is not None:
+            self.started_from = dict(init_model.training, model=init_model.name)
             # The architecture is the model's; dropout and weight dropout are this run's (training-only).
             self.model = CharRNN(replace(init_model.config, dropout=config.dropout,
                                          weight_dropout=config.weight_dropout))
@@ -291,7 +294,15 @@ class Trainer:
             "device": str(self.device),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "hyperparameters": asdict(self.config),
+            **self._lineage(),
         }
+
+    def _lineage(self) -> dict:
+        """For a fine-tuned model: the training it started from, and the steps of the whole chain."""
+        if not self.started_from:
+            return {}
+        before = self.started_from.get("total_steps", self.started_from.get("steps", 0))
+        return {"started_from": self.started_from, "total_steps": self.step + before}
 
     def save_checkpoint(self, reason: str) -> None:
         extra = {"rng": torch.get_rng_state()}

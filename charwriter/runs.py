@@ -15,6 +15,7 @@ import json
 import math
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +56,7 @@ class RunHistory:
     done: dict | None = None
     error: str | None = None  # an `error` event's message, or what a crashed trainer left on stderr
     checkpoints: int = 0
+    speeds: list[float] = field(default_factory=list)  # chars/s of each step event
 
     @property
     def name(self) -> str:
@@ -73,6 +75,8 @@ class RunHistory:
         elif kind == "step":
             self.last_step = event
             self.train_loss.append((event["step"], event["loss"]))
+            if event.get("chars_per_s"):
+                self.speeds.append(event["chars_per_s"])
         elif kind == "val":
             self.val_loss.append((event["step"], event["val_loss"]))
             self.best_val_loss = event["best_val_loss"]
@@ -184,13 +188,32 @@ class CorpusInfo:
     batches_per_epoch: int
     parameters: int
     fine_tune_size: tuple[int, int] | None = None  # (hidden_size, num_layers) of the starting model, which win
+    param_chars_per_s: float = CPU_PARAM_CHARS_PER_S  # this machine's speed, when a past run measured it
+    speed_from: str | None = None  # the past run whose speed the estimate uses; None: the CPU rule of thumb
 
     @property
     def estimated_chars_per_s(self) -> float:
-        return min(MAX_ESTIMATED_CHARS_PER_S, CPU_PARAM_CHARS_PER_S / max(1, self.parameters))
+        return min(MAX_ESTIMATED_CHARS_PER_S, self.param_chars_per_s / max(1, self.parameters))
 
     def estimated_epoch_seconds(self, batch_size: int, seq_len: int) -> float:
         return self.batches_per_epoch * batch_size * seq_len / self.estimated_chars_per_s
+
+
+def measured_speed(parameters: int, batch_size: int, root: Path | None = None) -> tuple[float, str] | None:
+    """Parameter-characters per second that the latest CPU run of a similar model and batch reached here.
+
+    Similar: parameters within 4× and batch size within 2× (small models and small batches are overhead-bound,
+    so their speed says little about big ones). Returns (speed, run name), or None when no such run exists.
+    """
+    for history in list_runs(root):
+        config = history.config or {}
+        size = config.get("parameters") or 0
+        batch = (config.get("config") or {}).get("batch_size") or 0
+        if not str(config.get("device", "")).startswith("cpu") or len(history.speeds) < 3 or not size or not batch:
+            continue
+        if size / 4 <= parameters <= size * 4 and batch / 2 <= batch_size <= batch * 2:
+            return statistics.median(history.speeds) * size, history.name
+    return None
 
 
 def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: float, hidden_size: int,
@@ -212,8 +235,12 @@ def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: 
     corpus = Corpus.from_file(path, val_fraction, vocab=vocab)
     corpus.check_size(batch_size, seq_len, where=str(path))
     model = CharRNN(ModelConfig(len(corpus.vocab), hidden_size, num_layers, 0.0, "lstm"))
-    return CorpusInfo(len(corpus.data), len(corpus.vocab), len(corpus.train_streams(batch_size, seq_len)),
+    info = CorpusInfo(len(corpus.data), len(corpus.vocab), len(corpus.train_streams(batch_size, seq_len)),
                       model.num_parameters(), (hidden_size, num_layers) if init_from else None)
+    measured = measured_speed(info.parameters, batch_size)
+    if measured is not None:
+        info.param_chars_per_s, info.speed_from = measured
+    return info
 
 
 def format_duration(seconds: float | None) -> str:

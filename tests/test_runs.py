@@ -195,6 +195,27 @@ def test_runs_module_does_not_import_textual():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_epoch_estimate_uses_the_speed_a_similar_past_run_reached_here(tmp_path, text_file, isolated_home):
+    plain = check_corpus(text_file, 8, 32, 0.1, hidden_size=32, num_layers=1)
+    assert plain.speed_from is None  # no past runs: the rule of thumb
+
+    def past_run(name, device, batch, speeds):
+        run = paths.runs_dir() / name
+        run.mkdir(parents=True)
+        events = [{"type": "config", "parameters": plain.parameters, "device": device,
+                   "config": {"batch_size": batch}}]
+        events += [{"type": "step", "step": i + 1, "loss": 3.0, "chars_per_s": v} for i, v in enumerate(speeds)]
+        (run / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+
+    past_run("similar", "cpu", 8, [900.0, 1000.0, 1100.0, 5.0, 1000.0])
+    past_run("on-a-gpu", "cuda:0", 8, [90_000.0] * 5)  # the latest, but another device
+    info = check_corpus(text_file, 8, 32, 0.1, hidden_size=32, num_layers=1)
+    assert info.speed_from == "similar" and info.estimated_chars_per_s == 1000.0  # the median step
+    assert info.estimated_epoch_seconds(8, 32) == info.batches_per_epoch * 8 * 32 / 1000.0
+    big_batch = check_corpus(text_file, 32, 32, 0.1, hidden_size=32, num_layers=1)
+    assert big_batch.speed_from is None  # a 4× larger batch runs at another speed: not comparable
+
+
 def test_check_corpus_for_fine_tuning_uses_the_models_size_and_letters(text_file, tiny_model_path):
     from charwriter.lm.checkpoint import read_metadata
 

@@ -202,7 +202,8 @@ class TrainForm(Vertical):
             self._show(
                 f"{info.chars:,} characters, {info.vocab_size} distinct · {info.parameters:,} parameters\n"
                 f"{info.batches_per_epoch} batches per epoch · estimated {format_duration(epoch)} per epoch "
-                f"on a CPU (rough; a GPU is faster)"
+                + (f"at the speed run {info.speed_from} reached here" if info.speed_from
+                   else "on a CPU (rough; a GPU is faster)")
                 + (f"\nFine-tuning keeps the model's size: hidden {info.fine_tune_size[0]} × "
                    f"{info.fine_tune_size[1]} layers" if info.fine_tune_size else ""), ok=True)
         self.valid = error is None

@@ -87,6 +87,7 @@ class Recovered:
     document: Path | None  # None for an untitled buffer
     saved_at: datetime
     path: Path | None = None  # the autosave file it came from
+    process: str | None = None  # `process_identity` of the process that wrote it, where the system tells
 
 
 class Autosave:
@@ -94,12 +95,15 @@ class Autosave:
 
     Each process writes its own file (`NAME-DIGEST-PID.json`, `untitled-PID.json`), so two windows on the same
     document, or two untitled buffers, never overwrite each other's unsaved text. At start, `orphans()` finds the
-    files of this document left by processes that are no longer running: what a crash left behind.
+    files of this document left by processes that are no longer running: what a crash left behind. A file also
+    records its process's identity (boot and start time, on Linux), so that a crashed session's file is still
+    offered when its process number has since gone to another program (after a reboot, say).
     """
 
     def __init__(self, document: str | Path | None, pid: int | None = None):
         self.document = Path(document).expanduser().resolve() if document else None
         self.pid = os.getpid() if pid is None else pid
+        self.process = process_identity(self.pid)
 
     @property
     def stem(self) -> str:
@@ -114,7 +118,7 @@ class Autosave:
 
     def write(self, text: str) -> None:
         record = {"document": str(self.document) if self.document else None, "pid": self.pid,
-                  "saved_at": datetime.now().isoformat(timespec="seconds"), "text": text}
+                  "process": self.process, "saved_at": datetime.now().isoformat(timespec="seconds"), "text": text}
         atomic_write_text(self.path, json.dumps(record, ensure_ascii=False))
 
     def read(self) -> Recovered | None:
@@ -134,11 +138,15 @@ class Autosave:
             if rest and not (rest.startswith("-") and rest[1:].isdigit()):
                 continue  # another document whose name starts with this one's
             pid = int(rest[1:]) if rest else None
-            if pid is not None and pid != self.pid and process_running(pid):
-                continue  # another charwriter has this document open right now
             recovered = read_autosave(path)
-            if recovered is not None:
-                found.append(recovered)
+            if recovered is None:
+                continue
+            if pid is not None and pid != self.pid and process_running(pid):
+                running = process_identity(pid)
+                if not (recovered.process and running and running != recovered.process):
+                    continue  # another charwriter has this document open right now
+                # else: that number belongs to a newer process now; the one that wrote the file has ended
+            found.append(recovered)
         return sorted(found, key=lambda r: r.saved_at, reverse=True)
 
     def clear(self) -> None:
@@ -149,7 +157,7 @@ def read_autosave(path: Path) -> Recovered | None:
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
         return Recovered(record["text"], Path(record["document"]) if record.get("document") else None,
-                         datetime.fromisoformat(record["saved_at"]), path)
+                         datetime.fromisoformat(record["saved_at"]), path, record.get("process"))
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -163,3 +171,17 @@ def process_running(pid: int) -> bool:
     except (PermissionError, OSError):
         return True  # it exists but belongs to someone else, or we cannot tell: leave its file alone
     return True
+
+
+def process_identity(pid: int) -> str | None:
+    """Which process holds this number: the boot it runs in and its start time, or None where we cannot tell.
+
+    Linux only (`/proc`); a process number alone is reused, by the next boot at the latest.
+    """
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        stat_line = Path(f"/proc/{pid}/stat").read_text()
+        started = stat_line[stat_line.rindex(")") + 2 :].split()[19]  # field 22, counted after "pid (comm)"
+    except (OSError, ValueError, IndexError):
+        return None
+    return f"{boot}:{started}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+from pathlib import Path
 
 import pytest
 
@@ -120,6 +121,25 @@ def test_each_process_autosaves_to_its_own_file_and_only_ended_ones_are_orphans(
         alive.kill()
         alive.wait()
     assert sorted(r.text for r in Autosave(doc).orphans()) == ["another window, still open", "left by a crash"]
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="process identities come from /proc (Linux)")
+def test_a_crashed_sessions_autosave_is_offered_when_its_process_number_was_reused(tmp_path, isolated_home):
+    import subprocess
+
+    doc = tmp_path / "story.txt"
+    alive = subprocess.Popen(["sleep", "30"])
+    try:
+        reused = Autosave(doc, pid=alive.pid)
+        assert reused.process is not None
+        reused.process = reused.process.rsplit(":", 1)[0] + ":1"  # written by an earlier holder of that number
+        reused.write("left by a crash before a reboot")
+        assert [r.text for r in Autosave(doc).orphans()] == ["left by a crash before a reboot"]
+        Autosave(doc, pid=alive.pid).write("the window that number belongs to now")  # its real identity
+        assert Autosave(doc).orphans() == []
+    finally:
+        alive.kill()
+        alive.wait()
 
 
 def test_an_autosave_from_an_older_version_is_still_offered(tmp_path, isolated_home):

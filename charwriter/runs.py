@@ -29,8 +29,8 @@ from charwriter import paths
 from charwriter.errors import UserError
 
 # The hyperparameters the training form offers, in the order it shows them (the rest keep the trainer's defaults).
-FORM_OPTIONS = ("hidden_size", "num_layers", "dropout", "batch_size", "seq_len", "epochs", "lr", "lr_schedule",
-                "clip", "val_fraction", "eval_every")
+FORM_OPTIONS = ("hidden_size", "num_layers", "dropout", "weight_dropout", "batch_size", "seq_len", "epochs", "lr",
+                "lr_schedule", "clip", "val_fraction", "eval_every", "forget_bias")
 
 # What `--resume` accepts besides the run (the trainer refuses to change the model or the data on resume).
 RESUMABLE_OPTIONS = ("epochs", "eval_every")

@@ -20,6 +20,7 @@ from charwriter import paths
 from charwriter.app import CharwriterApp
 from charwriter.errors import CorpusError
 from charwriter.lm.data import Corpus
+from charwriter.runs import train_command
 from charwriter.screens.train import RunManager, TrainScreen
 from charwriter.settings import Settings
 from charwriter.widgets.confirm import ConfirmScreen
@@ -123,6 +124,29 @@ async def test_invalid_corpus_shows_the_trainers_message_and_starts_nothing(tmp_
         await pilot.press("f5")
         assert manager_of(app).process is None
         assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir())
+
+
+async def test_form_offers_weight_dropout_and_forget_bias(text_file, tmp_path):
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill(pilot, text_file, weight_dropout="1.5", **TINY)
+        await wait_for(pilot, lambda: "--weight-dropout must be in [0, 1)" in check_text(app), what="the refusal")
+        assert button(app, "start").disabled
+        form = form_of(app)
+        assert form.query_one("#forget_bias", Input).value == ""  # PyTorch's init, as the seed
+        await fill(pilot, text_file, weight_dropout="0.25", forget_bias="1")
+        await wait_for(pilot, lambda: form.valid, what="a valid form")
+        request = form.request()
+        assert request.options["weight_dropout"] == 0.25 and request.options["forget_bias"] == 1.0
+        argv = train_command(request.corpus, tmp_path / "run", request.options)
+        assert argv[argv.index("--weight-dropout") + 1] == "0.25" and argv[argv.index("--forget-bias") + 1] == "1.0"
+        form.query_one("#forget_bias", Input).value = ""
+        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: form.valid, what="a valid form again")
+        assert form.request().options["forget_bias"] is None
+        assert "--forget-bias" not in train_command(text_file, tmp_path / "run", form.request().options)
+        form.load(None, {"hidden_size": 32})  # a run from before these options: their defaults come back
+        assert form.query_one("#weight_dropout", Input).value == "0"
 
 
 async def test_train_watch_leave_come_back_stop_resume_finish(text_file):

@@ -27,6 +27,7 @@ LABELS = {
     "hidden_size": "Hidden size",
     "num_layers": "Layers",
     "dropout": "Dropout",
+    "weight_dropout": "Weight drop",
     "batch_size": "Batch",
     "seq_len": "Seq length",
     "epochs": "Epochs",
@@ -35,8 +36,14 @@ LABELS = {
     "clip": "Grad clip",
     "val_fraction": "Val fraction",
     "eval_every": "Val every",
+    "forget_bias": "Forget bias",
 }
 INTEGERS = {"hidden_size", "num_layers", "batch_size", "seq_len", "epochs", "eval_every"}
+OPTIONAL = {"forget_bias"}  # empty: the trainer's default (None)
+TOOLTIPS = {
+    "weight_dropout": "DropConnect on the recurrent weights (AWD-LSTM); 0: off, as the seed",
+    "forget_bias": "Start the LSTM's forget gates' bias here, e.g. 1; empty: PyTorch's init, as the seed",
+}
 FROM_SCRATCH = "scratch"
 CHECK_DELAY = 0.25  # seconds of quiet before the corpus is (re)read
 
@@ -84,7 +91,8 @@ class TrainForm(Vertical):
                     yield Select([("constant", "constant"), ("cosine", "cosine")], value="constant",
                                  allow_blank=False, id=name, compact=True)
                 else:
-                    yield Input(id=name, compact=True, type="integer" if name in INTEGERS else "number")
+                    yield Input(id=name, compact=True, type="integer" if name in INTEGERS else "number",
+                                placeholder="default" if name in OPTIONAL else "", tooltip=TOOLTIPS.get(name))
         yield Static("loading the trainer's defaults…", id="check")
 
     def on_mount(self) -> None:
@@ -115,14 +123,17 @@ class TrainForm(Vertical):
             return
         field = self.query_one(f"#{name}", Input)
         if not (only_if_empty and field.value):
-            field.value = f"{value:g}" if isinstance(value, float) else str(value)
+            field.value = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
     def load(self, corpus: str | None, options: dict) -> None:
         """Fill the form from a past run (its corpus and hyperparameters); the name is left for a new run."""
         if corpus:
             self.query_one("#corpus", Input).value = corpus
-        for name, value in options.items():
-            self.set_option(name, value)
+        for name in FORM_OPTIONS:
+            if name in options:
+                self.set_option(name, options[name])
+            elif self.defaults is not None:  # a run from before the option existed used the default
+                self.set_option(name, self.defaults[name])
         self.check()
 
     # --- checking -----------------------------------------------------------------------------------------------
@@ -137,6 +148,9 @@ class TrainForm(Vertical):
             if key == "lr_schedule":
                 continue
             text = self.query_one(f"#{key}", Input).value.strip()
+            if key in OPTIONAL and not text:
+                options[key] = None
+                continue
             try:
                 options[key] = int(text) if key in INTEGERS else float(text)
             except ValueError:

@@ -190,6 +190,7 @@ def test_bad_model_files_are_refused_with_one_line(tmp_path, capsys, case, messa
     assert main(["generate", "--model", str(path), "--length", "5"]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert " — " in err  # and what to do about it
 
 
 # --- training ---------------------------------------------------------------------------------------------------

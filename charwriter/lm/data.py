@@ -129,7 +129,8 @@ class Corpus:
             known = set(vocab)
             text = "".join(ch for ch in text if ch in known)  # a fixed vocabulary (fine-tuning) drops the rest
             if not text:
-                raise CorpusError(f"{name}: none of its characters are in the model's vocabulary")
+                raise CorpusError(f"{name}: none of its characters are in the model's vocabulary"
+                                  " — give a text in the model's alphabet, or train a new model on it")
         return cls(name, text, list(vocab), encode(text, vocab), val_fraction, sha256_text(text))
 
     @property

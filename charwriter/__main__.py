@@ -383,25 +383,37 @@ def cmd_models(args) -> int:
 
     from charwriter.lm.registry import list_models
 
-    table = Table(title="charwriter models")
-    for col in ("name", "source", "size", "val loss", "corpus", "date", "path"):
-        # Everything but the path stays whole on one line; a long path folds rather than being cut.
-        table.add_column(col, justify="right" if col in ("size", "val loss") else "left", overflow="fold",
-                         no_wrap=col != "path")
     entries = list_models()
-    for e in entries:
-        t = e.training
-        size = f"{e.path.stat().st_size / 1e6:.1f} MB"
-        if e.meta is None:
-            table.add_row(e.name, e.source, size, "-", "[red]unreadable[/red]", "-", str(e.path))
-            continue
-        val = f"{e.val_loss:.4f}" if e.val_loss is not None else "-"
-        table.add_row(e.name, e.source, size, val, t.get("corpus", "-"), (t.get("date") or "-")[:10], str(e.path))
     console = Console()
-    if entries:
-        console.print(table)
-    else:
+    if not entries:
         console.print("no models yet — train one with: charwriter train CORPUS")
+        return 0
+
+    def table(with_path: bool) -> Table:
+        table = Table(title="charwriter models")
+        for col in ("name", "source", "size", "val loss", "corpus", "date") + (("path",) if with_path else ()):
+            table.add_column(col, justify="right" if col in ("size", "val loss") else "left", no_wrap=True)
+        for e in entries:
+            t = e.training
+            size = f"{e.path.stat().st_size / 1e6:.1f} MB"
+            if e.meta is None:
+                row = [e.name, e.source, size, "-", "[red]unreadable[/red]", "-"]
+            else:
+                val = f"{e.val_loss:.4f}" if e.val_loss is not None else "-"
+                row = [e.name, e.source, size, val, t.get("corpus", "-"), (t.get("date") or "-")[:10]]
+            table.add_row(*row, *([str(e.path)] if with_path else []))
+        return table
+
+    full = table(with_path=True)
+    needed = console.measure(full, options=console.options.update_width(10_000)).maximum
+    if not console.is_terminal:  # a pipe or a file: whole lines (Rich would wrap at 80), for grep and scripts
+        Console(width=needed, soft_wrap=True).print(full)
+    elif needed <= console.width:
+        console.print(full)
+    else:  # a narrow terminal: the table without paths, then one path per line (a path folds; a cell would not)
+        console.print(table(with_path=False))
+        for e in entries:
+            console.print(f"{e.name}: {e.path}", highlight=False, overflow="fold")
     return 0
 
 

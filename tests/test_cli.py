@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -133,6 +134,26 @@ def test_train_generate_eval_and_models(text_file, tmp_path, capsys):
     assert second == first
     code, out, err = run_cli(["eval", str(text_file), "--model", "mini"], capsys)
     assert code == 0 and "nats/char" in out and "bits/char" in out
+
+
+def test_models_keeps_each_path_whole(tiny_model_path, monkeypatch, capsys):
+    """Piped, every row is one line with the whole path (for grep); in a terminal too narrow for the table, the
+    paths follow it, one per line, instead of being squeezed into a column a few characters wide."""
+    from charwriter import paths
+
+    models = paths.user_models_dir()
+    models.mkdir(parents=True, exist_ok=True)
+    target = models / ("a-model-with-a-rather-long-name-" + "x" * 40 + ".safetensors")
+    shutil.copy(tiny_model_path, target)
+    monkeypatch.setenv("TTY_COMPATIBLE", "0")
+    code, out, _ = run_cli(["models"], capsys)
+    assert code == 0
+    assert any(str(target) in line and target.stem in line for line in out.splitlines())
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = run_cli(["models"], capsys)
+    assert code == 0 and f"{target.stem}: {target}" in out.replace("\n", "")
+    assert "path" not in out.splitlines()[2]  # the header row: no path column
 
 
 def test_generate_reads_the_prime_from_a_file(tiny_model_path, tmp_path, capsys):

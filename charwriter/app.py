@@ -38,6 +38,7 @@ class CharwriterApp(App[None]):
         """`model` is for this session only; a model picked in the app (F2) is remembered in the settings."""
         super().__init__()
         self.settings = settings if settings is not None else Settings.load()
+        self.settings_problem = Settings.problem if settings is None else None
         self.file = file
         self.model = model
         self.train_corpus = train_corpus
@@ -53,6 +54,8 @@ class CharwriterApp(App[None]):
         return screen
 
     def on_mount(self) -> None:
+        if self.settings_problem:
+            self.notify(self.settings_problem, title="Settings", severity="warning", timeout=15)
         if self.train_corpus is not None:
             self.call_after_refresh(self.action_train, self.train_corpus)
 

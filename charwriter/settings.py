@@ -1,7 +1,9 @@
 """The user's settings: a dataclass stored as JSON in platformdirs' config dir, written atomically.
 
 Unknown keys are ignored and a broken file reads as the defaults, so an older or newer charwriter never refuses
-to start over its settings. Torch-free: the editor reads these before its first frame.
+to start over its settings; but a file that is not JSON is first copied aside (`settings.broken.json`), so that the
+next save does not destroy the user's hand edits, and `Settings.problem` says what happened, for the app to show.
+Torch-free: the editor reads these before its first frame.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
+from typing import ClassVar
 
 from charwriter import paths
 from charwriter.documents import atomic_write_text
@@ -25,29 +28,53 @@ class Settings:
     debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run
     autosave_seconds: float = 1.0  # the unsaved buffer is written at most this long after a change
 
+    problem: ClassVar[str | None] = None
+    """What was wrong with the file at the last `load()` (one line: what, where, what was done), or None."""
+
     @staticmethod
     def path() -> Path:
         return paths.config_dir() / "settings.json"
 
     @classmethod
     def load(cls) -> "Settings":
+        path = cls.path()
+        Settings.problem = None
         try:
-            data = json.loads(cls.path().read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            raw = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
             return cls()
-        if not isinstance(data, dict):
+        except (OSError, ValueError) as error:
+            Settings.problem = f"cannot read {path} ({type(error).__name__}): using the default settings"
+            return cls()
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+        except ValueError as error:
+            kept = path.with_name("settings.broken.json")
+            try:
+                atomic_write_text(kept, raw)
+                where = f"kept as {kept}"
+            except OSError:
+                where = "it will be replaced when a setting changes"
+            Settings.problem = f"{path} is not valid settings ({error}): using the defaults; your file is {where}"
             return cls()
         defaults = cls()
-        known = {}
+        known, wrong = {}, []
         for f in fields(cls):
             value = data.get(f.name, getattr(defaults, f.name))
             default = getattr(defaults, f.name)
             # A hand-edited file with a wrong type falls back to the default for that key only.
-            if default is not None and not isinstance(value, type(default)) and not (
-                isinstance(default, float) and isinstance(value, int)
-            ):
+            if default is None:
+                bad = value is not None and not isinstance(value, str)  # the model: a name, a path, or none
+            else:
+                bad = not isinstance(value, type(default)) and not (isinstance(default, float) and isinstance(value, int))
+            if bad:
                 value = default
+                wrong.append(f.name)
             known[f.name] = value
+        if wrong:
+            Settings.problem = f"{path}: ignored {', '.join(wrong)} (wrong type): using the default for them"
         return cls(**known)
 
     def save(self) -> None:

@@ -542,3 +542,15 @@ async def test_suggestions_use_every_core_unless_this_app_trains(tiny_model_path
         assert screen._threads() == ALL_THREADS
         monkeypatch.setattr(RunManager, "active", property(lambda self: True))
         assert screen._threads() == 1
+
+
+async def test_a_broken_settings_file_is_reported_and_kept(tiny_model_path):
+    """The app starts with the defaults, says so in one notification, and keeps the user's file aside."""
+    Settings.path().parent.mkdir(parents=True, exist_ok=True)
+    Settings.path().write_text('{"temperature": 0.8,')
+    app = CharwriterApp(model=str(tiny_model_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.settings.temperature == 1.0
+        assert any("not valid settings" in n and "settings.broken.json" in n for n in notes(app))
+    assert (Settings.path().parent / "settings.broken.json").read_text() == '{"temperature": 0.8,'

@@ -169,6 +169,12 @@ def test_settings_tolerate_broken_and_foreign_files(isolated_home):
     Settings.path().parent.mkdir(parents=True)
     Settings.path().write_text("[1, 2")
     assert Settings.load() == Settings()
-    Settings.path().write_text(json.dumps({"temperature": "hot", "suggestions": 5, "from_the_future": True}))
+    assert "not valid settings" in Settings.problem and "settings.broken.json" in Settings.problem
+    # The hand-edited file survives the next save, which rewrites settings.json.
+    Settings(temperature=0.5).save()
+    assert (Settings.path().parent / "settings.broken.json").read_text() == "[1, 2"
+    assert Settings.load().temperature == 0.5 and Settings.problem is None
+    Settings.path().write_text(json.dumps({"temperature": "hot", "suggestions": 5, "model": 7, "from_the_future": 1}))
     loaded = Settings.load()
-    assert loaded.temperature == 1.0 and loaded.suggestions == 5
+    assert loaded.temperature == 1.0 and loaded.suggestions == 5 and loaded.model is None
+    assert "temperature" in Settings.problem and "model" in Settings.problem

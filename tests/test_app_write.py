@@ -303,6 +303,31 @@ async def test_model_picker_switches_and_remembers_the_model(tiny_model_path):
         assert ghost(app) != ""
 
 
+async def test_picking_a_broken_model_keeps_the_current_one(tiny_model_path):
+    """A model file that cannot be loaded is reported; the working model goes on suggesting and is not forgotten."""
+    paths.user_models_dir().mkdir(parents=True)
+    (paths.user_models_dir() / "broken.safetensors").write_text("not a model at all")
+    Settings(model=str(tiny_model_path), greedy=True).save()
+    app = CharwriterApp()  # with the settings just saved: the tiny model, remembered
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.writer.engine is not None
+        name = app.writer.status.model
+        await pilot.press("f2")
+        await settle(pilot)
+        table = app.screen.query_one(DataTable)
+        row = next(i for i in range(table.row_count) if table.get_row_at(i)[0] == "broken")
+        table.move_cursor(row=row)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.writer.engine is not None and app.writer.status.model == name
+        assert any("broken.safetensors" in n and f"Still writing with {name}" in n for n in notes(app))
+        assert Settings.load().model == str(tiny_model_path)  # the broken one was not remembered
+        await type_text(pilot, "The")
+        await settle(pilot)
+        assert ghost(app) != ""
+
+
 async def test_save_and_reopen_round_trip(tmp_path, tiny_model_path):
     path = tmp_path / "story.txt"
     app = make_app(tiny_model_path, file=path)

@@ -51,11 +51,13 @@ class SuggestionsReady(Message):
 class ModelLoaded(Message):
     engine: object  # charwriter.engine.Engine (not imported here: it imports torch)
     path: Path
+    remember: bool = False  # picked by the user: remember it in the settings, now that it has loaded
 
 
 @dataclass
 class ModelFailed(Message):
     error: str
+    loading: bool = False  # a model that failed to load: the one in use (if any) stays
 
 
 class WriteScreen(Screen):
@@ -152,7 +154,7 @@ class WriteScreen(Screen):
                               greedy=s.greedy)
 
     @work(thread=True, exclusive=True, group="model")
-    def load_model(self, spec: str | Path | None) -> None:
+    def load_model(self, spec: str | Path | None, remember: bool = False) -> None:
         """Find and load a model (by name or path; None: the default), off the event loop: torch is imported here."""
         try:
             from charwriter.engine import Engine
@@ -161,20 +163,28 @@ class WriteScreen(Screen):
             path = resolve_model(str(spec) if spec else None)
             engine = Engine.from_path(path, self.engine_settings())
         except UserError as error:
-            self.post_message(ModelFailed(str(error)))
+            self.post_message(ModelFailed(str(error), loading=True))
             return
         except Exception as error:  # a bug or a broken install must not take the open document down with it
-            self.post_message(ModelFailed(f"could not load the model ({type(error).__name__}: {error})"))
+            self.post_message(ModelFailed(f"could not load the model ({type(error).__name__}: {error})", loading=True))
             return
-        self.post_message(ModelLoaded(engine, path))
+        self.post_message(ModelLoaded(engine, path, remember))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.engine = message.engine
         self.model_path = message.path
         self.status.model = message.engine.name
+        if message.remember:
+            self.settings.model = str(message.path)
+            self.settings.save()
         self._schedule(now=True)
 
     def on_model_failed(self, message: ModelFailed) -> None:
+        if message.loading and self.engine is not None:  # the model in use still works: keep writing with it
+            self.status.model = self.engine.name
+            self.notify(f"{message.error}\n\nStill writing with {self.engine.name}.", title="Model not loaded",
+                        severity="warning", timeout=12)
+            return
         self.engine = None
         self.status.model = "no model"
         self.notify(f"{message.error}\n\nYou can write without suggestions; pick a model with F2 or train one "
@@ -290,12 +300,10 @@ class WriteScreen(Screen):
         self.app.push_screen(ModelPicker(self.model_path), picked)
 
     def use_model(self, path: str | Path, remember: bool = True) -> None:
-        """Load this model for the suggestions (and remember it in the settings)."""
-        if remember:
-            self.settings.model = str(path)
-            self.settings.save()
+        """Load this model for the suggestions (and, once it has loaded, remember it in the settings). Until then the
+        current model goes on suggesting, and it stays if the new one cannot be loaded."""
         self.status.model = "loading…"
-        self.load_model(path)
+        self.load_model(path, remember)
 
     # --- documents ------------------------------------------------------------------------------------------------
 

@@ -328,6 +328,26 @@ async def test_picking_a_broken_model_keeps_the_current_one(tiny_model_path):
         assert ghost(app) != ""
 
 
+async def test_a_remembered_model_that_no_longer_loads_falls_back_to_the_default(tiny_model_path, monkeypatch):
+    """The model picked last time was deleted or broken: the app says so and writes with the bundled default."""
+    bundled = paths.user_models_dir().parent / "bundled"
+    bundled.mkdir(parents=True)
+    shutil.copy(tiny_model_path, bundled / f"{paths.DEFAULT_MODEL}.safetensors")
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: bundled)
+    gone = paths.user_models_dir() / "deleted.safetensors"
+    Settings(model=str(gone), greedy=True).save()
+    app = CharwriterApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.writer.engine is not None and app.writer.status.model == paths.DEFAULT_MODEL
+        assert any("could not be loaded" in n and "deleted.safetensors" in n and f"{paths.DEFAULT_MODEL} instead" in n
+                   for n in notes(app))
+    app = CharwriterApp(model=str(gone))  # asked for on the command line: no quiet substitute
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.writer.engine is None and app.writer.status.model == "no model"
+
+
 async def test_save_and_reopen_round_trip(tmp_path, tiny_model_path):
     path = tmp_path / "story.txt"
     app = make_app(tiny_model_path, file=path)

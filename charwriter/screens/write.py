@@ -52,6 +52,7 @@ class ModelLoaded(Message):
     engine: object  # charwriter.engine.Engine (not imported here: it imports torch)
     path: Path
     remember: bool = False  # picked by the user: remember it in the settings, now that it has loaded
+    instead_of: str | None = None  # why the model asked for did not load (this one, the default, came instead)
 
 
 @dataclass
@@ -133,7 +134,10 @@ class WriteScreen(Screen):
         self.status.document = self.document_name
         self.status.temperature = self.settings.temperature
         self.status.model = "loading…"
-        self.call_after_refresh(self.load_model, self.model_spec or self.settings.model)
+        # A model given for this session (--model) is what the user asked for: if it fails, say so. A remembered one
+        # that fails (deleted, broken) falls back to the bundled default.
+        remembered = None if self.model_spec else self.settings.model
+        self.call_after_refresh(self.load_model, self.model_spec or remembered, False, remembered is not None)
         self.call_after_refresh(self._offer_recovery)
 
     @property
@@ -154,8 +158,10 @@ class WriteScreen(Screen):
                               greedy=s.greedy)
 
     @work(thread=True, exclusive=True, group="model")
-    def load_model(self, spec: str | Path | None, remember: bool = False) -> None:
-        """Find and load a model (by name or path; None: the default), off the event loop: torch is imported here."""
+    def load_model(self, spec: str | Path | None, remember: bool = False, fall_back: bool = False) -> None:
+        """Find and load a model (by name or path; None: the default), off the event loop: torch is imported here.
+
+        With `fall_back`, a model that fails is reported and the default is loaded instead (if there is one)."""
         try:
             from charwriter.engine import Engine
             from charwriter.lm.registry import resolve_model
@@ -163,6 +169,15 @@ class WriteScreen(Screen):
             path = resolve_model(str(spec) if spec else None)
             engine = Engine.from_path(path, self.engine_settings())
         except UserError as error:
+            if fall_back and spec:
+                try:
+                    path = resolve_model(None)
+                    engine = Engine.from_path(path, self.engine_settings())
+                except UserError:
+                    pass
+                else:
+                    self.post_message(ModelLoaded(engine, path, instead_of=str(error)))
+                    return
             self.post_message(ModelFailed(str(error), loading=True))
             return
         except Exception as error:  # a bug or a broken install must not take the open document down with it
@@ -177,6 +192,10 @@ class WriteScreen(Screen):
         if message.remember:
             self.settings.model = str(message.path)
             self.settings.save()
+        if message.instead_of:
+            self.notify(f"The model you last picked could not be loaded: {message.instead_of}\n\nWriting with "
+                        f"{message.engine.name} instead; F2 picks another.", title="Model not loaded",
+                        severity="warning", timeout=12)
         self._schedule(now=True)
 
     def on_model_failed(self, message: ModelFailed) -> None:

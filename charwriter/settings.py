@@ -68,7 +68,8 @@ class Settings:
             if default is None:
                 bad = value is not None and not isinstance(value, str)  # the model: a name, a path, or none
             else:
-                bad = not isinstance(value, type(default)) and not (isinstance(default, float) and isinstance(value, int))
+                int_for_float = isinstance(default, float) and isinstance(value, int)
+                bad = not isinstance(value, type(default)) and not int_for_float
             if bad:
                 value = default
                 wrong.append(f.name)

@@ -85,8 +85,8 @@ def save_model(path: str | Path, model: CharRNN, vocab: list[str], training: dic
 
 
 # What to do, after a file that cannot be used: every refusal says it (one line: what, where, what to do).
-REPLACE = " — pick another model (`charwriter models`) or train this one again"
-OWN = " — give a model file written by `charwriter train`"
+PICK_ANOTHER = " — pick another model (`charwriter models`) or train this one again"
+NOT_OURS = " — give a model file written by `charwriter train`"
 
 
 def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
@@ -100,7 +100,7 @@ def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
         with open(path, "rb") as f:
             head = f.read(8)
         if len(head) < 8:
-            raise ModelFileError(f"not a safetensors file (only {len(head)} bytes): {path}{REPLACE}")
+            raise ModelFileError(f"not a safetensors file (only {len(head)} bytes): {path}{PICK_ANOTHER}")
         from safetensors import safe_open
 
         with safe_open(str(path), framework="pt") as f:
@@ -110,14 +110,18 @@ def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
         raise
     except (SafetensorError, OSError, ValueError, RuntimeError) as error:
         detail = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ModelFileError(f"not a readable safetensors file (truncated or corrupt: {detail}): {path}{REPLACE}") from None
+        raise ModelFileError(
+            f"not a readable safetensors file (truncated or corrupt: {detail}): {path}{PICK_ANOTHER}"
+        ) from None
     raw = header.get("charwriter")
     if raw is None:
-        raise ModelFileError(f"not a charwriter {kind} (a safetensors file without charwriter metadata): {path}{OWN}")
+        raise ModelFileError(
+            f"not a charwriter {kind} (a safetensors file without charwriter metadata): {path}{NOT_OURS}"
+        )
     try:
         meta = json.loads(raw)
     except json.JSONDecodeError:
-        raise ModelFileError(f"corrupt charwriter metadata in {path}{REPLACE}") from None
+        raise ModelFileError(f"corrupt charwriter metadata in {path}{PICK_ANOTHER}") from None
     return meta, tensors
 
 
@@ -129,20 +133,21 @@ def _build(meta: dict, tensors: dict[str, torch.Tensor], path: Path, prefix: str
             raise ValueError("vocabulary does not match the config")
         model = CharRNN(config)
     except (KeyError, TypeError, ValueError) as error:
-        raise ModelFileError(f"invalid charwriter metadata in {path}: {error}{REPLACE}") from None
+        raise ModelFileError(f"invalid charwriter metadata in {path}: {error}{PICK_ANOTHER}") from None
     expected = model.state_dict()
     weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
     if missing or extra:
-        raise ModelFileError(f"wrong tensors in {path}: missing {missing[:3]}, unexpected {extra[:3]}{REPLACE}")
+        raise ModelFileError(f"wrong tensors in {path}: missing {missing[:3]}, unexpected {extra[:3]}{PICK_ANOTHER}")
     for key, value in expected.items():
         if weights[key].shape != value.shape:
             raise ModelFileError(
-                f"wrong shape for {key} in {path}: {tuple(weights[key].shape)}, expected {tuple(value.shape)}{REPLACE}"
+                f"wrong shape for {key} in {path}: {tuple(weights[key].shape)}, expected {tuple(value.shape)}"
+                f"{PICK_ANOTHER}"
             )
         if not torch.isfinite(weights[key]).all():
-            raise ModelFileError(f"{path} holds non-finite weights in {key}, the model is corrupt{REPLACE}")
+            raise ModelFileError(f"{path} holds non-finite weights in {key}, the model is corrupt{PICK_ANOTHER}")
     model.load_state_dict({k: weights[k].float() for k in expected})
     model.eval()
     return model, vocab, config
@@ -150,7 +155,7 @@ def _build(meta: dict, tensors: dict[str, torch.Tensor], path: Path, prefix: str
 
 def _check_format(meta: dict, path: Path, expected: str, kind: str) -> None:
     if meta.get("format") != expected:
-        raise ModelFileError(f"not a charwriter {kind} (format {meta.get('format')!r}): {path}{OWN}")
+        raise ModelFileError(f"not a charwriter {kind} (format {meta.get('format')!r}): {path}{NOT_OURS}")
     version = meta.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(
@@ -171,7 +176,7 @@ def read_metadata(path: str | Path) -> dict:
     except Exception:  # a listing shows unreadable files as such; loading gives the precise reason
         meta = None
     if not meta or meta.get("format") != FORMAT:
-        raise ModelFileError(f"not a charwriter model: {path}{OWN}")
+        raise ModelFileError(f"not a charwriter model: {path}{NOT_OURS}")
     return meta
 
 

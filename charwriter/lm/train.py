@@ -234,8 +234,8 @@ class Trainer:
             if config.forget_bias is not None:
                 set_forget_bias(self.model, config.forget_bias)
         if self.model.config.vocab_size != len(corpus.vocab):
-            raise UserError(f"{corpus.name}: the model's vocabulary does not match this corpus — fine-tune with --init-from,"
-                            " which keeps the model's vocabulary, or train a new model")
+            raise UserError(f"{corpus.name}: the model's vocabulary does not match this corpus — fine-tune with"
+                            " --init-from, which keeps the model's vocabulary, or train a new model")
         self.model.to(self.device).train()
         try:
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=True)

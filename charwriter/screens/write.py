@@ -137,7 +137,7 @@ class WriteScreen(Screen):
         # A model given for this session (--model) is what the user asked for: if it fails, say so. A remembered one
         # that fails (deleted, broken) falls back to the bundled default.
         remembered = None if self.model_spec else self.settings.model
-        self.call_after_refresh(self.load_model, self.model_spec or remembered, False, remembered is not None)
+        self.call_after_refresh(self.load_model, self.model_spec or remembered, fall_back=remembered is not None)
         self.call_after_refresh(self._offer_recovery)
 
     @property
@@ -162,28 +162,23 @@ class WriteScreen(Screen):
         """Find and load a model (by name or path; None: the default), off the event loop: torch is imported here.
 
         With `fall_back`, a model that fails is reported and the default is loaded instead (if there is one)."""
-        try:
-            from charwriter.engine import Engine
-            from charwriter.lm.registry import resolve_model
+        first_error = None
+        for attempt in (spec, None) if fall_back and spec else (spec,):
+            try:
+                from charwriter.engine import Engine
+                from charwriter.lm.registry import resolve_model
 
-            path = resolve_model(str(spec) if spec else None)
-            engine = Engine.from_path(path, self.engine_settings())
-        except UserError as error:
-            if fall_back and spec:
-                try:
-                    path = resolve_model(None)
-                    engine = Engine.from_path(path, self.engine_settings())
-                except UserError:
-                    pass
-                else:
-                    self.post_message(ModelLoaded(engine, path, instead_of=str(error)))
-                    return
-            self.post_message(ModelFailed(str(error), loading=True))
+                path = resolve_model(str(attempt) if attempt else None)
+                engine = Engine.from_path(path, self.engine_settings())
+            except UserError as error:
+                first_error = first_error or str(error)
+                continue
+            except Exception as error:  # a bug or a broken install must not take the open document down with it
+                first_error = first_error or f"could not load the model ({type(error).__name__}: {error})"
+                break
+            self.post_message(ModelLoaded(engine, path, remember, instead_of=first_error))
             return
-        except Exception as error:  # a bug or a broken install must not take the open document down with it
-            self.post_message(ModelFailed(f"could not load the model ({type(error).__name__}: {error})", loading=True))
-            return
-        self.post_message(ModelLoaded(engine, path, remember))
+        self.post_message(ModelFailed(first_error, loading=True))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.engine = message.engine

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import stat
 import subprocess
 import sys
 
@@ -147,6 +148,7 @@ def test_model_file_round_trip(tmp_path):
     idx = torch.tensor([[0, 1, 2, 3]])
     assert torch.equal(loaded.model(idx)[0], model(idx)[0])
     assert not list(tmp_path.glob("*.tmp")), "atomic write leaves no temp file"
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644, "an ordinary file, not 0600"
 
 
 def _bad_model_files(tmp_path):

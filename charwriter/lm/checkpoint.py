@@ -50,9 +50,11 @@ def atomic_write(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
-    os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; a model or run file is an ordinary file
     try:
         write(tmp)
+        # mkstemp makes 0600 files and safetensors writes a fresh file over it, so set the mode after writing:
+        # a model or run file is an ordinary file that others on the machine may read
+        os.chmod(tmp, 0o644)
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)

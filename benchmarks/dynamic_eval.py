@@ -30,9 +30,10 @@ def dynamic_losses(path, corpus: Corpus, lr: float, batch_size: int = 128, seq_l
     """Each scored character's loss (nats) in text order, with one SGD step at `lr` after scoring each batch."""
     model = load_model(path).model.eval()  # dropout off while adapting, as when scoring
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    state = model.init_state(batch_size)
+    streams = corpus.val_streams(batch_size, seq_len)  # fewer streams when the held-out text is short
+    state = model.init_state(streams.batch_size)
     losses = []
-    for x, y in corpus.val_streams(batch_size, seq_len):
+    for x, y in streams:
         with torch.set_grad_enabled(lr > 0):
             logits, state = model(x, state)
             loss = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none")
@@ -41,7 +42,7 @@ def dynamic_losses(path, corpus: Corpus, lr: float, batch_size: int = 128, seq_l
             loss.mean().backward()
             opt.step()
         state = detach_state(state)
-        losses.append(loss.detach().view(batch_size, seq_len))
+        losses.append(loss.detach().view(streams.batch_size, seq_len))
     return torch.cat(losses, 1).flatten()  # stream by stream: the streams are consecutive pieces of the text
 
 
@@ -56,8 +57,7 @@ def main() -> None:
     corpus = Corpus.from_file(args.corpus, vocab=load_model(path).vocab)
     cut = None
     if args.marker:
-        val_text = "".join(corpus.vocab[i] for i in corpus.val_data.tolist())
-        cut = val_text.find(args.marker)
+        cut = corpus.text[corpus.split :].find(args.marker)
         if cut < 0:
             parser.exit(2, f"{args.marker!r} is not in the validation text: give a string that is\n")
     for lr in args.lr:

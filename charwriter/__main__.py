@@ -83,6 +83,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=None, help="streams (default: as trained)")
     ev.add_argument("--seq-len", type=int, default=None, help="window (default: as trained)")
     ev.add_argument("--encoding", default="utf-8")
+    ev.add_argument("--memory", action="store_true",
+                    help="also score the tail as one stream, with and without the document memory (holding the text"
+                         " before each character, as when writing)")
 
     sub.add_parser("models", help="list bundled, user and trained models")
     return parser
@@ -374,6 +377,18 @@ def cmd_eval(args) -> int:
     print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "
           f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}): "
           f"{loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char")
+    if args.memory:
+        import torch
+
+        from charwriter.lm.memory import DocumentMemory, score_stream
+
+        torch.set_num_threads(1)
+        before, tail = corpus.data[: corpus.split].tolist(), val.tolist()
+        memory = DocumentMemory(len(loaded.vocab), lambda t: [loaded.vocab.index(c) for c in t])
+        memory.install("", memory.build_codes(before))
+        static, mixed, n = score_stream(loaded.model.eval(), before, tail, memory)
+        print(f"read as one stream after the text before it: {static / n:.4f} nats/char alone, "
+              f"{mixed / n:.4f} with the document memory ({(mixed - static) / n:+.4f})")
     return 0
 
 

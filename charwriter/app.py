@@ -119,4 +119,7 @@ class CharwriterApp(App[None]):
         yield SystemCommand("Temperature down", "Safer continuations (Ctrl+Down)",
                             lambda: screen.action_temperature(-1))
         yield SystemCommand("Pick a suggestion", "Move to the suggestions pane (Alt+S)", screen.action_focus_suggestions)
+        memory = "off" if self.settings.memory else "on"
+        yield SystemCommand(f"Document memory {memory}", "Learn this document's own names and phrases while you write"
+                            f" (now {'on' if self.settings.memory else 'off'}; remembered)", screen.action_toggle_memory)
         yield SystemCommand("Keys and help", "Every key, as mapped now (F1)", self.action_help)

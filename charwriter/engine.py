@@ -58,11 +58,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
+from charwriter.lm.memory import DocumentMemory
 from charwriter.lm.sample import default_start, masked_probs
 
 LOOKALIKES = {
@@ -79,6 +81,13 @@ SENTENCE_ENDS = ".!?"
 CLOSING = "\"')]\u201d\u2019"
 PRIME_MIN = 8  # below this many characters stepping beats one nn.LSTM call (measured: 8 chars 4.3 ms against 4.7 ms)
 KEEP_BACK = 2  # snapshots at multiples of N kept within KEEP_BACK * C characters of the cursor (cursor moves back)
+WORD_EXTRA = 16  # a continuation that reaches L inside a word may run this far past L to finish it
+RECENT_CHARS = 96  # a continuation must not repeat a run of `no_repeat` characters of this much text before it
+REPEAT_TRIES = 4  # a character that would repeat gives way to the likeliest of this many that do not
+FAR_BELOW = 1.0  # an alternative this many nats/char below the first is not worth reading
+WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
+OPENING = " \"'(["  # characters a continuation may start with before its first word
+RESTATE_MIN = 4  # a continuation that starts by saying again the last this-many-or-more characters is a restatement
 
 
 @dataclass
@@ -89,7 +98,7 @@ class Suggestion:
 
 @dataclass
 class EngineSettings:
-    k: int = 3  # continuations, most likely first: the ghost text plus alternatives for the side pane
+    k: int = 5  # continuations, most likely first: the ghost text plus alternatives for the side pane
     max_len: int = 48  # L characters at most: about a line of the side pane, and generation time grows with it
     temperature: float = 1.0  # the seed's sampling for the alternatives
     top_k: int | None = 5  # the seed's sampling: only the 5 likeliest characters, so alternatives stay plausible
@@ -101,6 +110,14 @@ class EngineSettings:
     quick_chars: int = 128  # the context of `set_context(quick=True)`: first suggestions on a big document at once
     threads: int | None = 1  # torch threads (process-wide!): steps are memory-bound, and 2 threads on 2 busy cores
     # spin against each other (65 ms a step instead of 0.6 ms); None leaves torch's setting alone
+    ghost: str = "beam"  # how the continuations open: "beam", the K likeliest distinct first words (beam search,
+    # then greedy or sampled), or "greedy", the likeliest first characters; benchmarks/keystrokes.py compares them
+    ghost_confidence: float = 0.1  # end the ghost text at the last word the model gives this cumulative
+    # probability (0: off); a shorter grey text that is right more often is accepted whole with one key
+    beam_width: int = 8  # beams for the first word: wider finds likelier words, each beam is a row of every step
+    memory: bool = True  # the document memory: names and phrases of the writer's own document (charwriter.lm.memory)
+    no_repeat: int = 12  # a continuation never repeats a run of this many characters of itself or the text just
+    # before it (0: off); loops and restatements of what was just accepted are what a writer rejects
 
 
 @dataclass
@@ -111,6 +128,90 @@ class _Snapshot:
     state: object  # nn.LSTM layout, batch = len(starts)
     logits: torch.Tensor  # (lanes, V): next-character logits of each lane
     complete: bool = True  # every multiple of N from starts[0] to pos has its lane (False after a quick read)
+
+
+@dataclass
+class _LastRun:
+    """The last suggestion run, kept so that the memory can learn from what the writer then typed or accepted."""
+
+    tip: int  # the position the continuations start at
+    rows: list  # per row: (text, codes, memory steps: one per character, the first shared by all rows)
+
+
+@dataclass
+class _Row:
+    """One continuation while it is generated."""
+
+    chars: list[str]
+    lps: list[float]  # each character's log-probability, nats
+    steps: list  # the memory's `Step` behind each character (None where it had nothing to add)
+    keys: list[int]  # the memory's context keys after these characters
+    orders: list[int] | None  # the memory orders whose context can have occurred next (None: all)
+    ending: bool = False  # a sentence end was written: only a closing quote or bracket may follow
+    capped: bool = False  # stopped by the length cap inside a word: cut back to its start
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch in "'-"
+
+
+def end_at_word(text: str, following: str) -> str:
+    """`text` cut where a writer would stop: if it ends inside a word that goes on (`following`), back to the end
+    of the last whole word; trailing spaces dropped."""
+    if following and _is_word(following) and text and _is_word(text[-1]):
+        end = len(text)
+        while end and _is_word(text[end - 1]):
+            end -= 1
+        text = text[:end]
+    stripped = text.rstrip(" ")
+    return stripped if stripped or len(text) < 2 else text  # an indentation alone is kept
+
+
+def _repeats(recent: str, row: str, ch: str, n: int) -> bool:
+    """Would `ch` make the row restate the text just before it, or repeat a run of n characters of either?"""
+    said = recent + row
+    grown = row + ch
+    if len(grown) >= RESTATE_MIN and recent.endswith(grown):
+        return True
+    return len(said) >= n - 1 and (said[len(said) - n + 1 :] + ch) in said
+
+
+def confident_prefix(text: str, lps: list[float], floor: float) -> int:
+    """Length of the longest start of `text` that ends where a word ends and that the model gives at least
+    probability `floor` in all (`lps`: each character's log-probability); never less than the first word, except
+    that an indentation (two or more spaces) the model is sure of stands alone when the word after it is unsure."""
+    limit, total, best, seen_word = math.log(floor), 0.0, None, False
+    indent = len(text) - len(text.lstrip(" "))
+    for i, ch in enumerate(text):
+        if seen_word and not _is_word(ch):  # text[:i] ends at a word end
+            if best is not None and total < limit:
+                return best
+            if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
+                return indent
+            best = i
+        seen_word = seen_word or _is_word(ch)
+        total += lps[i]
+    if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
+        return indent
+    return len(text) if best is None or total >= limit else best
+
+
+def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """The first (the ghost text) and the alternatives worth reading: not only punctuation or space, not far below
+    the first in confidence, not the same as another but for spaces."""
+    if not suggestions:
+        return []
+    first = suggestions[0]
+    out, seen = [first], {first.text.strip()}
+    for suggestion in suggestions[1:]:
+        key = suggestion.text.strip()
+        if key in seen or not any(ch.isalnum() for ch in key):
+            continue
+        if suggestion.mean_logprob < first.mean_logprob - FAR_BELOW:
+            continue
+        seen.add(key)
+        out.append(suggestion)
+    return out
 
 
 def sample_from(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float = 1.0, top_k: int | None = None,
@@ -181,6 +282,12 @@ class Engine:
         self._layout = (self.settings.context_chars, self.settings.state_every)
         self._view: tuple | None = None  # (window start, tip, state, logits) of the current context
         self.last_latency_ms: float = 0.0
+        self.memory: DocumentMemory | None = None
+        """The document memory (None while switched off); it describes `memory.text`, the document last given."""
+        self.memory_pending: str | None = None
+        """A document too big to take into the memory during a keystroke: build it off-thread (`memory.build`)."""
+        self._last: _LastRun | None = None
+        self._same = 0  # set_context: the text agreed with the known text up to here
         with torch.inference_mode():
             logits, state = self.fast.step(torch.tensor([default_start(self.vocab)]), self.fast.init_state(1))
         self._base = (state, logits)  # every window starts after a newline, like a paragraph
@@ -259,7 +366,7 @@ class Engine:
         end = offset + len(text)
         first = self.window_start(end, s.quick_chars if quick else None, offset)  # the window the caller wants
         keep = self.window_start(end, None, offset)  # lanes older than the full window are of no more use
-        same = self._agree(text, offset, min(keep, end))
+        same = self._same = self._agree(text, offset, min(keep, end))
         pos, snap = first, None
         for p, candidate in self._snaps.items():  # the latest snapshot that holds every lane the window needs
             usable = candidate.complete or (quick and candidate.starts[0] == first)
@@ -370,47 +477,132 @@ class Engine:
     # --- suggestions --------------------------------------------------------------------------------------------
 
     @torch.inference_mode()
-    def suggest(self, text: str | None = None, cancelled: Callable[[], bool] = lambda: False) -> list[Suggestion]:
-        """K continuations of the context (of `text` when given), most likely first; [] if cancelled midway."""
+    def suggest(self, text: str | None = None, cancelled: Callable[[], bool] = lambda: False,
+                document: str | None = None) -> list[Suggestion]:
+        """K continuations of the context (of `text`, the text before the cursor, when given), most likely first;
+        [] if cancelled midway. `document`: the whole document, for the memory (default: `text`)."""
         started = time.perf_counter()
         if self.settings.threads and torch.get_num_threads() != self.settings.threads:
             torch.set_num_threads(self.settings.threads)  # the caller may change it between runs
         try:
-            if text is not None and not self.set_context(text, cancelled=cancelled):
+            if text is not None and not self._advance(text, document, cancelled):
                 return []
             self._ensure_context()
             return self._generate(self._view[2], self._view[3], cancelled)
         finally:
             self.last_latency_ms = (time.perf_counter() - started) * 1000
 
+    def _advance(self, text: str, document: str | None, cancelled: Callable[[], bool]) -> bool:
+        """Read the new context, let the memory learn from what was added since the last run, take in the document."""
+        last = self._last
+        if not self.set_context(text, cancelled=cancelled):
+            return False
+        self._learn(last, text)
+        self.remember(text if document is None else document, wait=False)
+        return True
+
+    @torch.inference_mode()
+    def next_logp(self, text: str, document: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Log-probabilities (V,) of the character after `text`: the model's alone, and as the suggestions use them
+        (with the memory). Reading on from here teaches the memory as typing does (benchmarks and evaluation)."""
+        self._advance(text, document, lambda: False)
+        logp, steps = self._cursor_logp()
+        self._last = _LastRun(self._view[1], [("", [], [steps[0] if steps else None])])
+        return F.log_softmax(self._view[3][0], -1), logp[0]
+
+    def _cursor_logp(self):
+        """The next-character log-probabilities at the cursor (1, V) and the memory's steps (see `_next_logp`)."""
+        memory = self._memory_in_use()
+        keys = [memory.context_keys(self.encode(self.window[-2 * memory.max_order :]))] if memory else []
+        return self._next_logp(self._view[3], memory, keys, [0])
+
+    # --- the document memory ------------------------------------------------------------------------------------
+
+    def remember(self, document: str, wait: bool = True) -> bool:
+        """Make the memory describe `document`. A big change is built at once with `wait`, else left to the caller
+        (`memory_pending`) and the memory sits out until it is installed. False if the memory is not ready."""
+        if not self.settings.memory:
+            self.memory = self.memory_pending = None
+            return False
+        if self.memory is None:
+            self.memory = DocumentMemory(len(self.vocab), self.encode)
+        if self.memory.sync(document):
+            self.memory_pending = None
+            return True
+        if wait:
+            self.memory.rebuild(document)
+            self.memory_pending = None
+            return True
+        self.memory_pending = document
+        return False
+
+    def _memory_in_use(self) -> DocumentMemory | None:
+        if self.memory is None or self.memory_pending is not None or not self.settings.memory:
+            return None
+        return self.memory if self.memory.max_order else None
+
+    def _learn(self, last: _LastRun | None, text: str) -> None:
+        """Teach the memory's weights from what followed the last run's starting point: the character typed, or
+        the part of a continuation accepted (its characters' distributions were computed then)."""
+        if last is None or self._memory_in_use() is None or self._same < last.tip or len(text) <= last.tip:
+            return
+        added = self.encode(text[last.tip : last.tip + self.settings.max_len + WORD_EXTRA])
+        best, agreed = None, -1
+        for _, codes, steps in last.rows:
+            n = common_prefix_length(codes, added)
+            if n > agreed:
+                best, agreed = steps, n
+        if best is None:
+            return
+        for j, code in enumerate(added[: min(len(best), agreed + 1)]):
+            self.memory.learn(best[j], code)
+
     def _generate(self, state, logits: torch.Tensor, cancelled: Callable[[], bool]) -> list[Suggestion]:
         s = self.settings
         k = max(1, min(s.k, int(self._printable.sum())))
         greedy = s.greedy or s.temperature <= 0  # pick_next's rule: no temperature is greedy decoding
         generator = torch.Generator().manual_seed(s.seed) if s.seed is not None else None
-        uniforms = None if greedy else torch.rand(s.max_len, k, generator=generator)  # the run's random numbers
-        first = self._first_chars(logits, k, greedy, uniforms)  # (K,)
-        steps = [logits.expand(k, -1)]  # logits each row's character was drawn from
-        rows = [[] for _ in range(k)]
-        ending = [False] * k
-        live = list(range(k))
+        limit = s.max_len + WORD_EXTRA  # a word that runs over L is finished, up to this
+        uniforms = None if greedy else torch.rand(limit + 1, k, generator=generator)  # the run's random numbers
+        recent = self._recent_text()
+        memory = self._memory_in_use()
+        logp, steps = self._cursor_logp()
+        keys = memory.context_keys(self.encode(self.window[-2 * memory.max_order :])) if memory is not None else []
+        cursor = _Row([], [], [], keys, None)
+        if s.ghost == "beam":
+            opened = self._open_words(cursor, state, logp, steps[0] if steps else None, memory, k, recent, cancelled)
+            if opened is None:
+                return []
+            rows, state, logp, steps, nxt = opened  # nxt: the character that ended each word
+        else:
+            rows = [_Row([], [], [], keys, None) for _ in range(k)]
+            nxt = self._first_chars(logp, k, greedy, uniforms)  # (K,)
+            logp, steps = logp.expand(k, -1), steps * k
+            state = self._expand(state, k)
+        pending = logp.gather(1, nxt[:, None])[:, 0].tolist()  # log-probability of each row's next character
         char_class, vocab, max_len = self._char_class, self.vocab, s.max_len
-        nxt = first
-        chosen = [first]
-        state = self._expand(state, k)
-        for t in range(1, max_len + 1):
+        # After the beam, the alternatives are their words (short, distinct from the first: one to pick when the
+        # ghost text's word is wrong); only the ghost text goes on.
+        live = [0] if s.ghost == "beam" else list(range(len(rows)))
+        for t in range(1, limit + 1):
             codes = nxt.tolist()
             still = []
             for r in live:
-                code = codes[r]
+                code, row = codes[r], rows[r]
                 kind = char_class[code]
-                if kind == 3 or (ending[r] and kind == 0):
+                if kind == 3 or (row.ending and kind == 0):
                     continue  # stop before it: the ghost text never shows an unseen character
-                row = rows[r]
-                row.append(vocab[code])
-                if (ending[r] and kind == 2) or len(row) >= max_len:
+                if len(row.chars) >= max_len and not _is_word(vocab[code]):
+                    continue  # the word that crossed L has ended: stop before what follows it
+                row.chars.append(vocab[code])
+                row.lps.append(pending[r])
+                row.steps.append(steps[r])
+                if row.ending and kind == 2:
                     continue
-                ending[r] = ending[r] or kind == 1
+                if len(row.chars) >= max_len and (not _is_word(vocab[code]) or len(row.chars) >= limit):
+                    row.capped = _is_word(vocab[code])
+                    continue
+                row.ending = row.ending or kind == 1
                 still.append(r)
             live = still
             if not live:
@@ -418,24 +610,142 @@ class Engine:
             if cancelled():
                 return []
             logits, state = self.fast.step(nxt, state)
-            if greedy:
-                nxt = logits.argmax(-1)
-            else:
-                nxt = sample_from(logits, uniforms[t], s.temperature, s.top_k, s.top_p)
-                nxt[0] = logits[0].argmax()  # row 1 stays greedy: the ghost text
-            steps.append(logits)
-            chosen.append(nxt)
-        logprobs = F.log_softmax(torch.stack(steps), -1)  # (steps, K, V): one call, not one a step
-        table = logprobs.gather(2, torch.stack(chosen)[:, :, None])[:, :, 0].t().tolist()  # (K, steps)
+            if memory is not None:
+                for r in live:
+                    row = rows[r]
+                    row.keys = memory.advance(row.keys, codes[r])
+                    row.orders = memory.next_orders(row.steps[-1], codes[r])
+            logp, steps = self._next_logp(logits, memory, [r.keys for r in rows], live, [r.orders for r in rows])
+            nxt = self._choose(logp, [r.chars for r in rows], live, recent, greedy,
+                               uniforms[t] if uniforms is not None else None)
+            pending = logp.gather(1, nxt[:, None])[:, 0].tolist()
+        self._last = _LastRun(self._view[1], [("".join(r.chars), self.encode("".join(r.chars)), r.steps)
+                                              for r in rows])
         out, seen = [], set()
-        for chars, lps in zip(rows, table):
-            chars = chars[: loop_start("".join(chars))]
-            text = "".join(chars)
+        for i, row in enumerate(rows):
+            full = "".join(row.chars)
+            cut = loop_start(full)
+            if i == 0 and s.ghost_confidence > 0:
+                cut = min(cut, confident_prefix(full, row.lps, s.ghost_confidence))
+            following = full[cut] if cut < len(full) else "a" if row.capped else ""  # "a": the word went on
+            text = end_at_word(full[:cut], following)
             if text and text not in seen:
                 seen.add(text)
-                out.append(Suggestion(text, math.fsum(lps[: len(chars)]) / len(chars)))
-        out.sort(key=lambda suggestion: -suggestion.mean_logprob)
-        return out
+                out.append(Suggestion(text, math.fsum(row.lps[: len(text)]) / len(text)))
+        if s.ghost != "beam":  # the beam's rows come in its order: the ghost text, then the likeliest other words
+            out.sort(key=lambda suggestion: -suggestion.mean_logprob)
+        return worth_showing(out)
+
+    def _open_words(self, cursor: "_Row", state, logp: torch.Tensor, step, memory: DocumentMemory | None, k: int,
+                    recent: str, cancelled: Callable[[], bool]):
+        """Beam search for the K likeliest distinct ways to finish the word at the cursor (or, after a space, the
+        next word): returns their rows, states (K rows), next-character log-probabilities (K, V), memory steps and
+        the character that ends each word (K,); None if cancelled. A word ends where a character that is not part of a word would follow, so "so" may stay
+        "so" (the empty completion) when a space after it is likelier than "some"."""
+        width = max(k, self.settings.beam_width)
+        vocab, char_class, no_repeat = self.vocab, self._char_class, self.settings.no_repeat
+        in_word = _is_word(self.window[-1:] or " ")
+        beams, steps = [cursor], [step]
+        finished: dict[str, tuple] = {}  # word -> (score, row, state, logp, step)
+        for _ in range(WORD_STEPS):
+            top = logp.topk(min(width, logp.shape[1]), -1)
+            candidates = []
+            for j, (values, codes) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
+                beam = beams[j]
+                started = in_word or any(_is_word(ch) for ch in beam.chars)
+                score = math.fsum(beam.lps)
+                said = "".join(beam.chars)
+                for value, code in zip(values, codes):
+                    ch = vocab[code]
+                    if char_class[code] == 3:
+                        continue  # never inside a ghost text
+                    if no_repeat and _repeats(recent, said, ch, no_repeat):
+                        continue
+                    if _is_word(ch) or (not started and ch in OPENING):
+                        candidates.append((score + value, j, code, value))
+                        continue
+                    word = "".join(beam.chars)  # the word ends before `ch`, which comes next
+                    if word not in finished or finished[word][0] < score + value:
+                        finished[word] = (score + value, beam, self._rows(state, j, j + 1), logp[j : j + 1],
+                                          steps[j], code)
+            candidates.sort(key=lambda c: -c[0])
+            candidates = candidates[:width]
+            best = sorted((f[0] for f in finished.values()), reverse=True)
+            if not candidates or (len(best) >= k and candidates[0][0] < best[k - 1]):
+                break  # scores only fall: no open beam can overtake the K-th finished word
+            if cancelled():
+                return None
+            idx = torch.tensor([c[2] for c in candidates])
+            parents = torch.tensor([c[1] for c in candidates])
+            if isinstance(state, tuple):
+                chosen = tuple(t.index_select(1, parents) for t in state)
+            else:
+                chosen = state.index_select(1, parents)
+            logits, state = self.fast.step(idx, chosen)
+            new = []
+            for score, j, code, value in candidates:
+                parent = beams[j]
+                keys = memory.advance(parent.keys, code) if memory is not None else parent.keys
+                orders = memory.next_orders(steps[j], code) if memory is not None else None
+                new.append(_Row(parent.chars + [vocab[code]], parent.lps + [value], parent.steps + [steps[j]], keys,
+                                orders))
+            beams = new
+            logp, steps = self._next_logp(logits, memory, [b.keys for b in beams], range(len(beams)),
+                                          [b.orders for b in beams])
+        ranked = sorted(finished.values(), key=lambda f: -f[0])[:k]
+        for j, beam in enumerate(beams):  # words still open when the search stopped, if K did not finish
+            if len(ranked) >= k:
+                break
+            ranked.append((math.fsum(beam.lps), beam, self._rows(state, j, j + 1), logp[j : j + 1], steps[j],
+                           int(logp[j].argmax())))
+        rows = [_Row(list(b.chars), list(b.lps), list(b.steps), b.keys, b.orders) for _, b, *_ in ranked]
+        if isinstance(state, tuple):
+            state = tuple(torch.cat([r[2][i] for r in ranked], 1) for i in range(len(state)))
+        else:
+            state = torch.cat([r[2] for r in ranked], 1)
+        return rows, state, torch.cat([r[3] for r in ranked]), [r[4] for r in ranked], torch.tensor([r[5] for r in ranked])
+
+    def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, keys: list, rows: list[int],
+                   orders: list | None = None):
+        """Log-probabilities of the next character (R, V): the model's, and for `rows` mixed with the document
+        memory's (their contexts' `keys`); and per row the memory's `Step` (None where it had nothing to add)."""
+        if memory is None:
+            return F.log_softmax(logits, -1), [None] * len(logits)
+        probs = torch.softmax(logits, -1).numpy().astype(np.float64)
+        steps = [None] * len(probs)
+        for r in rows:
+            probs[r], steps[r] = memory.mix(probs[r], keys[r], orders[r] if orders else None)
+        return torch.from_numpy(probs).float().clamp_min_(1e-30).log_(), steps
+
+    def _choose(self, logp: torch.Tensor, rows: list[list[str]], live: list[int], recent: str, greedy: bool,
+                uniforms: torch.Tensor | None) -> torch.Tensor:
+        """Each row's next character: greedy for row 1 (the ghost text), else sampled; one that would repeat what
+        the row or the text just before it already said gives way to the likeliest one that does not."""
+        s = self.settings
+        if greedy:
+            nxt = logp.argmax(-1)
+        else:
+            nxt = sample_from(logp, uniforms[: len(logp)], s.temperature, s.top_k, s.top_p)
+            nxt[0] = logp[0].argmax()  # row 1 stays greedy: the ghost text
+        if not s.no_repeat:
+            return nxt
+        codes = nxt.tolist()
+        candidates = None
+        for r in live:
+            row = "".join(rows[r])
+            if not _repeats(recent, row, self.vocab[codes[r]], s.no_repeat):
+                continue
+            if candidates is None:
+                candidates = logp.topk(min(REPEAT_TRIES, logp.shape[1]), -1).indices.tolist()
+            for code in candidates[r]:
+                if not _repeats(recent, row, self.vocab[code], s.no_repeat):
+                    codes[r] = code
+                    break
+        return torch.tensor(codes)
+
+    def _recent_text(self) -> str:
+        """The end of the context as the model read it: what a continuation must not simply say again."""
+        return self.normalise(self.window[-RECENT_CHARS:])
 
     @staticmethod
     def _expand(state, k: int):
@@ -444,10 +754,10 @@ class Engine:
             return tuple(Engine._expand(t, k) for t in state)
         return state.expand(-1, k, -1).contiguous()
 
-    def _first_chars(self, logits: torch.Tensor, k: int, greedy: bool, uniforms) -> torch.Tensor:
+    def _first_chars(self, logp: torch.Tensor, k: int, greedy: bool, uniforms) -> torch.Tensor:
         """Distinct first characters: the K likeliest when greedy, else the likeliest then K-1 sampled ones."""
         s = self.settings
-        masked = logits.masked_fill(~self._printable, float("-inf"))  # a suggestion offers something to insert
+        masked = logp.masked_fill(~self._printable, float("-inf"))  # a suggestion offers something to insert
         if greedy:
             return masked[0].topk(k).indices
         chosen = [int(masked[0].argmax())]

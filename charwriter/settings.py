@@ -21,10 +21,11 @@ from charwriter.documents import atomic_write_text
 class Settings:
     model: str | None = None  # name or path of the model last picked in the app; None: the bundled default
     temperature: float = 1.0  # below 1 is safer and more repetitive, above 1 wilder
-    suggestions: int = 3  # K: continuations shown at once; each costs a batch row, not another run
+    suggestions: int = 5  # K: the ghost text and the other likeliest words, shown at once in the pane
     max_length: int = 48  # L: characters per continuation (they also stop at the end of a sentence)
     top_k: int = 5  # sample each character from the k most likely, as the seed did
     greedy: bool = False  # always the most likely character: repeatable, but the continuations look alike
+    memory: bool = True  # learn the document's own names and phrases while writing (off: the model alone)
     debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run
     autosave_seconds: float = 1.0  # the unsaved buffer is written at most this long after a change
 

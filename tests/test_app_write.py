@@ -15,6 +15,7 @@ from textual.widgets import DataTable, Input
 from charwriter import documents, paths
 from charwriter.app import CharwriterApp
 from charwriter.documents import Autosave
+from charwriter.engine import WORD_EXTRA
 from charwriter.screens.write import SuggestionsReady
 from charwriter.settings import Settings
 from charwriter.widgets.confirm import ConfirmScreen
@@ -67,8 +68,9 @@ def notes(app) -> list[str]:
     return [n.message for n in app._notifications]
 
 
-async def test_typing_shows_k_numbered_suggestions_and_ghost_text(tiny_model_path):
-    app = make_app(tiny_model_path)
+async def test_typing_shows_k_numbered_suggestions_and_ghost_text(tiny_model_path, monkeypatch):
+    monkeypatch.setattr("charwriter.engine.FAR_BELOW", 100.0)  # every alternative shown, however unlikely
+    app = make_app(tiny_model_path, suggestions=3)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await type_text(pilot, "The hou")
@@ -76,10 +78,9 @@ async def test_typing_shows_k_numbered_suggestions_and_ghost_text(tiny_model_pat
         writer = app.writer
         continuations = writer.editor.continuations
         assert len(continuations) == 3
-        scores = [score for _, score in continuations]
-        assert scores == sorted(scores, reverse=True) and all(s <= 0 for s in scores)
+        assert all(score <= 0 for _, score in continuations)
         assert ghost(app) == continuations[0][0] != ""
-        assert all(len(text) <= 48 for text, _ in continuations)
+        assert all(len(text) <= 48 + WORD_EXTRA for text, _ in continuations)
         pane = app.query_one(SuggestionsPane)
         assert pane.option_count == 3
         first = str(pane.get_option_at_index(0).prompt)
@@ -156,8 +157,9 @@ async def test_alt_letters_from_a_real_terminal_are_not_typed(tiny_model_path):
         assert isinstance(app.focused, SuggestionsPane)
 
 
-async def test_cycling_and_hiding(tiny_model_path):
-    app = make_app(tiny_model_path)
+async def test_cycling_and_hiding(tiny_model_path, monkeypatch):
+    monkeypatch.setattr("charwriter.engine.FAR_BELOW", 100.0)
+    app = make_app(tiny_model_path, suggestions=3)
     async with app.run_test(size=SIZE) as pilot:
         await type_text(pilot, "The hou")
         await settle(pilot)
@@ -195,7 +197,8 @@ async def test_mid_line_the_pane_suggests_but_no_ghost_text_is_drawn(tiny_model_
         await pilot.press("ctrl+left")
         await settle(pilot)
         assert app.writer.editor.cursor_location == (0, len("The house "))
-        assert len(app.writer.editor.continuations) == 3 and app.query_one(SuggestionsPane).option_count == 3
+        count = len(app.writer.editor.continuations)
+        assert count >= 2 and app.query_one(SuggestionsPane).option_count == count
         assert ghost(app) == ""
         await pilot.press("tab")  # no ghost text: Tab moves the focus and inserts nothing
         assert app.writer.editor.text == "The house stood"
@@ -222,7 +225,8 @@ async def test_a_burst_of_keys_costs_one_suggestion_run(tiny_model_path):
         engine = app.writer.engine
         calls = []
         original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False: calls.append(text) or original(text, cancelled)
+        engine.suggest = lambda text=None, cancelled=lambda: False, document=None: (
+                calls.append(text) or original(text, cancelled, document))
         await type_text(pilot, "Happy families")
         await pilot.pause(0.5)
         await settle(pilot)
@@ -249,7 +253,7 @@ async def test_an_engine_failure_is_reported_and_writing_goes_on(tiny_model_path
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
 
-        def broken(text=None, cancelled=None):
+        def broken(text=None, cancelled=None, document=None):
             raise RuntimeError("boom")
 
         app.writer.engine.suggest = broken

@@ -203,3 +203,29 @@ def test_events_stream_and_sigint_saves_a_resumable_checkpoint(tmp_path, isolate
 def test_resume_refuses_changed_hyperparameters_and_unknown_runs(capsys):
     code, _, err = run_cli(["train", "--resume", "nothing-here"], capsys)
     assert code == 2 and "no resumable run" in err
+
+
+def test_eval_with_the_memory_scores_the_tail_as_one_stream_with_and_without_it(tiny_model_path, tmp_path, capsys):
+    """On a text that repeats its own phrases the memory lowers the loss; the one-stream score without it is
+    the model's own (the same as scoring the stream by hand)."""
+    import re
+
+    import torch
+
+    from charwriter.lm.checkpoint import load_model
+    from charwriter.lm.data import Corpus
+
+    corpus = tmp_path / "repeats.txt"
+    corpus.write_text(make_text(6_000, seed=4) + " Morvath kept the old mill by the water." * 30, encoding="utf-8")
+    code, out, err = run_cli(["eval", str(corpus), "--model", str(tiny_model_path), "--memory"], capsys)
+    assert code == 0, err
+    alone, mixed = map(float, re.search(r"([\d.]+) nats/char alone, ([\d.]+) with the document memory", out).groups())
+    assert mixed < alone - 0.3
+    loaded = load_model(tiny_model_path)
+    data = Corpus.from_text(corpus.read_text(encoding="utf-8"), vocab=loaded.vocab).data.tolist()
+    split = int(len(data) * 0.9)
+    stream = data[split - 1000 :]
+    with torch.no_grad():
+        logits, _ = loaded.model.eval()(torch.tensor([stream]))
+    losses = torch.nn.functional.cross_entropy(logits[0, 999:-1], torch.tensor(stream[1000:]), reduction="none")
+    assert losses.mean().item() == pytest.approx(alone, abs=2e-4)

@@ -34,19 +34,21 @@ def prepare(text: str, *keys: str):
 
 
 def test_writing_with_suggestions(snap_compare, tiny_model_path):
-    """You should see "The quiet house stood by the" in the editor with the model's top continuation in grey
-    italics after the cursor, three numbered continuations with their confidence (e.g. -0.52) in the Suggestions
-    pane on the right, the status line "untitled ● │ model run │ temp 1.0 │ context 28 │ latency 12 ms" and the
-    footer keys (Accept, Word, Save, Open, Pick, Resample, Model, Help, Quit)."""
+    """You should see "The quiet house stood by the riv" in the editor with the model's top continuation ("er")
+    in grey italics after the cursor; in the Suggestions pane on the right, numbered ways to finish the word, each
+    with a confidence bar (●●●● … ●○○○) and the typed "riv" dimmed in front of it ("riv" + "er", "e", "ert",
+    "ery"), and "document memory on" under the pane; the status line "untitled ● │ model run │ temp 1.0 │ context
+    32 │ latency 12 ms" and the footer keys (Accept, Word, Save, Pick, Resample, Model, Quit, Help)."""
     assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE,
-                        run_before=prepare("The quiet house stood by the"))
+                        run_before=prepare("The quiet house stood by the riv"))
 
 
 def test_picking_in_the_suggestions_pane(snap_compare, tiny_model_path):
-    """You should see the Suggestions pane focused (brighter border) with its first continuation highlighted;
-    the grey ghost text in the editor is hidden while the editor does not have the focus."""
+    """You should see the Suggestions pane focused (brighter border) with its first continuation highlighted and
+    the typed "ali" dimmed before each way to finish the word; the grey ghost text in the editor is hidden while
+    the editor does not have the focus."""
     assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE,
-                        run_before=prepare("Happy families are", "alt+s"))
+                        run_before=prepare("Happy families are all ali", "alt+s"))
 
 
 def test_quit_with_unsaved_changes(snap_compare, tiny_model_path):

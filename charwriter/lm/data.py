@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +41,18 @@ def read_text(path: str | Path, encoding: str = "utf-8", what: str = "corpus") -
     if not text.strip():
         raise CorpusError(f"{what} is empty: {Path(path).expanduser()} — give a file with some text in it")
     return text
+
+
+GUTENBERG_START = re.compile(r"^\*\*\* ?START OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK[^\n]*\n", re.M | re.I)
+GUTENBERG_END = re.compile(r"^\*\*\* ?END OF (?:THE|THIS) PROJECT GUTENBERG E-?BOOK", re.M | re.I)
+
+
+def gutenberg_body(text: str) -> str:
+    """The book inside a Project Gutenberg file: what lies between its START and END lines (either may be
+    missing); any other text is returned as it is."""
+    start = GUTENBERG_START.search(text)
+    end = GUTENBERG_END.search(text, start.end() if start else 0)
+    return text[start.end() if start else 0 : end.start() if end else len(text)]
 
 
 def build_vocab(text: str) -> list[str]:

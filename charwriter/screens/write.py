@@ -45,6 +45,14 @@ class SuggestionsReady(Message):
     continuations: list[tuple[str, float]]
     latency_ms: float
     context: int
+    memory_pending: bool = False  # the document is too big to take into the memory during a keystroke: build it
+
+
+@dataclass
+class MemoryReady(Message):
+    """The document memory was built off the event loop for this engine."""
+
+    engine: object
 
 
 @dataclass
@@ -95,6 +103,8 @@ class WriteScreen(Screen):
         self._autosave_lock = threading.Lock()
         self._autosave_epoch = 0
         """Bumped when the autosave is removed, so that a write already in flight does not bring it back."""
+        self._memory_building = False
+        """A worker is building the document memory of a big document."""
         self._recovery_pending = False
         self._kept_orphans: set[Path] = set()
         """Crashed sessions' autosaves the user closed the question on (Esc): kept for the next start."""
@@ -134,6 +144,7 @@ class WriteScreen(Screen):
         self.status.document = self.document_name
         self.status.temperature = self.settings.temperature
         self.status.model = "loading…"
+        self._show_memory()
         # A model given for this session (--model) is what the user asked for: if it fails, say so. A remembered one
         # that fails (deleted, broken) falls back to the bundled default.
         remembered = None if self.model_spec else self.settings.model
@@ -155,7 +166,7 @@ class WriteScreen(Screen):
 
         s = self.settings
         return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                              greedy=s.greedy)
+                              greedy=s.greedy, memory=s.memory)
 
     @work(thread=True, exclusive=True, group="model")
     def load_model(self, spec: str | Path | None, remember: bool = False, fall_back: bool = False) -> None:
@@ -235,7 +246,8 @@ class WriteScreen(Screen):
         editor = self.editor
         if self.engine is None or self.hidden or not editor.selection.is_empty:
             return
-        self._suggest(self.engine, editor.text_before_cursor(), self.version, self._threads())
+        document, cursor = editor.text_and_offset()
+        self._suggest(self.engine, document[:cursor], self.version, self._threads(), document)
 
     def _threads(self) -> int:
         """Every core on an idle machine (a step is memory-bound: two cores read the weights nearly twice as fast,
@@ -247,7 +259,7 @@ class WriteScreen(Screen):
         return 1 if RunManager.of(self.app).active else ALL_THREADS
 
     @work(thread=True, exclusive=True, group="suggest")
-    def _suggest(self, engine, text: str, version: int, threads: int = 1) -> None:
+    def _suggest(self, engine, text: str, version: int, threads: int = 1, document: str | None = None) -> None:
         worker = get_current_worker()
         cancelled = lambda: worker.is_cancelled  # noqa: E731 - the engine polls this between steps
         with self._engine_lock:  # a cancelled older run may still be finishing its step
@@ -256,25 +268,67 @@ class WriteScreen(Screen):
             if engine.settings.threads != threads:
                 engine.settings = replace(engine.settings, threads=threads)
             try:
-                suggestions = engine.suggest(text, cancelled=cancelled)
+                suggestions = engine.suggest(text, cancelled=cancelled, document=document)
             except Exception as error:  # keep the editor (and the user's text) alive; say what broke
                 self.post_message(ModelFailed(f"suggestions failed ({type(error).__name__}: {error})"))
                 return
             latency, context = engine.last_latency_ms, len(engine.window)
+            pending = engine.memory_pending is not None
         if not cancelled():
             self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],
-                                               latency, context))
+                                               latency, context, pending))
 
     def on_suggestions_ready(self, message: SuggestionsReady) -> None:
+        if message.memory_pending and not self._memory_building and self.engine is not None:
+            self._memory_building = True
+            self._show_memory("learning the document…")
+            self._build_memory(self.engine, self.editor.text)
+        elif not message.memory_pending and not self._memory_building:
+            self._show_memory()
         if message.version != self.version or self.hidden:
             return  # the text or the cursor moved on since: a newer run is coming
         self.editor.show_continuations(message.continuations)
         self.status.latency_ms = message.latency_ms
         self.status.context = message.context
 
+    @work(thread=True, exclusive=True, group="memory")
+    def _build_memory(self, engine, document: str) -> None:
+        """Build the memory of a big document off the event loop and outside the engine's lock (suggestions go on
+        without it meanwhile); it then catches up with the edits made since, at the next keystroke."""
+        memory = engine.memory
+        if memory is not None:
+            base = memory.build(document)
+            with self._engine_lock:
+                if engine.memory is memory:
+                    memory.install(document, base)
+        self.post_message(MemoryReady(engine))
+
+    def on_memory_ready(self, message: MemoryReady) -> None:
+        self._memory_building = False
+        if message.engine is self.engine:
+            self._show_memory()
+            self._schedule(now=True)
+
+    def _show_memory(self, note: str | None = None) -> None:
+        """The memory's state under the suggestions pane."""
+        if note is None:
+            note = "document memory on" if self.settings.memory else "document memory off"
+        self.pane.border_subtitle = note
+
+    def action_toggle_memory(self) -> None:
+        self.settings.memory = not self.settings.memory
+        self.settings.save()
+        if self.engine is not None:
+            self.engine.settings = replace(self.engine.settings, memory=self.settings.memory)  # read once per run
+        self._show_memory()
+        self.notify("Document memory on: the suggestions learn this document's names and phrases as you write."
+                    if self.settings.memory else "Document memory off: the suggestions come from the model alone.",
+                    timeout=5)
+        self._schedule(now=True)
+
     @on(Editor.ContinuationsChanged)
     def _mirror(self, message: Editor.ContinuationsChanged) -> None:
-        self.pane.show(message.continuations, message.choice)
+        self.pane.show(message.continuations, message.choice, self.editor.word_before_cursor())
 
     @on(Editor.Hidden)
     def _hide(self) -> None:

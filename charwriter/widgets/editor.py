@@ -24,6 +24,7 @@ Continuation = tuple[str, float]
 """A continuation's text and its confidence (mean log-probability per character, in nats)."""
 
 NEXT_WORD = re.compile(r"\s*[^\s]+")
+PARTIAL_WORD = re.compile(r"[\w'-]*$")
 
 
 class Editor(TextArea):
@@ -68,6 +69,18 @@ class Editor(TextArea):
 
     def text_before_cursor(self) -> str:
         return self.document.get_text_range((0, 0), self.cursor_location)
+
+    def word_before_cursor(self) -> str:
+        """The part of a word that lies before the cursor ("" after a space)."""
+        row, column = self.cursor_location
+        return PARTIAL_WORD.search(self.document[row][:column]).group(0)
+
+    def text_and_offset(self) -> tuple[str, int]:
+        """The whole text and the cursor's offset in it: one join of the lines, for the model and its memory."""
+        row, column = self.cursor_location
+        lines = self.document.lines
+        offset = sum(map(len, lines[:row])) + row * len(self.document.newline) + column
+        return self.text, offset
 
     # --- continuations in, ghost text out ------------------------------------------------------------------------
 

@@ -10,9 +10,13 @@ from textual.widgets import DataTable, Markdown
 
 INTRO = """\
 **charwriter** continues your text as you type. The grey text at the cursor is the model's most likely
-continuation; the pane on the right lists all of them, numbered, with their confidence (the mean
-log-probability per character: closer to 0 is surer). Typing what the grey text says keeps it; anything
-else asks the model again. Without grey text, Tab moves the focus as usual (to the suggestions pane).
+continuation; the pane on the right lists it and the alternatives worth reading, numbered, each with a
+confidence bar: ●●●● sure, ●●●○ likely, ●●○○ maybe, ●○○○ a guess (the mean log-probability per character
+from −0.25, −0.6 and −1.0 nats up; the pane's tooltip shows the numbers). Typing what the grey text says keeps
+it; anything else asks the model again. Without grey text, Tab moves the focus as usual (to the pane).
+
+The **document memory** learns the names and phrases of the document you are writing, as you write it, so a
+name typed twice is completed the third time; switch it off or on from the palette (Ctrl+P, "Document memory").
 """
 
 

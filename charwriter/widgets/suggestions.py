@@ -1,7 +1,9 @@
 """The suggestions pane: the K continuations, numbered, most likely first, each with its confidence.
 
 Focus it (Alt+S, or Tab when no ghost text shows) and pick one with the arrows and Enter, or with its number.
-The pane only shows what the editor holds and says which one was picked with a `Picked` message.
+The pane only shows what the editor holds and says which one was picked with a `Picked` message. A continuation
+that finishes the word being typed shows the typed part dimmed, so the whole word reads; confidence is a short bar
+(the number, the mean log-probability per character, is in the pane's tooltip and in help).
 """
 
 from __future__ import annotations
@@ -20,6 +22,22 @@ from charwriter.widgets.editor import Continuation
 def visible(text: str) -> str:
     """A continuation on one line: newlines and tabs drawn as symbols."""
     return text.replace("\n", "↵").replace("\t", "→")
+
+
+CONFIDENCE = [(-0.25, "●●●●", "sure"), (-0.6, "●●●○", "likely"), (-1.0, "●●○○", "maybe"), (None, "●○○○", "a guess")]
+"""Mean log-probability per character (nats) from which a continuation gets each bar, and the bar's word."""
+
+
+def confidence_bar(mean_logprob: float) -> tuple[str, str]:
+    """The bar and the word for a confidence figure."""
+    for floor, bar, word in CONFIDENCE:
+        if floor is None or mean_logprob >= floor:
+            return bar, word
+    raise AssertionError("unreachable")
+
+
+def is_word_char(ch: str) -> bool:
+    return ch.isalnum() or ch in "'-"
 
 
 class SuggestionsPane(OptionList):
@@ -41,20 +59,27 @@ class SuggestionsPane(OptionList):
         self.border_title = "Suggestions"
         self._count = 0
 
-    def show(self, continuations: tuple[Continuation, ...], choice: int) -> None:
-        """Redraw with these continuations; `choice` is the one shown as ghost text in the editor."""
+    def show(self, continuations: tuple[Continuation, ...], choice: int, typed: str = "") -> None:
+        """Redraw with these continuations; `choice` is the one shown as ghost text in the editor; `typed` is the
+        part of the word before the cursor, shown dimmed in front of a continuation that finishes it."""
         highlighted = self.highlighted
         options = []
         for i, (text, score) in enumerate(continuations):
+            bar, _ = confidence_bar(score)
+            finishes = typed and text[:1] and is_word_char(text[0])
             prompt = Text.assemble(
                 (f"{i + 1} ", "bold"),
-                (f"{score:5.2f} ", "dim"),
+                (f"{bar} ", "dim"),
+                (typed if finishes else "", "dim"),
                 (visible(text), "italic" if i == choice else ""),
             )
             options.append(Option(prompt, id=str(i)))
         self._count = len(options)
         self.set_options(options)
         self.set_class(not options, "-empty")
+        self.tooltip = "\n".join(
+            [f"{i + 1}: {confidence_bar(score)[1]} (mean log-probability {score:.2f} nats per character)"
+             for i, (_, score) in enumerate(continuations)]) or None
         if options:
             self.highlighted = highlighted if highlighted is not None and highlighted < len(options) else choice
 

@@ -1,0 +1,214 @@
+"""Keystroke savings: how many keys the suggestions save a writer typing a text, the headline figure for charwriter.
+
+A simulated writer types N characters of TEXT starting at POS (default: P passages of 1,000 characters spread over
+the held-out last 10 %), with all of TEXT before POS already in the document, as if they had written it
+(`--history N` keeps only the last N characters; `--history 0` starts from an empty document). At every keystroke the
+engine computes suggestions as the app does (`Engine.suggest` with the app's settings, the document memory
+included), and the writer, in this order of preference:
+
+- accepts the whole grey text with one key (Tab) when all of it is what they were about to type;
+- else accepts it word by word, one key per word (Alt+Right), while the words match;
+- else picks a pane alternative (two keys: Alt+S and its number) when all of it matches and that saves more;
+- else types one character.
+
+Printed per text: characters, keys, keystroke savings rate KSR = 1 - keys / characters, the share of characters the
+grey text alone saved, characters per accept, the time per keystroke, and the held-out loss on the same passages
+(nats/char, each character predicted from everything before it) of the model alone and with the memory; then a line
+`KSR <text name>: 0.xxx` per text. Texts are read as `charwriter train` reads them (UTF-8, BOM and CRLF handled) and
+a Project Gutenberg file's header and licence are left out (they are not the writer's prose).
+
+    python benchmarks/keystrokes.py ../shared/data/anna.txt ../shared/data/pride-and-prejudice.txt
+    python benchmarks/keystrokes.py TEXT --compare memory      # with and without the memory, side by side
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import statistics
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import torch
+
+from charwriter.engine import Engine, EngineSettings
+from charwriter.lm.checkpoint import load_model
+from charwriter.lm.data import gutenberg_body, read_text
+from charwriter.lm.registry import resolve_model
+from charwriter.settings import Settings
+
+NEXT_WORD = re.compile(r"\s*[^\s]+")  # the editor's Alt+Right: the next word with the spaces before it
+
+
+@dataclass
+class Tally:
+    chars: int = 0
+    keys: int = 0
+    grey_saved: int = 0  # characters inserted by Tab or Alt+Right, less the keys they took
+    pane_saved: int = 0
+    accepts: int = 0
+    accepted_chars: int = 0
+    latencies: list[float] = field(default_factory=list)
+    static_nats: float = 0.0
+    memory_nats: float = 0.0
+    scored: int = 0
+
+    def add(self, other: "Tally") -> None:
+        for name in ("chars", "keys", "grey_saved", "pane_saved", "accepts", "accepted_chars", "static_nats",
+                     "memory_nats", "scored"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.latencies += other.latencies
+
+    @property
+    def ksr(self) -> float:
+        return 1 - self.keys / max(1, self.chars)
+
+
+def app_settings(**changes) -> EngineSettings:
+    """The engine settings the app uses by default (charwriter.settings.Settings), seeded for repeatable runs."""
+    s = Settings()
+    settings = EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
+                              greedy=s.greedy, memory=s.memory, seed=0, threads=1)
+    return replace(settings, **changes)
+
+
+def best_action(suggestions, rest: str) -> tuple[int, int, str]:
+    """(characters inserted, keys pressed, kind) for the writer's best move, or (1, 1, "type")."""
+    options = [(1, 1, "type")]
+    if suggestions:
+        grey = suggestions[0].text
+        if rest.startswith(grey):
+            options.append((len(grey), 1, "tab"))
+        else:
+            chars = words = 0
+            for match in NEXT_WORD.finditer(grey):
+                if not rest.startswith(grey[: match.end()]):
+                    break
+                chars, words = match.end(), words + 1
+            if words:
+                options.append((chars, words, "word"))
+        for alternative in suggestions[1:]:
+            if rest.startswith(alternative.text):
+                options.append((len(alternative.text), 2, "pick"))
+    return max(options, key=lambda o: (o[0] - o[1], o[2] != "pick"))
+
+
+def type_passage(engine: Engine, history: str, target: str) -> Tally:
+    """The simulated writer types `target` after `history`."""
+    tally = Tally(chars=len(target))
+    engine.remember(history)  # opening the document: the memory is built before the first keystroke here
+    engine.suggest(history)
+    typed = 0
+    while typed < len(target):
+        started = time.perf_counter()
+        suggestions = engine.suggest(history + target[:typed])
+        tally.latencies.append((time.perf_counter() - started) * 1000)
+        chars, keys, kind = best_action(suggestions, target[typed:])
+        typed += chars
+        tally.keys += keys
+        if kind in ("tab", "word"):
+            tally.grey_saved += chars - keys
+        elif kind == "pick":
+            tally.pane_saved += chars - keys
+        if kind != "type":
+            tally.accepts += 1
+            tally.accepted_chars += chars
+    return tally
+
+
+def score_passage(engine: Engine, history: str, target: str, tally: Tally) -> None:
+    """Each character's loss given everything before it: the model alone and mixed with the memory."""
+    engine.remember(history)
+    for i, ch in enumerate(target):
+        codes = engine.encode(ch)
+        if len(codes) != 1:
+            continue  # a character the model spells with several codes, or skips: not scored
+        static, mixed = engine.next_logp(history + target[:i])
+        tally.static_nats -= float(static[codes[0]])
+        tally.memory_nats -= float(mixed[codes[0]])
+        tally.scored += 1
+
+
+def passages(text: str, args) -> list[tuple[int, int]]:
+    if args.start is not None:
+        return [(args.start, args.chars)]
+    split = int(len(text) * 0.9)
+    tail = len(text) - split
+    return [(split + int((i + 0.5) * tail / args.passages) - args.chars // 2, args.chars)
+            for i in range(args.passages)]
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else math.nan
+
+
+def run(loaded, text: str, settings: EngineSettings, args) -> Tally:
+    total = Tally()
+    for start, chars in passages(text, args):
+        history = text[max(0, start - args.history) if args.history is not None else 0 : start]
+        target = text[start : start + chars]
+        tally = type_passage(Engine(loaded, settings), history, target)
+        if not args.no_loss:
+            score_passage(Engine(loaded, settings), history, target, tally)
+        total.add(tally)
+    return total
+
+
+def report(name: str, label: str, t: Tally) -> None:
+    per_accept = t.accepted_chars / t.accepts if t.accepts else 0.0
+    line = (f"{name} [{label}]: {t.chars:,} chars, {t.keys:,} keys, KSR {t.ksr:.3f} (grey text {t.grey_saved / t.chars:.3f},"
+            f" pane {t.pane_saved / t.chars:.3f}), {per_accept:.1f} chars per accept, keystroke p50"
+            f" {percentile(t.latencies, 0.5):.1f} ms p95 {percentile(t.latencies, 0.95):.1f} ms")
+    if t.scored:
+        line += (f"; loss {t.static_nats / t.scored:.4f} nats/char model alone, {t.memory_nats / t.scored:.4f} with"
+                 f" memory ({(t.memory_nats - t.static_nats) / t.scored:+.4f})")
+    print(line, flush=True)
+
+
+VARIANTS = {
+    "memory": [("memory on", {}), ("memory off", {"memory": False})],
+    "no-repeat": [("no-repeat 12", {}), ("no-repeat off", {"no_repeat": 0})],
+    "k": [("K=3", {"k": 3, "beam_width": 6}), ("K=5", {"k": 5, "beam_width": 8})],
+    "confidence": [("whole", {"ghost_confidence": 0.0}), ("p>=0.1", {"ghost_confidence": 0.1}),
+                   ("p>=0.25", {"ghost_confidence": 0.25})],
+    "ghost": [("beam", {"ghost": "beam"}), ("greedy", {"ghost": "greedy"})],
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("texts", nargs="+", help="UTF-8 text files")
+    parser.add_argument("--model", default=None, help="model name or path (default: the bundled model)")
+    parser.add_argument("--start", type=int, default=None, help="type from this character on (one passage)")
+    parser.add_argument("--chars", type=int, default=1000, help="characters per passage (default 1000)")
+    parser.add_argument("--passages", type=int, default=3, help="passages over the last 10 %% (default 3)")
+    parser.add_argument("--history", type=int, default=None, help="keep only the last N characters before a passage")
+    parser.add_argument("--no-memory", action="store_true", help="the document memory off")
+    parser.add_argument("--compare", choices=sorted(VARIANTS), help="run the variants of one setting side by side")
+    parser.add_argument("--no-loss", action="store_true", help="skip the per-character loss (faster)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    loaded = load_model(resolve_model(args.model))
+    base = app_settings(memory=not args.no_memory)
+    variants = VARIANTS[args.compare] if args.compare else [("memory on" if base.memory else "memory off", {})]
+    print(f"model {loaded.name}; K={base.k} L={base.max_len} temperature {base.temperature} top-k {base.top_k};"
+          f" history {'all' if args.history is None else args.history} chars; torch threads 1", flush=True)
+    results = []
+    for path in args.texts:
+        text = gutenberg_body(read_text(path))
+        name = Path(path).name
+        for label, changes in variants:
+            tally = run(loaded, text, replace(base, **changes), args)
+            report(name, label, tally)
+            results.append((name, label, tally))
+    for name, label, tally in results:
+        suffix = f" [{label}]" if len(variants) > 1 else ""
+        print(f"KSR {name}{suffix}: {tally.ksr:.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

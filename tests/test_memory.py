@@ -1,0 +1,149 @@
+"""The document memory: it always describes the document as it is, it completes the writer's own words, it learns
+its weights, it never holds up the first suggestion on a big document, and it can be switched off."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import numpy as np
+import pytest
+import torch
+
+import charwriter.lm.memory as memory_module
+from charwriter.engine import Engine, EngineSettings
+from charwriter.lm.checkpoint import load_model
+from charwriter.lm.memory import DocumentMemory
+from conftest import make_text
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_path):
+    return load_model(tiny_model_path)
+
+
+def engine_for(loaded, **settings) -> Engine:
+    return Engine(loaded, EngineSettings(**settings))
+
+
+def contents(memory: DocumentMemory) -> Counter:
+    """Every n-gram the memory counts (its sorted arrays and its delta together)."""
+    counts = Counter(dict(zip(memory.base.keys.tolist(), memory.base.counts.tolist())))
+    for context, followers in memory.delta.items():
+        for code, n in followers.items():
+            counts[(context << int(memory.bits)) | (code + 1)] += n
+    return +counts
+
+
+def built_from_scratch(memory: DocumentMemory, text: str) -> Counter:
+    return Counter(memory.keys_of(memory.encode(text)).tolist())
+
+
+def test_memory_after_edits_deletions_and_undo_equals_one_built_from_the_edited_text(tiny):
+    engine = engine_for(tiny)
+    memory = DocumentMemory(len(engine.vocab), engine.encode)
+    rng = random.Random(4)
+    text = make_text(300, seed=1)
+    history = [text]
+    memory.sync(text)
+    # unknown characters (skipped: 'Z' and an emoji) and one that spells several codes (the ellipsis)
+    alphabet = "the quiet house… Z😀\n."
+    for step in range(150):
+        pos = rng.randint(0, len(text))
+        roll = rng.random()
+        if roll < 0.45:
+            text = text[:pos] + "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 25))) + text[pos:]
+        elif roll < 0.85:
+            text = text[:pos] + text[min(len(text), pos + rng.randint(1, 30)) :]
+        elif len(history) > 2:
+            history.pop()
+            text = history[-1]  # undo: back to an earlier state of the document
+        history.append(text)
+        assert memory.sync(text)
+        assert memory.text == text
+        if step % 10 == 0:
+            assert contents(memory) == built_from_scratch(memory, text), step
+    assert contents(memory) == built_from_scratch(memory, text)
+    fresh = DocumentMemory(len(engine.vocab), engine.encode)
+    fresh.rebuild(text)
+    codes = engine.encode(text)
+    for end in range(0, len(codes), 37):
+        assert (memory.counts_for(codes[:end]) == fresh.counts_for(codes[:end])).all()
+
+
+def test_the_followers_of_a_context_are_what_came_after_it():
+    vocab = list(" abcd")
+    memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
+    memory.rebuild("abc abd abc")
+    counts = memory.counts_for(memory.encode("ab"))  # (orders, V): the contexts "b", "ab"
+    assert counts[1].tolist() == [0, 0, 0, 2, 1]  # after "ab": c twice, d once
+    assert counts[0].tolist() == [0, 0, 0, 2, 1]  # after "b": the same
+    assert memory.counts_for(memory.encode("c"))[0].tolist() == [1, 0, 0, 0, 0]  # the last c has no follower
+    assert memory.counts_for(memory.encode("dc")).sum(-1).tolist()[:2] == [1, 0]  # "dc" never occurred
+
+
+def test_an_invented_name_repeated_in_a_document_is_completed(tiny):
+    """The writer's own name, twice in the document: the third time, two letters bring the rest."""
+    base = make_text(3000, seed=5)
+    doc = (base[:1000] + " Morvath stood by the river. " + base[1000:2000] + " Then Morvath walked to the mill. "
+           + base[2000:2500] + " and Mo")
+    with_memory = engine_for(tiny, seed=1).suggest(doc)
+    assert with_memory[0].text.startswith("rvath")
+    without = engine_for(tiny, seed=1, memory=False).suggest(doc)
+    assert not without[0].text.startswith("rvath")  # the model alone never saw the name
+
+
+def test_the_memory_lowers_the_loss_of_a_repetitive_text_and_learns_its_weights(tiny):
+    engine = engine_for(tiny)
+    text = "Morvath said the old words again. " * 8
+    static = mixed = 0.0
+    engine.remember(text[:40])
+    before = list(engine.memory._weights)
+    for i in range(40, len(text)):
+        model, with_memory = engine.next_logp(text[:i])
+        code = engine.encode(text[i])[0]
+        static -= float(model[code])
+        mixed -= float(with_memory[code])
+        assert torch.exp(with_memory).sum() == pytest.approx(1.0, abs=1e-4)
+    assert mixed < 0.5 * static
+    after = engine.memory._weights
+    assert max(a - b for a, b in zip(after, before)) > 0.1  # the weights rose where the memory was right
+
+
+def test_a_big_document_gets_suggestions_at_once_and_its_memory_later(tiny, monkeypatch):
+    monkeypatch.setattr(memory_module, "FOLD_CHARS", 1_000)
+    engine = engine_for(tiny, seed=0)
+    doc = make_text(5_000, seed=2)
+    first = engine.suggest(doc)
+    assert first and engine.memory_pending == doc  # suggested from the model alone; the memory is to be built
+    assert engine._memory_in_use() is None
+    base = engine.memory.build(doc)  # what the app runs off the event loop
+    engine.memory.install(doc, base)
+    engine.suggest(doc + " t")
+    assert engine.memory_pending is None and engine._memory_in_use() is engine.memory
+    assert contents(engine.memory) == built_from_scratch(engine.memory, doc + " t")
+
+
+def test_the_memory_can_be_switched_off(tiny):
+    doc = make_text(800, seed=3) + " Morvath. Morvath. Mo"
+    off = engine_for(tiny, greedy=True, memory=False)
+    assert [s.text for s in off.suggest(doc)] == [s.text for s in off.suggest(doc)]
+    assert off.memory is None
+    on = engine_for(tiny, greedy=True)
+    on.suggest(doc)
+    on.settings.memory = False
+    on.suggest(doc)
+    assert on.memory is None
+    model, mixed = on.next_logp(doc)
+    assert torch.equal(model, mixed)
+
+
+def test_mixing_keeps_a_distribution_and_unseen_contexts_change_nothing():
+    vocab = list(" abcd")
+    memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
+    memory.rebuild("abcabcabd")
+    probs = np.full(5, 0.2)
+    mixed, step = memory.mix(probs, memory.context_keys(memory.encode("ab")))
+    assert mixed.sum() == pytest.approx(1.0) and mixed[3] > 0.2 and step is not None
+    same, nothing = memory.mix(probs, memory.context_keys(memory.encode("dd")))
+    assert nothing is None and (same == probs).all()

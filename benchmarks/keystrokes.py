@@ -172,7 +172,7 @@ def report(name: str, label: str, t: Tally) -> None:
 VARIANTS = {
     "memory": [("memory on", {}), ("memory off", {"memory": False})],
     "no-repeat": [("no-repeat 12", {}), ("no-repeat off", {"no_repeat": 0})],
-    "k": [("K=3", {"k": 3, "beam_width": 6}), ("K=5", {"k": 5, "beam_width": 8})],
+    "k": [("K=3", {"k": 3, "beam_width": 6}), ("K=5", {"k": 5, "beam_width": 8}), ("K=9", {"k": 9, "beam_width": 10})],
     "confidence": [("whole", {"ghost_confidence": 0.0}), ("p>=0.1", {"ghost_confidence": 0.1}),
                    ("p>=0.25", {"ghost_confidence": 0.25})],
     "ghost": [("beam", {"ghost": "beam"}), ("greedy", {"ghost": "greedy"})],
@@ -189,12 +189,23 @@ def main() -> None:
     parser.add_argument("--history", type=int, default=None, help="keep only the last N characters before a passage")
     parser.add_argument("--no-memory", action="store_true", help="the document memory off")
     parser.add_argument("--compare", choices=sorted(VARIANTS), help="run the variants of one setting side by side")
+    parser.add_argument("--variant", action="append", default=[], metavar="LABEL:NAME=VALUE,…",
+                        help="an engine setting variant to run side by side, e.g. 'wide:k=9,beam_width=16'")
     parser.add_argument("--no-loss", action="store_true", help="skip the per-character loss (faster)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(resolve_model(args.model))
     base = app_settings(memory=not args.no_memory)
-    variants = VARIANTS[args.compare] if args.compare else [("memory on" if base.memory else "memory off", {})]
+    variants = VARIANTS[args.compare] if args.compare else []
+    for spec in args.variant:
+        label, _, assignments = spec.partition(":")
+        changes = {}
+        for assignment in filter(None, assignments.split(",")):
+            name, _, value = assignment.partition("=")
+            kind = type(getattr(base, name))
+            changes[name] = value.lower() in ("1", "true", "on") if kind is bool else kind(value)
+        variants.append((label, changes))
+    variants = variants or [("memory on" if base.memory else "memory off", {})]
     print(f"model {loaded.name}; K={base.k} L={base.max_len} temperature {base.temperature} top-k {base.top_k};"
           f" history {'all' if args.history is None else args.history} chars; torch threads 1", flush=True)
     results = []

@@ -113,7 +113,7 @@ class CharwriterApp(App[None]):
         yield SystemCommand("Open…", "Open a text file (Ctrl+O)", screen.action_open)
         yield SystemCommand("Choose a model", "Pick the model that writes with you (F2)", screen.action_pick_model)
         yield SystemCommand("Train a model", "Open the training screen (Ctrl+T)", self.action_train)
-        yield SystemCommand("Resample suggestions", "New continuations for the same text (Ctrl+R)",
+        yield SystemCommand("Resample suggestions", "Another ghost text, drawn at the temperature (Ctrl+R)",
                             screen.action_resample)
         yield SystemCommand("Temperature up", "Wilder continuations (Ctrl+Up)", lambda: screen.action_temperature(1))
         yield SystemCommand("Temperature down", "Safer continuations (Ctrl+Down)",

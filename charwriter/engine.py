@@ -34,14 +34,23 @@ only the tail of a long document together with its offset (`set_context(tail, of
 first suggestion at once; a later plain `set_context`/`suggest` reads the full window (the app runs this second
 pass in its worker).
 
-**Suggestions.** The K continuations go through `FastRNN.step` as one batch of K rows. Row 1 is greedy (the ghost
-text, stable while the context is); the others start with distinct first characters drawn by the seed's sampling
-(temperature, top-k, top-p: `pick_next`'s distribution, drawn by `sample_from` with the run's random numbers
-drawn up front as one `torch.rand(K, L)`) and continue sampled; with `greedy=True` row i starts with the i-th most
-likely character and continues greedily, so the result is deterministic. A continuation stops after L characters,
-after a sentence end (. ! ? and an optional closing quote), or before a newline or any other character that is not
-printed (the ghost text never holds an invisible character). They are returned most likely first by mean
-log-probability per character; empty and duplicate ones are dropped.
+**Suggestions.** The first word decides whether a suggestion saves the writer keys, so it is found by a small beam
+search (`ghost="beam"`): the K likeliest distinct ways to finish the word at the cursor (or, after a space, the next
+word), a word ending where a character that is not part of a word follows (so "so" may stay "so"). The likeliest
+goes on greedily as the ghost text, up to L characters, a sentence end (. ! ? and an optional closing quote), or
+the last word the model gives a cumulative probability of at least `ghost_confidence` (a shorter grey text that is
+right is accepted whole with one key); the others are the pane's alternatives, one word each. `ghost="greedy"` is the
+first version's way (distinct first characters, then greedy or sampled rows), kept for `benchmarks/keystrokes.py`,
+which compares the two. A continuation never ends inside a word (it finishes the word, up to `WORD_EXTRA` past L,
+or is cut back to the last whole one), never shows a character that is not printed, never repeats a run of
+`no_repeat` characters of itself or of the text just before the cursor (so an accepted suggestion is not offered
+again), and is cut at the start of a loop. Only alternatives worth reading are returned (`worth_showing`).
+
+**The document memory** (`charwriter.lm.memory`) counts what followed every short context in the whole document;
+its counts are mixed into every next-character distribution above, with weights it learns from each character the
+writer adds (`_learn`: from the distributions of the run before). A small change is applied as the document is
+given (`remember`); a big document's memory is built off the keystroke's path (`memory_pending`), and until then
+the model suggests alone.
 
 **Unknown characters.** `normalise` is the one policy for characters the model has never seen: common look-alikes
 are mapped (curly quotes to straight, dashes to '-', ellipsis to '...', unusual spaces and tabs to ' '), accented
@@ -98,7 +107,7 @@ class Suggestion:
 
 @dataclass
 class EngineSettings:
-    k: int = 5  # continuations, most likely first: the ghost text plus alternatives for the side pane
+    k: int = 9  # continuations, most likely first: the ghost text plus the other likeliest words, for the pane
     max_len: int = 48  # L characters at most: about a line of the side pane, and generation time grows with it
     temperature: float = 1.0  # the seed's sampling for the alternatives
     top_k: int | None = 5  # the seed's sampling: only the 5 likeliest characters, so alternatives stay plausible
@@ -114,7 +123,7 @@ class EngineSettings:
     # then greedy or sampled), or "greedy", the likeliest first characters; benchmarks/keystrokes.py compares them
     ghost_confidence: float = 0.1  # end the ghost text at the last word the model gives this cumulative
     # probability (0: off); a shorter grey text that is right more often is accepted whole with one key
-    beam_width: int = 8  # beams for the first word: wider finds likelier words, each beam is a row of every step
+    beam_width: int = 10  # beams for the first word: wider finds likelier words, each beam is a row of every step
     memory: bool = True  # the document memory: names and phrases of the writer's own document (charwriter.lm.memory)
     no_repeat: int = 12  # a continuation never repeats a run of this many characters of itself or the text just
     # before it (0: off); loops and restatements of what was just accepted are what a writer rejects
@@ -478,9 +487,10 @@ class Engine:
 
     @torch.inference_mode()
     def suggest(self, text: str | None = None, cancelled: Callable[[], bool] = lambda: False,
-                document: str | None = None) -> list[Suggestion]:
+                document: str | None = None, resample: bool = False) -> list[Suggestion]:
         """K continuations of the context (of `text`, the text before the cursor, when given), most likely first;
-        [] if cancelled midway. `document`: the whole document, for the memory (default: `text`)."""
+        [] if cancelled midway. `document`: the whole document, for the memory (default: `text`). `resample`: the
+        ghost text goes on after its first word by sampling (temperature, top-k) instead of greedily."""
         started = time.perf_counter()
         if self.settings.threads and torch.get_num_threads() != self.settings.threads:
             torch.set_num_threads(self.settings.threads)  # the caller may change it between runs
@@ -488,7 +498,7 @@ class Engine:
             if text is not None and not self._advance(text, document, cancelled):
                 return []
             self._ensure_context()
-            return self._generate(self._view[2], self._view[3], cancelled)
+            return self._generate(self._view[2], self._view[3], cancelled, resample)
         finally:
             self.last_latency_ms = (time.perf_counter() - started) * 1000
 
@@ -514,7 +524,7 @@ class Engine:
         """The next-character log-probabilities at the cursor (1, V) and the memory's steps (see `_next_logp`)."""
         memory = self._memory_in_use()
         keys = [memory.context_keys(self.encode(self.window[-2 * memory.max_order :]))] if memory else []
-        return self._next_logp(self._view[3], memory, keys, [0])
+        return self._next_logp(self._view[3], memory, keys)
 
     # --- the document memory ------------------------------------------------------------------------------------
 
@@ -557,7 +567,8 @@ class Engine:
         for j, code in enumerate(added[: min(len(best), agreed + 1)]):
             self.memory.learn(best[j], code)
 
-    def _generate(self, state, logits: torch.Tensor, cancelled: Callable[[], bool]) -> list[Suggestion]:
+    def _generate(self, state, logits: torch.Tensor, cancelled: Callable[[], bool],
+                  resample: bool = False) -> list[Suggestion]:
         s = self.settings
         k = max(1, min(s.k, int(self._printable.sum())))
         greedy = s.greedy or s.temperature <= 0  # pick_next's rule: no temperature is greedy decoding
@@ -579,45 +590,55 @@ class Engine:
             nxt = self._first_chars(logp, k, greedy, uniforms)  # (K,)
             logp, steps = logp.expand(k, -1), steps * k
             state = self._expand(state, k)
-        pending = logp.gather(1, nxt[:, None])[:, 0].tolist()  # log-probability of each row's next character
         char_class, vocab, max_len = self._char_class, self.vocab, s.max_len
-        # After the beam, the alternatives are their words (short, distinct from the first: one to pick when the
-        # ghost text's word is wrong); only the ghost text goes on.
-        live = [0] if s.ghost == "beam" else list(range(len(rows)))
+        batch = list(range(len(rows)))  # the row behind each position of the batch (rows that stop leave it)
+        if s.ghost == "beam":
+            # After the beam the alternatives are their words (short, each one to pick when the ghost text's word
+            # is wrong); only the ghost text goes on.
+            batch, state, logp, steps, nxt = [0], self._rows(state, 0, 1), logp[:1], steps[:1], nxt[:1]
+        pending = logp.gather(1, nxt[:, None])[:, 0].tolist()  # log-probability of each row's next character
         for t in range(1, limit + 1):
             codes = nxt.tolist()
-            still = []
-            for r in live:
-                code, row = codes[r], rows[r]
+            keep = []
+            for b, r in enumerate(batch):
+                code, row = codes[b], rows[r]
                 kind = char_class[code]
                 if kind == 3 or (row.ending and kind == 0):
                     continue  # stop before it: the ghost text never shows an unseen character
                 if len(row.chars) >= max_len and not _is_word(vocab[code]):
                     continue  # the word that crossed L has ended: stop before what follows it
                 row.chars.append(vocab[code])
-                row.lps.append(pending[r])
-                row.steps.append(steps[r])
+                row.lps.append(pending[b])
+                row.steps.append(steps[b])
                 if row.ending and kind == 2:
                     continue
                 if len(row.chars) >= max_len and (not _is_word(vocab[code]) or len(row.chars) >= limit):
                     row.capped = _is_word(vocab[code])
                     continue
                 row.ending = row.ending or kind == 1
-                still.append(r)
-            live = still
-            if not live:
+                if r == 0 and s.ghost_confidence > 0 and not _is_word(vocab[code]) and \
+                        confident_prefix("".join(row.chars), row.lps, s.ghost_confidence) < len(row.chars) - 1:
+                    continue  # the ghost text will end before this word: the rest would be cut anyway
+                keep.append(b)
+            if not keep:
                 break
+            if len(keep) < len(batch):  # step only the rows that go on
+                index = torch.tensor(keep)
+                state = tuple(x.index_select(1, index) for x in state) if isinstance(state, tuple) \
+                    else state.index_select(1, index)
+                nxt, codes, batch = nxt[index], [codes[b] for b in keep], [batch[b] for b in keep]
             if cancelled():
                 return []
             logits, state = self.fast.step(nxt, state)
+            going = [rows[r] for r in batch]
             if memory is not None:
-                for r in live:
-                    row = rows[r]
-                    row.keys = memory.advance(row.keys, codes[r])
-                    row.orders = memory.next_orders(row.steps[-1], codes[r])
-            logp, steps = self._next_logp(logits, memory, [r.keys for r in rows], live, [r.orders for r in rows])
-            nxt = self._choose(logp, [r.chars for r in rows], live, recent, greedy,
-                               uniforms[t] if uniforms is not None else None)
+                for row, code in zip(going, codes):
+                    row.keys = memory.advance(row.keys, code)
+                    row.orders = memory.next_orders(row.steps[-1], code)
+            logp, steps = self._next_logp(logits, memory, [row.keys for row in going], [row.orders for row in going])
+            nxt = self._choose(logp, [row.chars for row in going], recent, greedy,
+                               uniforms[t][batch] if uniforms is not None else None,
+                               batch.index(0) if 0 in batch and not resample else None)
             pending = logp.gather(1, nxt[:, None])[:, 0].tolist()
         self._last = _LastRun(self._view[1], [("".join(r.chars), self.encode("".join(r.chars)), r.steps)
                                               for r in rows])
@@ -646,7 +667,7 @@ class Engine:
         vocab, char_class, no_repeat = self.vocab, self._char_class, self.settings.no_repeat
         in_word = _is_word(self.window[-1:] or " ")
         beams, steps = [cursor], [step]
-        finished: dict[str, tuple] = {}  # word -> (score, row, state, logp, step)
+        finished: dict[str, tuple] = {}  # word -> (score, row, states, its row there, logps, step, next code)
         for _ in range(WORD_STEPS):
             top = logp.topk(min(width, logp.shape[1]), -1)
             candidates = []
@@ -666,8 +687,7 @@ class Engine:
                         continue
                     word = "".join(beam.chars)  # the word ends before `ch`, which comes next
                     if word not in finished or finished[word][0] < score + value:
-                        finished[word] = (score + value, beam, self._rows(state, j, j + 1), logp[j : j + 1],
-                                          steps[j], code)
+                        finished[word] = (score + value, beam, state, j, logp, steps[j], code)
             candidates.sort(key=lambda c: -c[0])
             candidates = candidates[:width]
             best = sorted((f[0] for f in finished.values()), reverse=True)
@@ -690,49 +710,48 @@ class Engine:
                 new.append(_Row(parent.chars + [vocab[code]], parent.lps + [value], parent.steps + [steps[j]], keys,
                                 orders))
             beams = new
-            logp, steps = self._next_logp(logits, memory, [b.keys for b in beams], range(len(beams)),
-                                          [b.orders for b in beams])
+            logp, steps = self._next_logp(logits, memory, [b.keys for b in beams], [b.orders for b in beams])
         ranked = sorted(finished.values(), key=lambda f: -f[0])[:k]
         for j, beam in enumerate(beams):  # words still open when the search stopped, if K did not finish
             if len(ranked) >= k:
                 break
-            ranked.append((math.fsum(beam.lps), beam, self._rows(state, j, j + 1), logp[j : j + 1], steps[j],
-                           int(logp[j].argmax())))
+            ranked.append((math.fsum(beam.lps), beam, state, j, logp, steps[j], int(logp[j].argmax())))
         rows = [_Row(list(b.chars), list(b.lps), list(b.steps), b.keys, b.orders) for _, b, *_ in ranked]
         if isinstance(state, tuple):
-            state = tuple(torch.cat([r[2][i] for r in ranked], 1) for i in range(len(state)))
+            state = tuple(torch.cat([r[2][i][:, r[3] : r[3] + 1] for r in ranked], 1) for i in range(len(state)))
         else:
-            state = torch.cat([r[2] for r in ranked], 1)
-        return rows, state, torch.cat([r[3] for r in ranked]), [r[4] for r in ranked], torch.tensor([r[5] for r in ranked])
+            state = torch.cat([r[2][:, r[3] : r[3] + 1] for r in ranked], 1)
+        logp = torch.cat([r[4][r[3] : r[3] + 1] for r in ranked])
+        return rows, state, logp, [r[5] for r in ranked], torch.tensor([r[6] for r in ranked])
 
-    def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, keys: list, rows: list[int],
-                   orders: list | None = None):
-        """Log-probabilities of the next character (R, V): the model's, and for `rows` mixed with the document
-        memory's (their contexts' `keys`); and per row the memory's `Step` (None where it had nothing to add)."""
+    def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, keys: list, orders: list | None = None):
+        """Log-probabilities of the next character (R, V): the model's, mixed with the document memory's (each
+        row's context `keys`, and the `orders` that can have occurred there, None: all); and per row the memory's
+        `Step` (None where it had nothing to add)."""
         if memory is None:
             return F.log_softmax(logits, -1), [None] * len(logits)
         probs = torch.softmax(logits, -1).numpy().astype(np.float64)
-        steps = [None] * len(probs)
-        for r in rows:
-            probs[r], steps[r] = memory.mix(probs[r], keys[r], orders[r] if orders else None)
-        return torch.from_numpy(probs).float().clamp_min_(1e-30).log_(), steps
+        mixed, steps = memory.mix_rows(probs, keys, orders or [None] * len(probs))
+        return torch.from_numpy(mixed).float().clamp_min_(1e-30).log_(), steps
 
-    def _choose(self, logp: torch.Tensor, rows: list[list[str]], live: list[int], recent: str, greedy: bool,
-                uniforms: torch.Tensor | None) -> torch.Tensor:
-        """Each row's next character: greedy for row 1 (the ghost text), else sampled; one that would repeat what
-        the row or the text just before it already said gives way to the likeliest one that does not."""
+    def _choose(self, logp: torch.Tensor, rows: list[list[str]], recent: str, greedy: bool,
+                uniforms: torch.Tensor | None, ghost: int | None) -> torch.Tensor:
+        """Each row's next character: greedy for the ghost text's row (position `ghost`), else sampled; one that
+        would repeat what the row or the text just before it already said gives way to the likeliest one that
+        does not."""
         s = self.settings
-        if greedy:
+        if greedy or (ghost == 0 and len(rows) == 1) or uniforms is None:
             nxt = logp.argmax(-1)
         else:
-            nxt = sample_from(logp, uniforms[: len(logp)], s.temperature, s.top_k, s.top_p)
-            nxt[0] = logp[0].argmax()  # row 1 stays greedy: the ghost text
+            nxt = sample_from(logp, uniforms, s.temperature, s.top_k, s.top_p)
+            if ghost is not None:
+                nxt[ghost] = logp[ghost].argmax()
         if not s.no_repeat:
             return nxt
         codes = nxt.tolist()
         candidates = None
-        for r in live:
-            row = "".join(rows[r])
+        for r, chars in enumerate(rows):
+            row = "".join(chars)
             if not _repeats(recent, row, self.vocab[codes[r]], s.no_repeat):
                 continue
             if candidates is None:

@@ -21,7 +21,7 @@ from charwriter.documents import atomic_write_text
 class Settings:
     model: str | None = None  # name or path of the model last picked in the app; None: the bundled default
     temperature: float = 1.0  # below 1 is safer and more repetitive, above 1 wilder
-    suggestions: int = 5  # K: the ghost text and the other likeliest words, shown at once in the pane
+    suggestions: int = 9  # K: the ghost text and the other likeliest words, shown at once in the pane (1-9)
     max_length: int = 48  # L: characters per continuation (they also stop at the end of a sentence)
     top_k: int = 5  # sample each character from the k most likely, as the seed did
     greedy: bool = False  # always the most likely character: repeatable, but the continuations look alike

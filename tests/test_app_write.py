@@ -23,6 +23,7 @@ from charwriter.widgets.help import HelpScreen
 from charwriter.widgets.model_picker import ModelPicker
 from charwriter.widgets.path_prompt import PathPrompt
 from charwriter.widgets.suggestions import SuggestionsPane
+from conftest import make_text
 
 SIZE = (100, 30)
 
@@ -225,8 +226,8 @@ async def test_a_burst_of_keys_costs_one_suggestion_run(tiny_model_path):
         engine = app.writer.engine
         calls = []
         original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False, document=None: (
-                calls.append(text) or original(text, cancelled, document))
+        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False: (
+                calls.append(text) or original(text, cancelled, document, resample))
         await type_text(pilot, "Happy families")
         await pilot.pause(0.5)
         await settle(pilot)
@@ -253,7 +254,7 @@ async def test_an_engine_failure_is_reported_and_writing_goes_on(tiny_model_path
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
 
-        def broken(text=None, cancelled=None, document=None):
+        def broken(text=None, cancelled=None, document=None, resample=False):
             raise RuntimeError("boom")
 
         app.writer.engine.suggest = broken
@@ -282,9 +283,16 @@ async def test_resample_asks_the_model_again(tiny_model_path):
         await type_text(pilot, "The")
         await settle(pilot)
         before = app.writer.version
+        engine, calls = app.writer.engine, []
+        original = engine.suggest
+        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False: (
+            calls.append(resample) or original(text, cancelled, document, resample))
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.writer.version == before + 1 and ghost(app) != ""
+        await type_text(pilot, " ")
+        await settle(pilot)
+        assert calls == [True, False]  # drawn at the temperature once, then the likeliest again
 
 
 async def test_model_picker_switches_and_remembers_the_model(tiny_model_path):
@@ -603,3 +611,32 @@ async def test_a_broken_settings_file_is_reported_and_kept(tiny_model_path):
         assert app.settings.temperature == 1.0
         assert any("not valid settings" in n and "settings.broken.json" in n for n in notes(app))
     assert (Settings.path().parent / "settings.broken.json").read_text() == '{"temperature": 0.8,'
+
+
+async def test_a_big_document_is_learned_in_the_background_and_edits_follow(tiny_model_path, tmp_path, monkeypatch):
+    """First suggestions come from the model alone; the memory is built off the event loop, then describes the
+    document exactly, edits included; the pane says what the memory is doing."""
+    import charwriter.lm.memory as memory_module
+    from test_memory import built_from_scratch, contents
+
+    monkeypatch.setattr(memory_module, "FOLD_CHARS", 2_000)  # "big" for the test: built off the event loop
+    document = tmp_path / "big.txt"
+    document.write_text(make_text(12_000, seed=6) + " Morvath walked.", encoding="utf-8")
+    app = make_app(tiny_model_path, file=document)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot, rounds=6)
+        writer = app.writer
+        engine = writer.engine
+        assert engine.memory is not None and engine.memory_pending is None
+        assert engine.memory.text == writer.editor.text
+        assert writer.pane.border_subtitle == "document memory on"
+        await type_text(pilot, " Then Mo")
+        await settle(pilot)
+        assert contents(engine.memory) == built_from_scratch(engine.memory, writer.editor.text)
+        await pilot.press("ctrl+p")
+        await type_text(pilot, "Document memory off")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert not app.settings.memory and engine.memory is None
+        assert writer.pane.border_subtitle == "document memory off"
+        assert Settings.load().memory is False

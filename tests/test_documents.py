@@ -162,7 +162,7 @@ def test_settings_round_trip_and_defaults(isolated_home):
     Settings(model="tiny", temperature=0.7).save()
     assert Settings.path() == isolated_home / "config" / "settings.json"
     loaded = Settings.load()
-    assert loaded.model == "tiny" and loaded.temperature == 0.7 and loaded.suggestions == 3
+    assert loaded.model == "tiny" and loaded.temperature == 0.7 and loaded.suggestions == 9 and loaded.memory
 
 
 def test_settings_tolerate_broken_and_foreign_files(isolated_home):

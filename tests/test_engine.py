@@ -356,3 +356,14 @@ def test_accepting_does_not_bring_back_the_same_text(tiny):
         ghost = engine.suggest(context)[0].text
         restated += len(ghost) >= RESTATE_MIN and engine.suggest(context + ghost)[0].text.startswith(ghost)
     assert restated >= 1
+
+
+def test_resampling_draws_the_ghost_texts_continuation_at_the_temperature(tiny):
+    """The beam's words are the likeliest, so a plain run repeats itself; Ctrl+R (resample) draws the rest of the
+    ghost text instead, and differently from one draw to the next."""
+    context = CONTEXTS[3]
+    plain = {engine_for(tiny, ghost_confidence=0).suggest(context)[0].text for _ in range(3)}
+    assert len(plain) == 1
+    drawn = {engine_for(tiny, seed=seed, ghost_confidence=0, temperature=1.5).suggest(context, resample=True)[0].text
+             for seed in range(6)}
+    assert len(drawn) >= 3

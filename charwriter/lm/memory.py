@@ -3,8 +3,9 @@
 An LSTM trained on Tolstoy knows nothing of the writer's names, invented words and habits. The memory is a
 character n-gram cache over the whole document (not only the model's context window): for every context of 1 to
 `max_order` characters it counts what came next. At each step its followers for the contexts that end at the cursor
-are mixed into the model's distribution, shortest context first, each longer one taking a share `λ` of what the
-shorter ones and the model left (PPM's "longest context has the last word", with the model as the base):
+are mixed into the model's distribution, shorter context first, each longer one taking a share `λ` of what the
+shorter ones and the model left (PPM's "longest context has the last word", with the model as the base; the
+`MIX_ORDERS` longest contexts that occurred take part):
 
     p_0 = p_model;   p_o = (1 - λ_o) p_{o-1} + λ_o counts_o / n_o   for each order o whose context occurred
 
@@ -17,8 +18,8 @@ Storage: every n-gram (context and next character) is one integer, the character
 context first, so a context's followers are one contiguous range of a sorted array (two binary searches find them).
 The sorted arrays describe the text as it was built; later edits go into a small `delta` (context -> {next: ±n}),
 and `sync` finds the edit by comparing the old and new text at both ends, so the memory always describes exactly the
-text last given to it (a test compares it with one built from scratch). Building 2 MB takes about a second of
-numpy work: `DocumentMemory.build` is pure, so a caller can run it on another thread and `install` the result.
+text last given to it (a test compares it with one built from scratch). A big text takes a while to build, so
+`DocumentMemory.build` is pure: a caller runs it on another thread and `install`s the result.
 """
 
 from __future__ import annotations
@@ -34,10 +35,10 @@ MAX_ORDER = 8  # longest context remembered; eight characters already pin down m
 COUNT_BUCKET_LIST = [1, 2, 3, 5, 9, 17]  # how often a context occurred -> bucket: 1, 2, 3-4, 5-8, 9-16, 17+
 SYNC_LIMIT = 2_000  # a bigger change than this many characters is rebuilt from scratch, not applied n-gram by n-gram
 DELTA_LIMIT = 4_096  # contexts in the delta before `sync` folds it into the sorted arrays
-FOLD_CHARS = 300_000  # `sync` rebuilds texts up to this size at once (a few tens of ms); bigger: `build` off-thread
+FOLD_CHARS = 50_000  # `sync` rebuilds texts up to this size at once (~30 ms); bigger: `build` off-thread
 DECAY = 0.995  # evidence of each weight decays per observation: it follows the last few hundred uses
 PRIOR_STRENGTH = 8.0  # pseudo-observations behind the starting weights
-MIX_ORDERS = 3  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
+MIX_ORDERS = 2  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
 GATE = 4  # in generation, a step consults the memory only if a context of this many characters or more occurred
 MEMO_LIMIT = 100_000  # contexts whose followers are kept looked up
 
@@ -46,15 +47,17 @@ def _prior() -> np.ndarray:
     """Starting λ by (order, count bucket, deterministic): a context seen often, of three characters or more, and
     always followed by the same character is trusted most. A smooth fit to the weights the online learning reached
     on 30,000 characters of Pride and Prejudice (a text the bundled model never saw) and of Anna Karenina's held-out
-    tail (one it knows), between the two."""
+    tail (one it knows), between the two, with determinism trusted a little more than either (a name typed twice
+    is completed the third time): higher starting weights cost Anna Karenina's tail loss, lower ones the names."""
     orders = np.minimum(np.arange(MAX_ORDER), 2)[:, None, None].astype(np.float64)  # 0-based: 1, 2, 3+ characters
     buckets = np.arange(len(COUNT_BUCKET_LIST), dtype=np.float64)[None, :, None]
     deterministic = np.array([0.0, 1.0])[None, None, :]
-    logit = -3.9 + 0.9 * orders + (0.25 + 0.25 * deterministic) * buckets + 0.9 * deterministic
+    logit = -3.9 + 0.9 * orders + (0.25 + 0.25 * deterministic) * buckets + 1.4 * deterministic
     return 1 / (1 + np.exp(-logit))
 
 
 PRIOR = _prior()  # (MAX_ORDER, buckets, 2)
+BINS_PER_ORDER = len(COUNT_BUCKET_LIST) * 2
 
 
 @dataclass
@@ -72,6 +75,7 @@ class _Followers:
     total: int  # how often the context occurred (with a next character)
     deterministic: bool  # always the same next character
     dist: np.ndarray  # (V,) float64: the followers' shares
+    bin: int  # its place in an order's part of the weight table: count bucket and determinism
 
 
 @dataclass
@@ -106,6 +110,7 @@ class DocumentMemory:
         self.bits = np.uint64(max(1, int(vocab_size).bit_length()))  # a code + 1 in 1..V
         self.max_order = max(0, min(max_order, MAX_ORDER, 64 // int(self.bits) - 1))
         self.mask = np.uint64((1 << int(self.bits)) - 1)
+        self._bits, self._mask = int(self.bits), (1 << int(self.bits)) - 1  # as Python ints, for scalar lookups
         self.text = ""  # the document the memory describes
         self.base = Base(np.zeros(0, np.uint64), np.zeros(0, np.int64))
         self.delta: dict[int, dict[int, int]] = {}  # context key -> {next code: count change since the base}
@@ -167,6 +172,12 @@ class DocumentMemory:
         if len(self.delta) > DELTA_LIMIT and len(text) <= FOLD_CHARS:
             self.rebuild(text)
         return True
+
+    @property
+    def wants_fold(self) -> bool:
+        """The delta has grown big on a big text: worth a `build` and `install` off the keystroke's path (the
+        memory stays exact meanwhile; the delta only costs RAM)."""
+        return len(self.delta) > 8 * DELTA_LIMIT
 
     def _codes_before(self, text: str, end: int) -> list[int]:
         """The last `max_order` codes of text[:end] (a character may encode to zero or several codes)."""
@@ -236,19 +247,23 @@ class DocumentMemory:
         memo = self._memo
         if key in memo:
             return memo[key]
-        counts = np.zeros(self.vocab_size, np.float64)
         base = self.base.keys
-        if len(base):
-            low = np.uint64(key) << self.bits
-            lo, hi = np.searchsorted(base, [low, low | self.mask])
-            if hi > lo:
-                counts[(base[lo:hi] & self.mask).astype(np.int64) - 1] = self.base.counts[lo:hi]
-        for code, count in self.delta.get(key, {}).items():
-            counts[code] += count
-        total = counts.sum()
+        low = key << self._bits  # the context's followers lie in [low + 1, low + mask]; uint64 scalars, or numpy
+        lo = int(base.searchsorted(np.uint64(low))) if len(base) else 0  # would convert the whole array
+        hi = int(base.searchsorted(np.uint64(low | self._mask))) if len(base) else 0
+        changes = self.delta.get(key)
         found = None
-        if total > 0:
-            found = _Followers(int(total), int(np.count_nonzero(counts)) == 1, counts / total)
+        if hi > lo or changes:
+            counts = np.zeros(self.vocab_size, np.float64)
+            if hi > lo:
+                counts[(base[lo:hi] & self.mask).astype(np.intp) - 1] = self.base.counts[lo:hi]
+            for code, count in (changes or {}).items():
+                counts[code] += count
+            total = counts.sum()
+            if total > 0:
+                deterministic = int(np.count_nonzero(counts)) == 1
+                bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
+                found = _Followers(int(total), deterministic, counts / total, bucket * 2 + deterministic)
         if len(memo) > MEMO_LIMIT:
             memo.clear()
         memo[key] = found
@@ -273,6 +288,29 @@ class DocumentMemory:
         At most the `MIX_ORDERS` longest contexts that occurred take part. orders: look only at these (0-based,
         ascending; `next_orders` says which can have occurred), and only if one of them from `GATE` up occurred:
         short contexts alone barely move a distribution, and in generation every lookup costs."""
+        step = self._step(probs, keys, orders)
+        if step is None:
+            return probs, None
+        return step.weights[0] * probs + np.dot(step.weights[1:], step.follow), step
+
+    def mix_rows(self, probs: np.ndarray, keys: list[list[int]], orders: list) -> tuple[np.ndarray, list]:
+        """`mix` for every row of probs (R, V) at once (one matrix product instead of a few numpy calls a row)."""
+        steps = [self._step(probs[r], keys[r], orders[r]) for r in range(len(probs))]
+        follow = [dist for step in steps if step is not None for dist in step.follow]
+        if not follow:
+            return probs, steps
+        shares = np.zeros((len(probs), len(follow)))
+        keep = np.ones((len(probs), 1))
+        column = 0
+        for r, step in enumerate(steps):
+            if step is not None:
+                keep[r, 0] = step.weights[0]
+                shares[r, column : column + len(step.follow)] = step.weights[1:]
+                column += len(step.follow)
+        return keep * probs + shares @ np.stack(follow), steps
+
+    def _step(self, probs: np.ndarray, keys: list[int], orders: list[int] | None) -> Step | None:
+        """The memory's part at one point (see `mix`), or None when it has nothing to add."""
         weights = self._weights
         found, bins, lams, seen = [], [], [], []
         candidates = range(len(keys)) if orders is None else [o for o in orders if o < len(keys)]
@@ -281,25 +319,23 @@ class DocumentMemory:
             if f is None:
                 continue
             if not found and order < GATE - 1 and orders is not None:
-                return probs, None
-            bucket = bisect_right(COUNT_BUCKET_LIST, f.total) - 1
+                return None
             found.append(f.dist)
-            bins.append((order * len(COUNT_BUCKET_LIST) + bucket) * 2 + f.deterministic)
+            bins.append(order * BINS_PER_ORDER + f.bin)
             lams.append(weights[bins[-1]])
             seen.append(order)
             if len(found) == MIX_ORDERS:
                 break
-        found.reverse(), bins.reverse(), lams.reverse(), seen.reverse()
         if not found:
-            return probs, None
+            return None
+        found.reverse(), bins.reverse(), lams.reverse(), seen.reverse()
         # each order's final share is its λ times what every longer order left; the model keeps what all left
         shares = [0.0] * len(lams)
         keep = 1.0
         for i in range(len(lams) - 1, -1, -1):
             shares[i] = lams[i] * keep
             keep *= 1 - lams[i]
-        mixed = keep * probs + np.dot(shares, found)
-        return mixed, Step([keep] + shares, probs, found, bins, seen)
+        return Step([keep] + shares, probs, found, bins, seen)
 
     def next_orders(self, step: Step | None, code: int) -> list[int]:
         """The orders (0-based) whose context can have occurred after `code` follows `step`'s point: the context of

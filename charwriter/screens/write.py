@@ -45,7 +45,8 @@ class SuggestionsReady(Message):
     continuations: list[tuple[str, float]]
     latency_ms: float
     context: int
-    memory_pending: bool = False  # the document is too big to take into the memory during a keystroke: build it
+    memory_pending: bool = False  # the document is too big to take into the memory during a keystroke (or its
+    # changes have piled up): build it off the event loop
 
 
 @dataclass
@@ -77,11 +78,12 @@ class WriteScreen(Screen):
         Binding("ctrl+o", "open", "Open", id="open", show=False, tooltip="Open a text file"),
         Binding("alt+s", "focus_suggestions", "Pick", id="pick",
                 tooltip="Move to the suggestions pane: arrows and Enter, or a number, insert one"),
-        Binding("ctrl+r", "resample", "Resample", id="resample", tooltip="Ask the model for new continuations"),
+        Binding("ctrl+r", "resample", "Resample", id="resample",
+                tooltip="Draw another ghost text at the temperature (its first word stays the likeliest)"),
         Binding("ctrl+up", "temperature(1)", "Temp+", id="temperature_up", show=False,
-                tooltip="Raise the temperature: wilder continuations"),
+                tooltip="Raise the temperature: wilder drawn continuations (Ctrl+R)"),
         Binding("ctrl+down", "temperature(-1)", "Temp-", id="temperature_down", show=False,
-                tooltip="Lower the temperature: safer continuations"),
+                tooltip="Lower the temperature: safer drawn continuations (Ctrl+R)"),
         Binding("f2", "pick_model", "Model", id="pick_model", tooltip="Choose the model that writes with you"),
     ]
 
@@ -105,6 +107,8 @@ class WriteScreen(Screen):
         """Bumped when the autosave is removed, so that a write already in flight does not bring it back."""
         self._memory_building = False
         """A worker is building the document memory of a big document."""
+        self._resample = False
+        """Ctrl+R asked for a continuation drawn at the temperature (the next run only)."""
         self._recovery_pending = False
         self._kept_orphans: set[Path] = set()
         """Crashed sessions' autosaves the user closed the question on (Esc): kept for the next start."""
@@ -247,7 +251,8 @@ class WriteScreen(Screen):
         if self.engine is None or self.hidden or not editor.selection.is_empty:
             return
         document, cursor = editor.text_and_offset()
-        self._suggest(self.engine, document[:cursor], self.version, self._threads(), document)
+        resample, self._resample = self._resample, False
+        self._suggest(self.engine, document[:cursor], self.version, self._threads(), document, resample)
 
     def _threads(self) -> int:
         """Every core on an idle machine (a step is memory-bound: two cores read the weights nearly twice as fast,
@@ -259,7 +264,8 @@ class WriteScreen(Screen):
         return 1 if RunManager.of(self.app).active else ALL_THREADS
 
     @work(thread=True, exclusive=True, group="suggest")
-    def _suggest(self, engine, text: str, version: int, threads: int = 1, document: str | None = None) -> None:
+    def _suggest(self, engine, text: str, version: int, threads: int = 1, document: str | None = None,
+                 resample: bool = False) -> None:
         worker = get_current_worker()
         cancelled = lambda: worker.is_cancelled  # noqa: E731 - the engine polls this between steps
         with self._engine_lock:  # a cancelled older run may still be finishing its step
@@ -268,12 +274,12 @@ class WriteScreen(Screen):
             if engine.settings.threads != threads:
                 engine.settings = replace(engine.settings, threads=threads)
             try:
-                suggestions = engine.suggest(text, cancelled=cancelled, document=document)
+                suggestions = engine.suggest(text, cancelled=cancelled, document=document, resample=resample)
             except Exception as error:  # keep the editor (and the user's text) alive; say what broke
                 self.post_message(ModelFailed(f"suggestions failed ({type(error).__name__}: {error})"))
                 return
             latency, context = engine.last_latency_ms, len(engine.window)
-            pending = engine.memory_pending is not None
+            pending = engine.memory_pending is not None or (engine.memory is not None and engine.memory.wants_fold)
         if not cancelled():
             self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],
                                                latency, context, pending))
@@ -348,6 +354,7 @@ class WriteScreen(Screen):
             self.notify("no model loaded — pick one with F2", severity="warning")
             return
         self.hidden = False
+        self._resample = True  # the next run draws the ghost text's continuation at the temperature
         self._schedule(now=True)
 
     def action_temperature(self, direction: int) -> None:
@@ -358,6 +365,7 @@ class WriteScreen(Screen):
         self.status.temperature = value
         if self.engine is not None:
             self.engine.settings = replace(self.engine.settings, temperature=value)  # read once per run
+            self._resample = True  # show what the new temperature does
             self._schedule(now=True)
 
     def action_pick_model(self) -> None:

@@ -175,6 +175,8 @@ VARIANTS = {
     "k": [("K=3", {"k": 3, "beam_width": 6}), ("K=5", {"k": 5, "beam_width": 8}), ("K=9", {"k": 9, "beam_width": 10})],
     "confidence": [("whole", {"ghost_confidence": 0.0}), ("p>=0.1", {"ghost_confidence": 0.1}),
                    ("p>=0.25", {"ghost_confidence": 0.25})],
+    "words": [("document words after 2", {}), ("after 0", {"document_words_after": 0}),
+              ("after 8", {"document_words_after": 8}), ("none", {"document_words_after": 99})],
     "ghost": [("beam", {"ghost": "beam"}), ("greedy", {"ghost": "greedy"})],
 }
 

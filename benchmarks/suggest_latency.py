@@ -75,8 +75,8 @@ def main() -> None:
     parser.add_argument("--keystrokes", type=int, default=200)
     parser.add_argument("--doc-chars", type=int, default=20_000)
     parser.add_argument("--seed-keystrokes", type=int, default=5)
-    parser.add_argument("--k", type=int, default=3)
-    parser.add_argument("--max-len", type=int, default=48)
+    parser.add_argument("--k", type=int, default=EngineSettings.k, help="continuations (default: the app's)")
+    parser.add_argument("--max-len", type=int, default=EngineSettings.max_len)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the engine's setting; default 1)")
     args = parser.parse_args()
 

@@ -60,6 +60,7 @@ letters lose their accents (NFKD) when the base letter is known, and the rest ar
 from __future__ import annotations
 
 import math
+import re
 import time
 import unicodedata
 from bisect import bisect_left
@@ -96,6 +97,7 @@ REPEAT_TRIES = 4  # a character that would repeat gives way to the likeliest of 
 FAR_BELOW = 1.0  # an alternative this many nats/char below the first is not worth reading
 WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
 OPENING = " \"'(["  # characters a continuation may start with before its first word
+PARTIAL_WORD = re.compile(r"[\w'-]*$")  # the part of a word before the cursor
 RESTATE_MIN = 4  # a continuation that starts by saying again the last this-many-or-more characters is a restatement
 
 
@@ -123,6 +125,8 @@ class EngineSettings:
     # then greedy or sampled), or "greedy", the likeliest first characters; benchmarks/keystrokes.py compares them
     ghost_confidence: float = 0.1  # end the ghost text at the last word the model gives this cumulative
     # probability (0: off); a shorter grey text that is right more often is accepted whole with one key
+    document_words_after: int = 8  # pane alternatives from the beam before the document's own words that finish
+    # the word being typed (its names and long words, which the model may never rank high); they fill what is left
     beam_width: int = 10  # beams for the first word: wider finds likelier words, each beam is a row of every step
     memory: bool = True  # the document memory: names and phrases of the writer's own document (charwriter.lm.memory)
     no_repeat: int = 12  # a continuation never repeats a run of this many characters of itself or the text just
@@ -655,7 +659,24 @@ class Engine:
                 out.append(Suggestion(text, math.fsum(row.lps[: len(text)]) / len(text)))
         if s.ghost != "beam":  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
-        return worth_showing(out)
+        out = worth_showing(out)
+        if memory is not None and s.ghost == "beam" and out:
+            out = self._with_document_words(out, memory, k)
+        return out
+
+    def _with_document_words(self, out: list[Suggestion], memory: DocumentMemory, k: int) -> list[Suggestion]:
+        """Put the document's own words that finish the word at the cursor among the alternatives, after the
+        first `document_words_after` of the beam's: the most frequent first, as long as they save a few keys."""
+        start = PARTIAL_WORD.search(self.window[-64:]).group(0)
+        if not start:
+            return out
+        shown = {suggestion.text for suggestion in out}
+        found = memory.words.completions(start, k)
+        total = sum(count for _, count in found)
+        words = [Suggestion(word[len(start) :], math.log(count / total) / (len(word) - len(start)))
+                 for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
+        at = 1 + self.settings.document_words_after
+        return (out[:at] + words + out[at:])[:k]
 
     def _open_words(self, cursor: "_Row", state, logp: torch.Tensor, step, memory: DocumentMemory | None, k: int,
                     recent: str, cancelled: Callable[[], bool]):

@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from charwriter.engine import WORD_EXTRA, Engine, EngineSettings, common_prefix_length, sample_from
+from charwriter.engine import PARTIAL_WORD, WORD_EXTRA, Engine, EngineSettings, common_prefix_length, sample_from
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN, ModelConfig
@@ -312,6 +312,10 @@ def test_no_continuation_ends_inside_a_word(tiny, ghost):
         for suggestion in engine.suggest(context):
             text = suggestion.text
             rows = [row for row, _, _ in engine._last.rows]
+            if not any(row.startswith(text) for row in rows):  # a word of the document itself: whole by nature
+                start = PARTIAL_WORD.search(context).group(0)
+                assert start + text in engine.memory.words.counts
+                continue
             full = text if text in rows else next(row for row in rows if row.startswith(text))
             assert (not _is_word(text[-1]) or len(full) == len(text) < 10 + WORD_EXTRA
                     or not _is_word(full[len(text)])), (context[-30:], text, full)

@@ -147,3 +147,20 @@ def test_mixing_keeps_a_distribution_and_unseen_contexts_change_nothing():
     assert mixed.sum() == pytest.approx(1.0) and mixed[3] > 0.2 and step is not None
     same, nothing = memory.mix(probs, memory.context_keys(memory.encode("dd")))
     assert nothing is None and (same == probs).all()
+
+
+def test_the_documents_words_follow_edits_and_finish_a_word_begun(tiny):
+    """A long word of the document is offered once its start is typed (from the beam or the document's words),
+    and the word index always counts the document's words as they are."""
+    from charwriter.lm.memory import WordIndex
+
+    engine = engine_for(tiny, seed=0)
+    doc = make_text(600, seed=8) + " Quillmarrow came. Quillmarrow left. The Quillmarrow house. "
+    engine.suggest(doc)
+    assert engine.memory.words.counts["Quillmarrow"] == 3
+    texts = [s.text for s in engine.suggest(doc + "Then Quil")]
+    assert "lmarrow" in texts
+    assert engine.memory.words.completions("Quil", 3) == [("Quillmarrow", 3)]
+    edited = doc.replace("Quillmarrow left", "Bob left")
+    engine.suggest(edited)
+    assert +engine.memory.words.counts == WordIndex.of(edited).counts

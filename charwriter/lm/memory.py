@@ -25,7 +25,9 @@ text last given to it (a test compares it with one built from scratch). A big te
 from __future__ import annotations
 
 import math
-from bisect import bisect_right
+import re
+from bisect import bisect_left, bisect_right, insort
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -60,12 +62,62 @@ PRIOR = _prior()  # (MAX_ORDER, buckets, 2)
 BINS_PER_ORDER = len(COUNT_BUCKET_LIST) * 2
 
 
+WORD = re.compile(r"[^\W_](?:[\w'-]*[^\W_])?")  # letters and digits, with apostrophes and hyphens inside
+MIN_WORD = 4  # shorter words are quick to type, and the model knows them
+WORD_SCAN = 4_096  # words with a given start looked at, at most, for its completions
+
+
+def _in_word(ch: str) -> bool:
+    return ch.isalnum() or ch in "_'-"
+
+
+class WordIndex:
+    """The document's words of `MIN_WORD` letters or more and how often each occurs: the completions of a word the
+    writer has begun, whatever the model thinks of them (a long name the beam search would not reach)."""
+
+    def __init__(self, counts: Counter | None = None):
+        self.counts: Counter = counts or Counter()
+        self.sorted = sorted(self.counts)  # for the words with a given start: one binary search
+
+    @classmethod
+    def of(cls, text: str) -> "WordIndex":
+        return cls(Counter(w for w in WORD.findall(text) if len(w) >= MIN_WORD))
+
+    def update(self, removed: str, added: str) -> None:
+        """Words of `removed` out, words of `added` in (both cut at word boundaries)."""
+        counts = self.counts
+        for word in WORD.findall(removed):
+            if len(word) >= MIN_WORD:
+                counts[word] -= 1
+                if counts[word] <= 0:
+                    del counts[word]
+                    del self.sorted[bisect_left(self.sorted, word)]
+        for word in WORD.findall(added):
+            if len(word) >= MIN_WORD:
+                if word not in counts:
+                    insort(self.sorted, word)
+                counts[word] += 1
+
+    def completions(self, start: str, limit: int) -> list[tuple[str, int]]:
+        """The most frequent words that begin with `start` (and go on), with their counts."""
+        i = bisect_left(self.sorted, start)
+        found = []
+        for word in self.sorted[i : i + WORD_SCAN]:
+            if not word.startswith(start):
+                break
+            if len(word) > len(start):
+                found.append(word)
+        found.sort(key=lambda w: -self.counts[w])
+        return [(w, self.counts[w]) for w in found[:limit]]
+
+
 @dataclass
 class Base:
-    """The sorted n-gram keys of one text and their counts (`DocumentMemory.build`)."""
+    """The sorted n-gram keys of one text and their counts, and its words (`DocumentMemory.build`)."""
 
     keys: np.ndarray  # (M,) uint64, ascending
     counts: np.ndarray  # (M,) int64
+    words: WordIndex | None = None
 
 
 @dataclass
@@ -114,6 +166,7 @@ class DocumentMemory:
         self.text = ""  # the document the memory describes
         self.base = Base(np.zeros(0, np.uint64), np.zeros(0, np.int64))
         self.delta: dict[int, dict[int, int]] = {}  # context key -> {next code: count change since the base}
+        self.words = WordIndex()  # the document's words, for completing a word begun
         self.stats = _Stats()
         self._weights: list[float] = self.stats.weights.tolist()  # λ per bin, as a list: read per step
         self._memo: dict[int, _Followers | None] = {}  # context key -> its followers, while the text keeps them
@@ -133,7 +186,9 @@ class DocumentMemory:
 
     def build(self, text: str) -> Base:
         """The sorted arrays for `text`. Pure: safe on another thread while this memory is in use."""
-        return self.build_codes(self.encode(text))
+        base = self.build_codes(self.encode(text))
+        base.words = WordIndex.of(text)
+        return base
 
     def build_codes(self, codes) -> Base:
         keys, counts = np.unique(self.keys_of(codes), return_counts=True)
@@ -142,6 +197,7 @@ class DocumentMemory:
     def install(self, text: str, base: Base) -> None:
         """Take arrays that `build(text)` made; then describe `text` exactly (the delta is dropped)."""
         self.text, self.base, self.delta = text, base, {}
+        self.words = base.words or WordIndex()
         self._memo.clear()
 
     def rebuild(self, text: str) -> None:
@@ -168,6 +224,13 @@ class DocumentMemory:
         after = self._codes_after(old, len(old) - tail)
         self._apply(before, self.encode(removed), after, -1)
         self._apply(before, self.encode(added), after, +1)
+        lo, hi = start, len(old) - tail  # the words the edit touched, whole
+        while lo > 0 and _in_word(old[lo - 1]):
+            lo -= 1
+        more = 0
+        while hi + more < len(old) and _in_word(old[hi + more]):
+            more += 1
+        self.words.update(old[lo : hi + more], text[lo : len(text) - tail + more])
         self.text = text
         if len(self.delta) > DELTA_LIMIT and len(text) <= FOLD_CHARS:
             self.rebuild(text)

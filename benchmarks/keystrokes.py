@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import math
 import re
-import statistics
 import sys
 import time
 from dataclasses import dataclass, field, replace

@@ -2,8 +2,9 @@
 
 A document is a UTF-8 text file of at most `MAX_DOCUMENT_BYTES`. Binary files (a NUL byte, or bytes that are not
 UTF-8) and larger files are refused with a `DocumentError`: one line that the command line prints (exit code 2)
-and the app shows as a notification. Saves are atomic: a temporary file in the same folder, fsynced, then moved
-over the original with `os.replace`, keeping the original's permissions.
+and the app shows as a notification. Saves are atomic (`charwriter.atomic`): a temporary file in the same folder,
+fsynced, moved over the original with `os.replace`, the folder fsynced; the original's permissions are kept and a
+new file follows the umask.
 
 The unsaved buffer is autosaved to `paths.autosave_dir()`, one JSON file per document and running process, so
 after a crash the next start can offer it back, and two windows never overwrite each other's. A clean save or quit
@@ -16,13 +17,11 @@ import glob
 import hashlib
 import json
 import os
-import stat
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from charwriter import paths
+from charwriter import atomic, paths
 from charwriter.errors import UserError
 from charwriter.textfile import read_text_file
 
@@ -43,29 +42,9 @@ def read_document(path: str | Path, missing_ok: bool = False) -> str:
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` as UTF-8 so that `path` holds either the old or the new content, never half of one.
-
-    Torch-free twin of `charwriter.lm.checkpoint.atomic_write` (that module imports torch, which the editor
-    loads only after its first frame). Keeps an existing file's permissions and writes through a symlink.
-    """
-    path = Path(path).expanduser().resolve()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        mode = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        mode = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write `text` as UTF-8 so that `path` holds either the old or the new content, never half of one (writes
+    through a symlink to its target)."""
+    atomic.atomic_write_text(Path(path).expanduser().resolve(), text)
 
 
 def save_document(path: str | Path, text: str) -> None:

@@ -178,3 +178,27 @@ def test_settings_tolerate_broken_and_foreign_files(isolated_home):
     loaded = Settings.load()
     assert loaded.temperature == 1.0 and loaded.suggestions == 5 and loaded.model is None
     assert "temperature" in Settings.problem and "model" in Settings.problem
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_a_new_file_follows_the_umask_and_the_folder_is_synced(tmp_path, monkeypatch, umask):
+    """Documents, settings and model files alike: a new file gets 0666 less the umask (not a temporary file's
+    0600), an existing one keeps its mode, and the folder is fsynced after the rename."""
+    from charwriter import atomic
+
+    monkeypatch.setattr(atomic, "_UMASK", umask)
+    synced = []
+    real_fsync = os.fsync
+
+    def fsync(fd):
+        synced.append(stat.S_ISDIR(os.fstat(fd).st_mode))
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    new = tmp_path / "new.txt"
+    save_document(new, "text")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o666 & ~umask
+    assert synced == [False, True]  # the file, then its folder
+    os.chmod(new, 0o604)
+    save_document(new, "more text")
+    assert stat.S_IMODE(new.stat().st_mode) == 0o604 and new.read_text() == "more text"

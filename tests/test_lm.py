@@ -11,6 +11,8 @@ import sys
 import pytest
 import torch
 
+from charwriter.atomic import new_file_mode
+
 from charwriter.errors import CorpusError, ModelFileError, UserError
 from charwriter.lm.checkpoint import load_model, save_model
 from charwriter.lm.data import Corpus, Streams, min_corpus_chars, normalise_text, read_text
@@ -148,7 +150,7 @@ def test_model_file_round_trip(tmp_path):
     idx = torch.tensor([[0, 1, 2, 3]])
     assert torch.equal(loaded.model(idx)[0], model(idx)[0])
     assert not list(tmp_path.glob("*.tmp")), "atomic write leaves no temp file"
-    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == 0o644, "an ordinary file, not 0600"
+    assert stat.S_IMODE((tmp_path / "m.safetensors").stat().st_mode) == new_file_mode(), "the umask's, not 0600"
 
 
 def _bad_model_files(tmp_path):

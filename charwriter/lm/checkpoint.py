@@ -10,8 +10,6 @@ in the same directory and moved into place with `os.replace`, so a crash never l
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +17,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from charwriter.atomic import atomic_write
 from charwriter.errors import ModelFileError
 from charwriter.lm.model import CharRNN, ModelConfig
 
@@ -42,32 +41,6 @@ class LoadedModel:
         if self.path is None:
             return "model"
         return self.path.parent.name if self.path.stem in ("best", "last") else self.path.stem
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)` then move the finished file over `path` in one step."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        # mkstemp makes 0600 files and safetensors writes a fresh file over it, so set the mode after writing:
-        # a model or run file is an ordinary file that others on the machine may read
-        os.chmod(tmp, 0o644)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    def write(tmp):
-        Path(tmp).write_text(text, encoding="utf-8")
-
-    atomic_write(path, write)
 
 
 def _cpu(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -640,3 +640,38 @@ async def test_a_big_document_is_learned_in_the_background_and_edits_follow(tiny
         assert not app.settings.memory and engine.memory is None
         assert writer.pane.border_subtitle == "document memory off"
         assert Settings.load().memory is False
+
+
+async def test_typing_while_the_pane_has_the_focus_goes_into_the_editor(tiny_model_path):
+    """Tab (without ghost text) or Alt+S moves the focus to the pane; the writer types on: nothing is lost."""
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "The house")
+        await settle(pilot)
+        await pilot.press("alt+s")
+        assert app.focused is app.writer.pane
+        await type_text(pilot, " stood by the river")
+        await settle(pilot)
+        assert app.writer.editor.text.startswith("The house stood by the river")
+        assert app.focused is app.writer.editor
+        count = app.writer.pane.option_count
+        await pilot.press("alt+s", str(count))  # a number of a continuation shown still picks it
+        await settle(pilot)
+        assert app.focused is app.writer.editor and len(app.writer.editor.text) > len("The house stood by the river")
+
+
+async def test_a_tab_character_and_zero_width_characters_can_be_typed(tiny_model_path):
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        editor = app.writer.editor
+        editor.load_text("")
+        await pilot.press("alt+t")
+        for character in "👨\u200d👩\u200c\u200b":  # a joined emoji pair, a non-joiner, a zero-width space
+            editor.post_message(events.Key(character if character.isprintable() else "ignored", character))
+            await pilot.pause()
+        assert editor.text == "\t👨\u200d👩\u200c\u200b"
+        await pilot.press("f1")
+        table = app.screen.query_one(DataTable)
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        assert any(row[1] == "Tab char" and "tab character" in row[2] for row in rows)

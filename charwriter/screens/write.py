@@ -346,6 +346,13 @@ class WriteScreen(Screen):
         self.editor.accept(message.index)
         self.editor.focus()
 
+    @on(SuggestionsPane.Typed)
+    def _typed_in_pane(self, message: SuggestionsPane.Typed) -> None:
+        """Typing on while the pane has the focus: back to the editor, and the character goes in."""
+        editor = self.editor
+        editor.focus()
+        editor.insert(message.character)
+
     def action_focus_suggestions(self) -> None:
         self.pane.focus()
 

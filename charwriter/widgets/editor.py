@@ -11,6 +11,7 @@ No printable key is bound here: every letter the user types goes into the docume
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from textual import events
@@ -39,6 +40,8 @@ class Editor(TextArea):
                 tooltip="Show the previous continuation as the grey suggestion"),
         Binding("escape", "hide", "Hide", id="hide_suggestions", show=False,
                 tooltip="Hide the suggestions until the next keystroke"),
+        Binding("alt+t", "insert_tab", "Tab char", id="insert_tab", show=False,
+                tooltip="Type a tab character (Tab itself accepts the grey suggestion)"),
     ]
 
     @dataclass
@@ -150,6 +153,12 @@ class Editor(TextArea):
         # sends no character, so only tmux shows this). Stop TextArea's insert and let the key reach the bindings.
         if event.key.startswith("alt+"):
             event.prevent_default()
+        elif event.character and not event.is_printable and unicodedata.category(event.character) == "Cf":
+            # TextArea inserts only what str.isprintable() accepts, which leaves out the format characters: the
+            # zero-width joiner of an emoji sequence, Persian's zero-width non-joiner, the zero-width space.
+            event.stop()
+            event.prevent_default()
+            self._replace_via_keyboard(event.character, *self.selection)
 
     # --- actions ----------------------------------------------------------------------------------------------------
 
@@ -190,6 +199,9 @@ class Editor(TextArea):
             return
         self.suggestion = ""
         super().action_cursor_right(select)
+
+    def action_insert_tab(self) -> None:
+        self._replace_via_keyboard("\t", *self.selection)
 
     def action_cycle(self, step: int) -> None:
         if len(self._continuations) < 2:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import unicodedata
+
 from rich.text import Text
+from textual import events
 from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import OptionList
@@ -53,6 +56,25 @@ class SuggestionsPane(OptionList):
 
         pane: "SuggestionsPane"
         index: int
+
+    @dataclass
+    class Typed(Message):
+        """A character was typed while the pane had the focus: it belongs in the editor."""
+
+        pane: "SuggestionsPane"
+        character: str
+
+    def _on_key(self, event: events.Key) -> None:
+        # Only the numbers of the continuations shown are the pane's; any other printable key is the writer typing
+        # on, and must not be lost: it goes to the editor.
+        character = event.character
+        if not character or not (event.is_printable or unicodedata.category(character) == "Cf"):
+            return
+        if character.isdigit() and 1 <= int(character) <= self._count:
+            return
+        event.stop()
+        event.prevent_default()
+        self.post_message(self.Typed(self, character))
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -42,12 +42,46 @@ HYPERPARAMETERS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line refusals: what was wrong and where to look (exit code 2), no usage dump."""
+
+    def error(self, message: str):
+        self.exit(2, f"charwriter: {message} — see `{self.prog} --help`\n")
+
+
+def _number(kind, low=None, high=None, low_open=False, high_open=False, what=""):
+    """An argparse type: a finite number of `kind` within the bounds, else one line saying which are allowed."""
+
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}")
+        if kind is float and not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+        if (low is not None and (value < low or (low_open and value == low))) or \
+                (high is not None and (value > high or (high_open and value == high))):
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {what}")
+        return value
+
+    return parse
+
+
+POSITIVE_INT = _number(int, 1, what="give 1 or more")
+COUNT = _number(int, 0, what="give 0 or more")
+FINITE = _number(float)
+POSITIVE = _number(float, 0, low_open=True, what="give a number above 0")
+FRACTION = _number(float, 0, 1, low_open=True, high_open=True, what="give a number between 0 and 1")
+SEED = _number(int, 0, 2**63 - 1, what="give a whole number from 0 to 2**63 - 1")
+OPTION_TYPES = {"seed": SEED, "val_fraction": FRACTION}  # hyperparameters with a narrower type than int/float
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="charwriter",
         description="A terminal writing assistant: a character-level LSTM continues your text as you type.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     write = sub.add_parser("write", help="open the editor (the default command)")
     write.add_argument("file", nargs="?", help="a UTF-8 text file to open (created on save if missing)")
@@ -56,6 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train a model on a text file")
     train.add_argument("corpus", nargs="?", help="a UTF-8 text file")
     for name, (kind, text) in HYPERPARAMETERS.items():
+        kind = OPTION_TYPES.get(name, FINITE if kind is float else kind)
         train.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
     train.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (name or path)")
     train.add_argument("--name", help="run name (default: corpus name and time)")
@@ -69,19 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", help="model name or path (default: the bundled model)")
     gen.add_argument("--prime", default=None, help="text to start from (default 'Anna')")
     gen.add_argument("--prime-file", metavar="FILE", help="read the prime from a file ('-' for stdin)")
-    gen.add_argument("--length", type=int, default=1000, help="characters to generate (default 1000)")
-    gen.add_argument("--top-k", type=int, default=5, help="sample from the k most likely (default 5, as the seed; 0: all)")
-    gen.add_argument("--top-p", type=float, default=None, help="nucleus sampling: the smallest set with this mass")
-    gen.add_argument("--temperature", type=float, default=1.0, help="below 1 is safer, above 1 wilder")
+    gen.add_argument("--length", type=COUNT, default=1000, help="characters to generate (default 1000)")
+    gen.add_argument("--top-k", type=COUNT, default=5, help="sample from the k most likely (default 5, as the seed; 0: all)")
+    gen.add_argument("--top-p", type=FINITE, default=None, help="nucleus sampling: the smallest set with this mass")
+    gen.add_argument("--temperature", type=FINITE, default=1.0, help="below 1 is safer, above 1 wilder")
     gen.add_argument("--greedy", action="store_true", help="always the most likely character")
-    gen.add_argument("--seed", type=int, default=None, help="random seed for repeatable output")
+    gen.add_argument("--seed", type=SEED, default=None, help="random seed for repeatable output")
 
     ev = sub.add_parser("eval", help="validation loss of a model on a text's held-out tail")
     ev.add_argument("corpus", help="a UTF-8 text file")
     ev.add_argument("--model", help="model name or path (default: the bundled model)")
-    ev.add_argument("--val-fraction", type=float, default=None, help="held-out tail (default: as trained, else 0.1)")
-    ev.add_argument("--batch-size", type=int, default=None, help="streams (default: as trained)")
-    ev.add_argument("--seq-len", type=int, default=None, help="window (default: as trained)")
+    ev.add_argument("--val-fraction", type=FRACTION, default=None, help="held-out tail (default: as trained, else 0.1)")
+    ev.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="streams (default: as trained)")
+    ev.add_argument("--seq-len", type=POSITIVE_INT, default=None, help="window (default: as trained)")
     ev.add_argument("--encoding", default="utf-8")
     ev.add_argument("--memory", action="store_true",
                     help="also score the tail as one stream, with and without the document memory (holding the text"
@@ -185,7 +220,7 @@ def cmd_train(args) -> int:
                 raise UserError(f"--name {name!r}: use a plain name without '/' (or --out DIR)")
             run_dir = paths.runs_dir() / name
         if (run_dir / "checkpoint.safetensors").exists() or (run_dir / "events.jsonl").exists():
-            raise UserError(f"a run already exists at {run_dir} — resume it with --resume {run_dir} or pick another --name")
+            raise UserError(f"a run already exists at {run_dir} — resume it with --resume {shlex.quote(str(run_dir))} or pick another --name")
         trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(args.corpus).resolve()))
 
     stream = args.events == "-"
@@ -237,7 +272,7 @@ def cmd_train(args) -> int:
     msg = sys.stderr
     if done["reason"] != "finished":
         print(f"stopped ({done['reason']}) at step {done['step']}; checkpoint saved — resume with: "
-              f"charwriter train --resume {name}", file=msg)
+              f"charwriter train --resume {shlex.quote(name)}", file=msg)
     best = done["best_val_loss"]
     if best is not None:
         print(f"best validation loss {best:.4f} nats/char ({best / math.log(2):.4f} bits/char); "

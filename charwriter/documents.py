@@ -25,7 +25,7 @@ from charwriter import atomic, paths
 from charwriter.errors import UserError
 from charwriter.textfile import read_text_file
 
-MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+MAX_DOCUMENT_BYTES = 20_000_000
 """Larger files are refused: a writing assistant's documents are prose, and TextArea slows down well before."""
 
 

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +41,12 @@ def bad_corpus(tmp_path, case):
         path.write_bytes("caf".encode() + "é au lait".encode("cp1252"))
     elif case == "too short":
         path.write_text("just a few words")
+    elif case == "utf-16":
+        path.write_text("The quiet house stood by the river. " * 50, encoding="utf-16")
+    elif case == "fifo":
+        os.mkfifo(path)
+    elif case == "device":
+        return Path("/dev/zero")
     return path
 
 
@@ -50,6 +57,9 @@ def bad_corpus(tmp_path, case):
     ("binary", "looks binary (NUL byte at offset 5)"),
     ("not utf-8", "not valid utf-8 (byte 0xe9 at offset 3)"),
     ("too short", "corpus too small"),
+    ("utf-16", "looks like UTF-16 text"),
+    ("fifo", "is a named pipe (FIFO), not a regular file"),
+    ("device", "is a device, not a regular file"),
 ])
 def test_train_refuses_bad_corpora_with_one_line_and_exit_code_2(tmp_path, capsys, case, message):
     code, out, err = run_cli(["train", str(bad_corpus(tmp_path, case)), *TINY_ARGS], capsys)
@@ -59,6 +69,18 @@ def test_train_refuses_bad_corpora_with_one_line_and_exit_code_2(tmp_path, capsy
         assert "--encoding" in err
     if case == "too short":
         assert "--batch-size" in err and "at least" in err
+    if case == "utf-16":
+        assert "--encoding utf-16" in err
+
+
+@pytest.mark.parametrize("case", ["fifo", "device"])
+def test_no_command_reads_a_pipe_or_a_device(tmp_path, capsys, case):
+    """A FIFO would block every read forever and /dev/zero never ends: each is refused at once with one line."""
+    bad = str(bad_corpus(tmp_path, case))
+    for args in (["write", bad], ["eval", bad], ["generate", "--prime-file", bad, "--length", "1"],
+                 ["generate", "--model", bad, "--length", "1"], ["eval", str(tmp_path / "x"), "--model", bad]):
+        code, out, err = run_cli(args, capsys)
+        assert code == 2 and "not a regular file" in err and len(err.strip().splitlines()) == 1, (args, err)
 
 
 @pytest.mark.parametrize("option, value, message", [
@@ -229,3 +251,39 @@ def test_eval_with_the_memory_scores_the_tail_as_one_stream_with_and_without_it(
         logits, _ = loaded.model.eval()(torch.tensor([stream]))
     losses = torch.nn.functional.cross_entropy(logits[0, 999:-1], torch.tensor(stream[1000:]), reduction="none")
     assert losses.mean().item() == pytest.approx(alone, abs=2e-4)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "x.txt", "--seq-len", "-5"], "--seq-len: -5 is out of range"),
+    (["eval", "x.txt", "--batch-size", "0"], "--batch-size: 0 is out of range"),
+    (["eval", "x.txt", "--val-fraction", "1.5"], "--val-fraction: 1.5 is out of range"),
+    (["generate", "--temperature", "nan"], "--temperature: 'nan' is not a finite number"),
+    (["generate", "--seed", str(2**70)], "--seed: "),
+    (["generate", "--top-k", "-1"], "--top-k: -1 is out of range"),
+    (["train", "x.txt", "--lr", "inf"], "--lr: 'inf' is not a finite number"),
+    (["train", "x.txt", "--val-fraction", "0"], "--val-fraction: 0 is out of range"),
+])
+def test_out_of_range_options_get_one_line_and_exit_code_2(args, message, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and message in err and len(err.strip().splitlines()) == 1 and "usage" not in err
+
+
+def test_the_resume_hint_can_be_pasted_for_any_run_name(text_file, tmp_path, capsys):
+    import shlex
+
+    name = "my run é"
+    code, out, err = run_cli(["train", str(text_file), *TINY_ARGS, "--max-steps", "2", "--name", name], capsys)
+    assert code == 0, err
+    hint = err.split("resume with: ", 1)[1].splitlines()[0]
+    assert shlex.split(hint) == ["charwriter", "train", "--resume", name]
+    # A kill during a checkpoint write leaves its temporary file: the next start of the run removes it.
+    from charwriter import paths
+
+    run_dir = paths.runs_dir() / name
+    stale = run_dir / ".checkpoint.safetensors.abc123.tmp"
+    stale.write_bytes(b"")
+    code, out, err = run_cli(["train", "--resume", name, "--max-steps", "3"], capsys)
+    assert code == 0, err
+    assert not stale.exists() and (run_dir / "checkpoint.safetensors").exists()

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 
 from charwriter.atomic import atomic_write
 from charwriter.errors import ModelFileError
+from charwriter.textfile import regular_file_problem
 from charwriter.lm.model import CharRNN, ModelConfig
 
 FORMAT = "charwriter-model"
@@ -71,6 +72,9 @@ def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ModelFileError(f"{kind} not found: {path} — check the path, or run `charwriter models` to list models")
     if path.is_dir():
         raise ModelFileError(f"{kind} path is a directory: {path} — give a .safetensors file")
+    problem = regular_file_problem(path, kind)
+    if problem:
+        raise ModelFileError(problem)
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -142,6 +146,9 @@ def _check_format(meta: dict, path: Path, expected: str, kind: str) -> None:
 def read_metadata(path: str | Path) -> dict:
     """The JSON metadata of a model file, without building the model (for listings)."""
     path = Path(path)
+    problem = regular_file_problem(path, "model")
+    if problem:  # a FIFO among the models would block the listing forever
+        raise ModelFileError(problem)
     try:
         from safetensors import safe_open
 

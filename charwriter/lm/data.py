@@ -37,7 +37,8 @@ def read_text(path: str | Path, encoding: str = "utf-8", what: str = "corpus") -
     """Read a text file, normalised, or raise a `CorpusError` with one line saying what is wrong and what to do."""
     text = normalise_text(read_text_file(
         path, what=what, encoding=encoding, max_bytes=MAX_CORPUS_BYTES, error=CorpusError,
-        advice="convert it to UTF-8 or pass --encoding (for example --encoding cp1252)"))
+        advice="convert it to UTF-8 or pass --encoding (for example --encoding cp1252)",
+        utf16_advice="pass --encoding utf-16, or convert it to UTF-8"))
     if not text.strip():
         raise CorpusError(f"{what} is empty: {Path(path).expanduser()} — give a file with some text in it")
     return text

@@ -394,6 +394,8 @@ class Trainer:
     def run(self) -> dict:
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
+            for stale in self.run_dir.glob(".*.safetensors.*.tmp"):  # a write a kill interrupted: never renamed
+                stale.unlink(missing_ok=True)
         c = self.config
         per_epoch = len(self.train_streams)
         self.emit("config", run=self.run_dir.name, run_dir=str(self.run_dir), corpus=self.corpus.name,

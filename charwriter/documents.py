@@ -17,6 +17,7 @@ import glob
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +46,38 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     """Write `text` as UTF-8 so that `path` holds either the old or the new content, never half of one (writes
     through a symlink to its target)."""
     atomic.atomic_write_text(Path(path).expanduser().resolve(), text)
+
+
+@dataclass(frozen=True)
+class DiskState:
+    """What a document's file held when the editor last read or wrote it: to notice another program's save."""
+
+    size: int
+    mtime_ns: int
+    sha256: str
+
+    @classmethod
+    def of(cls, path: str | Path) -> "DiskState | None":
+        """The file as it is now (None if it is not there or cannot be read)."""
+        path = Path(path).expanduser()
+        try:
+            st = path.stat()
+            digest = hashlib.sha256(path.read_bytes()).hexdigest() if stat.S_ISREG(st.st_mode) else ""
+        except OSError:
+            return None
+        return cls(st.st_size, st.st_mtime_ns, digest)
+
+    def changed(self, path: str | Path) -> bool:
+        """Has the file's content changed since? (A touched file with the same bytes has not; a deleted one has.)"""
+        path = Path(path).expanduser()
+        try:
+            st = path.stat()
+        except OSError:
+            return True
+        if (st.st_size, st.st_mtime_ns) == (self.size, self.mtime_ns):
+            return False  # the cheap check, for the periodic look
+        now = DiskState.of(path)
+        return now is None or now.sha256 != self.sha256
 
 
 def save_document(path: str | Path, text: str) -> None:

@@ -675,3 +675,38 @@ async def test_a_tab_character_and_zero_width_characters_can_be_typed(tiny_model
         table = app.screen.query_one(DataTable)
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         assert any(row[1] == "Tab char" and "tab character" in row[2] for row in rows)
+
+
+async def test_a_file_changed_on_disk_is_noticed_and_never_overwritten_without_asking(tiny_model_path, tmp_path):
+    """Another program (or a second window, or git checkout) saves the open file: the app says so, Ctrl+S asks
+    (Cancel keeps the other version, Overwrite writes ours), and quitting asks while the file lacks our text."""
+    path = tmp_path / "story.txt"
+    path.write_text("First draft.", encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        writer = app.writer
+        await type_text(pilot, " Mine.")
+        path.write_text("Their version, saved elsewhere.", encoding="utf-8")
+        writer._check_disk()
+        await pilot.pause()
+        assert any("changed by another program" in n for n in notes(app))
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen) and "changed on disk" in app.screen.question
+        await pilot.click("#cancel")
+        await settle(pilot)
+        assert path.read_text(encoding="utf-8") == "Their version, saved elsewhere."
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.click("#overwrite")
+        await settle(pilot)
+        assert path.read_text(encoding="utf-8") == "First draft. Mine."
+        # Two windows: the other one saves over ours after our save; we are not dirty, yet our text is not there.
+        path.write_text("The other window's text.", encoding="utf-8")
+        await pilot.press("ctrl+q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen) and "no longer holds your text" in app.screen.question
+        await pilot.click("#save")
+        await settle(pilot)
+        assert path.read_text(encoding="utf-8") == "First draft. Mine."

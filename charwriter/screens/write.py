@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer
 from textual.worker import get_current_worker
 
-from charwriter.documents import Autosave, DocumentError, read_document, save_document
+from charwriter.documents import Autosave, DiskState, DocumentError, read_document, save_document
 from charwriter.errors import UserError
 from charwriter.settings import Settings
 from charwriter.widgets.confirm import ConfirmScreen
@@ -33,6 +33,7 @@ from charwriter.widgets.path_prompt import PathPrompt
 from charwriter.widgets.status import StatusLine
 from charwriter.widgets.suggestions import SuggestionsPane
 
+DISK_CHECK_SECONDS = 2.0  # how often the document's file is looked at (a stat; its bytes only when that changed)
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 2.0)
 
@@ -113,6 +114,10 @@ class WriteScreen(Screen):
         self._kept_orphans: set[Path] = set()
         """Crashed sessions' autosaves the user closed the question on (Esc): kept for the next start."""
         self.autosave = Autosave(self.document_path)
+        self.disk: DiskState | None = None
+        """The document's file as this window last read or wrote it (None: no file yet)."""
+        self._disk_noticed: DiskState | str | None = None
+        """The state of the file on disk last reported ("gone": deleted), so that a change is said once."""
 
     def compose(self) -> ComposeResult:
         text = ""
@@ -124,6 +129,7 @@ class WriteScreen(Screen):
                 self.document_path = None
                 self.autosave = Autosave(None)
         self.saved_text = text
+        self.disk = DiskState.of(self.document_path) if self.document_path else None
         with Horizontal(id="panes"):
             yield Editor(text, id="editor")
             yield SuggestionsPane(id="suggestions", classes="-empty")
@@ -154,6 +160,7 @@ class WriteScreen(Screen):
         remembered = None if self.model_spec else self.settings.model
         self.call_after_refresh(self.load_model, self.model_spec or remembered, fall_back=remembered is not None)
         self.call_after_refresh(self._offer_recovery)
+        self.set_interval(DISK_CHECK_SECONDS, self._check_disk)
 
     @property
     def document_name(self) -> str:
@@ -398,14 +405,20 @@ class WriteScreen(Screen):
 
     def save_as(self, then=None) -> None:
         def chosen(path: Path | None) -> None:
-            if path is not None and self.save(path) and then is not None:
-                then()
+            if path is not None:
+                self.save(path, then, force=True)
 
         self.app.push_screen(PathPrompt("Save as", "Save the document to:"), chosen)
 
-    def save(self, path: Path | None = None) -> bool:
+    def save(self, path: Path | None = None, then=None, force: bool = False) -> bool:
+        """Save (to `path`, or the document's file) and run `then`. If the file changed on disk since this window
+        read or wrote it (another program, another window), ask first: overwrite, save as, or cancel. True if
+        saved now."""
         path = path or self.document_path
         assert path is not None
+        if not force and path == self.document_path and self.disk is not None and self.disk.changed(path):
+            self._ask_overwrite(path, then)
+            return False
         text = self.editor.text
         try:
             save_document(path, text)
@@ -417,11 +430,50 @@ class WriteScreen(Screen):
             self.document_path = path
             self.autosave = Autosave(path)
         self.saved_text = text
+        self.disk = self._disk_noticed = DiskState.of(path)
         self.discard_autosave()
         self.status.document = self.document_name
         self.status.dirty = self.is_dirty
         self.notify(f"saved {path}", timeout=3)
+        if then is not None:
+            then()
         return True
+
+    def _ask_overwrite(self, path: Path, then) -> None:
+        def answered(choice: str | None) -> None:
+            if choice == "overwrite":
+                self.save(path, then, force=True)
+            elif choice == "save_as":
+                self.save_as(then)
+
+        question = (f"{path.name} changed on disk since you opened or saved it here (another program or window "
+                    "saved it). Overwrite it with your text, or save your text under another name?")
+        self.app.push_screen(ConfirmScreen("File changed on disk", question, [
+            ("Save as…", "save_as", "primary"), ("Overwrite", "overwrite", "error"), ("Cancel", "cancel", "default"),
+        ]), answered)
+
+    def _check_disk(self) -> None:
+        """Say once when the document's file changes on disk while it is open here."""
+        path, disk = self.document_path, self.disk
+        if path is None or disk is None or not disk.changed(path):
+            return
+        now = DiskState.of(path) or "gone"
+        if now == self._disk_noticed:
+            return
+        self._disk_noticed = now
+        gone = "was deleted or moved" if now == "gone" else "was changed by another program or window"
+        self.notify(f"{path.name} {gone} on disk. Your text here is kept; Ctrl+S asks before overwriting.",
+                    title="File changed on disk", severity="warning", timeout=10)
+
+    def _disk_differs(self) -> bool:
+        """The file on disk no longer holds this window's text, and this window did not write what it holds."""
+        path = self.document_path
+        if path is None or self.disk is None or not self.disk.changed(path):
+            return False
+        try:
+            return read_document(path, missing_ok=True) != self.editor.text
+        except DocumentError:
+            return True
 
     def action_open(self) -> None:
         def chosen(path: Path | None) -> None:
@@ -440,6 +492,7 @@ class WriteScreen(Screen):
         self.document_path = path
         self.autosave = Autosave(path)
         self.saved_text = text
+        self.disk = self._disk_noticed = DiskState.of(path)
         self.editor.load_text(text)
         self.editor.move_cursor(self.editor.document.end)
         self.status.document = self.document_name
@@ -448,8 +501,10 @@ class WriteScreen(Screen):
         return True
 
     def confirm_discard(self, then) -> None:
-        """Run `then` now if everything is saved; else ask: save first, discard the changes, or cancel."""
-        if not self.is_dirty:
+        """Run `then` now if everything is saved; else ask: save first, discard the changes, or cancel. "Saved"
+        means the file holds this text: if another program or window has saved over it, that is asked too."""
+        replaced = self._disk_differs()
+        if not self.is_dirty and not replaced:
             then()
             return
 
@@ -457,13 +512,17 @@ class WriteScreen(Screen):
             if choice == "save":
                 if self.document_path is None:
                     self.save_as(then)
-                elif self.save():
-                    then()
+                else:
+                    self.save(then=then, force=replaced)  # the question was just asked
             elif choice == "discard":
                 self.discard_autosave()
                 then()
 
-        question = f"{self.document_name} has unsaved changes."
+        if replaced:
+            question = (f"{self.document_name} was changed on disk by another program or window: it no longer "
+                        "holds your text. Save your text over it, or discard your text?")
+        else:
+            question = f"{self.document_name} has unsaved changes."
         self.app.push_screen(ConfirmScreen("Unsaved changes", question, [
             ("Save", "save", "primary"), ("Discard", "discard", "error"), ("Cancel", "cancel", "default"),
         ]), answered)

@@ -450,7 +450,7 @@ def cmd_models(args) -> int:
                 row = [e.name, e.source, size, "-", "[red]unreadable[/red]", "-"]
             else:
                 val = f"{e.val_loss:.4f}" if e.val_loss is not None else "-"
-                row = [e.name, e.source, size, val, t.get("corpus", "-"), (t.get("date") or "-")[:10]]
+                row = [e.name, e.source, size, val, e.field("corpus"), e.field("date")[:10]]
             table.add_row(*row, *([str(e.path)] if with_path else []))
         return table
 

@@ -63,3 +63,18 @@ def tiny_model_path(tmp_path_factory) -> Path:
                          eval_every=0, seed=0, sample_length=20)
     Trainer(corpus, config, root / "run").run()
     return root / "run" / "best.safetensors"
+
+
+def rewrite_metadata(source: Path, target: Path, edit) -> Path:
+    """Copy a model file with its charwriter metadata changed by `edit(meta)` (which may return a replacement)."""
+    import json
+
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    with safe_open(str(source), framework="pt") as f:
+        meta = json.loads(f.metadata()["charwriter"])
+    meta = edit(meta) or meta
+    target.parent.mkdir(parents=True, exist_ok=True)
+    save_file(load_file(str(source)), str(target), metadata={"charwriter": json.dumps(meta)})
+    return target

@@ -23,7 +23,7 @@ from charwriter.widgets.help import HelpScreen
 from charwriter.widgets.model_picker import ModelPicker
 from charwriter.widgets.path_prompt import PathPrompt
 from charwriter.widgets.suggestions import SuggestionsPane
-from conftest import make_text
+from conftest import make_text, rewrite_metadata
 
 SIZE = (100, 30)
 
@@ -295,16 +295,20 @@ async def test_resample_asks_the_model_again(tiny_model_path):
         assert calls == [True, False]  # drawn at the temperature once, then the likeliest again
 
 
+async def open_model_picker(pilot) -> DataTable:
+    await settle(pilot)
+    await pilot.press("f2")
+    await settle(pilot)
+    assert isinstance(pilot.app.screen, ModelPicker)
+    return pilot.app.screen.query_one(DataTable)
+
+
 async def test_model_picker_switches_and_remembers_the_model(tiny_model_path):
     paths.user_models_dir().mkdir(parents=True)
     shutil.copy(tiny_model_path, paths.user_models_dir() / "tiny.safetensors")
     app = make_app(model=None)
     async with app.run_test(size=SIZE) as pilot:
-        await settle(pilot)
-        await pilot.press("f2")
-        await settle(pilot)
-        assert isinstance(app.screen, ModelPicker)
-        table = app.screen.query_one(DataTable)
+        table = await open_model_picker(pilot)
         assert table.row_count == 1 and table.get_row_at(0)[0] == "tiny"
         await pilot.press("enter")
         await settle(pilot)
@@ -710,3 +714,17 @@ async def test_a_file_changed_on_disk_is_noticed_and_never_overwritten_without_a
         await pilot.click("#save")
         await settle(pilot)
         assert path.read_text(encoding="utf-8") == "First draft. Mine."
+
+
+async def test_the_model_picker_lists_a_model_with_odd_metadata(tiny_model_path):
+    """A string where the loss should be used to crash the whole app on F2: it is listed, without a loss."""
+
+    def odd(meta):
+        meta["training"].update(best_val_loss="oops", corpus={"not": "a name"})
+
+    rewrite_metadata(tiny_model_path, paths.user_models_dir() / "odd.safetensors", odd)
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=SIZE) as pilot:
+        table = await open_model_picker(pilot)
+        rows = {str(row[0]): row for row in (table.get_row_at(i) for i in range(table.row_count))}
+        assert str(rows["odd"][1]) == "-" and str(rows["odd"][2]) == "{'not': 'a name'}"

@@ -15,7 +15,7 @@ import pytest
 
 from charwriter.__main__ import main
 
-from conftest import make_text
+from conftest import make_text, rewrite_metadata
 
 TINY_ARGS = ["--hidden-size", "16", "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--dropout", "0",
              "--eval-every", "10", "--sample-length", "10"]
@@ -287,3 +287,20 @@ def test_the_resume_hint_can_be_pasted_for_any_run_name(text_file, tmp_path, cap
     code, out, err = run_cli(["train", "--resume", name, "--max-steps", "3"], capsys)
     assert code == 0, err
     assert not stale.exists() and (run_dir / "checkpoint.safetensors").exists()
+
+
+def test_a_model_with_odd_metadata_is_listed_as_unusable_not_a_crash(tiny_model_path, tmp_path, capsys):
+    """Hand-edited or foreign metadata (a string for the loss, a list for the corpus, a JSON list for the whole
+    entry): `charwriter models` lists the file, and loading it gives one line."""
+    from charwriter import paths
+
+    def odd(meta):
+        meta["training"].update(best_val_loss="oops", corpus=["a", "list"])
+
+    folder = paths.user_models_dir()
+    rewrite_metadata(tiny_model_path, folder / "odd.safetensors", odd)
+    rewrite_metadata(tiny_model_path, folder / "listed.safetensors", lambda meta: [1, 2])
+    code, out, err = run_cli(["models"], capsys)
+    assert code == 0 and "odd" in out and "listed" in out and "Traceback" not in err
+    code, out, err = run_cli(["generate", "--model", str(folder / "listed.safetensors"), "--length", "1"], capsys)
+    assert code == 2 and "not a JSON object" in err and len(err.strip().splitlines()) == 1

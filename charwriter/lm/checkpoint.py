@@ -99,8 +99,10 @@ def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
         )
     try:
         meta = json.loads(raw)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         raise ModelFileError(f"corrupt charwriter metadata in {path}{PICK_ANOTHER}") from None
+    if not isinstance(meta, dict):
+        raise ModelFileError(f"corrupt charwriter metadata in {path} (not a JSON object){PICK_ANOTHER}")
     return meta, tensors
 
 
@@ -157,7 +159,7 @@ def read_metadata(path: str | Path) -> dict:
         meta = json.loads(raw) if raw else None
     except Exception:  # a listing shows unreadable files as such; loading gives the precise reason
         meta = None
-    if not meta or meta.get("format") != FORMAT:
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"not a charwriter model: {path}{NOT_OURS}")
     return meta
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,11 +20,21 @@ class ModelEntry:
 
     @property
     def training(self) -> dict:
-        return (self.meta or {}).get("training") or {}
+        training = (self.meta or {}).get("training")
+        return training if isinstance(training, dict) else {}
 
     @property
     def val_loss(self) -> float | None:
-        return self.training.get("best_val_loss")
+        """The best validation loss the file records, if it records a finite number (hand-edited files may not)."""
+        value = self.training.get("best_val_loss")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return None
+        return float(value)
+
+    def field(self, name: str) -> str:
+        """A training field as text for a listing ("-" when missing), whatever type a file gives it."""
+        value = self.training.get(name)
+        return "-" if value is None else str(value)
 
 
 def _entry(name: str, path: Path, source: str) -> ModelEntry:
@@ -31,7 +42,7 @@ def _entry(name: str, path: Path, source: str) -> ModelEntry:
         meta = read_metadata(path)
     except ModelFileError:
         meta = None
-    return ModelEntry(name, path, source, meta)
+    return ModelEntry(name, path, source, meta if isinstance(meta, dict) else None)
 
 
 def list_models() -> list[ModelEntry]:

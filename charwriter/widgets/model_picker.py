@@ -53,7 +53,7 @@ class ModelPicker(ModalScreen[Path | None]):
         note.update("Enter: write with this model · Esc: keep the current one")
         for entry in entries:
             val = f"{entry.val_loss:.4f}" if entry.val_loss is not None else "-"
-            corpus = entry.training.get("corpus", "-") if entry.meta is not None else "unreadable"
+            corpus = entry.field("corpus") if entry.meta is not None else "unreadable"
             table.add_row(entry.name, val, corpus, entry.source)
             self.paths.append(entry.path)
             if self.current is not None and entry.path == self.current:

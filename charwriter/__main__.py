@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import shlex
 import signal
 import sys
@@ -177,7 +178,23 @@ def cmd_train(args) -> int:
         if not run_dir.is_dir():
             run_dir = paths.runs_dir() / args.resume
         if not (run_dir / "checkpoint.safetensors").is_file():
-            raise UserError(f"no resumable run at {run_dir} (no checkpoint.safetensors) — check the run name")
+            started = _first_config(run_dir)
+            if started is None:
+                raise UserError(f"no resumable run at {run_dir} (no checkpoint.safetensors) — check the run name")
+            # Stopped before its first checkpoint: nothing to resume from, so it starts again, as it was set up.
+            hyper = {**started.get("config", {}), **given}
+            config = TrainConfig.from_dict(hyper)
+            corpus_path = args.corpus or started.get("corpus_path")
+            if not corpus_path:
+                raise UserError(f"the run at {run_dir} does not say where its corpus is — pass it: "
+                                "charwriter train CORPUS --resume RUN")
+            init = load_model(resolve_model(config.init_from)) if config.init_from else None
+            corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=init.vocab if init else None)
+            kept = _set_aside_events(run_dir)
+            print(f"charwriter: {run_dir} stopped before its first checkpoint: starting it again from step 0 with the"
+                  f" same settings (its earlier events are kept as {kept.name})", file=sys.stderr)
+            trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(corpus_path).resolve()))
+            return _run_trainer(trainer, args)
         checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
         saved = checkpoint.meta.get("training") or {}
         hyper = dict(saved.get("hyperparameters") or {})
@@ -219,9 +236,48 @@ def cmd_train(args) -> int:
             if "/" in name or name.startswith("."):
                 raise UserError(f"--name {name!r}: use a plain name without '/' (or --out DIR)")
             run_dir = paths.runs_dir() / name
-        if (run_dir / "checkpoint.safetensors").exists() or (run_dir / "events.jsonl").exists():
-            raise UserError(f"a run already exists at {run_dir} — resume it with --resume {shlex.quote(str(run_dir))} or pick another --name")
+        if (run_dir / "checkpoint.safetensors").exists():
+            raise UserError(f"a run already exists at {run_dir} — resume it with --resume {shlex.quote(str(run_dir))}"
+                            " or pick another --name")
+        if (run_dir / "events.jsonl").exists():  # a run that stopped before its first checkpoint: start it again
+            kept = _set_aside_events(run_dir)
+            print(f"charwriter: {run_dir} stopped before its first checkpoint: starting it again (its earlier events"
+                  f" are kept as {kept.name})", file=sys.stderr)
         trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(args.corpus).resolve()))
+    return _run_trainer(trainer, args)
+
+
+def _first_config(run_dir: Path) -> dict | None:
+    """The `config` event a run's events.jsonl starts with (None if there is none to read)."""
+    import json
+
+    try:
+        with open(run_dir / "events.jsonl", encoding="utf-8") as f:
+            for line in f:
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(event, dict) and event.get("type") == "config" and isinstance(event.get("config"), dict):
+                    return event
+    except OSError:
+        return None
+    return None
+
+
+def _set_aside_events(run_dir: Path) -> Path:
+    """Move a run's events out of the way of a fresh start (kept, not deleted)."""
+    stamp, n = _now_stamp(), 1
+    kept = run_dir / f"events.before-{stamp}.jsonl"
+    while kept.exists():
+        n += 1
+        kept = run_dir / f"events.before-{stamp}-{n}.jsonl"
+    os.replace(run_dir / "events.jsonl", kept)
+    return kept
+
+
+def _run_trainer(trainer, args) -> int:
+    from charwriter import paths
 
     stream = args.events == "-"
     if args.events not in (None, "-"):
@@ -444,7 +500,6 @@ def cmd_models(args) -> int:
         for col in ("name", "source", "size", "val loss", "corpus", "date") + (("path",) if with_path else ()):
             table.add_column(col, justify="right" if col in ("size", "val loss") else "left", no_wrap=True)
         for e in entries:
-            t = e.training
             size = f"{e.path.stat().st_size / 1e6:.1f} MB"
             if e.meta is None:
                 row = [e.name, e.source, size, "-", "[red]unreadable[/red]", "-"]

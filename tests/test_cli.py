@@ -304,3 +304,21 @@ def test_a_model_with_odd_metadata_is_listed_as_unusable_not_a_crash(tiny_model_
     assert code == 0 and "odd" in out and "listed" in out and "Traceback" not in err
     code, out, err = run_cli(["generate", "--model", str(folder / "listed.safetensors"), "--length", "1"], capsys)
     assert code == 2 and "not a JSON object" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_run_killed_before_its_first_checkpoint_can_be_resumed_or_started_again(text_file, capsys):
+    """A crash before the first checkpoint leaves events but nothing to resume from: --resume starts it again
+    from step 0 with its own settings, and so does the same command again; the earlier events are kept aside."""
+    from charwriter import paths
+
+    code, out, err = run_cli(["train", str(text_file), *TINY_ARGS, "--max-steps", "2", "--name", "early"], capsys)
+    assert code == 0, err
+    run_dir = paths.runs_dir() / "early"
+    (run_dir / "checkpoint.safetensors").unlink()  # as if killed before the first checkpoint was renamed
+    code, out, err = run_cli(["train", "--resume", "early", "--max-steps", "2"], capsys)
+    assert code == 0 and "starting it again from step 0" in err, err
+    assert (run_dir / "checkpoint.safetensors").exists() and list(run_dir.glob("events.before-*.jsonl"))
+    (run_dir / "checkpoint.safetensors").unlink()
+    code, out, err = run_cli(["train", str(text_file), *TINY_ARGS, "--max-steps", "2", "--name", "early"], capsys)
+    assert code == 0 and "starting it again" in err, err
+    assert len(list(run_dir.glob("events.before-*.jsonl"))) == 2  # both earlier starts kept, none overwritten

@@ -106,29 +106,87 @@ def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
     return meta, tensors
 
 
+# Sane maxima for a model file's config: beyond these a hostile or broken file would ask for absurd memory or time.
+CONFIG_LIMITS = {"vocab_size": (1, 1 << 16), "hidden_size": (1, 8192), "num_layers": (1, 16)}
+WEIGHT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+MAX_WEIGHT = 1e4  # trained weights are small; beyond this the model's arithmetic overflows (nan suggestions)
+
+
+def check_vocab(vocab) -> str | None:
+    """What is wrong with a model's vocabulary (None: nothing): distinct single printable characters, newline and
+    tab allowed, no surrogates."""
+    if not isinstance(vocab, list) or not vocab:
+        return "the vocabulary is not a non-empty list"
+    for ch in vocab:
+        if not isinstance(ch, str) or len(ch) != 1:
+            return f"vocabulary entry {ch!r} is not one character"
+        if "\ud800" <= ch <= "\udfff" or (not ch.isprintable() and ch not in "\n\t" and ch != " "):
+            return f"vocabulary entry {ch!r} is a control character or a surrogate"
+    if len(set(vocab)) != len(vocab):
+        return "the vocabulary holds a character twice"
+    return None
+
+
+def _config(meta: dict) -> ModelConfig:
+    """The model config of a file's metadata, checked for types and sane ranges before anything is built."""
+    raw = meta.get("config")
+    if not isinstance(raw, dict):
+        raise ValueError("no config object")
+    for name, (low, high) in CONFIG_LIMITS.items():
+        value = raw.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"{name} {value!r} is not a whole number from {low} to {high}")
+    for name in ("dropout", "weight_dropout"):
+        value = raw.get(name, 0.0)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+            raise ValueError(f"{name} {value!r} is not in [0, 1)")
+    return ModelConfig.from_dict(raw)
+
+
+def _expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """The state dict's shapes for a config, worked out without building the model."""
+    gates = (4 if config.cell == "lstm" else 3) * config.hidden_size
+    shapes = {"head.weight": (config.vocab_size, config.hidden_size), "head.bias": (config.vocab_size,)}
+    for layer in range(config.num_layers):
+        inputs = config.vocab_size if layer == 0 else config.hidden_size
+        shapes[f"rnn.weight_ih_l{layer}"] = (gates, inputs)
+        shapes[f"rnn.weight_hh_l{layer}"] = (gates, config.hidden_size)
+        shapes[f"rnn.bias_ih_l{layer}"] = (gates,)
+        shapes[f"rnn.bias_hh_l{layer}"] = (gates,)
+    return shapes
+
+
 def _build(meta: dict, tensors: dict[str, torch.Tensor], path: Path, prefix: str = "") -> tuple[CharRNN, list[str], ModelConfig]:
     try:
-        vocab = list(meta["vocab"])
-        config = ModelConfig.from_dict(meta["config"])
-        if config.vocab_size != len(vocab) or not all(isinstance(c, str) and len(c) == 1 for c in vocab):
+        vocab = meta.get("vocab")
+        problem = check_vocab(vocab)
+        if problem:
+            raise ValueError(problem)
+        config = _config(meta)
+        if config.vocab_size != len(vocab):
             raise ValueError("vocabulary does not match the config")
-        model = CharRNN(config)
+        if not isinstance(meta.get("training", {}), dict):
+            raise ValueError("training is not an object")
     except (KeyError, TypeError, ValueError) as error:
         raise ModelFileError(f"invalid charwriter metadata in {path}: {error}{PICK_ANOTHER}") from None
-    expected = model.state_dict()
+    expected = _expected_shapes(config)
     weights = {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
     missing = sorted(set(expected) - set(weights))
     extra = sorted(set(weights) - set(expected))
     if missing or extra:
         raise ModelFileError(f"wrong tensors in {path}: missing {missing[:3]}, unexpected {extra[:3]}{PICK_ANOTHER}")
-    for key, value in expected.items():
-        if weights[key].shape != value.shape:
-            raise ModelFileError(
-                f"wrong shape for {key} in {path}: {tuple(weights[key].shape)}, expected {tuple(value.shape)}"
-                f"{PICK_ANOTHER}"
-            )
-        if not torch.isfinite(weights[key]).all():
-            raise ModelFileError(f"{path} holds non-finite weights in {key}, the model is corrupt{PICK_ANOTHER}")
+    for key, shape in expected.items():  # checked before the model is built: the file's size bounds the memory
+        weight = weights[key]
+        if tuple(weight.shape) != shape:
+            raise ModelFileError(f"wrong shape for {key} in {path}: {tuple(weight.shape)}, expected {shape}"
+                                 f"{PICK_ANOTHER}")
+        if weight.dtype not in WEIGHT_DTYPES:
+            raise ModelFileError(f"{key} in {path} holds {str(weight.dtype).replace('torch.', '')} numbers, not"
+                                 f" floating-point weights{PICK_ANOTHER}")
+        if not torch.isfinite(weight).all() or weight.abs().max() > MAX_WEIGHT:
+            raise ModelFileError(f"{path} holds non-finite or absurd weights in {key} (beyond ±{MAX_WEIGHT:g}), the"
+                                 f" model is corrupt{PICK_ANOTHER}")
+    model = CharRNN(config)
     model.load_state_dict({k: weights[k].float() for k in expected})
     model.eval()
     return model, vocab, config

@@ -26,11 +26,16 @@ from charwriter.textfile import read_text_file
 MAX_CORPUS_BYTES = 2_000_000_000  # a sanity cap: the encoded corpus lives in memory
 
 
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # control characters but tab and newline (CR is a newline)
+
+
 def normalise_text(text: str) -> str:
-    """CRLF and CR to LF, leading BOM dropped: the same text whatever platform wrote it."""
+    """CRLF and CR to LF, leading BOM dropped, other control characters (form feeds, escapes) to spaces: the same
+    text whatever platform wrote it, in characters a model file may hold."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return CONTROL.sub(" ", text) if CONTROL.search(text) else text
 
 
 def read_text(path: str | Path, encoding: str = "utf-8", what: str = "corpus") -> str:

@@ -133,6 +133,16 @@ class Autosave:
                   "process": self.process, "saved_at": datetime.now().isoformat(timespec="seconds"), "text": text}
         atomic_write_text(self.path, json.dumps(record, ensure_ascii=False))
 
+    def keep(self, text: str) -> Path:
+        """Put `text` aside for good (before the document is reloaded from disk): a file no process owns, so the next
+        start offers it back like a crashed session's."""
+        stamp = datetime.now().strftime("%Y%m%d%H%M%S%f")
+        path = paths.autosave_dir() / f"{self.stem}-kept-{stamp}.json"
+        record = {"document": str(self.document) if self.document else None, "pid": None, "process": None,
+                  "saved_at": datetime.now().isoformat(timespec="seconds"), "text": text, "kept": True}
+        atomic_write_text(path, json.dumps(record, ensure_ascii=False))
+        return path
+
     def read(self) -> Recovered | None:
         """This process's autosaved text, or None when there is none (or it is unreadable, which is no worse)."""
         return read_autosave(self.path)
@@ -146,10 +156,11 @@ class Autosave:
         """
         found = []
         for path in paths.autosave_dir().glob(f"{glob.escape(self.stem)}*.json"):
-            rest = path.name[len(self.stem) : -len(".json")]  # "" (older versions) or "-PID"
-            if rest and not (rest.startswith("-") and rest[1:].isdigit()):
+            rest = path.name[len(self.stem) : -len(".json")]  # "" (older versions), "-PID" or "-kept-TIME"
+            kept = rest.startswith("-kept-") and rest[len("-kept-") :].isdigit()
+            if rest and not kept and not (rest.startswith("-") and rest[1:].isdigit()):
                 continue  # another document whose name starts with this one's
-            pid = int(rest[1:]) if rest else None
+            pid = int(rest[1:]) if rest and not kept else None
             recovered = read_autosave(path)
             if recovered is None:
                 continue

@@ -728,3 +728,27 @@ async def test_the_model_picker_lists_a_model_with_odd_metadata(tiny_model_path)
         table = await open_model_picker(pilot)
         rows = {str(row[0]): row for row in (table.get_row_at(i) for i in range(table.row_count))}
         assert str(rows["odd"][1]) == "-" and str(rows["odd"][2]) == "{'not': 'a name'}"
+
+
+async def test_reload_from_disk_keeps_the_writers_text_for_the_next_start(tiny_model_path, tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("Draft.", encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, " Mine.")
+        path.write_text("Theirs.", encoding="utf-8")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.click("#reload")
+        await settle(pilot)
+        assert app.writer.editor.text == "Theirs." and not isinstance(app.screen, ConfirmScreen)
+        assert any("Your text is kept" in n for n in notes(app))
+    assert path.read_text(encoding="utf-8") == "Theirs."
+    again = make_app(tiny_model_path, file=path)  # the next start offers the kept text back
+    async with again.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert isinstance(again.screen, ConfirmScreen) and "was reloaded from disk" in again.screen.question
+        await pilot.click("#restore")
+        await settle(pilot)
+        assert again.writer.editor.text == "Draft. Mine."

@@ -445,12 +445,28 @@ class WriteScreen(Screen):
                 self.save(path, then, force=True)
             elif choice == "save_as":
                 self.save_as(then)
+            elif choice == "reload":
+                self.reload_keeping_text(path)
 
         question = (f"{path.name} changed on disk since you opened or saved it here (another program or window "
-                    "saved it). Overwrite it with your text, or save your text under another name?")
+                    "saved it). Overwrite it with your text, save your text under another name, or reload the file "
+                    "(your text is kept, and offered back at the next start)?")
         self.app.push_screen(ConfirmScreen("File changed on disk", question, [
-            ("Save as…", "save_as", "primary"), ("Overwrite", "overwrite", "error"), ("Cancel", "cancel", "default"),
+            ("Save as…", "save_as", "primary"), ("Overwrite", "overwrite", "error"), ("Reload", "reload", "default"),
+            ("Cancel", "cancel", "default"),
         ]), answered)
+
+    def reload_keeping_text(self, path: Path) -> None:
+        """Show the file as it is on disk; this window's text is put aside first, never dropped."""
+        try:
+            kept = self.autosave.keep(self.editor.text)
+        except OSError as error:
+            self.notify(f"not reloaded: your text could not be kept ({error})", severity="error", timeout=10)
+            return
+        self._kept_orphans.add(kept)  # offered at the next start, not at once
+        if self.open(path):
+            self.notify(f"Reloaded {path.name} from disk. Your text is kept ({kept}); charwriter offers it back at "
+                        "the next start.", title="Reloaded", timeout=12)
 
     def _check_disk(self) -> None:
         """Say once when the document's file changes on disk while it is open here."""
@@ -589,8 +605,12 @@ class WriteScreen(Screen):
                 self.notify("The unsaved text is kept; charwriter offers it again at the next start.")
 
         when = recovered.saved_at.strftime("%Y-%m-%d %H:%M")
-        question = (f"charwriter did not close cleanly. There is unsaved text for {self.document_name} "
-                    f"from {when} ({len(recovered.text):,} characters). Restore it, or discard it for good?")
+        if recovered.path is not None and "-kept-" in recovered.path.name:
+            question = (f"Before {self.document_name} was reloaded from disk on {when}, your text there was kept "
+                        f"({len(recovered.text):,} characters). Restore it, or discard it for good?")
+        else:
+            question = (f"charwriter did not close cleanly. There is unsaved text for {self.document_name} "
+                        f"from {when} ({len(recovered.text):,} characters). Restore it, or discard it for good?")
         if older:
             question += (f" (Discard shows the next of {older} older unsaved {'text' if older == 1 else 'texts'};"
                          " Restore keeps them for the next start.)")

@@ -95,6 +95,8 @@ WORD_EXTRA = 16  # a continuation that reaches L inside a word may run this far 
 RECENT_CHARS = 96  # a continuation must not repeat a run of `no_repeat` characters of this much text before it
 REPEAT_TRIES = 4  # a character that would repeat gives way to the likeliest of this many that do not
 FAR_BELOW = 1.0  # an alternative this many nats/char below the first is not worth reading
+MEMORY_MAX_CHARS = 5_000_000  # above this the memory's arrays (8 keys a character) would take gigabytes and
+# half a minute to build: a document this long is written with the model alone
 WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
 OPENING = " \"'(["  # characters a continuation may start with before its first word
 PARTIAL_WORD = re.compile(r"[\w'-]*$")  # the part of a word before the cursor
@@ -297,6 +299,8 @@ class Engine:
         self.last_latency_ms: float = 0.0
         self.memory: DocumentMemory | None = None
         """The document memory (None while switched off); it describes `memory.text`, the document last given."""
+        self.memory_too_big = False
+        """The document is longer than `MEMORY_MAX_CHARS`: the memory is off for it."""
         self.memory_pending: str | None = None
         """A document too big to take into the memory during a keystroke: build it off-thread (`memory.build`)."""
         self._last: _LastRun | None = None
@@ -535,7 +539,8 @@ class Engine:
     def remember(self, document: str, wait: bool = True) -> bool:
         """Make the memory describe `document`. A big change is built at once with `wait`, else left to the caller
         (`memory_pending`) and the memory sits out until it is installed. False if the memory is not ready."""
-        if not self.settings.memory:
+        self.memory_too_big = len(document) > MEMORY_MAX_CHARS
+        if not self.settings.memory or self.memory_too_big:
             self.memory = self.memory_pending = None
             return False
         if self.memory is None:

@@ -164,3 +164,12 @@ def test_the_documents_words_follow_edits_and_finish_a_word_begun(tiny):
     edited = doc.replace("Quillmarrow left", "Bob left")
     engine.suggest(edited)
     assert +engine.memory.words.counts == WordIndex.of(edited).counts
+
+
+def test_a_document_too_long_for_the_memory_is_written_with_the_model_alone(tiny, monkeypatch):
+    import charwriter.engine as engine_module
+
+    monkeypatch.setattr(engine_module, "MEMORY_MAX_CHARS", 1_000)
+    engine = engine_for(tiny, seed=0)
+    assert engine.suggest(make_text(2_000, seed=1)) and engine.memory is None and engine.memory_too_big
+    assert engine.suggest(make_text(500, seed=1)) and engine.memory is not None and not engine.memory_too_big

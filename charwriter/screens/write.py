@@ -48,6 +48,7 @@ class SuggestionsReady(Message):
     context: int
     memory_pending: bool = False  # the document is too big to take into the memory during a keystroke (or its
     # changes have piled up): build it off the event loop
+    memory_too_big: bool = False  # the document is too long for the memory at all: it is off for this one
 
 
 @dataclass
@@ -287,15 +288,18 @@ class WriteScreen(Screen):
                 return
             latency, context = engine.last_latency_ms, len(engine.window)
             pending = engine.memory_pending is not None or (engine.memory is not None and engine.memory.wants_fold)
+            too_big = engine.memory_too_big
         if not cancelled():
             self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],
-                                               latency, context, pending))
+                                               latency, context, pending, too_big))
 
     def on_suggestions_ready(self, message: SuggestionsReady) -> None:
         if message.memory_pending and not self._memory_building and self.engine is not None:
             self._memory_building = True
             self._show_memory("learning the document…")
             self._build_memory(self.engine, self.editor.text)
+        elif message.memory_too_big and self.settings.memory:
+            self._show_memory("memory off: document over 5 MB")
         elif not message.memory_pending and not self._memory_building:
             self._show_memory()
         if message.version != self.version or self.hidden:

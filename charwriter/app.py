@@ -16,7 +16,6 @@ from textual.screen import Screen
 
 from charwriter.settings import Settings
 from charwriter.screens.write import WriteScreen
-from charwriter.widgets.confirm import ConfirmScreen
 from charwriter.widgets.help import HelpScreen
 
 

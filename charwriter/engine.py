@@ -113,10 +113,10 @@ class Suggestion:
 class EngineSettings:
     k: int = 9  # continuations, most likely first: the ghost text plus the other likeliest words, for the pane
     max_len: int = 48  # L characters at most: about a line of the side pane, and generation time grows with it
-    temperature: float = 1.0  # the seed's sampling for the alternatives
-    top_k: int | None = 5  # the seed's sampling: only the 5 likeliest characters, so alternatives stay plausible
+    temperature: float = 1.0  # the seed's sampling: for a resampled ghost text (Ctrl+R) and `ghost="greedy"` rows
+    top_k: int | None = 5  # the seed's sampling: only the 5 likeliest characters, so drawn text stays plausible
     top_p: float | None = None  # nucleus sampling instead of (or with) top-k
-    greedy: bool = False  # True: all K deterministic (distinct first characters, then greedy): snapshot tests
+    greedy: bool = False  # True: never sample, even when resampling (deterministic tests)
     context_chars: int = 1024  # C: cap on the context; an LSTM forgets, and reading more costs time on every jump
     state_every: int = 64  # N: cached state every N characters; an edit re-reads at most N - 1 characters
     seed: int | None = None  # reseed before every suggestion: the same context gives the same suggestions

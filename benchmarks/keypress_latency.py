@@ -110,7 +110,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "untrained-512x2.safetensors"
         make_model(path)
-        for label, model in (("no model (Textual alone)", None), ("512×2 LSTM, K=3, L=48", path)):
+        for label, model in (("no model (Textual alone)", None), ("512×2 LSTM, app defaults", path)):
             # A fresh home each time: no settings, and no autosave of the last run to offer back.
             os.environ["CHARWRITER_HOME"] = tempfile.mkdtemp(prefix="home-", dir=tmp)
             r = asyncio.run(measure(model, args.chars, args.interval_ms))

@@ -129,18 +129,18 @@ class Autosave:
         return paths.autosave_dir() / f"{self.stem}-{self.pid}.json"
 
     def write(self, text: str) -> None:
-        record = {"document": str(self.document) if self.document else None, "pid": self.pid,
-                  "process": self.process, "saved_at": datetime.now().isoformat(timespec="seconds"), "text": text}
-        atomic_write_text(self.path, json.dumps(record, ensure_ascii=False))
+        header = {"format": AUTOSAVE_FORMAT, "document": str(self.document) if self.document else None,
+                  "pid": self.pid, "process": self.process, "saved_at": datetime.now().isoformat(timespec="seconds")}
+        _write_record(self.path, header, text)
 
     def keep(self, text: str) -> Path:
         """Put `text` aside for good (before the document is reloaded from disk): a file no process owns, so the next
         start offers it back like a crashed session's."""
         stamp = datetime.now().strftime("%Y%m%d%H%M%S%f")
         path = paths.autosave_dir() / f"{self.stem}-kept-{stamp}.json"
-        record = {"document": str(self.document) if self.document else None, "pid": None, "process": None,
-                  "saved_at": datetime.now().isoformat(timespec="seconds"), "text": text, "kept": True}
-        atomic_write_text(path, json.dumps(record, ensure_ascii=False))
+        header = {"format": AUTOSAVE_FORMAT, "document": str(self.document) if self.document else None, "pid": None,
+                  "process": None, "saved_at": datetime.now().isoformat(timespec="seconds"), "kept": True}
+        _write_record(path, header, text)
         return path
 
     def read(self) -> Recovered | None:
@@ -176,9 +176,30 @@ class Autosave:
         self.path.unlink(missing_ok=True)
 
 
+AUTOSAVE_FORMAT = "charwriter-autosave-2"
+"""An autosave file: one line of JSON (what, whose, when), then the text itself, unescaped. Escaping 20 MB as JSON
+held the interpreter for a tenth of a second every second, and typing with it; files of the older all-JSON kind
+still read."""
+
+
+def _write_record(path: Path, header: dict, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8", newline="") as f:
+            f.write(json.dumps(header, ensure_ascii=True) + "\n")
+            f.write(text)
+
+    atomic.atomic_write(Path(path).expanduser().resolve(), write)
+
+
 def read_autosave(path: Path) -> Recovered | None:
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
+        raw = path.read_text(encoding="utf-8")
+        first, _, rest = raw.partition("\n")
+        record = json.loads(first) if first.startswith("{") else None
+        if isinstance(record, dict) and record.get("format") == AUTOSAVE_FORMAT:
+            record["text"] = rest
+        else:
+            record = json.loads(raw)  # the older kind: one JSON object with the text inside
         return Recovered(record["text"], Path(record["document"]) if record.get("document") else None,
                          datetime.fromisoformat(record["saved_at"]), path, record.get("process"))
     except (OSError, ValueError, KeyError, TypeError):

@@ -560,8 +560,8 @@ async def test_esc_keeps_a_crashed_sessions_text_and_discard_offers_the_next(tmp
                             (ended[1], "newer draft", "2026-01-02T10:00:00")):
         autosave = Autosave(None, pid=pid)
         autosave.write(text)
-        record = json.loads(autosave.path.read_text())
-        autosave.path.write_text(json.dumps(dict(record, saved_at=when)))
+        header, _, body = autosave.path.read_text().partition("\n")
+        autosave.path.write_text(json.dumps(dict(json.loads(header), saved_at=when)) + "\n" + body)
     app = make_app(autosave_seconds=0.05)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
@@ -752,3 +752,27 @@ async def test_reload_from_disk_keeps_the_writers_text_for_the_next_start(tiny_m
         await pilot.click("#restore")
         await settle(pilot)
         assert again.writer.editor.text == "Draft. Mine."
+
+
+async def test_drawing_the_editor_never_joins_the_whole_document(tiny_model_path, monkeypatch):
+    """In a 20 MB document TextArea joined the whole text, and summed its wrapped height, once per line drawn:
+    the editor keeps the height (always equal to the sum) and draws without the join."""
+    from textual.document._document import Document
+
+    app = make_app(None, autosave_seconds=1000)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.writer.editor
+        editor.load_text(make_text(30_000, seed=2))
+        await pilot.pause()
+        joins = []
+        original = Document.text.fget
+        monkeypatch.setattr(Document, "text", property(lambda self: joins.append(1) or original(self)))
+        await type_text(pilot, " and the river")
+        await pilot.resize_terminal(70, 20)
+        await pilot.pause()
+        editor._line_cache.clear()
+        editor.refresh()
+        await pilot.pause()
+        assert not joins
+        wrapped = editor.wrapped_document
+        assert wrapped.height == sum(len(offsets) + 1 for offsets in wrapped._wrap_offsets)

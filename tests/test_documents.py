@@ -202,3 +202,20 @@ def test_a_new_file_follows_the_umask_and_the_folder_is_synced(tmp_path, monkeyp
     os.chmod(new, 0o604)
     save_document(new, "more text")
     assert stat.S_IMODE(new.stat().st_mode) == 0o604 and new.read_text() == "more text"
+
+
+def test_autosaves_keep_the_text_unescaped_and_older_files_still_read(isolated_home):
+    import json as json_module
+
+    from charwriter.documents import read_autosave
+
+    text = 'line one\n"quoted" \\ back\u200d\n{"format": "not a header"}\n'
+    autosave = Autosave(None)
+    autosave.write(text)
+    raw = autosave.path.read_text(encoding="utf-8")
+    assert raw.endswith(text)  # the text as it is, after one line of JSON
+    assert autosave.read().text == text
+    older = autosave.path.with_name("untitled-1.json")  # written by an earlier charwriter: all JSON
+    older.write_text(json_module.dumps({"document": None, "pid": 1, "saved_at": "2026-01-01T10:00:00",
+                                        "text": text}), encoding="utf-8")
+    assert read_autosave(older).text == text

@@ -10,6 +10,7 @@ No printable key is bound here: every letter the user types goes into the docume
 
 from __future__ import annotations
 
+import inspect
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -18,6 +19,8 @@ from textual import events
 from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.message import Message
+from textual.document._wrapped_document import WrappedDocument
+from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult, Selection
 
@@ -26,6 +29,39 @@ Continuation = tuple[str, float]
 
 NEXT_WORD = re.compile(r"\s*[^\s]+")
 PARTIAL_WORD = re.compile(r"[\w'-]*$")
+
+
+_LINE_CACHE_AS_IN_TEXTUAL = all(
+    name in inspect.getsource(TextArea.render_line)
+    for name in ("cache_key = (", "self._cursor_offset", "self._matching_bracket_location", "self._line_cache",
+                 "self._render_line(y)")
+)
+"""TextArea.render_line still has the shape `Editor.render_line` repeats (checked once, at import)."""
+
+
+class _CountedWrappedDocument(WrappedDocument):
+    """Textual's wrapped document with its height kept, not summed over every line each time it is asked: TextArea
+    asks once per line it draws, which in a 20 MB document made each keystroke's redraw take tenths of a second."""
+
+    _height: int | None = None
+
+    @property
+    def height(self) -> int:
+        if self._height is None:
+            self._height = super().height
+        return self._height
+
+    def wrap(self, *args, **kwargs) -> None:
+        self._height = None
+        super().wrap(*args, **kwargs)
+        self._height = None
+
+    def wrap_range(self, *args, **kwargs):
+        self._height = None
+        try:
+            return super().wrap_range(*args, **kwargs)
+        finally:
+            self._height = None
 
 
 class Editor(TextArea):
@@ -59,6 +95,39 @@ class Editor(TextArea):
 
     def __init__(self, text: str = "", **kwargs) -> None:
         super().__init__(text, soft_wrap=True, tab_behavior="focus", show_line_numbers=False, **kwargs)
+        self._count_wrapped_height()
+
+    def _set_document(self, text: str, language: str | None) -> None:
+        super()._set_document(text, language)
+        self._count_wrapped_height()
+
+    def _count_wrapped_height(self) -> None:
+        wrapped = getattr(self, "wrapped_document", None)
+        if type(wrapped) is WrappedDocument:  # the class Textual made: give it a kept height
+            wrapped.__class__ = _CountedWrappedDocument
+
+    def render_line(self, y: int) -> Strip:
+        # TextArea.render_line begins with `not self.text and self.placeholder`, and `text` joins the whole document:
+        # once per line drawn (tenths of a second a redraw in a 20 MB document). Without a placeholder that question
+        # is moot; the rest is TextArea's own line cache, as in Textual 8 (anything else: TextArea's way).
+        if self.placeholder or not _LINE_CACHE_AS_IN_TEXTUAL:
+            return super().render_line(y)
+        scroll_x, scroll_y = self.scroll_offset
+        absolute_y = scroll_y + y
+        selection = self.selection
+        _, cursor_y = self._cursor_offset
+        cache_key = (
+            self.size, scroll_x, absolute_y,
+            selection if selection.contains_line(absolute_y) or self.soft_wrap else selection.end[0] == absolute_y,
+            selection.end if self._cursor_visible and self.cursor_blink and absolute_y == cursor_y else None,
+            self.theme, self._matching_bracket_location, self.match_cursor_bracket, self.soft_wrap,
+            self.show_line_numbers, self.read_only, self.show_cursor, self.suggestion,
+        )
+        if (cached := self._line_cache.get(cache_key)) is not None:
+            return cached
+        line = self._render_line(y)
+        self._line_cache[cache_key] = line
+        return line
 
     @property
     def continuations(self) -> tuple[Continuation, ...]:

@@ -180,7 +180,7 @@ class WriteScreen(Screen):
         return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
                               greedy=s.greedy, memory=s.memory)
 
-    @work(thread=True, exclusive=True, group="model")
+    @work(thread=True, exclusive=True, group="model", description="load a model")
     def load_model(self, spec: str | Path | None, remember: bool = False, fall_back: bool = False) -> None:
         """Find and load a model (by name or path; None: the default), off the event loop: torch is imported here.
 
@@ -271,7 +271,9 @@ class WriteScreen(Screen):
 
         return 1 if RunManager.of(self.app).active else ALL_THREADS
 
-    @work(thread=True, exclusive=True, group="suggest")
+    # A `description` on every worker that is handed the text: by default Textual names a worker after the repr()
+    # of its arguments, which for a 20 MB document cost the event loop a tenth of a second a call.
+    @work(thread=True, exclusive=True, group="suggest", description="suggestions")
     def _suggest(self, engine, text: str, version: int, threads: int = 1, document: str | None = None,
                  resample: bool = False) -> None:
         worker = get_current_worker()
@@ -308,7 +310,7 @@ class WriteScreen(Screen):
         self.status.latency_ms = message.latency_ms
         self.status.context = message.context
 
-    @work(thread=True, exclusive=True, group="memory")
+    @work(thread=True, exclusive=True, group="memory", description="document memory")
     def _build_memory(self, engine, document: str) -> None:
         """Build the memory of a big document off the event loop and outside the engine's lock (suggestions go on
         without it meanwhile); it then catches up with the edits made since, at the next keystroke."""
@@ -560,7 +562,7 @@ class WriteScreen(Screen):
             return
         self._write_autosave(self.autosave, text, self._autosave_epoch)
 
-    @work(thread=True, group="autosave")
+    @work(thread=True, group="autosave", description="autosave")
     def _write_autosave(self, autosave: Autosave, text: str, epoch: int, replaces: Path | None = None) -> None:
         with self._autosave_lock:
             if epoch != self._autosave_epoch:

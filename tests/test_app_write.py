@@ -776,3 +776,24 @@ async def test_drawing_the_editor_never_joins_the_whole_document(tiny_model_path
         assert not joins
         wrapped = editor.wrapped_document
         assert wrapped.height == sum(len(offsets) + 1 for offsets in wrapped._wrap_offsets)
+
+
+async def test_no_worker_is_named_after_the_whole_document(tiny_model_path, monkeypatch):
+    """Textual names a worker after the repr() of its arguments unless told otherwise: for the workers that get
+    the text (suggestions, autosave, memory) that repr was built on the event loop, once per keystroke."""
+    from textual.worker import Worker
+
+    names = []
+    original = Worker.__init__
+
+    def recording(self, *args, **kwargs):
+        names.append(kwargs.get("description", ""))
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Worker, "__init__", recording)
+    app = make_app(tiny_model_path, autosave_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, "The quiet house stood by the river")
+        await settle(pilot, rounds=5)
+    assert names and max(map(len, names)) < 100 and not any("quiet house" in name for name in names)

@@ -277,8 +277,6 @@ def _set_aside_events(run_dir: Path) -> Path:
 
 
 def _run_trainer(trainer, args) -> int:
-    from charwriter import paths
-
     stream = args.events == "-"
     if args.events not in (None, "-"):
         raise UserError("--events takes '-' (stdout); the run directory always has events.jsonl")
@@ -304,24 +302,39 @@ def _run_trainer(trainer, args) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    import torch.distributed as dist
+
+    finished = False
     try:
         if view:
             with view:
                 done = trainer.run()
         else:
             done = trainer.run()
-        import torch.distributed as dist
-
         if dist.is_initialized():
             dist.barrier()  # rank 0 may still be writing the last checkpoint: leave together, or gloo aborts
+        finished = True
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
         return 1
     finally:
-        import torch.distributed as dist
-
-        if dist.is_initialized():
+        if dist.is_initialized() and not finished:
             dist.destroy_process_group()
+    if dist.is_initialized():
+        _report(done, trainer, quiet)
+        # Every process has passed the barrier and said its last word. Tearing down gloo's threads at interpreter
+        # exit sometimes aborts a process ("terminate called without an active exception", exit -6), which makes
+        # torchrun report a finished run as failed: leave at once instead.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+    return _report(done, trainer, quiet)
+
+
+def _report(done: dict, trainer, quiet: bool) -> int:
+    """The last lines of a run: how to resume a stopped one, and the best loss."""
+    from charwriter import paths
+
     if quiet:
         return 0
     name = trainer.run_dir.name if trainer.run_dir.parent == paths.runs_dir() else str(trainer.run_dir)

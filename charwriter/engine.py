@@ -495,28 +495,34 @@ class Engine:
 
     @torch.inference_mode()
     def suggest(self, text: str | None = None, cancelled: Callable[[], bool] = lambda: False,
-                document: str | None = None, resample: bool = False) -> list[Suggestion]:
+                document: str | None = None, resample: bool = False, offset: int = 0) -> list[Suggestion]:
         """K continuations of the context (of `text`, the text before the cursor, when given), most likely first;
         [] if cancelled midway. `document`: the whole document, for the memory (default: `text`). `resample`: the
-        ghost text goes on after its first word by sampling (temperature, top-k) instead of greedily."""
+        ghost text goes on after its first word by sampling (temperature, top-k) instead of greedily. `offset`:
+        `text` is only the end of the text before the cursor, from this position on (a huge document: the memory
+        is then off, unless `document` is given)."""
         started = time.perf_counter()
         if self.settings.threads and torch.get_num_threads() != self.settings.threads:
             torch.set_num_threads(self.settings.threads)  # the caller may change it between runs
         try:
-            if text is not None and not self._advance(text, document, cancelled):
+            if text is not None and not self._advance(text, document, cancelled, offset):
                 return []
             self._ensure_context()
             return self._generate(self._view[2], self._view[3], cancelled, resample)
         finally:
             self.last_latency_ms = (time.perf_counter() - started) * 1000
 
-    def _advance(self, text: str, document: str | None, cancelled: Callable[[], bool]) -> bool:
+    def _advance(self, text: str, document: str | None, cancelled: Callable[[], bool], offset: int = 0) -> bool:
         """Read the new context, let the memory learn from what was added since the last run, take in the document."""
         last = self._last
-        if not self.set_context(text, cancelled=cancelled):
+        if not self.set_context(text, offset=offset, cancelled=cancelled):
             return False
-        self._learn(last, text)
-        self.remember(text if document is None else document, wait=False)
+        self._learn(last, text, offset)
+        if document is None and offset:  # only the end of a huge document: no memory of it
+            self.memory = self.memory_pending = None
+            self.memory_too_big = True
+        else:
+            self.remember(text if document is None else document, wait=False)
         return True
 
     @torch.inference_mode()
@@ -560,12 +566,14 @@ class Engine:
             return None
         return self.memory if self.memory.max_order else None
 
-    def _learn(self, last: _LastRun | None, text: str) -> None:
+    def _learn(self, last: _LastRun | None, text: str, offset: int = 0) -> None:
         """Teach the memory's weights from what followed the last run's starting point: the character typed, or
         the part of a continuation accepted (its characters' distributions were computed then)."""
-        if last is None or self._memory_in_use() is None or self._same < last.tip or len(text) <= last.tip:
+        if last is None or self._memory_in_use() is None or self._same < last.tip or last.tip < offset \
+                or offset + len(text) <= last.tip:
             return
-        added = self.encode(text[last.tip : last.tip + self.settings.max_len + WORD_EXTRA])
+        start = last.tip - offset
+        added = self.encode(text[start : start + self.settings.max_len + WORD_EXTRA])
         best, agreed = None, -1
         for _, codes, steps in last.rows:
             n = common_prefix_length(codes, added)

@@ -6,6 +6,7 @@ A tiny seeded model with greedy decoding makes every suggestion deterministic.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,8 @@ from textual.widgets import DataTable, Input
 from charwriter import documents, paths
 from charwriter.app import CharwriterApp
 from charwriter.documents import Autosave
-from charwriter.engine import WORD_EXTRA
+from charwriter.engine import WORD_EXTRA, Engine
+from charwriter.lm.checkpoint import load_model
 from charwriter.screens.write import SuggestionsReady
 from charwriter.settings import Settings
 from charwriter.widgets.confirm import ConfirmScreen
@@ -226,8 +228,8 @@ async def test_a_burst_of_keys_costs_one_suggestion_run(tiny_model_path):
         engine = app.writer.engine
         calls = []
         original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False: (
-                calls.append(text) or original(text, cancelled, document, resample))
+        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False, offset=0: (
+                calls.append(text) or original(text, cancelled, document, resample, offset))
         await type_text(pilot, "Happy families")
         await pilot.pause(0.5)
         await settle(pilot)
@@ -254,7 +256,7 @@ async def test_an_engine_failure_is_reported_and_writing_goes_on(tiny_model_path
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
 
-        def broken(text=None, cancelled=None, document=None, resample=False):
+        def broken(text=None, cancelled=None, document=None, resample=False, offset=0):
             raise RuntimeError("boom")
 
         app.writer.engine.suggest = broken
@@ -285,8 +287,8 @@ async def test_resample_asks_the_model_again(tiny_model_path):
         before = app.writer.version
         engine, calls = app.writer.engine, []
         original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False: (
-            calls.append(resample) or original(text, cancelled, document, resample))
+        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False, offset=0: (
+            calls.append(resample) or original(text, cancelled, document, resample, offset))
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.writer.version == before + 1 and ghost(app) != ""
@@ -797,3 +799,31 @@ async def test_no_worker_is_named_after_the_whole_document(tiny_model_path, monk
         await type_text(pilot, "The quiet house stood by the river")
         await settle(pilot, rounds=5)
     assert names and max(map(len, names)) < 100 and not any("quiet house" in name for name in names)
+
+
+async def test_a_huge_document_hands_the_model_only_the_end_before_the_cursor(tiny_model_path, tmp_path, monkeypatch):
+    """Past the memory's limit the whole text is never joined for a suggestion run: the engine gets the tail and
+    its offset, and suggests what it would from the whole text."""
+    import charwriter.engine as engine_module
+    import charwriter.screens.write as write_module
+
+    monkeypatch.setattr(engine_module, "MEMORY_MAX_CHARS", 5_000)
+    monkeypatch.setattr(write_module, "HUGE_LINES", 10)
+    monkeypatch.setattr(write_module, "TAIL_CHARS", 1_200)  # more than the 1,024 characters the model reads
+    document = tmp_path / "huge.txt"
+    text = make_text(20_000, seed=4).replace(". ", ".\n")
+    document.write_text(text, encoding="utf-8")
+    app = make_app(tiny_model_path, file=document, greedy=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        engine, calls = app.writer.engine, []
+        original = engine.suggest
+        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False, offset=0: (
+            calls.append((text, document, offset)) or original(text, cancelled, document, resample, offset))
+        await type_text(pilot, " the")
+        await settle(pilot)
+        tail, whole, offset = calls[-1]
+        assert whole is None and 1_200 <= len(tail) < 2_000 and offset + len(tail) == len(text) + len(" the")
+        assert (text + " the").endswith(tail) and engine.memory is None
+        alone = Engine(load_model(tiny_model_path), replace(engine.settings, memory=False))
+        assert [s.text for s in alone.suggest(text + " the")] == [c for c, _ in app.writer.editor.continuations]

@@ -33,6 +33,8 @@ from charwriter.widgets.path_prompt import PathPrompt
 from charwriter.widgets.status import StatusLine
 from charwriter.widgets.suggestions import SuggestionsPane
 
+HUGE_LINES = 20_000  # a document with more lines than this is measured for the huge-document path
+TAIL_CHARS = 4_096  # the end of a huge document handed to the model: more than the context it reads
 DISK_CHECK_SECONDS = 2.0  # how often the document's file is looked at (a stat; its bytes only when that changed)
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 2.0)
@@ -258,9 +260,21 @@ class WriteScreen(Screen):
         editor = self.editor
         if self.engine is None or self.hidden or not editor.selection.is_empty:
             return
-        document, cursor = editor.text_and_offset()
         resample, self._resample = self._resample, False
+        if editor.document.line_count > HUGE_LINES and editor.character_count() > self._memory_max_chars():
+            # A huge document: the model reads only the end of the text before the cursor, and the memory is off
+            # for it anyway; joining and copying all of it for every run held the event loop.
+            tail, offset = editor.tail_before_cursor(TAIL_CHARS)
+            self._suggest(self.engine, tail, self.version, self._threads(), None, resample, offset)
+            return
+        document, cursor = editor.text_and_offset()
         self._suggest(self.engine, document[:cursor], self.version, self._threads(), document, resample)
+
+    @staticmethod
+    def _memory_max_chars() -> int:
+        from charwriter.engine import MEMORY_MAX_CHARS
+
+        return MEMORY_MAX_CHARS
 
     def _threads(self) -> int:
         """Every core on an idle machine (a step is memory-bound: two cores read the weights nearly twice as fast,
@@ -275,7 +289,7 @@ class WriteScreen(Screen):
     # of its arguments, which for a 20 MB document cost the event loop a tenth of a second a call.
     @work(thread=True, exclusive=True, group="suggest", description="suggestions")
     def _suggest(self, engine, text: str, version: int, threads: int = 1, document: str | None = None,
-                 resample: bool = False) -> None:
+                 resample: bool = False, offset: int = 0) -> None:
         worker = get_current_worker()
         cancelled = lambda: worker.is_cancelled  # noqa: E731 - the engine polls this between steps
         with self._engine_lock:  # a cancelled older run may still be finishing its step
@@ -284,7 +298,8 @@ class WriteScreen(Screen):
             if engine.settings.threads != threads:
                 engine.settings = replace(engine.settings, threads=threads)
             try:
-                suggestions = engine.suggest(text, cancelled=cancelled, document=document, resample=resample)
+                suggestions = engine.suggest(text, cancelled=cancelled, document=document, resample=resample,
+                                             offset=offset)
             except Exception as error:  # keep the editor (and the user's text) alive; say what broke
                 self.post_message(ModelFailed(f"suggestions failed ({type(error).__name__}: {error})"))
                 return

@@ -147,6 +147,25 @@ class Editor(TextArea):
         row, column = self.cursor_location
         return PARTIAL_WORD.search(self.document[row][:column]).group(0)
 
+    def tail_before_cursor(self, chars: int) -> tuple[str, int]:
+        """At least the last `chars` characters before the cursor (whole lines, as far as they go) and the offset of
+        that tail in the document: for a huge document, without joining all of it."""
+        row, column = self.cursor_location
+        lines = self.document.lines
+        newline = self.document.newline
+        parts, size, first = [lines[row][:column]], column, row
+        while first > 0 and size < chars:
+            first -= 1
+            parts.append(lines[first] + newline)
+            size += len(parts[-1])
+        tail = "".join(reversed(parts))
+        start = sum(map(len, lines[:first])) + first * len(newline)
+        return tail, start
+
+    def character_count(self) -> int:
+        lines = self.document.lines
+        return sum(map(len, lines)) + (len(lines) - 1) * len(self.document.newline)
+
     def text_and_offset(self) -> tuple[str, int]:
         """The whole text and the cursor's offset in it: one join of the lines, for the model and its memory."""
         row, column = self.cursor_location

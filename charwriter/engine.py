@@ -74,7 +74,7 @@ import torch.nn.functional as F
 
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
-from charwriter.lm.memory import DocumentMemory
+from charwriter.lm.memory import DocumentMemory, common_prefix_length
 from charwriter.lm.sample import default_start, masked_probs
 
 LOOKALIKES = {
@@ -258,20 +258,6 @@ def loop_start(text: str) -> int:
             cut = len(text[:i].rstrip())
             return cut or len(text)
     return len(text)
-
-
-def common_prefix_length(a: str, b: str) -> int:
-    """Length of the common prefix, by bisection over C-level slice comparisons (fast for long strings)."""
-    lo, hi = 0, min(len(a), len(b))
-    if a[:hi] == b[:hi]:
-        return hi
-    while lo < hi:  # invariant: a[:lo] == b[:lo] and a[:hi] != b[:hi]
-        mid = (lo + hi + 1) // 2
-        if a[:mid] == b[:mid]:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
 
 
 class Engine:

@@ -371,3 +371,11 @@ def test_resampling_draws_the_ghost_texts_continuation_at_the_temperature(tiny):
     drawn = {engine_for(tiny, seed=seed, ghost_confidence=0, temperature=1.5).suggest(context, resample=True)[0].text
              for seed in range(6)}
     assert len(drawn) >= 3
+
+
+def test_common_prefix_length_of_equal_and_long_sequences():
+    """One function serves the engine's known text, the memory's edits (long strings) and code lists."""
+    assert common_prefix_length([1, 2, 3], [1, 2, 3]) == 3
+    long = "x" * 200_000
+    assert common_prefix_length(long, long) == 200_000
+    assert common_prefix_length(long, long[:150_000] + "y") == 150_000

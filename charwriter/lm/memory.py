@@ -212,7 +212,7 @@ class DocumentMemory:
         old = self.text
         if text == old:
             return True
-        start = _common_prefix(old, text)
+        start = common_prefix_length(old, text)
         tail = _common_suffix(old, text, len(old) - start, len(text) - start)
         removed, added = old[start : len(old) - tail], text[start : len(text) - tail]
         if max(len(removed), len(added)) > SYNC_LIMIT:
@@ -428,12 +428,13 @@ class DocumentMemory:
                 self._weights[b] = stats.hits[b] / stats.uses[b]
 
 
-def _common_prefix(a: str, b: str) -> int:
-    """Length of the common prefix, comparing blocks first: a slice copy per block, not per bisection step."""
+def common_prefix_length(a, b) -> int:
+    """Length of the common prefix of two strings (or lists), comparing blocks first, then bisecting the block that
+    differs: C-level slice comparisons, one copy per block rather than per bisection step of the whole length."""
     n, block, i = min(len(a), len(b)), 1 << 16, 0
     while i < n and a[i : i + block] == b[i : i + block]:
         i += block
-    lo, hi = i, min(n, i + block)
+    lo, hi = min(i, n), min(n, i + block)
     while lo < hi:  # a[:lo] == b[:lo]; the first difference lies before hi
         mid = (lo + hi + 1) // 2
         if a[lo:mid] == b[lo:mid]:

@@ -229,3 +229,57 @@ def process_identity(pid: int) -> str | None:
     except (OSError, ValueError, IndexError):
         return None
     return f"{boot}:{started}"
+
+
+@dataclass(frozen=True)
+class LineChange:
+    """One line of a comparison of two versions: `kind` is " " (in both), "-" (only on disk), "+" (only here),
+    or "…" (lines in both, left out)."""
+
+    kind: str
+    text: str
+    number: int  # the line's number (from 1) in the version it comes from: disk for "-", ours otherwise
+
+
+MAX_COMPARED_LINES = 20_000
+"""Past this many lines that differ (after the common start and end are set aside), the comparison says only how
+much differs: `difflib` on that much text takes seconds."""
+
+
+def compare_versions(disk: str, ours: str, context: int = 2) -> list[LineChange] | None:
+    """The lines that differ between the file on disk and this window's text, with `context` lines around each
+    change, for a writer deciding which to keep. None when too much differs to list."""
+    import difflib
+
+    a, b = disk.splitlines(), ours.splitlines()
+    start = 0
+    while start < min(len(a), len(b)) and a[start] == b[start]:
+        start += 1
+    end = 0
+    while end < min(len(a), len(b)) - start and a[-1 - end] == b[-1 - end]:
+        end += 1
+    middle_a, middle_b = a[start : len(a) - end], b[start : len(b) - end]
+    if len(middle_a) + len(middle_b) > MAX_COMPARED_LINES:
+        return None
+    matcher = difflib.SequenceMatcher(None, middle_a, middle_b, autojunk=False)
+    ops = [("equal", 0, start, 0, start)]
+    ops += [(tag, i1 + start, i2 + start, j1 + start, j2 + start) for tag, i1, i2, j1, j2 in matcher.get_opcodes()]
+    ops.append(("equal", len(a) - end, len(a), len(b) - end, len(b)))
+    ops = [op for op in ops if op[2] > op[1] or op[4] > op[3]]
+    if all(op[0] == "equal" for op in ops):
+        return [LineChange("…", "the same lines: they differ only in line endings", 1)]
+    changes: list[LineChange] = []
+    for n, (tag, i1, i2, j1, j2) in enumerate(ops):
+        if tag != "equal":
+            changes += [LineChange("-", a[i], i + 1) for i in range(i1, i2)]
+            changes += [LineChange("+", b[j], j + 1) for j in range(j1, j2)]
+            continue
+        head = 0 if n == 0 else context  # lines kept after the change before, and before the change after
+        tail = 0 if n == len(ops) - 1 else context
+        if head + tail + 1 >= j2 - j1:
+            changes += [LineChange(" ", b[j], j + 1) for j in range(j1, j2)]
+            continue
+        changes += [LineChange(" ", b[j], j + 1) for j in range(j1, j1 + head)]
+        changes.append(LineChange("…", f"{j2 - j1 - head - tail} lines the same", j1 + head + 1))
+        changes += [LineChange(" ", b[j], j + 1) for j in range(j2 - tail, j2)]
+    return changes

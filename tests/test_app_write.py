@@ -5,13 +5,15 @@ A tiny seeded model with greedy decoding makes every suggestion deterministic.
 
 from __future__ import annotations
 
+import io
 import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from textual import events
-from textual.widgets import DataTable, Input
+from rich.console import Console
+from textual.widgets import DataTable, Input, Static
 
 from charwriter import documents, paths
 from charwriter.app import CharwriterApp
@@ -827,3 +829,48 @@ async def test_a_huge_document_hands_the_model_only_the_end_before_the_cursor(ti
         assert (text + " the").endswith(tail) and engine.memory is None
         alone = Engine(load_model(tiny_model_path), replace(engine.settings, memory=False))
         assert [s.text for s in alone.suggest(text + " the")] == [c for c, _ in app.writer.editor.continuations]
+
+
+async def test_show_both_lists_what_differs_and_keeps_the_choices(tiny_model_path, tmp_path):
+    """"Show both" after a change on disk: the lines only on disk and only here, then a choice (Keep mine writes
+    ours)."""
+    from charwriter.widgets.compare import CompareScreen
+
+    path = tmp_path / "story.txt"
+    lines = [f"Line {i} of the story." for i in range(40)]
+    path.write_text("\n".join(lines), encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await type_text(pilot, " Mine.")
+        theirs = lines.copy()
+        theirs[5] = "Their fifth line."
+        path.write_text("\n".join(theirs), encoding="utf-8")
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        await pilot.click("#compare")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, CompareScreen)
+        console = Console(width=100, record=True, file=io.StringIO())
+        console.print(screen.query_one("#compare-text", Static).content)
+        shown = console.export_text()
+        assert "Their fifth line." in shown and "Line 5 of the story." in shown
+        assert "Line 39 of the story. Mine." in shown and "Line 20 of the story." not in shown
+        assert "2 lines only on disk" in str(screen.query_one("#compare-note").render())
+        await pilot.click("#overwrite")
+        await settle(pilot)
+        assert path.read_text(encoding="utf-8") == "\n".join(lines) + " Mine."
+
+
+def test_compare_versions_lists_changes_with_their_context():
+    from charwriter.documents import compare_versions
+
+    disk = "\n".join(f"line {i}" for i in range(30))
+    ours = disk.replace("line 10", "line ten").replace("line 25\n", "")
+    got = [(c.kind, c.number, c.text) for c in compare_versions(disk, ours)]
+    assert got[:6] == [("…", 1, "8 lines the same"), (" ", 9, "line 8"), (" ", 10, "line 9"), ("-", 11, "line 10"),
+                       ("+", 11, "line ten"), (" ", 12, "line 11")]
+    assert ("-", 26, "line 25") in got and got[-1] == ("…", 28, "2 lines the same")
+    assert [c.kind for c in compare_versions(disk, disk + "\n")] == ["…"]  # only the line end differs
+    assert compare_versions("a\n" * 30_000, "b\n" * 30_000) is None  # too much to list

@@ -26,6 +26,7 @@ from textual.worker import get_current_worker
 from charwriter.documents import Autosave, DiskState, DocumentError, read_document, save_document
 from charwriter.errors import UserError
 from charwriter.settings import Settings
+from charwriter.widgets.compare import CompareScreen
 from charwriter.widgets.confirm import ConfirmScreen
 from charwriter.widgets.editor import Editor
 from charwriter.widgets.model_picker import ModelPicker
@@ -468,13 +469,15 @@ class WriteScreen(Screen):
                 self.save_as(then)
             elif choice == "reload":
                 self.reload_keeping_text(path)
+            elif choice == "compare":
+                self.app.push_screen(CompareScreen(path, self.editor.text), answered)
 
         question = (f"{path.name} changed on disk since you opened or saved it here (another program or window "
-                    "saved it). Overwrite it with your text, save your text under another name, or reload the file "
-                    "(your text is kept, and offered back at the next start)?")
+                    "saved it). Overwrite it with your text, save your text under another name, reload the file "
+                    "(your text is kept, and offered back at the next start), or compare the two first?")
         self.app.push_screen(ConfirmScreen("File changed on disk", question, [
             ("Save as…", "save_as", "primary"), ("Overwrite", "overwrite", "error"), ("Reload", "reload", "default"),
-            ("Cancel", "cancel", "default"),
+            ("Show both", "compare", "default"), ("Cancel", "cancel", "default"),
         ]), answered)
 
     def reload_keeping_text(self, path: Path) -> None:

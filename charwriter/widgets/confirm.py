@@ -21,7 +21,7 @@ class ConfirmScreen(ModalScreen[str | None]):
         self.choices = choices
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box") as box:
+        with Vertical(classes="dialog-box wide" if len(self.choices) > 4 else "dialog-box") as box:
             box.border_title = self.title_text
             yield Label(self.question, classes="question")
             with Horizontal(classes="buttons"):

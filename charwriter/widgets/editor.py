@@ -19,10 +19,13 @@ from textual import events
 from textual.actions import SkipAction
 from textual.binding import Binding
 from textual.message import Message
+from textual.document._document_navigator import DocumentNavigator
 from textual.document._wrapped_document import WrappedDocument
 from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult, Selection
+
+from charwriter.widgets.wrapping import FastWrappedDocument, VersionedDocument
 
 Continuation = tuple[str, float]
 """A continuation's text and its confidence (mean log-probability per character, in nats)."""
@@ -38,30 +41,14 @@ _LINE_CACHE_AS_IN_TEXTUAL = all(
 )
 """TextArea.render_line still has the shape `Editor.render_line` repeats (checked once, at import)."""
 
-
-class _CountedWrappedDocument(WrappedDocument):
-    """Textual's wrapped document with its height kept, not summed over every line each time it is asked: TextArea
-    asks once per line it draws, which in a 20 MB document made each keystroke's redraw take tenths of a second."""
-
-    _height: int | None = None
-
-    @property
-    def height(self) -> int:
-        if self._height is None:
-            self._height = super().height
-        return self._height
-
-    def wrap(self, *args, **kwargs) -> None:
-        self._height = None
-        super().wrap(*args, **kwargs)
-        self._height = None
-
-    def wrap_range(self, *args, **kwargs):
-        self._height = None
-        try:
-            return super().wrap_range(*args, **kwargs)
-        finally:
-            self._height = None
+_SET_DOCUMENT_AS_IN_TEXTUAL = all(
+    line in inspect.getsource(TextArea._set_document)
+    for line in ("document = Document(text)", "self.document = document",
+                 "self.wrapped_document = WrappedDocument(document, tab_width=self.indent_width)",
+                 "self.navigator = DocumentNavigator(self.wrapped_document)", "self._build_highlight_map()",
+                 "self.move_cursor((0, 0))", "self._rewrap_and_refresh_virtual_size()")
+)
+"""TextArea._set_document still takes the steps `Editor._set_document` repeats for plain text."""
 
 
 class Editor(TextArea):
@@ -94,17 +81,25 @@ class Editor(TextArea):
     """True while an edit moves the cursor (that move keeps the continuations)."""
 
     def __init__(self, text: str = "", **kwargs) -> None:
-        super().__init__(text, soft_wrap=True, tab_behavior="focus", show_line_numbers=False, **kwargs)
-        self._count_wrapped_height()
+        # TextArea's constructor builds and wraps its document twice; an empty one costs nothing.
+        super().__init__("", soft_wrap=True, tab_behavior="focus", show_line_numbers=False, **kwargs)
+        if text:
+            self._set_document(text, None)
 
     def _set_document(self, text: str, language: str | None) -> None:
-        super()._set_document(text, language)
-        self._count_wrapped_height()
-
-    def _count_wrapped_height(self) -> None:
-        wrapped = getattr(self, "wrapped_document", None)
-        if type(wrapped) is WrappedDocument:  # the class Textual made: give it a kept height
-            wrapped.__class__ = _CountedWrappedDocument
+        if language or not _SET_DOCUMENT_AS_IN_TEXTUAL:
+            super()._set_document(text, language)
+            if type(self.wrapped_document) is WrappedDocument:  # the class Textual made: make it the fast one
+                self.wrapped_document.__class__ = FastWrappedDocument
+            return
+        # TextArea's own steps for plain text, with the fast wrapped document from the start (Textual's first wrap,
+        # at width 0, still visits every line).
+        self.document = VersionedDocument(text)
+        self.wrapped_document = FastWrappedDocument(self.document, tab_width=self.indent_width)
+        self.navigator = DocumentNavigator(self.wrapped_document)
+        self._build_highlight_map()
+        self.move_cursor((0, 0))
+        self._rewrap_and_refresh_virtual_size()
 
     def render_line(self, y: int) -> Strip:
         # TextArea.render_line begins with `not self.text and self.placeholder`, and `text` joins the whole document:

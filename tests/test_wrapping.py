@@ -1,0 +1,90 @@
+"""The editor's fast soft wrap gives Textual's breaks exactly, and its tables follow edits."""
+
+from __future__ import annotations
+
+import random
+
+from textual._wrap import compute_wrap_offsets
+from textual.document._wrapped_document import WrappedDocument
+
+from charwriter.widgets.wrapping import FastWrappedDocument, VersionedDocument, fast_wrap_offsets, is_one_cell_line
+
+PIECES = ["a", "b", " ", " ", "  ", "\u00a0", "’", "—", "x" * 23, "é", ".", "\u2009", "Щ"]
+ODD = ["\t", "中", "e\u0301", "\u200d", "👍"]  # tabs, wide, combining and zero-width characters: Textual's way
+
+
+def random_line(rng: random.Random, pieces: list[str]) -> str:
+    return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 60)))
+
+
+def tables(wrapped: WrappedDocument) -> tuple:
+    return (wrapped._wrap_offsets, wrapped._offset_to_line_info, wrapped._line_index_to_offsets,
+            wrapped._tab_width_cache, wrapped.height)
+
+
+def test_fast_breaks_are_textuals_breaks_on_random_lines():
+    rng = random.Random(0)
+    for _ in range(20_000):
+        line = random_line(rng, PIECES)
+        width = rng.randint(1, 30)
+        assert is_one_cell_line(line)
+        assert fast_wrap_offsets(line, width) == compute_wrap_offsets(line, width, tab_size=4), (line, width)
+    assert not any(is_one_cell_line(f"a{odd}b") for odd in ODD)
+
+
+def test_whole_document_tables_equal_textuals_at_every_width():
+    rng = random.Random(1)
+    text = "\n".join(random_line(rng, PIECES + ODD) for _ in range(300))
+    for width in (0, 1, 7, 20, 59, 200):
+        ours, theirs = FastWrappedDocument(VersionedDocument(text)), WrappedDocument(VersionedDocument(text))
+        ours.wrap(width, 4)
+        theirs.wrap(width, 4)
+        assert tables(ours) == tables(theirs), width
+
+
+def test_a_second_wrap_is_skipped_only_while_nothing_changed():
+    rng = random.Random(2)
+    document = VersionedDocument("\n".join(random_line(rng, PIECES) for _ in range(50)))
+    ours = FastWrappedDocument(document)
+    ours.wrap(20)
+    before = ours._offset_to_line_info
+    ours.wrap(20)
+    assert ours._offset_to_line_info is before  # the same width, the same text: nothing to do
+    document.replace_range((3, 0), (3, 0), "a long inserted piece of text " * 3)  # no wrap_range: must rewrap
+    ours.wrap(20)
+    theirs = WrappedDocument(VersionedDocument(document.text))
+    theirs.wrap(20)
+    assert tables(ours) == tables(theirs)
+    result = document.replace_range((5, 2), (9, 0), "x\ny " * 30)
+    ours.wrap_range((5, 2), (9, 0), result.end_location)  # as TextArea's edits do
+    ours.wrap(20)
+    theirs = WrappedDocument(VersionedDocument(document.text))
+    theirs.wrap(20)
+    assert tables(ours) == tables(theirs)
+
+
+async def test_opening_a_long_document_wraps_it_once_per_width(tmp_path, monkeypatch):
+    """A new editor's layout asked for the same whole-document wrap several times (seconds in a 20 MB document)."""
+    from charwriter.app import CharwriterApp
+    from charwriter.settings import Settings
+
+    widths: list[tuple[int, int]] = []
+    wrap_all = FastWrappedDocument._wrap_all
+
+    def counted(self, width):
+        widths.append((id(self), width))
+        wrap_all(self, width)
+
+    monkeypatch.setattr(FastWrappedDocument, "_wrap_all", counted)
+    path = tmp_path / "long.txt"
+    path.write_text(("A long paragraph of prose that wraps. " * 40 + "\n\n") * 200, encoding="utf-8")
+    app = CharwriterApp(file=path, model=None, settings=Settings())
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        editor = app.writer.editor
+        assert isinstance(editor.wrapped_document, FastWrappedDocument)
+        assert editor.wrapped_document.height > 2 * editor.document.line_count  # it is wrapped
+        assert widths and len(widths) == len(set(widths)), widths
+        editor.move_cursor((0, 0))
+        await pilot.press("down", "down")
+        assert editor.cursor_location[0] == 0 and editor.cursor_location[1] > 0  # down moves by screen row

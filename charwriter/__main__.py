@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from charwriter.errors import UserError
+from charwriter.settings import PRECISIONS
 
 HYPERPARAMETERS = {
     # option: (type, help)
@@ -74,6 +75,8 @@ FINITE = _number(float)
 POSITIVE = _number(float, 0, low_open=True, what="give a number above 0")
 FRACTION = _number(float, 0, 1, low_open=True, high_open=True, what="give a number between 0 and 1")
 SEED = _number(int, 0, 2**63 - 1, what="give a whole number from 0 to 2**63 - 1")
+PRECISION_HELP = ("the step's matmuls: auto (the fastest that agrees with fp32 on this CPU, measured once per model),"
+                  " fp32, bf16, fp16 or int8")
 OPTION_TYPES = {"seed": SEED, "val_fraction": FRACTION}  # hyperparameters with a narrower type than int/float
 
 
@@ -87,6 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     write = sub.add_parser("write", help="open the editor (the default command)")
     write.add_argument("file", nargs="?", help="a UTF-8 text file to open (created on save if missing)")
     write.add_argument("--model", help="model name (see `charwriter models`) or path")
+    write.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP + " (default: the setting,"
+                       " auto)")
 
     train = sub.add_parser("train", help="train a model on a text file")
     train.add_argument("corpus", nargs="?", help="a UTF-8 text file")
@@ -111,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--temperature", type=FINITE, default=1.0, help="below 1 is safer, above 1 wilder")
     gen.add_argument("--greedy", action="store_true", help="always the most likely character")
     gen.add_argument("--seed", type=SEED, default=None, help="random seed for repeatable output")
+    gen.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP + " (default auto)")
 
     ev = sub.add_parser("eval", help="validation loss of a model on a text's held-out tail")
     ev.add_argument("corpus", help="a UTF-8 text file")
@@ -119,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="streams (default: as trained)")
     ev.add_argument("--seq-len", type=POSITIVE_INT, default=None, help="window (default: as trained)")
     ev.add_argument("--encoding", default="utf-8")
+    ev.add_argument("--precision", choices=PRECISIONS, default="fp32",
+                    help="score with the suggestions' step at this precision (default fp32: the training's number;"
+                         " auto: what the editor picks here)")
     ev.add_argument("--memory", action="store_true",
                     help="also score the tail as one stream, with and without the document memory (holding the text"
                          " before each character, as when writing)")
@@ -133,7 +142,8 @@ def main(argv: list[str] | None = None) -> int:
     command = args.command or "write"
     try:
         if command == "write":
-            return cmd_write(getattr(args, "file", None), getattr(args, "model", None))
+            return cmd_write(getattr(args, "file", None), getattr(args, "model", None),
+                             precision=getattr(args, "precision", None))
         return {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "models": cmd_models}[command](args)
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
@@ -145,14 +155,14 @@ def main(argv: list[str] | None = None) -> int:
 # --- write ------------------------------------------------------------------------------------------------------
 
 
-def cmd_write(file: str | None, model: str | None, train_corpus: str | None = None) -> int:
+def cmd_write(file: str | None, model: str | None, train_corpus: str | None = None, precision: str | None = None) -> int:
     from charwriter.documents import read_document
 
     if file:
         read_document(file, missing_ok=True)  # a binary, huge or unreadable file: one line and exit 2, no UI
     from charwriter.app import CharwriterApp
 
-    app = CharwriterApp(file=file, model=model, train_corpus=train_corpus)
+    app = CharwriterApp(file=file, model=model, train_corpus=train_corpus, precision=precision)
     app.run()
     return app.return_code or 0
 
@@ -445,8 +455,11 @@ def cmd_generate(args) -> int:
     out = sys.stdout
     out.write(prime)
     out.flush()
+    from charwriter.lm.precision import resolve
+
+    chosen = resolve(args.precision, loaded.model, loaded.path, batches=(1,))
     chars = generate(loaded.model, loaded.vocab, prime, args.length, top_k=args.top_k or None, top_p=args.top_p,
-                     temperature=args.temperature, greedy=args.greedy, seed=args.seed)
+                     temperature=args.temperature, greedy=args.greedy, seed=args.seed, precision=chosen.precision)
     for i, ch in enumerate(chars):
         out.write(ch)
         if ch == "\n" or i % 8 == 7:
@@ -459,7 +472,7 @@ def cmd_generate(args) -> int:
 def cmd_eval(args) -> int:
     from charwriter.lm.data import Corpus, read_text
     from charwriter.lm.sample import split_known
-    from charwriter.lm.train import evaluate
+    from charwriter.lm.train import evaluate, evaluate_stepped
 
     loaded = _load(args.model)
     hyper = loaded.training.get("hyperparameters") or {}
@@ -477,9 +490,17 @@ def cmd_eval(args) -> int:
         raise UserError(f"{args.corpus}: the held-out tail has {len(val)} characters, fewer than one window of "
                         f"{seq_len + 1} — use a larger --val-fraction or a smaller --seq-len")
     streams = corpus.val_streams(batch_size, seq_len)
-    loss = evaluate(loaded.model, streams, "cpu")
+    if args.precision == "fp32":
+        loss, how = evaluate(loaded.model, streams, "cpu"), ""
+    else:
+        from charwriter.lm.fast import FastRNN
+        from charwriter.lm.precision import has_vnni, resolve
+
+        chosen = resolve(args.precision, loaded.model, loaded.path)
+        fast = FastRNN(loaded.model, chosen.precision, vnni=has_vnni())
+        loss, how = evaluate_stepped(fast, streams), f", read by the suggestions' step at {chosen.precision}"
     print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "
-          f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}): "
+          f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}{how}): "
           f"{loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char")
     if args.memory:
         import torch

@@ -33,17 +33,19 @@ class CharwriterApp(App[None]):
     ]
 
     def __init__(self, file: str | Path | None = None, model: str | None = None, train_corpus: str | None = None,
-                 settings: Settings | None = None) -> None:
-        """`model` is for this session only; a model picked in the app (F2) is remembered in the settings."""
+                 settings: Settings | None = None, precision: str | None = None) -> None:
+        """`model` and `precision` are for this session only; a model picked in the app (F2) is remembered in the
+        settings."""
         super().__init__()
         self.settings = settings if settings is not None else Settings.load()
         self.settings_problem = Settings.problem if settings is None else None
         self.file = file
         self.model = model
         self.train_corpus = train_corpus
+        self.precision = precision
 
     def get_default_screen(self) -> Screen:
-        return WriteScreen(self.file, self.model, self.settings)
+        return WriteScreen(self.file, self.model, self.settings, self.precision)
 
     @property
     def writer(self) -> WriteScreen:

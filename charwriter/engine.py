@@ -75,6 +75,8 @@ import torch.nn.functional as F
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.memory import DocumentMemory, common_prefix_length
+from charwriter.lm.precision import Choice, has_vnni
+from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.sample import default_start, masked_probs
 
 LOOKALIKES = {
@@ -133,6 +135,8 @@ class EngineSettings:
     memory: bool = True  # the document memory: names and phrases of the writer's own document (charwriter.lm.memory)
     no_repeat: int = 12  # a continuation never repeats a run of this many characters of itself or the text just
     # before it (0: off); loops and restatements of what was just accepted are what a writer rejects
+    precision: str = "auto"  # the step's matmuls: "auto" measures fp32/bf16/fp16/int8 once per model and machine and
+    # takes the fastest that agrees with fp32 (charwriter.lm.precision); or one of them
 
 
 @dataclass
@@ -270,7 +274,10 @@ class Engine:
         self.settings = settings or EngineSettings()
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
-        self.fast = FastRNN(loaded.model)
+        self.precision: Choice = resolve_precision(self.settings.precision, loaded.model, loaded.path,
+                                                   default_start(self.vocab), (1, self.settings.beam_width))
+        """The precision the step runs at, and why (the probe's figures when it measured)."""
+        self.fast = FastRNN(loaded.model, self.precision.precision, vnni=has_vnni())
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
         self._codes: dict[str, tuple[int, ...]] = {}  # per-character result of the unknown-character policy
         self._printable = torch.tensor([ch == " " or (ch.isprintable() and not ch.isspace()) for ch in self.vocab])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from platformdirs import user_config_dir, user_data_dir
+from platformdirs import user_cache_dir, user_config_dir, user_data_dir
 
 APP = "charwriter"
 DEFAULT_MODEL = "anna-karenina"
@@ -22,6 +22,12 @@ def data_dir() -> Path:
 def config_dir() -> Path:
     home = os.environ.get("CHARWRITER_HOME")
     return Path(home) / "config" if home else Path(user_config_dir(APP))
+
+
+def cache_dir() -> Path:
+    """What charwriter measured and can measure again (the precision each model runs fastest at here)."""
+    home = os.environ.get("CHARWRITER_HOME")
+    return Path(home) / "cache" if home else Path(user_cache_dir(APP))
 
 
 def runs_dir() -> Path:

@@ -17,6 +17,10 @@ from charwriter import paths
 from charwriter.documents import atomic_write_text
 
 
+PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
+"""The `precision` setting's values (`charwriter.lm.precision.CHOICES`, without importing torch)."""
+
+
 @dataclass
 class Settings:
     model: str | None = None  # name or path of the model last picked in the app; None: the bundled default
@@ -28,6 +32,7 @@ class Settings:
     memory: bool = True  # learn the document's own names and phrases while writing (off: the model alone)
     debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run
     autosave_seconds: float = 1.0  # the unsaved buffer is written at most this long after a change
+    precision: str = "auto"  # the suggestions' step: auto (measured once per model and machine), fp32, bf16, fp16, int8
 
     problem: ClassVar[str | None] = None
     """What was wrong with the file at the last `load()` (one line: what, where, what was done), or None."""
@@ -71,6 +76,8 @@ class Settings:
             else:
                 int_for_float = isinstance(default, float) and isinstance(value, int)
                 bad = not isinstance(value, type(default)) and not int_for_float
+            if f.name == "precision" and value not in PRECISIONS:
+                bad = True
             if bad:
                 value = default
                 wrong.append(f.name)

@@ -322,3 +322,31 @@ def test_a_run_killed_before_its_first_checkpoint_can_be_resumed_or_started_agai
     code, out, err = run_cli(["train", str(text_file), *TINY_ARGS, "--max-steps", "2", "--name", "early"], capsys)
     assert code == 0 and "starting it again" in err, err
     assert len(list(run_dir.glob("events.before-*.jsonl"))) == 2  # both earlier starts kept, none overwritten
+
+
+def test_eval_and_generate_at_each_precision(tiny_model_path, text_file, capsys):
+    """eval --precision scores with the suggestions' step (within a hair of fp32 for a faithful precision);
+    generate runs at one; an unknown precision is one line and exit 2."""
+    import re
+
+    from charwriter.lm import precision
+    from charwriter.lm.checkpoint import load_model
+
+    code, out, _ = run_cli(["eval", str(text_file), "--model", str(tiny_model_path)], capsys)
+    reference = float(re.search(r"([\d.]+) nats/char", out).group(1))
+    model = load_model(tiny_model_path).model
+    for name in precision.available(model):
+        code, out, err = run_cli(["eval", str(text_file), "--model", str(tiny_model_path), "--precision", name],
+                                 capsys)
+        assert code == 0, err
+        loss = float(re.search(r"([\d.]+) nats/char", out).group(1))
+        assert abs(loss - reference) <= (1e-4 if name in ("fp32", "fp16") else 0.02), (name, loss, reference)
+        if name != "fp32":
+            assert f"step at {name}" in out
+        code, out, err = run_cli(["generate", "--model", str(tiny_model_path), "--precision", name, "--length", "30",
+                                  "--seed", "1"], capsys)
+        assert code == 0 and len(out) >= 30, err
+    with pytest.raises(SystemExit) as stop:
+        main(["generate", "--model", str(tiny_model_path), "--precision", "int4"])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and "invalid choice: 'int4'" in err and len(err.strip().splitlines()) == 1

@@ -22,6 +22,13 @@ step measured 65 ms instead of 0.6 ms (OpenMP threads spinning against each othe
 against `nn.LSTM` and `nn.GRU` with `torch.allclose`.
 
 Priming a long context is fastest as one `nn.LSTM` call over the whole sequence (`prime`, ~0.3 ms/char).
+
+**Reduced precision** (`FastRNN(model, precision)`): the step's matmuls can read weights stored as bf16 (oneDNN),
+fp16 or int8 (fbgemm's packed weights, fp32 activations in and out; int8 quantises each row of the activations on
+the fly), which moves a half or a quarter of the bytes. Layer 1's gather table, the gates' nonlinearities, the cell
+state and the head stay fp32; layers from the second read one matmul over [input, hidden]. Which is fastest
+depends on the CPU (int8 was 4-5x fp32 per matmul on a Sapphire Rapids core; bf16 matmuls are slow where the CPU
+has no native bf16): `charwriter.lm.precision` measures and chooses.
 """
 
 from __future__ import annotations
@@ -33,6 +40,45 @@ from charwriter.lm.model import CharRNN
 
 WIDE = 4  # rows from which contiguous (in, out) weight copies beat the transposed views (see above)
 
+PRECISIONS = ("fp32", "bf16", "fp16", "int8")
+"""What the step's matmuls can read their weights as (the model itself always stays fp32)."""
+
+
+def reduced_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, vnni: bool = True):
+    """x (B, in) fp32 -> x @ weight.T + bias as fp32, reading `weight` (out, in) at `precision` (not fp32)."""
+    weight = weight.detach().float()
+    bias = None if bias is None else bias.detach().float().contiguous()
+    if precision == "bf16":
+        wt = weight.to(torch.bfloat16).t()  # the (out, in) copy's transposed view: oneDNN's fastest at small batch
+        if bias is None:
+            return lambda x: torch.mm(x.to(torch.bfloat16), wt).float()
+        return lambda x: torch.mm(x.to(torch.bfloat16), wt).float().add_(bias)
+    if precision == "fp16":
+        packed = torch.ops.quantized.linear_prepack_fp16(weight.contiguous(), bias)
+        return lambda x: torch.ops.quantized.linear_dynamic_fp16(x, packed)
+    if precision == "int8":
+        import warnings
+
+        scales = (weight.abs().amax(1) / 127).clamp(min=1e-12).double()  # symmetric, one scale per output row
+        with warnings.catch_warnings():  # quantize_per_channel is marked deprecated; fbgemm's packing still takes it
+            warnings.simplefilter("ignore")
+            q = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
+            packed = torch.ops.quantized.linear_prepack(q, bias)
+        reduce_range = not vnni  # without VNNI, fbgemm's int16 pair sums can saturate on 8-bit activations
+        return lambda x: torch.ops.quantized.linear_dynamic(x, packed, reduce_range)
+    raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
+
+
+def _lstm_update(i_and_f, i, f, g, o, c_prev, c, h):
+    """The LSTM cell on its gates' pre-activations, in place: c = σf·c_prev + σi·tanh g, h = σo·tanh c. -> h"""
+    i_and_f.sigmoid_()
+    g.tanh_()
+    o.sigmoid_()
+    torch.mul(f, c_prev, out=c)
+    c.addcmul_(i, g)
+    torch.tanh(c, out=h)
+    return h.mul_(o)
+
 
 class FastRNN:
     """Inference-only stepping for a `CharRNN`; states have `nn.LSTM`'s layout, (layers, batch, hidden).
@@ -40,9 +86,13 @@ class FastRNN:
     Not thread-safe (the gate buffers are shared); the editor's engine uses it from one worker at a time.
     """
 
-    def __init__(self, model: CharRNN):
+    def __init__(self, model: CharRNN, precision: str = "fp32", vnni: bool = True):
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
         model.eval()
         self.model = model
+        self.precision = precision
+        self.vnni = vnni
         self.cell = model.config.cell
         self.hidden_size = model.config.hidden_size
         self.num_layers = model.config.num_layers
@@ -71,6 +121,25 @@ class FastRNN:
             self.table += self.b_hh[0]
         self.b_sum = [None] + [self.b_ih[l] + self.b_hh[l] for l in range(1, self.num_layers)]  # LSTM layers ≥ 2
         self._wide: tuple | None = None  # (w_ih_t, w_hh_t, head_w_t) as contiguous copies, for batches ≥ WIDE
+        self._reduced: list | None = None
+        if self.precision != "fp32":
+            self._reduced = self._reduced_layers()
+
+    def _reduced_layers(self) -> list:
+        """Per layer, the matmuls at the reduced precision. LSTM: layer 1 h -> gates (its biases are in the table),
+        then [x, h] -> gates with both biases. GRU: x -> gi and h -> gh apart (r multiplies W_hn h + b_hn)."""
+        p, vnni = self.precision, self.vnni
+        layers = []
+        for l in range(self.num_layers):
+            if self.cell == "lstm" and l == 0:
+                layers.append(reduced_linear(self.w_hh[0], None, p, vnni))
+            elif self.cell == "lstm":
+                both = torch.cat([self.w_ih[l], self.w_hh[l]], dim=1)
+                layers.append(reduced_linear(both, self.b_sum[l], p, vnni))
+            else:
+                ih = None if l == 0 else reduced_linear(self.w_ih[l], self.b_ih[l], p, vnni)
+                layers.append((ih, reduced_linear(self.w_hh[l], self.b_hh[l], p, vnni)))
+        return layers
 
     def init_state(self, batch_size: int):
         return self.model.init_state(batch_size, "cpu")
@@ -87,6 +156,8 @@ class FastRNN:
         batch = idx.shape[0]
         if state is None:
             state = self.init_state(batch)
+        if self._reduced is not None:
+            return self._step_lstm_reduced(idx, state) if self.cell == "lstm" else self._step_gru_reduced(idx, state)
         if self.cell == "lstm":
             return self._step_lstm(idx, state)
         return self._step_gru(idx, state)
@@ -124,18 +195,41 @@ class FastRNN:
             else:
                 torch.addmm(self.b_sum[l], x, w_ih_t[l], out=gates)
             gates.addmm_(h_all[l], w_hh_t[l])  # (B, 4H): i, f, g, o
-            i_and_f.sigmoid_()
-            g.tanh_()
-            o.sigmoid_()
-            c = new_c[l]
-            torch.mul(f, c_all[l], out=c)
-            c.addcmul_(i, g)
-            h = new_h[l]
-            torch.tanh(c, out=h)
-            h.mul_(o)
-            x = h
+            x = _lstm_update(i_and_f, i, f, g, o, c_all[l], new_c[l], new_h[l])
         logits = torch.addmm(self.head_b, x, head_w_t)
         return logits, (new_h, new_c)
+
+    def _step_lstm_reduced(self, idx, state):
+        h_all, c_all = state
+        H = self.hidden_size
+        new_h, new_c = torch.empty_like(h_all), torch.empty_like(c_all)
+        x = None
+        for l, matmul in enumerate(self._reduced):
+            if l == 0:
+                gates = matmul(h_all[0]).add_(torch.index_select(self.table, 0, idx))
+            else:
+                gates = matmul(torch.cat([x, h_all[l]], 1))
+            x = _lstm_update(gates[:, : 2 * H], *gates.split(H, 1), c_all[l], new_c[l], new_h[l])
+        logits = torch.addmm(self.head_b, x, self.head_w_t)
+        return logits, (new_h, new_c)
+
+    def _step_gru_reduced(self, idx, h_all):
+        H = self.hidden_size
+        new_h = torch.empty_like(h_all)
+        x = None
+        for l, (ih, hh) in enumerate(self._reduced):
+            h = h_all[l]
+            gi = self.table[idx] if l == 0 else ih(x)
+            gh = hh(h)
+            ir, iz, inn = gi.split(H, 1)
+            hr, hz, hn = gh.split(H, 1)
+            r = torch.sigmoid(ir + hr)
+            z = torch.sigmoid(iz + hz)
+            n = torch.tanh(inn + r * hn)
+            torch.addcmul(n, z, h - n, out=new_h[l])
+            x = new_h[l]
+        logits = torch.addmm(self.head_b, x, self.head_w_t)
+        return logits, new_h
 
     def _step_gru(self, idx, h_all):
         H = self.hidden_size

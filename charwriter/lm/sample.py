@@ -62,13 +62,16 @@ def default_start(vocab: list[str]) -> int:
 @torch.no_grad()
 def generate(model: CharRNN, vocab: list[str], prime: str, length: int, top_k: int | None = None,
              top_p: float | None = None, temperature: float = 1.0, greedy: bool = False,
-             seed: int | None = None) -> Iterator[str]:
-    """Prime the model with `prime` (unknown characters skipped), then yield `length` sampled characters."""
+             seed: int | None = None, precision: str = "fp32") -> Iterator[str]:
+    """Prime the model with `prime` (unknown characters skipped), then yield `length` sampled characters, each step
+    at `precision` (`charwriter.lm.fast.PRECISIONS`; the prime is read at fp32)."""
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     codes, _ = split_known(prime, vocab)
     if not codes:
         codes = [default_start(vocab)]
-    fast = FastRNN(model)
+    from charwriter.lm.precision import has_vnni
+
+    fast = FastRNN(model, precision, vnni=has_vnni())
     logits, state = fast.prime(torch.tensor([codes]))
     for _ in range(length):
         nxt = pick_next(logits, temperature, top_k, top_p, greedy, generator)

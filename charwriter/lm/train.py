@@ -162,6 +162,21 @@ def evaluate(model: CharRNN, streams: Streams, device: torch.device | str = "cpu
     return (sums[0] / sums[1].clamp(min=1)).item()
 
 
+@torch.no_grad()
+def evaluate_stepped(fast, streams: Streams) -> float:
+    """`evaluate`'s loss, read one character at a time by the inference step (`charwriter.lm.fast.FastRNN`) at its
+    precision: what the suggestions see."""
+    sums = torch.zeros(2, dtype=torch.float64)
+    if streams.batch_size:
+        state = fast.init_state(streams.batch_size)
+        for x, y in streams:
+            for t in range(x.shape[1]):
+                logits, state = fast.step(x[:, t], state)
+                sums[0] += F.cross_entropy(logits, y[:, t], reduction="sum")
+                sums[1] += y.shape[0]
+    return (sums[0] / sums[1].clamp(min=1)).item()
+
+
 def distributed_env() -> tuple[int, int, int]:
     """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) in a plain process."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))

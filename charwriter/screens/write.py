@@ -92,9 +92,11 @@ class WriteScreen(Screen):
         Binding("f2", "pick_model", "Model", id="pick_model", tooltip="Choose the model that writes with you"),
     ]
 
-    def __init__(self, file: str | Path | None, model: str | None, settings: Settings) -> None:
+    def __init__(self, file: str | Path | None, model: str | None, settings: Settings,
+                 precision: str | None = None) -> None:
         super().__init__()
         self.settings = settings
+        self.precision = precision  # this session's --precision, else the setting
         self.document_path: Path | None = Path(file).expanduser() if file else None
         self.model_spec = model
         self.engine = None
@@ -157,7 +159,7 @@ class WriteScreen(Screen):
         self.editor.move_cursor(self.editor.document.end)  # carry on writing where the text ends
         self.status.document = self.document_name
         self.status.temperature = self.settings.temperature
-        self.status.model = "loading…"
+        self.status.model, self.status.precision = "loading…", ""
         self._show_memory()
         # A model given for this session (--model) is what the user asked for: if it fails, say so. A remembered one
         # that fails (deleted, broken) falls back to the bundled default.
@@ -181,7 +183,7 @@ class WriteScreen(Screen):
 
         s = self.settings
         return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                              greedy=s.greedy, memory=s.memory)
+                              greedy=s.greedy, memory=s.memory, precision=self.precision or s.precision)
 
     @work(thread=True, exclusive=True, group="model", description="load a model")
     def load_model(self, spec: str | Path | None, remember: bool = False, fall_back: bool = False) -> None:
@@ -210,6 +212,7 @@ class WriteScreen(Screen):
         self.engine = message.engine
         self.model_path = message.path
         self.status.model = message.engine.name
+        self.status.precision = message.engine.precision.precision
         if message.remember:
             self.settings.model = str(message.path)
             self.settings.save()
@@ -221,12 +224,12 @@ class WriteScreen(Screen):
 
     def on_model_failed(self, message: ModelFailed) -> None:
         if message.loading and self.engine is not None:  # the model in use still works: keep writing with it
-            self.status.model = self.engine.name
+            self.status.model, self.status.precision = self.engine.name, self.engine.precision.precision
             self.notify(f"{message.error}\n\nStill writing with {self.engine.name}.", title="Model not loaded",
                         severity="warning", timeout=12)
             return
         self.engine = None
-        self.status.model = "no model"
+        self.status.model, self.status.precision = "no model", ""
         self.notify(f"{message.error}\n\nYou can write without suggestions; pick a model with F2 or train one "
                     "with Ctrl+T.", title="No model", severity="warning", timeout=12)
 
@@ -414,7 +417,7 @@ class WriteScreen(Screen):
     def use_model(self, path: str | Path, remember: bool = True) -> None:
         """Load this model for the suggestions (and, once it has loaded, remember it in the settings). Until then the
         current model goes on suggesting, and it stays if the new one cannot be loaded."""
-        self.status.model = "loading…"
+        self.status.model, self.status.precision = "loading…", ""
         self.load_model(path, remember)
 
     # --- documents ------------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ class StatusLine(Widget):
     """True while there are changes not saved to the file."""
     model: reactive[str] = reactive("no model")
     """Name of the model that makes the suggestions, or what is happening to it ("loading …")."""
+    precision: reactive[str] = reactive("")
+    """The precision the model's step runs at (int8, bf16, …), shown after its name unless fp32."""
     temperature: reactive[float] = reactive(1.0)
     """Sampling temperature of the suggestions."""
     context: reactive[int] = reactive(0)
@@ -26,5 +28,6 @@ class StatusLine(Widget):
         return Text.assemble(
             (self.document + (" ●" if self.dirty else ""), "bold"),
             "  │  model ", (self.model, "bold"),
+            (f" {self.precision}" if self.precision not in ("", "fp32") else "", "dim"),
             f"  │  temp {self.temperature:.1f}  │  context {self.context:,}  │  latency {latency}",
         )

@@ -30,6 +30,7 @@ from charwriter.engine import Engine, EngineSettings
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.data import build_vocab, read_text
 from charwriter.lm.model import CharRNN, ModelConfig
+from charwriter.lm.precision import cpu_summary
 
 
 SEED_K = 3  # continuations the seed's way is asked for: the three the first version showed
@@ -78,6 +79,7 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=EngineSettings.k, help="continuations (default: the app's)")
     parser.add_argument("--max-len", type=int, default=EngineSettings.max_len)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the engine's setting; default 1)")
+    parser.add_argument("--precision", default="auto", help="the engine's precision, against fp32 (default auto)")
     args = parser.parse_args()
 
     text = read_text(args.corpus)
@@ -89,41 +91,62 @@ def main() -> None:
         model = CharRNN(ModelConfig(vocab_size=len(vocab))).eval()
         loaded = LoadedModel(model, vocab, model.config)
     settings = EngineSettings(k=args.k, max_len=args.max_len, seed=0, threads=args.threads)
-    engine = Engine(loaded, settings)
+    torch.set_num_threads(args.threads)
     config = loaded.config
     print(f"model {loaded.name}: {config.cell} {config.hidden_size}×{config.num_layers}, vocab {len(loaded.vocab)};"
           f" K={settings.k} L={settings.max_len} C={settings.context_chars} N={settings.state_every};"
           f" torch threads {torch.get_num_threads()}")
 
     end = args.doc_chars
+    chosen = Engine(loaded, replace(settings, precision=args.precision))
+    choice = chosen.precision
+    print(f"CPU: {cpu_summary()}")
+    print(f"precision: {choice.reason}" + (
+        "; probe, one step at 1 and 10 rows: " + ", ".join(f"{p} {us:.0f} µs" for p, us in choice.step_us.items())
+        if choice.step_us else ""))
 
-    def type_keys(engine: Engine) -> tuple[list[float], list[float]]:
-        engine.remember(text[:end])  # open the document: not a keystroke
-        engine.suggest(text[:end])
-        latencies, at_boundary = [], []
+    def type_keys(engines: dict) -> dict:
+        """Each keystroke is timed on every engine in turn, so a busy moment on the machine hits them alike."""
+        for engine in engines.values():
+            engine.remember(text[:end])  # open the document: not a keystroke
+            engine.suggest(text[:end])
+        times = {name: [] for name in engines}
+        ghosts = {name: [] for name in engines}
         for i in range(args.keystrokes):
-            started = time.perf_counter()
-            engine.suggest(text[: end + i + 1])
-            latencies.append((time.perf_counter() - started) * 1000)
-            if engine.window_start(end + i + 1) != engine.window_start(end + i):
-                at_boundary.append(latencies[-1])
-        return latencies, at_boundary
+            for name, engine in engines.items():
+                started = time.perf_counter()
+                out = engine.suggest(text[: end + i + 1])
+                times[name].append((time.perf_counter() - started) * 1000)
+                ghosts[name].append(out[0].text if out else "")
+        return times, ghosts
 
-    results = {}
-    for memory in (False, True):  # the same keystrokes with the document memory off, then on
-        engine = Engine(loaded, replace(settings, memory=memory))
-        latencies, at_boundary = type_keys(engine)
-        results[memory] = latencies
-        p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
-        print(f"engine, memory {'on ' if memory else 'off'}, {args.keystrokes} keystrokes at the end of {end:,} chars:"
-              f" p50 {p50:.1f} ms  p95 {p95:.1f} ms  p99 {percentile(latencies, 0.99):.1f} ms"
-              f"  max {max(latencies):.1f} ms")
-        if at_boundary:
-            print(f"  of which {len(at_boundary)} moved the window start on: "
-                  + "  ".join(f"{ms:.1f}" for ms in at_boundary) + " ms")
-    p50, p95 = percentile(results[True], 0.5), percentile(results[True], 0.95)
-    print(f"ratio (memory on p95 / memory off p95): {p95 / percentile(results[False], 0.95):.2f}"
-          f"   (p50: {p50 / percentile(results[False], 0.5):.2f})")
+    def line(label: str, latencies: list[float]) -> None:
+        print(f"{label:34s} {args.keystrokes} keystrokes at the end of {end:,} chars: p50"
+              f" {percentile(latencies, 0.5):5.1f} ms  p95 {percentile(latencies, 0.95):5.1f} ms  p99"
+              f" {percentile(latencies, 0.99):5.1f} ms  max {max(latencies):5.1f} ms")
+
+    engines = {}
+    for memory in (False, True):
+        engines[("fp32", memory)] = Engine(loaded, replace(settings, memory=memory, precision="fp32"))
+        if choice.precision != "fp32":
+            engines[(choice.precision, memory)] = Engine(loaded, replace(settings, memory=memory,
+                                                                        precision=choice.precision))
+    times, ghosts = type_keys(engines)
+    for (precision, memory), latencies in times.items():
+        line(f"engine {precision}, memory {'on' if memory else 'off'}", latencies)
+    p50, p95 = percentile(times[(choice.precision, True)], 0.5), percentile(times[(choice.precision, True)], 0.95)
+    off = times[(choice.precision, False)]
+    print(f"ratio (memory on p95 / memory off p95): {p95 / percentile(off, 0.95):.2f}"
+          f"   (p50: {p50 / percentile(off, 0.5):.2f}), at {choice.precision}")
+    fp32_on, fp32_off = times[("fp32", True)], times[("fp32", False)]
+    print(f"ratio (fp32 engine p50 / engine p50): {percentile(fp32_on, 0.5) / p50:.2f}   (memory off:"
+          f" {percentile(fp32_off, 0.5) / percentile(off, 0.5):.2f}; p95: {percentile(fp32_on, 0.95) / p95:.2f})"
+          f", engine at {choice.precision}")
+    same = sum(a == b for a, b in zip(ghosts[("fp32", True)], ghosts[(choice.precision, True)]))
+    print(f"grey text the same as the fp32 engine's on {same}/{args.keystrokes} keystrokes"
+          f" ({same / args.keystrokes:.1%})")
+    engine = engines[(choice.precision, True)]
+    settings = replace(settings, precision=choice.precision)
 
     window = engine.normalise(engine.window)
     np.random.seed(0)

@@ -75,6 +75,8 @@ FINITE = _number(float)
 POSITIVE = _number(float, 0, low_open=True, what="give a number above 0")
 FRACTION = _number(float, 0, 1, low_open=True, high_open=True, what="give a number between 0 and 1")
 SEED = _number(int, 0, 2**63 - 1, what="give a whole number from 0 to 2**63 - 1")
+THREADS_HELP = ("torch threads (default: measured at start — every core if that is clearly faster now, else one,"
+                " so a busy machine does not slow the run down many times over)")
 PRECISION_HELP = ("the step's matmuls: auto (the fastest that agrees with fp32 on this CPU, measured once per model),"
                   " fp32, bf16, fp16 or int8")
 OPTION_TYPES = {"seed": SEED, "val_fraction": FRACTION}  # hyperparameters with a narrower type than int/float
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--encoding", default="utf-8", help="the corpus's text encoding (default utf-8)")
     train.add_argument("--events", metavar="-", help="'-': stream events as JSON lines to stdout instead of a progress bar")
     train.add_argument("--tui", action="store_true", help="open the training screen with this corpus filled in")
+    train.add_argument("--threads", type=POSITIVE_INT, default=None, help=THREADS_HELP)
 
     gen = sub.add_parser("generate", help="continue a prime with the model, streamed to stdout")
     gen.add_argument("--model", help="model name or path (default: the bundled model)")
@@ -117,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--greedy", action="store_true", help="always the most likely character")
     gen.add_argument("--seed", type=SEED, default=None, help="random seed for repeatable output")
     gen.add_argument("--precision", choices=PRECISIONS, default="auto", help=PRECISION_HELP + " (default auto)")
+    gen.add_argument("--threads", type=POSITIVE_INT, default=1,
+                     help="torch threads (default 1: one character at a time is bound by memory speed)")
 
     ev = sub.add_parser("eval", help="validation loss of a model on a text's held-out tail")
     ev.add_argument("corpus", help="a UTF-8 text file")
@@ -128,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--precision", choices=PRECISIONS, default="fp32",
                     help="score with the suggestions' step at this precision (default fp32: the training's number;"
                          " auto: what the editor picks here)")
+    ev.add_argument("--threads", type=POSITIVE_INT, default=None, help=THREADS_HELP)
     ev.add_argument("--memory", action="store_true",
                     help="also score the tail as one stream, with and without the document memory (holding the text"
                          " before each character, as when writing)")
@@ -290,6 +296,12 @@ def _run_trainer(trainer, args) -> int:
     stream = args.events == "-"
     if args.events not in (None, "-"):
         raise UserError("--events takes '-' (stdout); the run directory always has events.jsonl")
+    if trainer.device.type == "cpu":
+        from charwriter.lm.threads import choose_threads
+
+        c = trainer.config
+        _, trainer.threads_reason = choose_threads(args.threads, c.batch_size // trainer.world, c.hidden_size,
+                                                   trainer.world)
     quiet = trainer.rank > 0  # under torchrun only rank 0 reports
     if quiet:
         view = None
@@ -379,17 +391,17 @@ class _TrainView:
 
     def __enter__(self):
         if self.live:
-            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import BarColumn, Progress, TextColumn
 
             self.progress = Progress(
                 TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
                 TextColumn("loss {task.fields[loss]}"), TextColumn("val {task.fields[val]}"),
-                TextColumn("{task.fields[cps]} chars/s"), TimeRemainingColumn(), console=self.console,
+                TextColumn("{task.fields[cps]} chars/s"), TextColumn("ETA {task.fields[eta]}"), console=self.console,
             )
             self.progress.start()
             t = self.trainer
             self.task = self.progress.add_task("train", total=t.total_steps, completed=t.step, epoch="-", loss="-",
-                                               val="-", cps="-")
+                                               val="-", cps="-", eta="-")
         return self
 
     def __exit__(self, *exc):
@@ -401,13 +413,17 @@ class _TrainView:
         if kind == "config":
             self.console.print(f"training {event['run']}: {event['corpus']} ({event['corpus_chars']:,} chars, "
                                f"{event['vocab_size']} symbols), {event['parameters']:,} parameters on "
-                               f"{event['device']}, {event['batches_per_epoch']} batches per epoch; events in "
+                               f"{event['device']}" + (f" with {event['threads_reason']}" if event.get("threads_reason")
+                                                       and event["device"] == "cpu" else "") +
+                               f", {event['batches_per_epoch']} batches per epoch; events in "
                                f"{event['run_dir']}/events.jsonl")
         elif kind == "step" and self.progress:
+            from charwriter.runs import format_duration
+
             epochs = self.trainer.config.epochs
             self.progress.update(self.task, completed=event["step"], loss=f"{event['loss']:.3f}",
                                  epoch=f"{min(epochs, int(event['epoch']) + 1)}/{epochs}",
-                                 cps=f"{event['chars_per_s']:,.0f}")
+                                 cps=f"{event['chars_per_s']:,.0f}", eta=format_duration(event.get("eta_s")))
         elif kind == "val":
             self.val = f"{event['val_loss']:.4f}"
             if self.progress:
@@ -455,8 +471,11 @@ def cmd_generate(args) -> int:
     out = sys.stdout
     out.write(prime)
     out.flush()
+    import torch
+
     from charwriter.lm.precision import resolve
 
+    torch.set_num_threads(args.threads)
     chosen = resolve(args.precision, loaded.model, loaded.path, batches=(1,))
     chars = generate(loaded.model, loaded.vocab, prime, args.length, top_k=args.top_k or None, top_p=args.top_p,
                      temperature=args.temperature, greedy=args.greedy, seed=args.seed, precision=chosen.precision)
@@ -490,6 +509,9 @@ def cmd_eval(args) -> int:
         raise UserError(f"{args.corpus}: the held-out tail has {len(val)} characters, fewer than one window of "
                         f"{seq_len + 1} — use a larger --val-fraction or a smaller --seq-len")
     streams = corpus.val_streams(batch_size, seq_len)
+    from charwriter.lm.threads import choose_threads
+
+    threads, _ = choose_threads(args.threads, streams.batch_size, loaded.config.hidden_size)
     if args.precision == "fp32":
         loss, how = evaluate(loaded.model, streams, "cpu"), ""
     else:
@@ -500,14 +522,15 @@ def cmd_eval(args) -> int:
         fast = FastRNN(loaded.model, chosen.precision, vnni=has_vnni())
         loss, how = evaluate_stepped(fast, streams), f", read by the suggestions' step at {chosen.precision}"
     print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "
-          f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}{how}): "
+          f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}{how}, {threads} thread"
+          f"{'s' if threads > 1 else ''}): "
           f"{loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char")
     if args.memory:
         import torch
 
         from charwriter.lm.memory import DocumentMemory, score_stream
 
-        torch.set_num_threads(1)
+        torch.set_num_threads(args.threads or 1)  # one stream, one character at a time
         before, tail = corpus.data[: corpus.split].tolist(), val.tolist()
         memory = DocumentMemory(len(loaded.vocab), lambda t: [loaded.vocab.index(c) for c in t])
         memory.install("", memory.build_codes(before))

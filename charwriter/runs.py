@@ -267,19 +267,28 @@ def _flags(options: dict) -> list[str]:
     return argv
 
 
+def app_trainer_threads() -> int:
+    """Threads for a trainer the app starts: every core but one, which the editor's suggestions keep (on two cores a
+    trainer on both and a suggestion run fought, and each slowed the other many times over)."""
+    from charwriter.lm.threads import usable_cores
+
+    return max(1, usable_cores() - 1)
+
+
 def train_command(corpus: str | Path, run_dir: Path, options: dict, init_from: str | None = None) -> list[str]:
     """The command line of a new run; `options` are TrainConfig fields (None: the trainer's default)."""
     argv = [sys.executable, "-m", "charwriter", "train", str(Path(corpus).expanduser()), "--out", str(run_dir)]
     argv += _flags(options)
     if init_from:
         argv += ["--init-from", init_from]
-    return argv + ["--events", "-"]
+    return argv + ["--threads", str(app_trainer_threads()), "--events", "-"]
 
 
 def resume_command(run_dir: Path, options: dict | None = None) -> list[str]:
     """Continue a stopped run; only `RESUMABLE_OPTIONS` may change (for example more epochs)."""
     changed = {k: v for k, v in (options or {}).items() if k in RESUMABLE_OPTIONS}
-    return [sys.executable, "-m", "charwriter", "train", "--resume", str(run_dir), *_flags(changed), "--events", "-"]
+    return [sys.executable, "-m", "charwriter", "train", "--resume", str(run_dir), *_flags(changed),
+            "--threads", str(app_trainer_threads()), "--events", "-"]
 
 
 class TrainerProcess:

@@ -308,3 +308,36 @@ def test_lm_does_not_import_textual():
             "assert 'textual' not in sys.modules, 'textual imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
     assert normalise_text("a\r\nb") == "a\nb"
+
+
+def test_training_speed_is_smoothed_over_a_window():
+    """One slow or fast report moves the speed a little, not by multiples (the ETA read from it jumped by minutes)."""
+    from charwriter.lm.train import SpeedWindow
+
+    speed = SpeedWindow(seconds=10, at_least=3)
+    for _ in range(20):
+        steady = speed.add(1000, 1.0)
+    assert steady == pytest.approx(1000)
+    assert speed.add(1000, 0.1) < 1.2 * steady  # a report ten times faster than the rest
+    assert speed.add(1000, 3.0) > 0.7 * steady  # and one three times slower
+    assert len(speed.parts) <= 12
+
+
+def test_threads_follow_the_request_or_the_measurement(monkeypatch):
+    import torch
+
+    from charwriter.lm import threads
+
+    before = torch.get_num_threads()
+    try:
+        assert threads.choose_threads(1, 128, 512)[0] == 1 == torch.get_num_threads()
+        monkeypatch.setattr(threads, "usable_cores", lambda: 2)
+        timings = iter([100.0, 90.0])  # two threads barely faster: a busy machine, or a small model
+        monkeypatch.setattr(threads, "_time_matmul", lambda a, b, n: next(timings))
+        chosen, reason = threads.choose_threads(None, 128, 512)
+        assert chosen == 1 and "1 thread" in reason and "100 µs" in reason
+        timings = iter([100.0, 50.0])
+        assert threads.choose_threads(None, 128, 512)[0] == 2 == torch.get_num_threads()
+        assert threads.choose_threads(None, 128, 512, processes=2)[0] == 1  # two processes share two cores
+    finally:
+        torch.set_num_threads(before)

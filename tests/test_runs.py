@@ -17,8 +17,8 @@ import pytest
 from charwriter import paths
 from charwriter.errors import CorpusError, UserError
 from charwriter.lm.data import Corpus
-from charwriter.runs import (RunHistory, TrainerProcess, check_corpus, check_run_name, downsample, list_runs,
-                             read_history, resume_command, train_command)
+from charwriter.runs import (RunHistory, TrainerProcess, app_trainer_threads, check_corpus, check_run_name,
+                             downsample, list_runs, read_history, resume_command, train_command)
 from charwriter.widgets.path_suggester import PathSuggester
 
 
@@ -111,7 +111,17 @@ def test_commands(tmp_path):
     assert argv[argv.index("--init-from") + 1] == "anna" and argv[-2:] == ["--events", "-"]
     # only what --resume accepts is passed on: more epochs yes, a different model size no
     resume = resume_command(tmp_path / "r", {"epochs": 5, "hidden_size": 64})
-    assert resume[4:] == ["--resume", str(tmp_path / "r"), "--epochs", "5", "--events", "-"]
+    threads = str(app_trainer_threads())  # every core but the one the editor keeps
+    assert resume[4:] == ["--resume", str(tmp_path / "r"), "--epochs", "5", "--threads", threads, "--events", "-"]
+    assert argv[argv.index("--threads") + 1] == threads
+
+
+def test_a_trainer_the_app_starts_leaves_a_core_to_the_editor(monkeypatch):
+    from charwriter.lm import threads
+
+    for cores, expected in ((1, 1), (2, 1), (8, 7)):
+        monkeypatch.setattr(threads, "usable_cores", lambda: cores)
+        assert app_trainer_threads() == expected
 
 
 def test_downsample_keeps_the_last_point():

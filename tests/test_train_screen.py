@@ -173,7 +173,8 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         assert isinstance(screen, TrainScreen) and manager.shown is history
         await wait_for(pilot, lambda: history.sample["text"] in str(screen.query_one("#sample", Static).render()),
                        what="the sample on screen")
-        assert "training" in str(screen.query_one("#stats", Static).render())
+        stats = str(screen.query_one("#stats", Static).render())
+        assert "training" in stats and "ETA" in stats and "thread" in stats
         await wait_for(pilot, lambda: screen.query_one(RunList).get_row(str(history.run_dir))[1] == "running",
                        what="the run listed as running")
         plot = screen.query_one(LossPlot)
@@ -184,6 +185,7 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         assert history.status == "stopped" and history.resumable, history.error
         stopped_at = history.step
         await pilot.pause(0.1)
+        assert "ETA" not in str(screen.query_one("#stats", Static).render())  # nothing left to wait for
         assert not button(app, "resume").disabled and not button(app, "write").disabled
         assert str(history.run_dir) in [key.value for key in screen.query_one(RunList).rows]
 
@@ -199,6 +201,7 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         assert resumed.config["resumed_at_step"] == stopped_at
         await pilot.pause(0.2)
         assert "finished" in str(screen.query_one("#stats", Static).render())
+        assert "ETA" not in str(screen.query_one("#stats", Static).render())
         assert button(app, "resume").disabled
 
         await pilot.press("f8")  # write with this model

@@ -21,6 +21,7 @@ import json
 import math
 import os
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -177,6 +178,28 @@ def evaluate_stepped(fast, streams: Streams) -> float:
     return (sums[0] / sums[1].clamp(min=1)).item()
 
 
+class SpeedWindow:
+    """Training speed over the last `seconds` of training time (at least `at_least` reports): one step's time
+    swings with the machine's load and with what ran just before it (a validation, a checkpoint), and an ETA read
+    from it jumped by minutes within seconds."""
+
+    def __init__(self, seconds: float = 30.0, at_least: int = 5):
+        self.seconds, self.at_least = seconds, at_least
+        self.parts: deque[tuple[float, float]] = deque()  # (chars, seconds) of each report
+        self.chars = self.time = 0.0
+
+    def add(self, chars: float, seconds: float) -> float:
+        """Count one report; -> chars/s over the window."""
+        self.parts.append((chars, seconds))
+        self.chars += chars
+        self.time += seconds
+        while len(self.parts) > self.at_least and self.time - self.parts[0][1] >= self.seconds:
+            old_chars, old_seconds = self.parts.popleft()
+            self.chars -= old_chars
+            self.time -= old_seconds
+        return self.chars / max(self.time, 1e-9)
+
+
 def distributed_env() -> tuple[int, int, int]:
     """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) in a plain process."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
@@ -208,6 +231,7 @@ class Trainer:
         self._stop_reason: str | None = None
         self.device = pick_device(config.device)
         self.autocast = self.device.type == "cuda"
+        self.threads_reason = "torch's default"  # the command line measures and says (charwriter.lm.threads)
         self.rank, self.world, local_rank = distributed_env()
         if self.world > 1:
             if config.batch_size % self.world:
@@ -417,7 +441,8 @@ class Trainer:
                   corpus_path=self.corpus_path, corpus_chars=len(self.corpus.data),
                   vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch, total_steps=self.total_steps,
                   parameters=self.model.num_parameters(), device=str(self.device), resumed_at_step=self.step,
-                  processes=self.world, config=asdict(c))
+                  processes=self.world, threads=torch.get_num_threads(), threads_reason=self.threads_reason,
+                  config=asdict(c))
         try:
             return self._loop(per_epoch)
         except TrainingDiverged as error:
@@ -434,6 +459,7 @@ class Trainer:
         last_checkpoint = time.monotonic()
         window_loss, window_steps, window_start = 0.0, 0, time.monotonic()
         chars_per_step = c.batch_size * c.seq_len
+        speed = SpeedWindow()
         reason = "finished"
         while self.epoch < c.epochs:
             if self.batch == 0:
@@ -456,7 +482,7 @@ class Trainer:
                 window_steps += 1
                 if window_steps >= c.log_every or self.batch == per_epoch:
                     now = time.monotonic()
-                    cps = window_steps * chars_per_step / max(1e-9, now - window_start)
+                    cps = speed.add(window_steps * chars_per_step, now - window_start)
                     self.emit("step", step=self.step, epoch=self.epoch + self.batch / per_epoch,
                               loss=round(window_loss / window_steps, 5), lr=lr, chars_per_s=round(cps, 1),
                               elapsed_s=round(self.elapsed, 2),

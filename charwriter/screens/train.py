@@ -414,7 +414,7 @@ class TrainScreen(Screen):
         if live and self.manager and self.manager.process and self.manager.process.stopping:
             state = "stopping: saving a checkpoint…"
         parts = [state]
-        if live and last:
+        if state == "training" and last:  # a stopping, stopped or finished run has no time left to show
             parts.append(f"ETA {format_duration(last.get('eta_s'))}")
         if last.get("chars_per_s"):
             parts.append(f"{last['chars_per_s']:,.0f} chars/s")
@@ -424,7 +424,9 @@ class TrainScreen(Screen):
             parts.append(f"best val {h.best_val_loss:.3f}")
         config = h.config or {}
         if config.get("parameters"):
-            parts.append(f"{config['parameters']:,} params on {config.get('device', '?')}")
+            threads = config.get("threads") if config.get("device") == "cpu" else None
+            parts.append(f"{config['parameters']:,} params on {config.get('device', '?')}"
+                         + (f", {threads} thread{'s' if threads > 1 else ''}" if isinstance(threads, int) else ""))
         self.query_one("#stats", Static).update(" · ".join(parts))
 
         error = self.query_one("#error", Static)

@@ -1,0 +1,73 @@
+"""Launch to first frame and launch to first suggestions of `charwriter write`, median of several fresh processes.
+
+Each run starts a new Python process (imports included, as a user's launch), opens a short document with the
+bundled model (or `--model`) through Textual's Pilot, and reports when the first frame was drawn and when the first
+suggestions arrived, measured from the moment the parent started the process. The first run is cold (disk cache,
+the precision probe when its answer is not cached yet); the median is over the warm ones.
+
+    python benchmarks/startup.py [--runs 5] [--model PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CHILD = r"""
+import asyncio, json, os, sys, time
+start = float(os.environ["STARTUP_T0"])
+from charwriter.app import CharwriterApp
+
+async def main():
+    app = CharwriterApp(file=sys.argv[1], model=sys.argv[2] or None)
+    async with app.run_test(size=(100, 30)) as pilot:
+        frame = time.time() - start
+        writer = app.writer
+        loading = writer.status.model
+        for _ in range(2000):
+            await pilot.pause(0.01)
+            if writer.engine is not None and writer.status.latency_ms is not None and writer.editor.continuations:
+                break
+        print(json.dumps({"frame": frame, "suggestions": time.time() - start, "loading_shown": loading,
+                          "precision": writer.engine.precision.precision if writer.engine else None}))
+
+asyncio.run(main())
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--model", default="", help="model name or path (default: the bundled model)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        document = Path(tmp) / "story.txt"
+        document.write_text("The house was quiet and dark, and he thought of her as she had been that morning, "
+                            "standing by the window with the letter in her hand. He", encoding="utf-8")
+        env = dict(os.environ, CHARWRITER_HOME=os.environ.get("CHARWRITER_HOME", str(Path(tmp) / "home")))
+        results = []
+        for run in range(args.runs + 1):
+            env["STARTUP_T0"] = repr(time.time())
+            out = subprocess.run([sys.executable, "-c", CHILD, str(document), args.model], env=env,
+                                 capture_output=True, text=True, timeout=120)
+            if out.returncode != 0:
+                raise SystemExit(f"run {run} failed:\n{out.stderr[-2000:]}")
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            results.append(result)
+            label = "cold" if run == 0 else f"warm {run}"
+            print(f"{label:7s} first frame {result['frame']:.2f} s  first suggestions {result['suggestions']:.2f} s"
+                  f"  (status while loading: {result['loading_shown']!r}; precision {result['precision']})")
+        warm = results[1:]
+        print(f"median of {len(warm)} warm runs: first frame {statistics.median(r['frame'] for r in warm):.2f} s,"
+              f" first suggestions {statistics.median(r['suggestions'] for r in warm):.2f} s   (target ≤ 1.5 s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -332,11 +332,11 @@ def test_threads_follow_the_request_or_the_measurement(monkeypatch):
     try:
         assert threads.choose_threads(1, 128, 512)[0] == 1 == torch.get_num_threads()
         monkeypatch.setattr(threads, "usable_cores", lambda: 2)
-        timings = iter([100.0, 90.0])  # two threads barely faster: a busy machine, or a small model
+        timings = iter([100.0, 90.0, 100.0, 95.0])  # two threads barely faster: a busy machine, or a small model
         monkeypatch.setattr(threads, "_time_matmul", lambda a, b, n: next(timings))
         chosen, reason = threads.choose_threads(None, 128, 512)
         assert chosen == 1 and "1 thread" in reason and "100 µs" in reason
-        timings = iter([100.0, 50.0])
+        timings = iter([100.0, 50.0, 110.0, 60.0])
         assert threads.choose_threads(None, 128, 512)[0] == 2 == torch.get_num_threads()
         assert threads.choose_threads(None, 128, 512, processes=2)[0] == 1  # two processes share two cores
     finally:

@@ -14,6 +14,8 @@ import time
 
 GAIN = 1.3
 """All cores must make the probe's matmul this much faster than one thread to be used."""
+PROBE_SECONDS = 0.03
+"""Each measurement's length; the probe takes four (one thread, all, one, all): about a tenth of a second."""
 
 
 def usable_cores() -> int:
@@ -23,18 +25,18 @@ def usable_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _time_matmul(a, b, threads: int, repeats: int = 5) -> float:
+def _time_matmul(a, b, threads: int, seconds: float = PROBE_SECONDS) -> float:
+    """µs per matmul at this many threads, averaged over `seconds`: long enough to span the scheduler's time
+    slices, so that a core another program holds shows up as the stall it will be."""
     import torch
 
     torch.set_num_threads(threads)
     torch.mm(a, b)  # the pool starts
-    best = float("inf")
-    for _ in range(repeats):
-        started = time.perf_counter()
-        for _ in range(3):
-            torch.mm(a, b)
-        best = min(best, (time.perf_counter() - started) / 3)
-    return best * 1e6
+    count, started = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - started) < seconds:
+        torch.mm(a, b)
+        count += 1
+    return elapsed / count * 1e6
 
 
 def choose_threads(requested: int | None, batch: int, hidden: int, processes: int = 1) -> tuple[int, str]:
@@ -51,7 +53,8 @@ def choose_threads(requested: int | None, batch: int, hidden: int, processes: in
     generator = torch.Generator().manual_seed(0)  # never the global one: a run's own random numbers stay its own
     a = torch.randn(max(1, batch), hidden, generator=generator)
     b = torch.randn(hidden, 4 * hidden, generator=generator)
-    one, many = _time_matmul(a, b, 1), _time_matmul(a, b, cores)
+    runs = [_time_matmul(a, b, n) for n in (1, cores, 1, cores)]
+    one, many = min(runs[0::2]), max(runs[1::2])  # all cores' worse: a busy moment is what a run would meet
     threads = cores if one >= GAIN * many else 1
     torch.set_num_threads(threads)
     return threads, (f"{threads} thread{'s' if threads > 1 else ''} (measured: a {max(1, batch)}×{hidden} step matmul"

@@ -1,10 +1,14 @@
-"""Training speed, side by side: the seed's reference training step against charwriter's, in one process.
+"""Training speed, side by side: the seed's reference training step, charwriter's at fp32, and charwriter's at
+`--precision` (default auto: what `charwriter train` picks here), in one process.
 
-Both train the same architecture (LSTM 512×2, dropout 0.5, batch 128 × 100, Adam 1e-3, clip 5) on the same
-batches of the corpus, taking turns step by step after a warm-up so that a noisy shared machine slows both alike.
-Prints chars/s of each, the ratio, and both loss curves (they should track each other).
+All train the same architecture (LSTM 512×2, dropout 0.5, batch 128 × 100, Adam 1e-3, clip 5) on the same
+batches of the corpus from the same initial weights, taking turns step by step after a warm-up so that a noisy
+shared machine slows them alike. Prints chars/s of each and the ratios, and the loss curves as means over blocks of
+steps (charwriter's two should track each other: the target is within 0.02 nats/char after 300 steps). The seed
+runs only its first `--seed-steps` steps (its speed needs no more).
 
     python benchmarks/train_speed.py ../shared/data/anna.txt --steps 20
+    python benchmarks/train_speed.py ../shared/data/anna.txt --steps 300 --seed-steps 20 --precision bf16
 """
 
 from __future__ import annotations
@@ -76,44 +80,68 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
     parser.add_argument("--steps", type=int, default=20, help="timed steps of each (after 2 warm-up steps)")
+    parser.add_argument("--seed-steps", type=int, default=None, help="steps of the seed's reference (default: all)")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--seq-len", type=int, default=100)
+    parser.add_argument("--lr", type=float, default=1e-3, help="charwriter's learning rate (the seed's is 1e-3)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--precision", default="auto", help="charwriter's second run: auto, fp32 or bf16")
+    parser.add_argument("--block", type=int, default=20, help="steps per mean in the loss curves")
     args = parser.parse_args()
+
+    import tempfile
 
     torch.manual_seed(0)
     corpus = Corpus.from_file(args.corpus)
-    config = TrainConfig(batch_size=args.batch_size, seq_len=args.seq_len, device=args.device, eval_every=0)
-    import tempfile
-
-    ours = Trainer(corpus, config, tempfile.mkdtemp())
+    config = TrainConfig(batch_size=args.batch_size, seq_len=args.seq_len, device=args.device, eval_every=0,
+                         lr=args.lr, precision="fp32")
+    runs = {"fp32": Trainer(corpus, config, tempfile.mkdtemp())}
+    other = Trainer(corpus, TrainConfig(**{**config.__dict__, "precision": args.precision}), tempfile.mkdtemp())
+    other.model.load_state_dict(runs["fp32"].model.state_dict())  # the same start
+    label = f"{'bf16' if other.autocast else 'fp32'} ({other.precision_reason})"
+    runs[label] = other
     seed = SeedTrainer(len(corpus.vocab), args.batch_size, args.seq_len, args.device)
-    streams = ours.train_streams
-    times = {"seed": [], "ours": []}
-    losses = {"seed": [], "ours": []}
+    seed_steps = args.steps if args.seed_steps is None else min(args.seed_steps, args.steps)
+    streams = runs["fp32"].train_streams
+    names = ["seed", *runs]
+    times = {name: [] for name in names}
+    losses = {name: [] for name in names}
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
     for i in range(args.steps + 2):
         x, y = streams.batch(i % len(streams))
-        for name in ("seed", "ours") if i % 2 == 0 else ("ours", "seed"):
+        order = names[i % len(names):] + names[: i % len(names)]  # each goes first in turn
+        for name in order:
+            if name == "seed" and i >= seed_steps + 2:
+                continue
             sync()
             start = time.perf_counter()
             if name == "seed":
                 loss = seed.step(x.numpy().astype(np.int64), y.numpy().astype(np.int64))
             else:
-                loss = ours.train_step(x.to(ours.device), y.to(ours.device), config.lr)
+                trainer = runs[name]
+                loss = trainer.train_step(x.to(trainer.device), y.to(trainer.device), args.lr)
             sync()
             if i >= 2:
                 times[name].append(time.perf_counter() - start)
             losses[name].append(loss)
     chars = args.batch_size * args.seq_len
     rate = {k: chars / statistics.median(v) for k, v in times.items()}
-    print(f"device {args.device}, batch {args.batch_size} × {args.seq_len}, {args.steps} paired steps, "
-          f"{torch.get_num_threads()} threads")
-    print(f"seed reference: {rate['seed']:8,.0f} chars/s  (median step {statistics.median(times['seed']):.3f} s)")
-    print(f"charwriter:     {rate['ours']:8,.0f} chars/s  (median step {statistics.median(times['ours']):.3f} s)")
-    print(f"ratio (charwriter / seed): {rate['ours'] / rate['seed']:.2f}x")
-    print("loss, seed:       " + " ".join(f"{l:.3f}" for l in losses["seed"][::max(1, len(losses['seed']) // 8)]))
-    print("loss, charwriter: " + " ".join(f"{l:.3f}" for l in losses["ours"][::max(1, len(losses['ours']) // 8)]))
+    print(f"device {args.device}, batch {args.batch_size} × {args.seq_len}, {args.steps} paired steps (the seed"
+          f" {seed_steps}), {torch.get_num_threads()} threads, charwriter lr {args.lr:g}")
+    for name in names:
+        title = "seed reference" if name == "seed" else f"charwriter {name}"
+        print(f"{title:60s} {rate[name]:8,.0f} chars/s  (median step {statistics.median(times[name]):.3f} s)")
+    for name in names[1:]:
+        print(f"ratio (charwriter {name.split()[0]} / seed): {rate[name] / rate['seed']:.2f}x")
+    print(f"ratio ({label.split()[0]} / fp32): {rate[label] / rate['fp32']:.2f}x")
+    for name in names:
+        blocks = [losses[name][j : j + args.block] for j in range(0, len(losses[name]), args.block)]
+        print(f"loss by blocks of {args.block} steps, {name.split()[0] if name != 'seed' else 'seed'}: "
+              + " ".join(f"{statistics.fmean(b):.3f}" for b in blocks))
+    tail = min(args.block, args.steps)
+    last = {name: statistics.fmean(losses[name][-tail:]) for name in runs}
+    print(f"mean loss of the last {tail} steps: fp32 {last['fp32']:.4f}, {label.split()[0]} {last[label]:.4f}"
+          f" ({last[label] - last['fp32']:+.4f})")
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ HYPERPARAMETERS = {
     "val_fraction": (float, "tail of the text held out for validation (seed: 0.1)"),
     "seed": (int, "random seed (default 1234)"),
     "device": (str, "auto, cpu, cuda or mps"),
+    "precision": (str, "matmuls in auto (bf16 where native and shown to hold the curve), fp32 or bf16; files stay fp32"),
     "eval_every": (int, "validate every N steps, and at every epoch end (default 50; 0: epoch ends only)"),
     "log_every": (int, "a step event every N steps (default 1)"),
     "checkpoint_minutes": (float, "write a resume checkpoint at least this often (default 3)"),
@@ -214,7 +215,8 @@ def cmd_train(args) -> int:
         checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
         saved = checkpoint.meta.get("training") or {}
         hyper = dict(saved.get("hyperparameters") or {})
-        changeable = {"epochs", "max_minutes", "max_steps", "eval_every", "log_every", "checkpoint_minutes", "device", "sample_length"}
+        changeable = {"epochs", "max_minutes", "max_steps", "eval_every", "log_every", "checkpoint_minutes", "device",
+                      "precision", "sample_length"}
         fixed = sorted(set(given) - changeable)
         if fixed:
             raise UserError(f"cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} when resuming"

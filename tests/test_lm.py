@@ -341,3 +341,38 @@ def test_threads_follow_the_request_or_the_measurement(monkeypatch):
         assert threads.choose_threads(None, 128, 512, processes=2)[0] == 1  # two processes share two cores
     finally:
         torch.set_num_threads(before)
+
+
+def test_training_precision_is_bf16_only_where_asked_or_native_and_shown_to_hold(monkeypatch):
+    from charwriter.lm import train
+
+    cpu = torch.device("cpu")
+    assert train.training_bf16("fp32", cpu) == (False, "fp32 (--precision)")
+    assert train.training_bf16("bf16", cpu)[0]
+    monkeypatch.setattr(train, "native_bf16_cpu", lambda: False)
+    assert train.training_bf16("auto", cpu) == (False, "fp32 (this CPU has no native bf16)")
+    monkeypatch.setattr(train, "native_bf16_cpu", lambda: True)
+    assert train.training_bf16("auto", cpu, lr=1e-3) == (True, "bf16 (native on this CPU)")
+    assert not train.training_bf16("auto", cpu, lr=3e-3)[0]  # above the rates where its curve was shown to hold
+    assert train.training_bf16("bf16", cpu, lr=3e-3)[0]
+    with pytest.raises(UserError, match="--precision must be one of auto, fp32, bf16"):
+        TrainConfig(**dict(TINY, precision="fp16"))
+
+
+def test_a_bf16_run_trains_and_keeps_its_files_fp32(tmp_path):
+    from safetensors.torch import load_file
+
+    corpus = Corpus.from_text(make_text(4000), name="small.txt")
+    trainer = Trainer(corpus, TrainConfig(**dict(TINY, epochs=3, lr=1e-2, eval_every=0, precision="bf16")),
+                      tmp_path / "run")
+    done = trainer.run()
+    events = read_events(tmp_path / "run")
+    config = next(e for e in events if e["type"] == "config")
+    assert config["precision"] == "bf16" and "bf16" in config["precision_reason"]
+    losses = [e["loss"] for e in events if e["type"] == "step"]
+    assert losses[-1] < losses[0] - 0.5 and done["finished"]
+    for name in ("best", "last", "checkpoint"):
+        tensors = load_file(str(tmp_path / "run" / f"{name}.safetensors"))
+        floats = [t for t in tensors.values() if t.is_floating_point()]
+        assert floats and all(t.dtype == torch.float32 for t in floats), name
+    assert all(p.dtype == torch.float32 for p in trainer.model.parameters())

@@ -59,6 +59,8 @@ class TrainConfig:
     val_fraction: float = 0.1  # the tail held out for validation, as the seed
     seed: int = 1234  # torch seed: weights, dropout and samples
     device: str = "auto"  # auto picks cuda, then mps, then cpu
+    precision: str = "auto"  # the matmuls: auto (bf16 where the device runs it natively and it holds the curve), fp32
+    # or bf16; weights, optimizer state, checkpoints and model files are fp32 whatever this says
     eval_every: int = 50  # validate every this many steps (and at every epoch end); 0: epoch ends only
     log_every: int = 1  # a step event every this many steps (the loss is their mean)
     checkpoint_minutes: float = 3.0  # a resume checkpoint at least this often, and at every epoch end
@@ -84,6 +86,8 @@ class TrainConfig:
             problems.append(f"--lr-schedule must be one of {', '.join(SCHEDULES)}")
         if self.device not in DEVICES:
             problems.append(f"--device must be one of {', '.join(DEVICES)}")
+        if self.precision not in TRAIN_PRECISIONS:
+            problems.append(f"--precision must be one of {', '.join(TRAIN_PRECISIONS)}")
         if self.cell not in ("lstm", "gru"):
             problems.append("--cell must be lstm or gru")
         if self.forget_bias is not None and self.cell != "lstm":
@@ -153,7 +157,7 @@ def evaluate(model: CharRNN, streams: Streams, device: torch.device | str = "cpu
     if streams.batch_size:
         state = model.init_state(streams.batch_size, device)
         for x, y in streams:
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            with torch.autocast(torch.device(device).type, dtype=torch.bfloat16, enabled=autocast):
                 logits, state = model(x.to(device), state)
             sums[0] += F.cross_entropy(logits.float().flatten(0, 1), y.to(device).flatten(), reduction="sum")
             sums[1] += y.numel()
@@ -200,6 +204,42 @@ class SpeedWindow:
         return self.chars / max(self.time, 1e-9)
 
 
+TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+
+BF16_MAX_LR_ON_CPU = 1e-3
+"""The highest (peak) learning rate at which `--precision auto` trains in bf16 on a CPU with native bf16: where
+benchmarks/train_speed.py showed its loss curve holding. 300 steps on anna.txt from the same weights: at the seed's
+1e-3 bf16 ended 0.011 nats/char below fp32 at 2.1x its speed; at 2e-3 it left the unigram plateau later and ended
+0.21 above (see the README's training-speed section)."""
+
+
+def native_bf16_cpu() -> bool:
+    from charwriter.lm.precision import cpu_summary
+
+    return any(flag in cpu_summary() for flag in ("avx512_bf16", "amx_bf16"))
+
+
+def training_bf16(requested: str, device: torch.device, lr: float = 1e-3) -> tuple[bool, str]:
+    """Whether the training step runs its matmuls in bf16 (autocast), and why, for the progress line."""
+    if requested == "fp32":
+        return False, "fp32 (--precision)"
+    if device.type == "cuda":
+        native = torch.cuda.is_bf16_supported()
+        if requested == "bf16" or native:
+            return True, "bf16 (" + ("--precision" if requested == "bf16" else "native on this GPU") + ")"
+        return False, "fp32 (this GPU has no native bf16)"
+    if device.type != "cpu":
+        return False, f"fp32 (bf16 is not used on {device.type})"
+    if requested == "bf16":
+        return True, "bf16 (--precision)" + ("" if native_bf16_cpu() else "; this CPU has no native bf16: slow")
+    if not native_bf16_cpu():
+        return False, "fp32 (this CPU has no native bf16)"
+    if lr > BF16_MAX_LR_ON_CPU:
+        return False, (f"fp32 (bf16 is native here, but at a learning rate above {BF16_MAX_LR_ON_CPU:g} its loss"
+                       " curve fell behind fp32's; --precision bf16 to use it anyway)")
+    return True, "bf16 (native on this CPU)"
+
+
 def distributed_env() -> tuple[int, int, int]:
     """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) in a plain process."""
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1)), int(os.environ.get("LOCAL_RANK", 0))
@@ -230,7 +270,7 @@ class Trainer:
         self.corpus_path = corpus_path
         self._stop_reason: str | None = None
         self.device = pick_device(config.device)
-        self.autocast = self.device.type == "cuda"
+        self.autocast, self.precision_reason = training_bf16(config.precision, self.device, config.lr)
         self.threads_reason = "torch's default"  # the command line measures and says (charwriter.lm.threads)
         self.rank, self.world, local_rank = distributed_env()
         if self.world > 1:
@@ -396,7 +436,9 @@ class Trainer:
     # --- the loop -----------------------------------------------------------------------------------------------
 
     def validate(self) -> float:
-        val = evaluate(self.model, self.local_val, self.device, self.autocast, reduce=self.world > 1)
+        # A CPU validates in fp32: the number is the saved model's, whatever the training step's precision.
+        val = evaluate(self.model, self.local_val, self.device, self.autocast and self.device.type == "cuda",
+                       reduce=self.world > 1)
         self.last_val = val
         improved = val < self.best_val
         if improved:
@@ -417,8 +459,10 @@ class Trainer:
             group["lr"] = lr
         if self.state is not None:
             self.state = detach_state(self.state)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.autocast):
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             logits, self.state = self.network(x, self.state)
+        if self.autocast:  # the carried state stays fp32, as the checkpoint that saves it
+            self.state = tuple(s.float() for s in self.state) if isinstance(self.state, tuple) else self.state.float()
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # under DDP this also averages the gradients over the processes
@@ -442,6 +486,7 @@ class Trainer:
                   vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch, total_steps=self.total_steps,
                   parameters=self.model.num_parameters(), device=str(self.device), resumed_at_step=self.step,
                   processes=self.world, threads=torch.get_num_threads(), threads_reason=self.threads_reason,
+                  precision="bf16" if self.autocast else "fp32", precision_reason=self.precision_reason,
                   config=asdict(c))
         try:
             return self._loop(per_epoch)

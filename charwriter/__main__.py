@@ -88,6 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="charwriter",
         description="A terminal writing assistant: a character-level LSTM continues your text as you type.",
     )
+    from charwriter import __version__
+
+    parser.add_argument("--version", action="version", version=f"charwriter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     write = sub.add_parser("write", help="open the editor (the default command)")
@@ -157,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:  # Ctrl+C while loading or reading: no traceback
+        print(file=sys.stderr)
+        return 130
 
 
 # --- write ------------------------------------------------------------------------------------------------------
@@ -449,7 +455,7 @@ def _load(spec: str | None):
 
 def cmd_generate(args) -> int:
     from charwriter.lm.data import read_text
-    from charwriter.lm.sample import generate, split_known
+    from charwriter.lm.sample import generate, split_mapped
 
     if args.length < 0:
         raise UserError("--length must be 0 or more")
@@ -466,10 +472,10 @@ def cmd_generate(args) -> int:
     else:
         prime = "Anna" if args.prime is None else args.prime
     loaded = _load(args.model)
-    _, skipped = split_known(prime, loaded.vocab)
+    _, skipped = split_mapped(prime, loaded.vocab)
     if skipped:
         shown = ", ".join(repr(c) for c in skipped[:10]) + (" …" if len(skipped) > 10 else "")
-        print(f"charwriter: warning: skipped characters not in {loaded.name}'s vocabulary: {shown}", file=sys.stderr)
+        print(f"charwriter: warning: skipped characters {loaded.name} has no look-alike for: {shown}", file=sys.stderr)
     out = sys.stdout
     out.write(prime)
     out.flush()
@@ -481,10 +487,15 @@ def cmd_generate(args) -> int:
     chosen = resolve(args.precision, loaded.model, loaded.path, batches=(1,))
     chars = generate(loaded.model, loaded.vocab, prime, args.length, top_k=args.top_k or None, top_p=args.top_p,
                      temperature=args.temperature, greedy=args.greedy, seed=args.seed, precision=chosen.precision)
-    for i, ch in enumerate(chars):
-        out.write(ch)
-        if ch == "\n" or i % 8 == 7:
-            out.flush()
+    try:
+        for i, ch in enumerate(chars):
+            out.write(ch)
+            if ch == "\n" or i % 8 == 7:
+                out.flush()
+    except KeyboardInterrupt:  # Ctrl+C: what was generated stays printed, the shell sees 128 + SIGINT
+        out.write("\n")
+        out.flush()
+        return 130
     out.write("\n")
     out.flush()
     return 0
@@ -568,11 +579,18 @@ def cmd_models(args) -> int:
             table.add_row(*row, *([str(e.path)] if with_path else []))
         return table
 
+    if not console.is_terminal:  # a pipe or a file: plain tab-separated rows, a header first, for grep and scripts
+        print("\t".join(("name", "source", "size_bytes", "val_loss", "corpus", "date", "path")))
+        for e in entries:
+            val = f"{e.val_loss:.4f}" if e.meta is not None and e.val_loss is not None else "-"
+            corpus = e.field("corpus") if e.meta is not None else "unreadable"
+            date = e.field("date")[:10] if e.meta is not None else "-"
+            fields = (e.name, e.source, str(e.path.stat().st_size), val, corpus, date, str(e.path))
+            print("\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields))
+        return 0
     full = table(with_path=True)
     needed = console.measure(full, options=console.options.update_width(10_000)).maximum
-    if not console.is_terminal:  # a pipe or a file: whole lines (Rich would wrap at 80), for grep and scripts
-        Console(width=needed, soft_wrap=True).print(full)
-    elif needed <= console.width:
+    if needed <= console.width:
         console.print(full)
     else:  # a narrow terminal: the table without paths, then one path per line (a path folds; a cell would not)
         console.print(table(with_path=False))

@@ -62,7 +62,6 @@ from __future__ import annotations
 import math
 import re
 import time
-import unicodedata
 from bisect import bisect_left
 from dataclasses import dataclass
 from pathlib import Path
@@ -77,16 +76,8 @@ from charwriter.lm.fast import FastRNN
 from charwriter.lm.memory import DocumentMemory, common_prefix_length
 from charwriter.lm.precision import Choice, has_vnni
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.sample import default_start, masked_probs
+from charwriter.lm.sample import default_start, masked_probs, translate
 
-LOOKALIKES = {
-    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
-    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
-    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
-    "\u2026": "...",
-    **dict.fromkeys("\t\u00a0\u2007\u2009\u200a\u202f\u3000", " "),
-    **dict.fromkeys("\r\u2028\u2029", "\n"),
-}
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
 ALL_THREADS = torch.get_num_threads()
 SENTENCE_ENDS = ".!?"
@@ -308,19 +299,10 @@ class Engine:
 
     # --- unknown characters -------------------------------------------------------------------------------------
 
-    def _translate(self, ch: str) -> str:
-        if ch in self._index:
-            return ch
-        decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-        for candidate in (LOOKALIKES.get(ch), decomposed, " " if ch.isspace() else None):
-            if candidate and all(c in self._index for c in candidate):
-                return candidate
-        return ""
-
     def _char_codes(self, ch: str) -> tuple[int, ...]:
         codes = self._codes.get(ch)
         if codes is None:
-            codes = self._codes[ch] = tuple(self._index[c] for c in self._translate(ch))
+            codes = self._codes[ch] = tuple(self._index[c] for c in translate(ch, self._index))
         return codes
 
     def normalise(self, text: str) -> str:

@@ -171,6 +171,8 @@ def test_models_keeps_each_path_whole(tiny_model_path, monkeypatch, capsys):
     code, out, _ = run_cli(["models"], capsys)
     assert code == 0
     assert any(str(target) in line and target.stem in line for line in out.splitlines())
+    assert out.splitlines()[0].split("\t")[0] == "name" and not set("│┃━─┏") & set(out)  # plain rows, no box
+    assert all(len(line.split("\t")) == 7 for line in out.splitlines())
     monkeypatch.setenv("TTY_COMPATIBLE", "1")
     monkeypatch.setenv("COLUMNS", "80")
     code, out, _ = run_cli(["models"], capsys)
@@ -350,3 +352,24 @@ def test_eval_and_generate_at_each_precision(tiny_model_path, text_file, capsys)
         main(["generate", "--model", str(tiny_model_path), "--precision", "int4"])
     err = capsys.readouterr().err
     assert stop.value.code == 2 and "invalid choice: 'int4'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_version_and_the_prime_read_as_the_editor_reads_it(tiny_model_path, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and capsys.readouterr().out.strip().startswith("charwriter 0.")
+    code, out, err = run_cli(["generate", "--model", str(tiny_model_path), "--prime", "the caf\u00e9 by the river\u00a0"
+                              "\U0001F600", "--length", "5", "--seed", "1"], capsys)
+    assert code == 0 and "\u00e9" not in err and "\U0001F600" in err  # é is read as e, as in the editor; 😀 has none
+
+
+def test_ctrl_c_stops_generate_cleanly(tiny_model_path):
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "charwriter", "generate", "--model", str(tiny_model_path),
+                             "--length", "100000000"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    deadline = time.monotonic() + 60
+    first = proc.stdout.read(20)  # it is generating
+    assert first and time.monotonic() < deadline
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and b"Traceback" not in err and b"KeyboardInterrupt" not in err

@@ -1,17 +1,57 @@
 """Sampling: the seed's prime-then-sample, with temperature, top-k, top-p and greedy decoding.
 
-Characters of the prime that the model has never seen are skipped (the seed raised KeyError); the caller
-decides how to tell the user. `pick_next` is shared with the editor's engine.
+Characters of the prime that the model has never seen are mapped to look-alikes it knows, as the editor maps what
+the writer types (`translate`), and skipped when there is none (the seed raised KeyError); the caller decides how
+to tell the user. `pick_next` and `translate` are shared with the editor's engine.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Iterator
 
 import torch
 
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN
+
+
+LOOKALIKES = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    "\u2026": "...",
+    **dict.fromkeys("\t\u00a0\u2007\u2009\u200a\u202f\u3000", " "),
+    **dict.fromkeys("\r\u2028\u2029", "\n"),
+}
+"""Characters a model trained on plain text may lack, and what it knows that looks the same."""
+
+
+def translate(ch: str, index: dict[str, int]) -> str:
+    """What the model with this vocabulary (`index`: character -> code) reads for `ch`: itself, a look-alike
+    (curly quotes, dashes, odd spaces), the letter without its accent, or "" (skipped). The editor's policy, and
+    `generate`'s for its prime."""
+    if ch in index:
+        return ch
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    for candidate in (LOOKALIKES.get(ch), decomposed, " " if ch.isspace() else None):
+        if candidate and all(c in index for c in candidate):
+            return candidate
+    return ""
+
+
+def split_mapped(text: str, vocab: list[str]) -> tuple[list[int], str]:
+    """`split_known` after `translate`: codes of the text as the editor reads it, and what had to be skipped."""
+    index = {ch: i for i, ch in enumerate(vocab)}
+    codes, skipped, seen = [], [], {}
+    for ch in text:
+        mapped = seen.get(ch)
+        if mapped is None:
+            mapped = seen[ch] = translate(ch, index)
+            if not mapped and ch not in skipped:
+                skipped.append(ch)
+        codes.extend(index[c] for c in mapped)
+    return codes, "".join(skipped)
 
 
 def split_known(text: str, vocab: list[str]) -> tuple[list[int], str]:
@@ -63,10 +103,10 @@ def default_start(vocab: list[str]) -> int:
 def generate(model: CharRNN, vocab: list[str], prime: str, length: int, top_k: int | None = None,
              top_p: float | None = None, temperature: float = 1.0, greedy: bool = False,
              seed: int | None = None, precision: str = "fp32") -> Iterator[str]:
-    """Prime the model with `prime` (unknown characters skipped), then yield `length` sampled characters, each step
+    """Prime the model with `prime` (read as the editor reads it: look-alikes mapped, the rest skipped), then yield `length` sampled characters, each step
     at `precision` (`charwriter.lm.fast.PRECISIONS`; the prime is read at fp32)."""
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
-    codes, _ = split_known(prime, vocab)
+    codes, _ = split_mapped(prime, vocab)
     if not codes:
         codes = [default_start(vocab)]
     from charwriter.lm.precision import has_vnni

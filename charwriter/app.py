@@ -107,7 +107,8 @@ class CharwriterApp(App[None]):
         self.push_screen(HelpScreen(keys))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        # Textual's own "Keys" (its key panel) would sit next to "Keys and help" below: one entry is enough.
+        yield from (command for command in super().get_system_commands(screen) if command.title != "Keys")
         if not isinstance(screen, WriteScreen):
             return
         yield SystemCommand("Save", "Save the document (Ctrl+S)", screen.action_save)

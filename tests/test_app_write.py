@@ -486,12 +486,29 @@ async def test_help_lists_the_keys_as_mapped():
         app.set_keymap({"resample": "ctrl+g"})
         await pilot.press("f1")
         assert isinstance(app.screen, HelpScreen)
-        rows = [app.screen.query_one(DataTable).get_row_at(i) for i in range(app.screen.query_one(DataTable).row_count)]
-        actions = {row[1]: row[0] for row in rows}
+        actions = {row[1]: row[0] for row in app.screen.keys}
         assert {"Accept", "Word", "Save", "Open", "Model", "Quit", "Resample"} <= set(actions)
         assert "g" in actions["Resample"].lower()
         await pilot.press("escape")
         assert app.screen is app.writer
+
+
+async def test_help_fits_a_small_terminal_and_scrolls_to_its_last_key():
+    """At 80×24 the help was cut off and could not be scrolled: every key is reachable, descriptions wrap."""
+    app = make_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f1")
+        await pilot.pause()
+        scroll = app.screen.query_one("#help-scroll")
+        assert scroll.has_focus and scroll.max_scroll_y > 0
+        await pilot.press("end")
+        await pilot.pause()
+        assert scroll.scroll_y == scroll.max_scroll_y
+        console = Console(width=scroll.content_region.width, record=True, file=io.StringIO())
+        console.print(app.screen.query_one("#help-keys", Static).content)
+        shown = console.export_text()
+        assert "Palette" in shown
+        assert "(Tab itself accepts the grey suggestion)" in " ".join(shown.split())  # wrapped, not cut
 
 
 async def test_palette_offers_the_writing_commands():
@@ -681,9 +698,7 @@ async def test_a_tab_character_and_zero_width_characters_can_be_typed(tiny_model
             await pilot.pause()
         assert editor.text == "\t👨\u200d👩\u200c\u200b"
         await pilot.press("f1")
-        table = app.screen.query_one(DataTable)
-        rows = [table.get_row_at(i) for i in range(table.row_count)]
-        assert any(row[1] == "Tab char" and "tab character" in row[2] for row in rows)
+        assert any(row[1] == "Tab char" and "tab character" in row[2] for row in app.screen.keys)
 
 
 async def test_a_file_changed_on_disk_is_noticed_and_never_overwritten_without_asking(tiny_model_path, tmp_path):
@@ -875,3 +890,40 @@ def test_compare_versions_lists_changes_with_their_context():
     assert ("-", 26, "line 25") in got and got[-1] == ("…", 28, "2 lines the same")
     assert [c.kind for c in compare_versions(disk, disk + "\n")] == ["…"]  # only the line end differs
     assert compare_versions("a\n" * 30_000, "b\n" * 30_000) is None  # too much to list
+
+
+async def test_the_status_line_counts_words_and_the_selection_and_drops_fields_when_narrow(tiny_model_path, tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("One two three.\nFour five", encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.pause(0.4)  # the count waits for a pause in typing
+        await settle(pilot)
+        status = app.writer.status
+        assert status.counts == (5, 23)
+        assert "5 words · 23 chars" in str(status.render())
+        await pilot.press("shift+left", "shift+left", "shift+left", "shift+left")
+        await settle(pilot)
+        assert "selected: 1 word · 4 chars" in str(status.render())
+        await type_text(pilot, "sixty")
+        await pilot.pause(0.4)
+        await settle(pilot)
+        assert status.counts == (5, 24) and status.selection_counts is None  # "five" was replaced by "sixty"
+    async with make_app(tiny_model_path, file=path).run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        shown = str(pilot.app.writer.status.render())
+        assert shown.startswith("story.txt") and "model " in shown and "context" not in shown  # the least first
+        assert len(shown) <= pilot.app.writer.status.size.width
+
+
+async def test_the_footer_shows_quit_and_help_first_and_the_palette_has_one_keys_entry(tiny_model_path):
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(tiny_model_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        keys = [key.action for key in app.screen.query(FooterKey)]
+        assert keys[:2] == ["quit", "help"], keys
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Keys and help" in titles and "Keys" not in titles

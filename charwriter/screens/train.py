@@ -22,12 +22,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Label, ProgressBar, Static
+from textual.widgets import Button, Label, ProgressBar, Static
 
 from charwriter.errors import UserError
 from charwriter.runs import (RunHistory, TrainerProcess, check_run_name, format_duration, list_runs, option_values,
                              read_history, resume_command, train_command)
 from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.loss_plot import LossPlot
 from charwriter.widgets.run_list import RunList
 from charwriter.widgets.train_form import TrainForm
@@ -194,7 +195,7 @@ class TrainScreen(Screen):
                 yield Static(id="stats")
                 yield Static(id="error", markup=False)
                 yield Static(id="sample", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#form").border_title = "New run"

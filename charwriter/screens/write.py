@@ -20,7 +20,6 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer
 from textual.worker import get_current_worker
 
 from charwriter.documents import Autosave, DiskState, DocumentError, read_document, save_document
@@ -28,14 +27,17 @@ from charwriter.errors import UserError
 from charwriter.settings import Settings
 from charwriter.widgets.compare import CompareScreen
 from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.editor import Editor
 from charwriter.widgets.model_picker import ModelPicker
 from charwriter.widgets.path_prompt import PathPrompt
-from charwriter.widgets.status import StatusLine
+from charwriter.widgets.status import StatusLine, count
 from charwriter.widgets.suggestions import SuggestionsPane
 
 HUGE_LINES = 20_000  # a document with more lines than this is measured for the huge-document path
 TAIL_CHARS = 4_096  # the end of a huge document handed to the model: more than the context it reads
+COUNT_DELAY_S = 0.3  # words and characters are counted this long after the last change (off the event loop)
+COUNT_HERE_LINES = 2_000  # a selection spanning fewer lines is counted at once, on the event loop
 DISK_CHECK_SECONDS = 2.0  # how often the document's file is looked at (a stat; its bytes only when that changed)
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 2.0)
@@ -108,6 +110,7 @@ class WriteScreen(Screen):
         self.saved_text = ""
         self._engine_lock = threading.Lock()
         self._debounce: Timer | None = None
+        self._count_timer: Timer | None = None
         self._autosave_timer: Timer | None = None
         self._autosave_lock = threading.Lock()
         self._autosave_epoch = 0
@@ -140,7 +143,7 @@ class WriteScreen(Screen):
             yield Editor(text, id="editor")
             yield SuggestionsPane(id="suggestions", classes="-empty")
         yield StatusLine(id="status")
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def editor(self) -> Editor:
@@ -167,6 +170,7 @@ class WriteScreen(Screen):
         self.call_after_refresh(self.load_model, self.model_spec or remembered, fall_back=remembered is not None)
         self.call_after_refresh(self._offer_recovery)
         self.set_interval(DISK_CHECK_SECONDS, self._check_disk)
+        self._schedule_count()
 
     @property
     def document_name(self) -> str:
@@ -240,6 +244,7 @@ class WriteScreen(Screen):
         self.hidden = False
         self.status.dirty = True  # made exact by the autosave tick (comparing the whole text on every key costs)
         self._schedule()
+        self._schedule_count()
         if self._autosave_timer is None:  # at most `autosave_seconds` after the first unsaved change
             self._autosave_timer = self.set_timer(self.settings.autosave_seconds, self._autosave)
 
@@ -247,6 +252,44 @@ class WriteScreen(Screen):
     def _cursor_moved(self) -> None:
         self.hidden = False
         self._schedule()
+        selection = self.editor.selection
+        if selection.is_empty:
+            self.status.selection_counts = None
+        elif abs(selection.end[0] - selection.start[0]) < COUNT_HERE_LINES:
+            self.status.selection_counts = count(self.editor.selected_text)
+        else:  # a long selection is counted off the event loop, like the document
+            self._schedule_count()
+
+    def _schedule_count(self) -> None:
+        """Count words and characters (of the document, and of a long selection) a moment after the last change."""
+        if self._count_timer is not None:
+            self._count_timer.stop()
+        self._count_timer = self.set_timer(COUNT_DELAY_S, self._start_count)
+
+    def _start_count(self) -> None:
+        self._count_timer = None
+        editor = self.editor
+        lines = list(editor.document.lines)  # a shallow copy: the editor may change the list while the worker counts
+        selection = None if editor.selection.is_empty else sorted((editor.selection.start, editor.selection.end))
+        self._count(lines, selection, self.version)
+
+    @work(thread=True, exclusive=True, group="count", description="count words")
+    def _count(self, lines: list[str], selection, version: int) -> None:
+        words_chars = count(lines)
+        selected = None
+        if selection is not None:
+            (top, left), (bottom, right) = selection
+            part = lines[top : bottom + 1]
+            part[-1] = part[-1][:right] if top != bottom else part[-1][left:right]
+            if top != bottom:
+                part[0] = part[0][left:]
+            selected = count(part)
+        self.app.call_from_thread(self._show_counts, words_chars, selected, selection is not None)
+
+    def _show_counts(self, words_chars, selected, had_selection: bool) -> None:
+        self.status.counts = words_chars
+        if had_selection and not self.editor.selection.is_empty:
+            self.status.selection_counts = selected
 
     def _schedule(self, now: bool = False) -> None:
         """Ask for suggestions for the editor as it is now, after a short pause (a burst of keys costs one run)."""

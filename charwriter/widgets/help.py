@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from rich.table import Table
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Markdown
+from textual.widgets import Markdown, Static
 
 INTRO = """\
 **charwriter** continues your text as you type. The grey text at the cursor is the model's most likely
@@ -29,11 +30,21 @@ class HelpScreen(ModalScreen[None]):
         self.keys = keys
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box wide") as box:
-            box.border_title = "Help — Esc to close"
-            yield Markdown(INTRO)
-            table: DataTable = DataTable(cursor_type="none", zebra_stripes=True)
-            table.add_columns("key", "action", "")
-            for row in self.keys:
-                table.add_row(*row)
-            yield table
+        with Vertical(classes="dialog-box wide help") as box:
+            box.border_title = "Help — Esc to close · ↑↓ PgUp PgDn scroll"
+            with VerticalScroll(id="help-scroll"):
+                yield Markdown(INTRO)
+                yield Static(self.key_table(), id="help-keys")
+
+    def key_table(self) -> Table:
+        """Every key with its explanation, wrapped to the dialog's width (a narrow terminal shows all of it)."""
+        table = Table(box=None, show_header=True, header_style="bold", expand=True, pad_edge=False)
+        table.add_column("key", no_wrap=True, style="bold")
+        table.add_column("action", no_wrap=True)
+        table.add_column("", ratio=1, overflow="fold")
+        for row in self.keys:
+            table.add_row(*row)
+        return table
+
+    def on_mount(self) -> None:
+        self.query_one("#help-scroll").focus()  # the arrows and page keys scroll it

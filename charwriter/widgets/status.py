@@ -1,10 +1,26 @@
-"""The status line under the editor: document, model, temperature, context length and the last latency."""
+"""The status line under the editor: document, model, counts, temperature, context length and the last latency.
+
+When the line is narrower than all of them, the least important go first (context, then latency, temperature,
+counts), so that the document and the model always show, whole.
+"""
 
 from __future__ import annotations
+
+import re
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
+
+WORD = re.compile(r"\S+")
+SEPARATOR = "  │  "
+
+
+def count(text_or_lines) -> tuple[int, int]:
+    """(words, characters) of a text or a list of lines: words are runs of non-spaces, as `wc -w` counts them;
+    characters include spaces but not line breaks."""
+    lines = text_or_lines.splitlines() if isinstance(text_or_lines, str) else text_or_lines
+    return sum(len(WORD.findall(line)) for line in lines), sum(len(line) for line in lines)
 
 
 class StatusLine(Widget):
@@ -16,6 +32,10 @@ class StatusLine(Widget):
     """Name of the model that makes the suggestions, or what is happening to it ("loading …")."""
     precision: reactive[str] = reactive("")
     """The precision the model's step runs at (int8, bf16, …), shown after its name unless fp32."""
+    counts: reactive[tuple[int, int] | None] = reactive(None)
+    """(words, characters) of the document, once counted."""
+    selection_counts: reactive[tuple[int, int] | None] = reactive(None)
+    """(words, characters) of the selection while there is one."""
     temperature: reactive[float] = reactive(1.0)
     """Sampling temperature of the suggestions."""
     context: reactive[int] = reactive(0)
@@ -23,11 +43,28 @@ class StatusLine(Widget):
     latency_ms: reactive[float | None] = reactive(None)
     """How long the last suggestion run took, in milliseconds."""
 
-    def render(self) -> Text:
+    def fields(self) -> list[tuple[int, Text]]:
+        """(importance, text) of each field in display order; 0 always shows."""
+        model = Text.assemble("model ", (self.model, "bold"),
+                              (f" {self.precision}" if self.precision not in ("", "fp32") else "", "dim"))
+        out = [(0, Text(self.document + (" ●" if self.dirty else ""), style="bold")), (1, model)]
+        shown = self.selection_counts or self.counts
+        if shown is not None:
+            words, chars = shown
+            label = "selected: " if self.selection_counts else ""
+            out.append((2, Text(f"{label}{words:,} word{'s' if words != 1 else ''} · {chars:,} chars")))
         latency = "-" if self.latency_ms is None else f"{self.latency_ms:.0f} ms"
-        return Text.assemble(
-            (self.document + (" ●" if self.dirty else ""), "bold"),
-            "  │  model ", (self.model, "bold"),
-            (f" {self.precision}" if self.precision not in ("", "fp32") else "", "dim"),
-            f"  │  temp {self.temperature:.1f}  │  context {self.context:,}  │  latency {latency}",
-        )
+        out += [(3, Text(f"temp {self.temperature:.1f}")), (5, Text(f"context {self.context:,}")),
+                (4, Text(f"latency {latency}"))]
+        return out
+
+    def render(self) -> Text:
+        fields = self.fields()
+        width = self.size.width or 10_000
+        keep = {i for i in range(len(fields))}
+        for index in sorted(range(len(fields)), key=lambda i: -fields[i][0]):  # least important first
+            total = sum(fields[i][1].cell_len for i in keep) + len(SEPARATOR) * (len(keep) - 1)
+            if total <= width or fields[index][0] == 0:
+                break
+            keep.discard(index)
+        return Text(SEPARATOR).join(fields[i][1] for i in sorted(keep))

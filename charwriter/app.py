@@ -113,6 +113,9 @@ class CharwriterApp(App[None]):
             return
         yield SystemCommand("Save", "Save the document (Ctrl+S)", screen.action_save)
         yield SystemCommand("Open…", "Open a text file (Ctrl+O)", screen.action_open)
+        yield SystemCommand("Save as…", "Save the document under a new name (F12)", screen.action_save_as)
+        yield SystemCommand("New document", "An empty, untitled document (Ctrl+N)", screen.action_new_document)
+        yield SystemCommand("Focus mode", "Hide or show the suggestions pane (F4)", screen.action_focus_mode)
         yield SystemCommand("Choose a model", "Pick the model that writes with you (F2)", screen.action_pick_model)
         yield SystemCommand("Train a model", "Open the training screen (Ctrl+T)", self.action_train)
         yield SystemCommand("Resample suggestions", "Another ghost text, drawn at the temperature (Ctrl+R)",

@@ -927,3 +927,37 @@ async def test_the_footer_shows_quit_and_help_first_and_the_palette_has_one_keys
         assert keys[:2] == ["quit", "help"], keys
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Keys and help" in titles and "Keys" not in titles
+
+
+async def test_new_document_focus_mode_and_save_as_keys(tiny_model_path, tmp_path):
+    path = tmp_path / "story.txt"
+    path.write_text("Saved text.", encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        writer = app.writer
+        await pilot.press("f4")  # focus mode: the editor takes the whole width
+        await pilot.pause()
+        assert not writer.pane.display and writer.editor.size.width > 70
+        await pilot.press("f4")
+        await pilot.pause()
+        assert writer.pane.display
+        await pilot.press("f12")
+        await pilot.pause()
+        assert isinstance(app.screen, PathPrompt)
+        await pilot.press("escape")
+        await type_text(pilot, " More.")
+        await pilot.press("ctrl+n")  # unsaved changes: asked first
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.click("#cancel")
+        await settle(pilot)
+        assert writer.editor.text == "Saved text. More." and writer.document_path == path
+        await pilot.press("ctrl+n")
+        await settle(pilot)
+        await pilot.click("#discard")
+        await settle(pilot)
+        assert writer.editor.text == "" and writer.document_path is None and writer.status.document == "untitled"
+        assert path.read_text(encoding="utf-8") == "Saved text."
+        titles = {command.title for command in app.get_system_commands(writer)}
+        assert {"Save as…", "New document", "Focus mode"} <= titles

@@ -92,6 +92,11 @@ class WriteScreen(Screen):
         Binding("ctrl+down", "temperature(-1)", "Temp-", id="temperature_down", show=False,
                 tooltip="Lower the temperature: safer drawn continuations (Ctrl+R)"),
         Binding("f2", "pick_model", "Model", id="pick_model", tooltip="Choose the model that writes with you"),
+        Binding("f4", "focus_mode", "Focus", id="focus_mode", show=False,
+                tooltip="Hide the suggestions pane and give the editor the whole width (again: show it)"),
+        Binding("ctrl+n", "new_document", "New", id="new_document", show=False,
+                tooltip="A new, empty document (asks first about unsaved changes)"),
+        Binding("f12", "save_as", "Save as", id="save_as", show=False, tooltip="Save the document under a new name"),
     ]
 
     def __init__(self, file: str | Path | None, model: str | None, settings: Settings,
@@ -470,6 +475,33 @@ class WriteScreen(Screen):
             self.save_as()
         else:
             self.save()
+
+    def action_save_as(self) -> None:
+        self.save_as()
+
+    def action_new_document(self) -> None:
+        self.confirm_discard(self.new_document)
+
+    def new_document(self) -> None:
+        """An empty, untitled document (the old one's changes were saved or given up by `confirm_discard`)."""
+        self.discard_autosave()
+        self.document_path = None
+        self.autosave = Autosave(None)
+        self.saved_text = ""
+        self.disk = self._disk_noticed = None
+        self.editor.load_text("")
+        self.status.document = self.document_name
+        self.status.dirty = False
+        self.editor.focus()
+
+    def action_focus_mode(self) -> None:
+        """Hide or show the suggestions pane; the grey text at the cursor stays."""
+        pane = self.pane
+        pane.display = not pane.display
+        if not pane.display and pane.has_focus:
+            self.editor.focus()
+        self.notify("Focus mode: the pane is hidden (F4 shows it)" if not pane.display else "Suggestions pane shown",
+                    timeout=3)
 
     def save_as(self, then=None) -> None:
         def chosen(path: Path | None) -> None:

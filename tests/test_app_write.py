@@ -961,3 +961,44 @@ async def test_new_document_focus_mode_and_save_as_keys(tiny_model_path, tmp_pat
         assert path.read_text(encoding="utf-8") == "Saved text."
         titles = {command.title for command in app.get_system_commands(writer)}
         assert {"Save as…", "New document", "Focus mode"} <= titles
+
+
+async def test_find_selects_matches_case_insensitively_and_wraps_around(tiny_model_path, tmp_path):
+    from charwriter.widgets.find_bar import FindBar, find_matches
+
+    assert find_matches("Straße STRASSE straße", "strasse") == [7]  # no lower() tricks: offsets stay true
+    assert find_matches("Straße STRASSE straße", "straße") == [0, 15]
+    path = tmp_path / "story.txt"
+    path.write_text("The mill.\nAn old MILL by the water.\nThe mill again.", encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        editor = app.writer.editor
+        editor.move_cursor((0, 0))
+        await pilot.press("ctrl+f")
+        bar = app.screen.query_one(FindBar)
+        assert bar.display and bar.input.has_focus
+        await type_text(pilot, "mill")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert editor.selected_text == "mill" and editor.selection.start == (0, 4)
+        assert "1 of 3" in str(bar.query_one("#find-status").render())
+        await pilot.press("enter")
+        await pilot.pause()
+        assert editor.selected_text == "MILL" and editor.selection.start[0] == 1  # case-insensitive
+        await pilot.press("up")
+        await pilot.pause()
+        assert editor.selection.start == (0, 4)
+        await pilot.press("up")  # wraps to the last
+        await pilot.pause()
+        assert editor.selection.start[0] == 2
+        await pilot.press("alt+c")  # case-sensitive now: "mill" only
+        await pilot.pause()
+        assert "of 2" in str(bar.query_one("#find-status").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not bar.display and editor.has_focus and editor.selected_text == "mill"
+        await pilot.press("ctrl+f")
+        await pilot.press("ctrl+a", *"zebra", "enter")
+        await pilot.pause()
+        assert "not found" in str(bar.query_one("#find-status").render())

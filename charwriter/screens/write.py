@@ -20,6 +20,7 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
+from textual.widgets.text_area import Selection
 from textual.worker import get_current_worker
 
 from charwriter.documents import Autosave, DiskState, DocumentError, read_document, save_document
@@ -27,6 +28,7 @@ from charwriter.errors import UserError
 from charwriter.settings import Settings
 from charwriter.widgets.compare import CompareScreen
 from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.widgets.find_bar import MAX_MATCHES, FindBar, find_matches, next_match
 from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.editor import Editor
 from charwriter.widgets.model_picker import ModelPicker
@@ -97,6 +99,8 @@ class WriteScreen(Screen):
         Binding("ctrl+n", "new_document", "New", id="new_document", show=False,
                 tooltip="A new, empty document (asks first about unsaved changes)"),
         Binding("f12", "save_as", "Save as", id="save_as", show=False, tooltip="Save the document under a new name"),
+        Binding("ctrl+f", "find", "Find", id="find", show=False,
+                tooltip="Find text (Enter/↓ next, ↑ previous, Alt+C case-sensitive, Esc close)"),
     ]
 
     def __init__(self, file: str | Path | None, model: str | None, settings: Settings,
@@ -147,6 +151,7 @@ class WriteScreen(Screen):
         with Horizontal(id="panes"):
             yield Editor(text, id="editor")
             yield SuggestionsPane(id="suggestions", classes="-empty")
+        yield FindBar(id="find")
         yield StatusLine(id="status")
         yield KeysFooter()
 
@@ -492,6 +497,37 @@ class WriteScreen(Screen):
         self.editor.load_text("")
         self.status.document = self.document_name
         self.status.dirty = False
+        self.editor.focus()
+
+    def action_find(self) -> None:
+        editor = self.editor
+        selected = editor.selected_text
+        self.query_one(FindBar).open(selected if selected and "\n" not in selected and len(selected) < 200 else "")
+
+    @on(FindBar.Find)
+    def _find(self, message: FindBar.Find) -> None:
+        editor, bar = self.editor, message.bar
+        if not message.query:
+            bar.show_result("")
+            return
+        text = editor.text
+        matches = find_matches(text, message.query, message.case)
+        document = editor.document
+        start, end = sorted(editor.selection)
+        cursor = document.get_index_from_location(end if message.direction > 0 else start)
+        index = next_match(matches, cursor, message.direction > 0)
+        if index is None:
+            bar.show_result("not found")
+            return
+        begin = matches[index]
+        editor.selection = Selection(document.get_location_from_index(begin),
+                                     document.get_location_from_index(begin + len(message.query)))
+        editor.scroll_cursor_visible(center=True)
+        more = "+" if len(matches) >= MAX_MATCHES else ""
+        bar.show_result(f"{index + 1:,} of {len(matches):,}{more}")
+
+    @on(FindBar.Closed)
+    def _find_closed(self) -> None:
         self.editor.focus()
 
     def action_focus_mode(self) -> None:

@@ -5,7 +5,8 @@ A tiny seeded model with greedy decoding makes the suggestions repeatable; the l
 
 from __future__ import annotations
 
-from test_app_write import SIZE, make_app, settle, type_text
+import pytest
+from test_app_write import SIZE, make_app, no_bundled_models, settle, type_text  # noqa: F401 (a fixture)
 
 
 def prepare(text: str, *keys: str):
@@ -62,3 +63,46 @@ def test_help_screen(snap_compare, tiny_model_path):
     """You should see the help dialog: a paragraph on ghost text and confidence, then a table of keys with
     what each does (Tab Accept, Alt+Right Word, Ctrl+S Save, F2 Model, Ctrl+Q Quit, …)."""
     assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE, run_before=prepare("", "f1"))
+
+
+PARAGRAPH = ("It was late in the evening when he came back to the house by the river, and the house was quiet and "
+             "dark, and he")
+GHOST = " was still more quiet than the night before, and the lamp in the window had gone out long ago"
+
+
+def with_ghost(text: str):
+    """Open `text`, put the cursor at the end of its first line and show GHOST as the grey text (no model: the same
+    on every CPU)."""
+
+    async def run_before(pilot) -> None:
+        await settle(pilot)
+        writer = pilot.app.writer
+        editor = writer.editor
+        editor.cursor_blink = False
+        editor.load_text(text)
+        editor.focus()
+        await settle(pilot)
+        editor.move_cursor((0, len(editor.document[0])))
+        await settle(pilot)
+        writer.status.latency_ms = 12.0
+        editor.show_continuations([(GHOST, -0.1)])
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", [(120, 34), (80, 24)])
+def test_grey_text_wraps_after_a_long_paragraph(snap_compare, size):
+    """You should see the paragraph wrapped in the editor and, right after "and he" at the cursor, the whole grey
+    text in italics wrapping onto the rows below as typed text would ("… gone out long ago" ends it), and the
+    second paragraph ("Next.") below the grey text, pushed down, not covered."""
+    app = make_app(None, memory=False)
+    assert snap_compare(app, terminal_size=size, run_before=with_ghost(PARAGRAPH + "\nNext."))
+
+
+@pytest.mark.parametrize("size", [(120, 34), (80, 24)])
+def test_grey_text_after_a_short_line(snap_compare, size):
+    """You should see "Dear Anna," on the first line and the grey text starting after it on the same row, wrapping
+    at the editor's edge onto the following rows."""
+    app = make_app(None, memory=False)
+    assert snap_compare(app, terminal_size=size, run_before=with_ghost("Dear Anna,"))

@@ -88,3 +88,50 @@ async def test_opening_a_long_document_wraps_it_once_per_width(tmp_path, monkeyp
         editor.move_cursor((0, 0))
         await pilot.press("down", "down")
         assert editor.cursor_location[0] == 0 and editor.cursor_location[1] > 0  # down moves by screen row
+
+
+async def test_grey_text_wraps_below_the_cursor_and_never_traps_it(tmp_path, monkeypatch):
+    """The whole grey text shows, on rows of its own after the cursor's row; the cursor stays put when it appears,
+    the next paragraph moves down, typing along keeps the layout right, and Down still reaches the next paragraph."""
+    from charwriter import paths
+    from charwriter.app import CharwriterApp
+    from charwriter.settings import Settings
+
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path)  # no model: the grey text is ours
+    path = tmp_path / "story.txt"
+    first = "It was late in the evening when he came back to the house by the river, and he"
+    path.write_text(first + "\nNext.", encoding="utf-8")
+    ghost = " was still more quiet than the night before, and the lamp in the window had gone out long ago"
+    app = CharwriterApp(file=path, model=None, settings=Settings(memory=False))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        editor = app.writer.editor
+        editor.move_cursor((0, len(first)))
+        await pilot.pause()
+        cursor_before, height_before = editor._cursor_offset, editor.wrapped_document.height
+
+        def rows() -> list[str]:
+            drawn = ["".join(s.text for s in editor.render_line(y)).rstrip() for y in range(8)]
+            assert all(len(row) <= editor.scrollable_content_region.width for row in drawn), drawn  # none cut off
+            return drawn
+
+        editor.show_continuations([(ghost, -0.1)])
+        await pilot.pause()
+        shown = rows()
+        assert " ".join(" ".join(shown).split()).find(first + ghost) == 0  # every word of it, in order
+        assert "Next." in shown and shown.index("Next.") > 2
+        assert editor._cursor_offset == cursor_before  # the cursor did not jump
+        assert editor.wrapped_document.height > height_before
+        for key in ["space", *"was", "space", *"still"]:  # typing along: the rest keeps wrapping after the new cursor
+            await pilot.press(key)
+        await pilot.pause()
+        assert " ".join(" ".join(rows()).split()).find(first + ghost) == 0
+        grey_row = rows().index("Next.") - 1  # the last row of grey text
+        await pilot.click(editor, offset=(5, grey_row + 1))  # (+1: the border) a click there: no crash
+        assert editor.cursor_location == (0, len(editor.document[0]))  # it lands at the end of the paragraph
+        await pilot.pause()
+        editor.move_cursor((0, len(editor.document[0])))
+        editor.show_continuations([(ghost[10:], -0.1)])
+        await pilot.pause()
+        await pilot.press("down")
+        assert editor.cursor_location[0] == 1  # the next paragraph, not a grey row

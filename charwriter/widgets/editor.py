@@ -15,17 +15,24 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import events
+from textual._cells import cell_len
 from textual.actions import SkipAction
 from textual.binding import Binding
-from textual.message import Message
 from textual.document._document_navigator import DocumentNavigator
 from textual.document._wrapped_document import WrappedDocument
+from textual.expand_tabs import expand_tabs_inline
+from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult, Selection
 
-from charwriter.widgets.wrapping import FastWrappedDocument, VersionedDocument
+from charwriter.widgets.wrapping import FastWrappedDocument, VersionedDocument, ghost_rows
+
+GHOST_MAX_LINES_BELOW = 5_000
+"""Grey text gets rows of its own only with at most this many lines below the cursor: making room moves every row
+below (prose is written at the end; far up a long document the grey text stays on the cursor's row)."""
 
 Continuation = tuple[str, float]
 """A continuation's text and its confidence (mean log-probability per character, in nats)."""
@@ -124,6 +131,97 @@ class Editor(TextArea):
         self._line_cache[cache_key] = line
         return line
 
+    # --- grey text on wrapped lines ----------------------------------------------------------------------------------
+    # TextArea draws its suggestion inside the cursor's screen row, so at the end of a wrapped paragraph (the usual
+    # place in prose) all but a few characters fell off the right edge. Here the grey text is laid out in rows of its
+    # own after the cursor's row (`ghost_rows`), the wrapped document makes room for them (the rows below move down,
+    # the real text above and the cursor stay where they are), and `_render_line` draws them.
+
+    _ghost: list[str] = []
+    """The grey text's screen rows: the first continues the cursor's row, each next one a row of its own."""
+
+    def watch_suggestion(self) -> None:
+        self._layout_ghost()
+
+    def _on_focus(self, event: events.Focus) -> None:
+        super()._on_focus(event)
+        self._layout_ghost()
+
+    def _on_blur(self, event: events.Blur) -> None:
+        super()._on_blur(event)
+        self._layout_ghost()
+
+    def _rewrap_and_refresh_virtual_size(self) -> None:
+        super()._rewrap_and_refresh_virtual_size()  # a new width: the rows are laid out again
+        self._layout_ghost()
+
+    def _layout_ghost(self) -> None:
+        wrapped = self.wrapped_document
+        if not isinstance(wrapped, FastWrappedDocument):
+            return
+        rows: list[str] = []
+        width = self.wrap_width
+        shown = self.suggestion and (self.has_focus or not self.hide_suggestion_on_blur)
+        line = self.cursor_location[0]
+        below = self.document.line_count - line
+        if shown and self.soft_wrap and width > 0 and below <= GHOST_MAX_LINES_BELOW:
+            last = wrapped.get_sections(line)[-1]
+            rows = ghost_rows(self.suggestion, cell_len(expand_tabs_inline(last, self.indent_width)), width)
+        self._ghost = rows
+        if wrapped.set_ghost(line if len(rows) > 1 else None, len(rows) - 1):
+            self._line_cache.clear()
+            self._refresh_size()
+            self.refresh()
+
+    def _drop_ghost(self) -> None:
+        """Before the cursor moves by rows: the grey rows are not text to move through. (A click on one lands at the
+        end of its paragraph: `FastWrappedDocument.offset_to_location`.)"""
+        wrapped = self.wrapped_document
+        if isinstance(wrapped, FastWrappedDocument) and wrapped.set_ghost(None, 0):
+            self._ghost = []
+            self._line_cache.clear()
+            self._refresh_size()
+
+    def action_cursor_down(self, select: bool = False) -> None:
+        self._drop_ghost()
+        super().action_cursor_down(select)
+
+    def action_cursor_up(self, select: bool = False) -> None:
+        self._drop_ghost()
+        super().action_cursor_up(select)
+
+    def action_cursor_page_down(self) -> None:
+        self._drop_ghost()
+        super().action_cursor_page_down()
+
+    def action_cursor_page_up(self) -> None:
+        self._drop_ghost()
+        super().action_cursor_page_up()
+
+    def _render_line(self, y: int) -> Strip:
+        wrapped = self.wrapped_document
+        ghost = self._ghost
+        if len(ghost) < 2 or not isinstance(wrapped, FastWrappedDocument):
+            return super()._render_line(y)
+        absolute = y + self.scroll_offset.y
+        info = wrapped._offset_to_line_info[absolute] if 0 <= absolute < len(wrapped._offset_to_line_info) else None
+        first = wrapped.ghost_section(info[0]) if info is not None else None
+        if first is None or info[1] < first - 1:
+            return super()._render_line(y)
+        if info[1] == first - 1:  # the cursor's row: its text and the first part of the grey text
+            full = self.suggestion
+            self.set_reactive(TextArea.suggestion, ghost[0])  # for this one drawing, without the watchers
+            try:
+                return super()._render_line(y)
+            finally:
+                self.set_reactive(TextArea.suggestion, full)
+        theme = self._theme
+        base = theme.base_style if theme and theme.base_style is not None else self.rich_style
+        text = Text(ghost[info[1] - first + 1], style=self.get_component_rich_style("text-area--suggestion"))
+        width = self.scrollable_content_region.size.width - self.gutter_width
+        strip = Strip(text.render(self.app.console), cell_length=text.cell_len)
+        return strip.extend_cell_length(width, theme.base_style if theme else None).apply_style(base)
+
     @property
     def continuations(self) -> tuple[Continuation, ...]:
         """What follows the cursor according to the model, most likely first (may be shorter while typing along)."""
@@ -192,6 +290,7 @@ class Editor(TextArea):
         row, column = self.cursor_location
         ok = self._continuations and self.selection.is_empty and column == len(self.document[row])
         self.suggestion = self._continuations[self._choice][0] if ok else ""
+        self._layout_ghost()  # an edit rewrapped its lines without the grey rows, even when the text is the same
 
     def edit(self, edit: Edit) -> EditResult:
         """Typing along keeps the continuations that agree with what was typed; any other edit drops them."""

@@ -99,12 +99,62 @@ class VersionedDocument(Document):
 
 
 class FastWrappedDocument(WrappedDocument):
-    """Textual's wrapped document, with its height kept (TextArea asks for it once per line it draws, and Textual
-    sums every line each time) and `wrap` taking the fast path for one-cell lines. A second `wrap` at the width the
+    """Textual's wrapped document, with its height read from its row table (TextArea asks for it once per line it
+    draws, and Textual sums every line each time) and `wrap` taking the fast path for one-cell lines. A second `wrap` at the width the
     tables already hold, with the document unchanged since, is skipped: a new editor's layout asks for several."""
 
-    _height: int | None = None
     _wrapped: tuple | None = None  # (width, tab width, document version) the tables hold
+    _ghost: tuple[int, int] | None = None
+    """(line, rows): screen rows of grey text laid out after that line's last row (the editor draws them); the
+    tables count them, so the rows below move down and the scroll height grows, as if the text were typed."""
+
+    def set_ghost(self, line: int | None, rows: int) -> bool:
+        """Make room for `rows` rows of grey text after `line` (None or 0: none). True if the layout changed."""
+        wanted = (line, rows) if line is not None and rows > 0 and line < len(self._line_index_to_offsets) else None
+        if wanted == self._ghost:
+            return False
+        self._remove_ghost()
+        if wanted is not None:
+            line, rows = wanted
+            offsets = self._line_index_to_offsets[line]
+            at, last = offsets[-1] + 1, len(offsets) - 1
+            self._offset_to_line_info[at:at] = [(line, last + j) for j in range(1, rows + 1)]
+            offsets.extend(range(at, at + rows))
+            self._shift_after(line, rows)
+            self._ghost = wanted
+        return True
+
+    def ghost_section(self, line: int) -> int | None:
+        """The first section number of `line` that is grey text (None: the line has none)."""
+        if self._ghost is None or self._ghost[0] != line:
+            return None
+        return len(self._line_index_to_offsets[line]) - self._ghost[1]
+
+    def _remove_ghost(self) -> None:
+        if self._ghost is None:
+            return
+        line, rows = self._ghost
+        self._ghost = None
+        offsets = self._line_index_to_offsets[line]
+        del offsets[-rows:]
+        at = offsets[-1] + 1
+        del self._offset_to_line_info[at : at + rows]
+        self._shift_after(line, -rows)
+
+    def _shift_after(self, line: int, rows: int) -> None:
+        for later in self._line_index_to_offsets[line + 1 :]:  # prose is written at the end: usually few
+            for i in range(len(later)):
+                later[i] += rows
+
+    def offset_to_location(self, offset):
+        """Textual's, except that a row of grey text is the end of its line (where the cursor is)."""
+        x, y = offset
+        if self._ghost is not None and 0 <= y < len(self._offset_to_line_info):
+            line, section = self._offset_to_line_info[y]
+            first = self.ghost_section(line)
+            if first is not None and section >= first:
+                return line, len(self.document[line])
+        return super().offset_to_location(offset)
 
     def _state(self, width: int) -> tuple | None:
         version = getattr(self.document, "version", None)
@@ -112,9 +162,8 @@ class FastWrappedDocument(WrappedDocument):
 
     @property
     def height(self) -> int:
-        if self._height is None:
-            self._height = super().height
-        return self._height
+        # One entry per screen row, grey rows included: Textual's sum over every line's offsets, without the sum.
+        return len(self._offset_to_line_info)
 
     def wrap(self, width: int, tab_width: int | None = None) -> None:
         if tab_width:
@@ -122,7 +171,7 @@ class FastWrappedDocument(WrappedDocument):
         state = self._state(width)
         if state is not None and state == self._wrapped:
             return
-        self._height = None
+        self._ghost = None  # fresh tables: the editor lays its grey text out again
         if not _WRAP_AS_IN_TEXTUAL:
             super().wrap(width, tab_width)
             self._wrapped = state
@@ -168,13 +217,38 @@ class FastWrappedDocument(WrappedDocument):
         self._offset_to_line_info = offset_to_line_info
         self._line_index_to_offsets = line_index_to_offsets
         self._tab_width_cache = line_tab_widths
-        self._height = y
 
     def wrap_range(self, *args, **kwargs):
-        self._height = None
+        self._remove_ghost()  # Textual's update needs the tables of the text alone; the editor lays it out again
         self._wrapped = None
-        try:
-            super().wrap_range(*args, **kwargs)
-        finally:
-            self._height = None
+        super().wrap_range(*args, **kwargs)
         self._wrapped = self._state(self._width)  # the tables follow the edit
+
+
+def ghost_rows(text: str, used: int, width: int) -> list[str]:
+    """Grey text laid out as typed text wraps: the first row after `used` cells of the cursor's row, then rows of
+    `width` cells; words move whole to the next row, a word wider than a row is folded, newlines start a row."""
+    rows, room = [""], width - used
+    for number, part in enumerate(text.split("\n")):
+        if number:
+            rows.append("")
+            room = width
+        for chunk in re_chunk.findall(part):
+            size = cell_len(chunk)
+            if size <= room:
+                rows[-1] += chunk
+                room -= size
+            elif cell_len(chunk.rstrip()) <= room:  # the word fits; its trailing space is not drawn
+                rows[-1] += chunk.rstrip()
+                room = 0
+            elif size <= width:
+                rows.append(chunk)
+                room = width - size
+            else:
+                for ch in chunk:
+                    if cell_len(ch) > room:
+                        rows.append("")
+                        room = width
+                    rows[-1] += ch
+                    room -= cell_len(ch)
+    return rows

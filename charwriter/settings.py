@@ -9,13 +9,16 @@ Torch-free: the editor reads these before its first frame.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
 
 from charwriter import paths
 from charwriter.documents import atomic_write_text
 
+
+RECENT = 10
+"""Documents remembered for Open."""
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 """The `precision` setting's values (`charwriter.lm.precision.CHOICES`, without importing torch)."""
@@ -33,6 +36,7 @@ class Settings:
     debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run
     autosave_seconds: float = 1.0  # the unsaved buffer is written at most this long after a change
     precision: str = "auto"  # the suggestions' step: auto (measured once per model and machine), fp32, bf16, fp16, int8
+    recent: list = field(default_factory=list)  # documents last opened or saved, newest first (Open lists them)
 
     problem: ClassVar[str | None] = None
     """What was wrong with the file at the last `load()` (one line: what, where, what was done), or None."""
@@ -78,6 +82,8 @@ class Settings:
                 bad = not isinstance(value, type(default)) and not int_for_float
             if f.name == "precision" and value not in PRECISIONS:
                 bad = True
+            if f.name == "recent" and not bad:
+                value = [p for p in value if isinstance(p, str)][:RECENT]
             if bad:
                 value = default
                 wrong.append(f.name)
@@ -85,6 +91,12 @@ class Settings:
         if wrong:
             Settings.problem = f"{path}: ignored {', '.join(wrong)} (wrong type): using the default for them"
         return cls(**known)
+
+    def remember_document(self, path: str | Path) -> None:
+        """Put `path` first in the recent documents (and save the settings)."""
+        path = str(Path(path).expanduser().resolve())
+        self.recent = [path] + [p for p in self.recent if p != path][: RECENT - 1]
+        self.save()
 
     def save(self) -> None:
         atomic_write_text(self.path(), json.dumps(asdict(self), indent=2) + "\n")

@@ -1002,3 +1002,32 @@ async def test_find_selects_matches_case_insensitively_and_wraps_around(tiny_mod
         await pilot.press("ctrl+a", *"zebra", "enter")
         await pilot.pause()
         assert "not found" in str(bar.query_one("#find-status").render())
+
+
+async def test_open_lists_recent_documents_and_completes_paths(tiny_model_path, tmp_path):
+    first, second = tmp_path / "first.txt", tmp_path / "second-story.txt"
+    first.write_text("One.", encoding="utf-8")
+    second.write_text("Two.", encoding="utf-8")
+    app = make_app(tiny_model_path, file=first)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        writer = app.writer
+        assert writer.open(second)
+        await settle(pilot)
+        assert writer.settings.recent[:2] == [str(second.resolve()), str(first.resolve())]
+        await pilot.press("ctrl+o")
+        await settle(pilot)
+        prompt = app.screen
+        assert isinstance(prompt, PathPrompt) and prompt.recent[:2] == writer.settings.recent[:2]
+        field = prompt.query_one(Input)
+        field.value = str(tmp_path / "sec")
+        await pilot.pause(0.2)
+        assert field._suggestion == str(second)  # the grey completion, taken with →
+        await pilot.press("right")  # → at the end of the input accepts it
+        await pilot.pause()
+        assert field.value == str(second)
+        prompt.query_one("#recent").focus()
+        await pilot.press("down", "enter")  # the second recent one: first.txt
+        await settle(pilot)
+        assert writer.document_path == first.resolve() or writer.document_path == first
+        assert writer.editor.text == "One."

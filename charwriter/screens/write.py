@@ -181,6 +181,8 @@ class WriteScreen(Screen):
         self.call_after_refresh(self._offer_recovery)
         self.set_interval(DISK_CHECK_SECONDS, self._check_disk)
         self._schedule_count()
+        if self.document_path is not None:
+            self._remember(self.document_path)
 
     @property
     def document_name(self) -> str:
@@ -570,6 +572,7 @@ class WriteScreen(Screen):
         self.discard_autosave()
         self.status.document = self.document_name
         self.status.dirty = self.is_dirty
+        self._remember(path)
         self.notify(f"saved {path}", timeout=3)
         if then is not None:
             then()
@@ -634,7 +637,7 @@ class WriteScreen(Screen):
             if path is not None:
                 self.confirm_discard(lambda: self.open(path))
 
-        self.app.push_screen(PathPrompt("Open", "Open the file:"), chosen)
+        self.app.push_screen(PathPrompt("Open", "Open the file:", recent=self.settings.recent), chosen)
 
     def open(self, path: Path) -> bool:
         try:
@@ -652,7 +655,16 @@ class WriteScreen(Screen):
         self.status.document = self.document_name
         self.status.dirty = False
         self.call_after_refresh(self._offer_recovery)
+        self._remember(path)
         return True
+
+    def _remember(self, path: Path) -> None:
+        """List the document among the recent ones in Open (a settings file that cannot be written: not now)."""
+        if Path(path).expanduser().is_file():
+            try:
+                self.settings.remember_document(path)
+            except OSError:
+                pass
 
     def confirm_discard(self, then) -> None:
         """Run `then` now if everything is saved; else ask: save first, discard the changes, or cancel. "Saved"

@@ -8,23 +8,35 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, OptionList
+
+from charwriter.widgets.path_suggester import PathSuggester
 
 
 class PathPrompt(ModalScreen[Path | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without choosing")]
 
-    def __init__(self, title: str, prompt: str, value: str = "") -> None:
+    def __init__(self, title: str, prompt: str, value: str = "", recent: list[str] | tuple = ()) -> None:
+        """`recent`: paths to offer below the input (those that still exist), newest first."""
         super().__init__(classes="dialog")
         self.title_text = title
         self.prompt = prompt
         self.value = value
+        self.recent = [p for p in recent if Path(p).is_file()]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog-box") as box:
             box.border_title = self.title_text
             yield Label(self.prompt, classes="question")
-            yield Input(self.value, placeholder="path/to/file.txt")
+            # → at the end takes the grey completion (a folder's first entry that starts with what was typed)
+            yield Input(self.value, placeholder="path/to/file.txt (→ completes)", suggester=PathSuggester())
+            if self.recent:
+                yield Label("Recent (↓ to pick, Enter opens):", classes="question")
+                yield OptionList(*self.recent, id="recent")
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.dismiss(Path(self.recent[event.option_index]))
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()

@@ -106,3 +106,48 @@ def test_grey_text_after_a_short_line(snap_compare, size):
     at the editor's edge onto the following rows."""
     app = make_app(None, memory=False)
     assert snap_compare(app, terminal_size=size, run_before=with_ghost("Dear Anna,"))
+
+
+SMALL = (80, 24)
+
+
+def test_help_at_80x24(snap_compare, tiny_model_path):
+    """You should see the help dialog filling most of the screen with its title "Help — Esc to close · ↑↓ PgUp PgDn
+    scroll", the intro paragraph wrapped to the width, and a scrollbar: nothing is cut off sideways."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=SMALL, run_before=prepare("", "f1"))
+
+
+def test_quit_dialog_at_80x24(snap_compare, tiny_model_path):
+    """You should see the "Unsaved changes" dialog whole, its three buttons Save, Discard and Cancel on one row."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=SMALL,
+                        run_before=prepare("Every unhappy family", "ctrl+q"))
+
+
+def test_model_picker_at_80x24(snap_compare, tiny_model_path):
+    """You should see the Models dialog with a table (name, val loss, corpus, source) and "tiny" listed with its
+    loss and corpus, inside the screen."""
+    import shutil
+
+    from charwriter import paths
+
+    paths.user_models_dir().mkdir(parents=True, exist_ok=True)
+    shutil.copy(tiny_model_path, paths.user_models_dir() / "tiny.safetensors")
+    assert snap_compare(make_app(tiny_model_path), terminal_size=SMALL, run_before=prepare("", "f2"))
+
+
+def test_file_changed_dialog_at_80x24(snap_compare, tiny_model_path, tmp_path):
+    """You should see "File changed on disk" with its question wrapped and five buttons on one row: Save as…,
+    Overwrite, Reload, Show both, Cancel."""
+    path = tmp_path / "story.txt"
+    path.write_text("Draft.", encoding="utf-8")
+
+    async def run_before(pilot) -> None:
+        await prepare(" Mine.")(pilot)
+        path.write_text("Theirs.", encoding="utf-8")
+        pilot.app.writer._check_disk()  # the periodic look at the disk says so now, once, and not again later
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        pilot.app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(make_app(tiny_model_path, file=path), terminal_size=SMALL, run_before=run_before)

@@ -963,6 +963,17 @@ async def test_new_document_focus_mode_and_save_as_keys(tiny_model_path, tmp_pat
         assert {"Save as…", "New document", "Focus mode"} <= titles
 
 
+async def open_find_bar(pilot):
+    """Settle, put the cursor at the start, press Ctrl+F: -> (editor, find bar)."""
+    from charwriter.widgets.find_bar import FindBar
+
+    await settle(pilot)
+    editor = pilot.app.writer.editor
+    editor.move_cursor((0, 0))
+    await pilot.press("ctrl+f")
+    return editor, pilot.app.screen.query_one(FindBar)
+
+
 async def test_find_selects_matches_case_insensitively_and_wraps_around(tiny_model_path, tmp_path):
     from charwriter.widgets.find_bar import FindBar, find_matches
 
@@ -972,11 +983,7 @@ async def test_find_selects_matches_case_insensitively_and_wraps_around(tiny_mod
     path.write_text("The mill.\nAn old MILL by the water.\nThe mill again.", encoding="utf-8")
     app = make_app(tiny_model_path, file=path)
     async with app.run_test(size=(80, 24)) as pilot:
-        await settle(pilot)
-        editor = app.writer.editor
-        editor.move_cursor((0, 0))
-        await pilot.press("ctrl+f")
-        bar = app.screen.query_one(FindBar)
+        editor, bar = await open_find_bar(pilot)
         assert bar.display and bar.input.has_focus
         await type_text(pilot, "mill")
         await pilot.press("enter")
@@ -1031,3 +1038,28 @@ async def test_open_lists_recent_documents_and_completes_paths(tiny_model_path, 
         await settle(pilot)
         assert writer.document_path == first.resolve() or writer.document_path == first
         assert writer.editor.text == "One."
+
+
+async def test_replace_one_match_then_all(tiny_model_path, tmp_path):
+    from charwriter.widgets.find_bar import FindBar
+
+    path = tmp_path / "story.txt"
+    path.write_text("The mill. An old Mill. The mill again.", encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        editor, bar = await open_find_bar(pilot)
+        await type_text(pilot, "mill")
+        await pilot.press("enter")  # selects the first
+        bar.query_one("#replace-input", Input).focus()
+        await type_text(pilot, "barn")
+        await pilot.press("enter")  # replaces it, then selects the next
+        await pilot.pause()
+        assert editor.text == "The barn. An old Mill. The mill again." and editor.selected_text == "Mill"
+        await pilot.press("alt+a")
+        await pilot.pause()
+        assert editor.text == "The barn. An old barn. The barn again."
+        assert "replaced 2" in str(bar.query_one("#find-status").render())
+        await pilot.press("escape")
+        await pilot.press("ctrl+z")  # undo works on the replacements like any edit
+        await pilot.pause()
+        assert "mill" in editor.text.lower()

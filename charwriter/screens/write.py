@@ -528,6 +528,26 @@ class WriteScreen(Screen):
         more = "+" if len(matches) >= MAX_MATCHES else ""
         bar.show_result(f"{index + 1:,} of {len(matches):,}{more}")
 
+    @on(FindBar.Replace)
+    def _replace(self, message: FindBar.Replace) -> None:
+        editor, bar = self.editor, message.bar
+        if not message.query:
+            return
+        if message.every:
+            matches = find_matches(editor.text, message.query, message.case)
+            document = editor.document
+            for begin in reversed(matches):  # from the end, so that the earlier offsets stay true
+                editor.replace(message.replacement, document.get_location_from_index(begin),
+                               document.get_location_from_index(begin + len(message.query)))
+            bar.show_result(f"replaced {len(matches):,}")
+            return
+        selected = editor.selected_text
+        same = selected == message.query if message.case else selected.lower() == message.query.lower()
+        if selected and same:
+            start, end = sorted(editor.selection)
+            editor.replace(message.replacement, start, end)
+        self.post_message(FindBar.Find(bar, message.query, 1, message.case))
+
     @on(FindBar.Closed)
     def _find_closed(self) -> None:
         self.editor.focus()

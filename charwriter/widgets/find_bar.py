@@ -1,5 +1,7 @@
-"""Find (Ctrl+F): a bar under the editor. Enter or ↓ finds the next match from the cursor, ↑ the previous one,
-Alt+C makes the search case-sensitive (it is not, by default), Esc closes it with the match selected.
+"""Find and replace (Ctrl+F): a bar under the editor. In the find field Enter or ↓ finds the next match from the
+cursor, ↑ the previous one; Alt+C makes the search case-sensitive (it is not, by default). In the replace field
+(Tab) Enter replaces the selected match and finds the next, Alt+A replaces every match. Esc closes the bar with the
+match selected.
 
 `find_matches` is plain Python on the document's text; the bar asks for it only on Enter and the arrows, not on
 every key typed into it (a 20 MB document takes a few tens of milliseconds to search).
@@ -55,6 +57,7 @@ class FindBar(Horizontal):
         Binding("down", "find(1)", "Next", id="find_next", tooltip="The next match (Enter too)"),
         Binding("up", "find(-1)", "Previous", id="find_previous", tooltip="The previous match"),
         Binding("alt+c", "toggle_case", "Case", id="find_case", tooltip="Match upper and lower case exactly, or not"),
+        Binding("alt+a", "replace_all", "Replace all", id="replace_all", tooltip="Replace every match"),
         Binding("escape", "close", "Close", id="find_close", tooltip="Close the find bar, keeping the match selected"),
     ]
 
@@ -68,6 +71,16 @@ class FindBar(Horizontal):
         case: bool
 
     @dataclass
+    class Replace(Message):
+        """Replace the selected match of `query` with `replacement` and find the next (or every match: `every`)."""
+
+        bar: "FindBar"
+        query: str
+        replacement: str
+        case: bool
+        every: bool
+
+    @dataclass
     class Closed(Message):
         bar: "FindBar"
 
@@ -75,12 +88,13 @@ class FindBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("Find", id="find-label")
-        yield Input(placeholder="text to find — Enter/↓ next, ↑ previous, Alt+C case, Esc close", id="find-input")
+        yield Input(placeholder="find: Enter/↓ next, ↑ previous, Alt+C case", id="find-input")
+        yield Input(placeholder="replace with: Enter one, Alt+A all", id="replace-input")
         yield Label("", id="find-status")
 
     @property
     def input(self) -> Input:
-        return self.query_one(Input)
+        return self.query_one("#find-input", Input)
 
     def open(self, query: str = "") -> None:
         self.display = True
@@ -96,6 +110,15 @@ class FindBar(Horizontal):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.action_find(1)
+
+    @on(Input.Submitted, "#replace-input")
+    def _replace(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.post_message(self.Replace(self, self.input.value, event.value, self.case, every=False))
+
+    def action_replace_all(self) -> None:
+        replacement = self.query_one("#replace-input", Input).value
+        self.post_message(self.Replace(self, self.input.value, replacement, self.case, every=True))
 
     def action_find(self, direction: int) -> None:
         self.post_message(self.Find(self, self.input.value, direction, self.case))

@@ -975,7 +975,7 @@ async def open_find_bar(pilot):
 
 
 async def test_find_selects_matches_case_insensitively_and_wraps_around(tiny_model_path, tmp_path):
-    from charwriter.widgets.find_bar import FindBar, find_matches
+    from charwriter.widgets.find_bar import find_matches
 
     assert find_matches("Straße STRASSE straße", "strasse") == [7]  # no lower() tricks: offsets stay true
     assert find_matches("Straße STRASSE straße", "straße") == [0, 15]
@@ -1041,8 +1041,6 @@ async def test_open_lists_recent_documents_and_completes_paths(tiny_model_path, 
 
 
 async def test_replace_one_match_then_all(tiny_model_path, tmp_path):
-    from charwriter.widgets.find_bar import FindBar
-
     path = tmp_path / "story.txt"
     path.write_text("The mill. An old Mill. The mill again.", encoding="utf-8")
     app = make_app(tiny_model_path, file=path)

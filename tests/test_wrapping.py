@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from textual._wrap import compute_wrap_offsets
@@ -70,9 +71,12 @@ async def test_opening_a_long_document_wraps_it_once_per_width(tmp_path, monkeyp
 
     widths: list[tuple[int, int]] = []
     wrap_all = FastWrappedDocument._wrap_all
+    serials = itertools.count()
 
     def counted(self, width):
-        widths.append((id(self), width))
+        if not hasattr(self, "serial"):  # not id(): a freed document's address is soon another's
+            self.serial = next(serials)
+        widths.append((self.serial, width))
         wrap_all(self, width)
 
     monkeypatch.setattr(FastWrappedDocument, "_wrap_all", counted)

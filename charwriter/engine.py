@@ -470,27 +470,30 @@ class Engine:
 
     @torch.inference_mode()
     def suggest(self, text: str | None = None, cancelled: Callable[[], bool] = lambda: False,
-                document: str | None = None, resample: bool = False, offset: int = 0) -> list[Suggestion]:
+                document: str | None = None, resample: bool = False, offset: int = 0,
+                quick: bool = False) -> list[Suggestion]:
         """K continuations of the context (of `text`, the text before the cursor, when given), most likely first;
         [] if cancelled midway. `document`: the whole document, for the memory (default: `text`). `resample`: the
         ghost text goes on after its first word by sampling (temperature, top-k) instead of greedily. `offset`:
         `text` is only the end of the text before the cursor, from this position on (a huge document: the memory
-        is then off, unless `document` is given)."""
+        is then off, unless `document` is given). `quick`: read only the last `quick_chars` of a context not read
+        yet (`set_context(quick=True)`): first suggestions at once, the full window on the next run."""
         started = time.perf_counter()
         if self.settings.threads and torch.get_num_threads() != self.settings.threads:
             torch.set_num_threads(self.settings.threads)  # the caller may change it between runs
         try:
-            if text is not None and not self._advance(text, document, cancelled, offset):
+            if text is not None and not self._advance(text, document, cancelled, offset, quick):
                 return []
             self._ensure_context()
             return self._generate(self._view[2], self._view[3], cancelled, resample)
         finally:
             self.last_latency_ms = (time.perf_counter() - started) * 1000
 
-    def _advance(self, text: str, document: str | None, cancelled: Callable[[], bool], offset: int = 0) -> bool:
+    def _advance(self, text: str, document: str | None, cancelled: Callable[[], bool], offset: int = 0,
+                 quick: bool = False) -> bool:
         """Read the new context, let the memory learn from what was added since the last run, take in the document."""
         last = self._last
-        if not self.set_context(text, offset=offset, cancelled=cancelled):
+        if not self.set_context(text, quick=quick, offset=offset, cancelled=cancelled):
             return False
         self._learn(last, text, offset)
         if document is None and offset:  # only the end of a huge document: no memory of it

@@ -231,8 +231,8 @@ async def test_a_burst_of_keys_costs_one_suggestion_run(tiny_model_path):
         engine = app.writer.engine
         calls = []
         original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False, offset=0: (
-                calls.append(text) or original(text, cancelled, document, resample, offset))
+        engine.suggest = lambda text=None, cancelled=lambda: False, **options: (
+                calls.append(text) or original(text, cancelled, **options))
         await type_text(pilot, "Happy families")
         await pilot.pause(0.5)
         await settle(pilot)
@@ -259,7 +259,7 @@ async def test_an_engine_failure_is_reported_and_writing_goes_on(tiny_model_path
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
 
-        def broken(text=None, cancelled=None, document=None, resample=False, offset=0):
+        def broken(text=None, cancelled=None, **options):
             raise RuntimeError("boom")
 
         app.writer.engine.suggest = broken
@@ -290,8 +290,8 @@ async def test_resample_asks_the_model_again(tiny_model_path):
         before = app.writer.version
         engine, calls = app.writer.engine, []
         original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False, offset=0: (
-            calls.append(resample) or original(text, cancelled, document, resample, offset))
+        engine.suggest = lambda text=None, cancelled=lambda: False, resample=False, **options: (
+            calls.append(resample) or original(text, cancelled, resample=resample, **options))
         await pilot.press("ctrl+r")
         await settle(pilot)
         assert app.writer.version == before + 1 and ghost(app) != ""
@@ -836,8 +836,9 @@ async def test_a_huge_document_hands_the_model_only_the_end_before_the_cursor(ti
         await settle(pilot)
         engine, calls = app.writer.engine, []
         original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, resample=False, offset=0: (
-            calls.append((text, document, offset)) or original(text, cancelled, document, resample, offset))
+        engine.suggest = lambda text=None, cancelled=lambda: False, document=None, offset=0, **options: (
+            calls.append((text, document, offset)) or original(text, cancelled, document=document, offset=offset,
+                                                                **options))
         await type_text(pilot, " the")
         await settle(pilot)
         tail, whole, offset = calls[-1]
@@ -1061,3 +1062,25 @@ async def test_replace_one_match_then_all(tiny_model_path, tmp_path):
         await pilot.press("ctrl+z")  # undo works on the replacements like any edit
         await pilot.pause()
         assert "mill" in editor.text.lower()
+
+
+async def test_a_long_document_gets_quick_first_suggestions_then_the_whole_window(tiny_model_path, tmp_path):
+    """Reading a 1,024-character window takes most of a second at 512×2: the first run after the model loads reads
+    only the last characters, and the whole window is read right after it."""
+    path = tmp_path / "long.txt"
+    path.write_text(make_text(5_000), encoding="utf-8")
+    app = make_app(tiny_model_path, file=path)
+    quick_runs = []
+    async with app.run_test(size=SIZE) as pilot:
+        for _ in range(100):
+            await pilot.pause(0.02)
+            if app.writer.engine is not None:
+                break
+        engine = app.writer.engine
+        original = engine.suggest
+        engine.suggest = lambda text=None, cancelled=lambda: False, quick=False, **options: (
+            quick_runs.append(quick) or original(text, cancelled, quick=quick, **options))
+        await settle(pilot, rounds=6)
+        assert quick_runs[:2] == [True, False]
+        assert app.writer.status.context > 5 * engine.settings.quick_chars  # the whole window, in the end
+        assert app.writer.editor.continuations

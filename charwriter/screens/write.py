@@ -38,6 +38,7 @@ from charwriter.widgets.suggestions import SuggestionsPane
 
 HUGE_LINES = 20_000  # a document with more lines than this is measured for the huge-document path
 TAIL_CHARS = 4_096  # the end of a huge document handed to the model: more than the context it reads
+REFINE_AFTER_S = 0.05  # after quick first suggestions, the full context is read this soon (unless typing goes on)
 COUNT_DELAY_S = 0.3  # words and characters are counted this long after the last change (off the event loop)
 COUNT_HERE_LINES = 2_000  # a selection spanning fewer lines is counted at once, on the event loop
 DISK_CHECK_SECONDS = 2.0  # how often the document's file is looked at (a stat; its bytes only when that changed)
@@ -56,6 +57,7 @@ class SuggestionsReady(Message):
     memory_pending: bool = False  # the document is too big to take into the memory during a keystroke (or its
     # changes have piled up): build it off the event loop
     memory_too_big: bool = False  # the document is too long for the memory at all: it is off for this one
+    quick: bool = False  # read from the last few characters only (`Engine.suggest(quick=True)`): refine next
 
 
 @dataclass
@@ -127,6 +129,10 @@ class WriteScreen(Screen):
         self._memory_building = False
         """A worker is building the document memory of a big document."""
         self._resample = False
+        self._quick_next = False
+        """The next run reads only the end of the context: first suggestions at once after a model loads or a
+        document opens (reading a 1,024-character window takes most of a second), the whole window right after."""
+        self._refine: Timer | None = None
         """Ctrl+R asked for a continuation drawn at the temperature (the next run only)."""
         self._recovery_pending = False
         self._kept_orphans: set[Path] = set()
@@ -227,6 +233,7 @@ class WriteScreen(Screen):
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self.engine = message.engine
         self.model_path = message.path
+        self._quick_next = True
         self.status.model = message.engine.name
         self.status.precision = message.engine.precision.precision
         if message.remember:
@@ -320,14 +327,16 @@ class WriteScreen(Screen):
         if self.engine is None or self.hidden or not editor.selection.is_empty:
             return
         resample, self._resample = self._resample, False
+        quick, self._quick_next = self._quick_next, False  # a model just loaded or a document just opened
         if editor.document.line_count > HUGE_LINES and editor.character_count() > self._memory_max_chars():
             # A huge document: the model reads only the end of the text before the cursor, and the memory is off
             # for it anyway; joining and copying all of it for every run held the event loop.
             tail, offset = editor.tail_before_cursor(TAIL_CHARS)
-            self._suggest(self.engine, tail, self.version, self._threads(), None, resample, offset)
+            self._suggest(self.engine, tail, self.version, self._threads(), None, resample, offset, quick)
             return
         document, cursor = editor.text_and_offset()
-        self._suggest(self.engine, document[:cursor], self.version, self._threads(), document, resample)
+        quick = quick and cursor > self.engine.settings.quick_chars  # a short context is read whole at once anyway
+        self._suggest(self.engine, document[:cursor], self.version, self._threads(), document, resample, 0, quick)
 
     @staticmethod
     def _memory_max_chars() -> int:
@@ -348,7 +357,7 @@ class WriteScreen(Screen):
     # of its arguments, which for a 20 MB document cost the event loop a tenth of a second a call.
     @work(thread=True, exclusive=True, group="suggest", description="suggestions")
     def _suggest(self, engine, text: str, version: int, threads: int = 1, document: str | None = None,
-                 resample: bool = False, offset: int = 0) -> None:
+                 resample: bool = False, offset: int = 0, quick: bool = False) -> None:
         worker = get_current_worker()
         cancelled = lambda: worker.is_cancelled  # noqa: E731 - the engine polls this between steps
         with self._engine_lock:  # a cancelled older run may still be finishing its step
@@ -358,7 +367,7 @@ class WriteScreen(Screen):
                 engine.settings = replace(engine.settings, threads=threads)
             try:
                 suggestions = engine.suggest(text, cancelled=cancelled, document=document, resample=resample,
-                                             offset=offset)
+                                             offset=offset, quick=quick)
             except Exception as error:  # keep the editor (and the user's text) alive; say what broke
                 self.post_message(ModelFailed(f"suggestions failed ({type(error).__name__}: {error})"))
                 return
@@ -367,7 +376,7 @@ class WriteScreen(Screen):
             too_big = engine.memory_too_big
         if not cancelled():
             self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],
-                                               latency, context, pending, too_big))
+                                               latency, context, pending, too_big, quick))
 
     def on_suggestions_ready(self, message: SuggestionsReady) -> None:
         if message.memory_pending and not self._memory_building and self.engine is not None:
@@ -383,6 +392,12 @@ class WriteScreen(Screen):
         self.editor.show_continuations(message.continuations)
         self.status.latency_ms = message.latency_ms
         self.status.context = message.context
+        if message.quick:  # the first suggestions came from the last few characters: now read the whole window
+            self._refine = self.set_timer(REFINE_AFTER_S, self._refine_run)
+
+    def _refine_run(self) -> None:
+        if not self.hidden and self._debounce is None:  # typing schedules its own run, which reads all of it
+            self._start_run()
 
     @work(thread=True, exclusive=True, group="memory", description="document memory")
     def _build_memory(self, engine, document: str) -> None:
@@ -670,6 +685,7 @@ class WriteScreen(Screen):
         self.autosave = Autosave(path)
         self.saved_text = text
         self.disk = self._disk_noticed = DiskState.of(path)
+        self._quick_next = True
         self.editor.load_text(text)
         self.editor.move_cursor(self.editor.document.end)
         self.status.document = self.document_name
@@ -762,6 +778,7 @@ class WriteScreen(Screen):
         def answered(choice: str | None) -> None:
             self._recovery_pending = False
             if choice == "restore":
+                self._quick_next = True
                 self.editor.load_text(recovered.text)  # undo history starts here; the file is untouched until saved
                 self.editor.move_cursor(self.editor.document.end)
                 self.status.dirty = recovered.text != self.saved_text

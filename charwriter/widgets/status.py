@@ -6,13 +6,10 @@ counts), so that the document and the model always show, whole.
 
 from __future__ import annotations
 
-import re
-
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-WORD = re.compile(r"\S+")
 SEPARATOR = "  │  "
 
 
@@ -20,7 +17,9 @@ def count(text_or_lines) -> tuple[int, int]:
     """(words, characters) of a text or a list of lines: words are runs of non-spaces, as `wc -w` counts them;
     characters include spaces but not line breaks."""
     lines = text_or_lines.splitlines() if isinstance(text_or_lines, str) else text_or_lines
-    return sum(len(WORD.findall(line)) for line in lines), sum(len(line) for line in lines)
+    # str.split() splits at the same whitespace as \S+ runs end, in C: 20 MB in a tenth of a second, not a second
+    # of a held GIL that the model's loading waited on
+    return sum(len(line.split()) for line in lines), sum(len(line) for line in lines)
 
 
 class StatusLine(Widget):

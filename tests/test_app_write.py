@@ -1064,23 +1064,28 @@ async def test_replace_one_match_then_all(tiny_model_path, tmp_path):
         assert "mill" in editor.text.lower()
 
 
-async def test_a_long_document_gets_quick_first_suggestions_then_the_whole_window(tiny_model_path, tmp_path):
+async def test_a_long_document_gets_quick_first_suggestions_then_the_whole_window(tiny_model_path, tmp_path,
+                                                                                   monkeypatch):
     """Reading a 1,024-character window takes most of a second at 512×2: the first run after the model loads reads
     only the last characters, and the whole window is read right after it."""
     path = tmp_path / "long.txt"
     path.write_text(make_text(5_000), encoding="utf-8")
-    app = make_app(tiny_model_path, file=path)
     quick_runs = []
+    original = Engine.suggest
+
+    def recorded(self, text=None, cancelled=lambda: False, quick=False, **options):
+        quick_runs.append(quick)
+        return original(self, text, cancelled, quick=quick, **options)
+
+    monkeypatch.setattr(Engine, "suggest", recorded)  # before the app starts: its first run is the one to see
+    app = make_app(tiny_model_path, file=path)
     async with app.run_test(size=SIZE) as pilot:
         for _ in range(100):
             await pilot.pause(0.02)
             if app.writer.engine is not None:
                 break
-        engine = app.writer.engine
-        original = engine.suggest
-        engine.suggest = lambda text=None, cancelled=lambda: False, quick=False, **options: (
-            quick_runs.append(quick) or original(text, cancelled, quick=quick, **options))
         await settle(pilot, rounds=6)
+        engine = app.writer.engine
         assert quick_runs[:2] == [True, False]
         assert app.writer.status.context > 5 * engine.settings.quick_chars  # the whole window, in the end
         assert app.writer.editor.continuations

@@ -61,6 +61,14 @@ class SuggestionsReady(Message):
 
 
 @dataclass
+class CountsReady(Message):
+    """Words and characters of the document (and of the selection, when there was one) were counted."""
+
+    words_chars: tuple[int, int]
+    selected: tuple[int, int] | None
+
+
+@dataclass
 class MemoryReady(Message):
     """The document memory was built off the event loop for this engine."""
 
@@ -303,12 +311,15 @@ class WriteScreen(Screen):
             if top != bottom:
                 part[0] = part[0][left:]
             selected = count(part)
-        self.app.call_from_thread(self._show_counts, words_chars, selected, selection is not None)
+        self.post_message(CountsReady(words_chars, selected))  # a message: dropped if the screen has gone meanwhile
 
-    def _show_counts(self, words_chars, selected, had_selection: bool) -> None:
-        self.status.counts = words_chars
-        if had_selection and not self.editor.selection.is_empty:
-            self.status.selection_counts = selected
+    def on_counts_ready(self, message: "CountsReady") -> None:
+        statuses = self.query(StatusLine)
+        if not statuses:
+            return  # the screen is closing
+        statuses.first().counts = message.words_chars
+        if message.selected is not None and not self.editor.selection.is_empty:
+            statuses.first().selection_counts = message.selected
 
     def _schedule(self, now: bool = False) -> None:
         """Ask for suggestions for the editor as it is now, after a short pause (a burst of keys costs one run)."""

@@ -85,6 +85,8 @@ class CompareScreen(ModalScreen[str | None]):
         self.app.call_from_thread(self.show, note, render_changes(changes))
 
     def show(self, note: str, lines: Table | None) -> None:
+        if not self.is_attached:
+            return  # closed while comparing
         self.query_one("#compare-note", Label).update(note)
         if lines is not None:
             self.query_one("#compare-text", Static).update(lines)

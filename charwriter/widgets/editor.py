@@ -289,8 +289,11 @@ class Editor(TextArea):
         """
         row, column = self.cursor_location
         ok = self._continuations and self.selection.is_empty and column == len(self.document[row])
-        self.suggestion = self._continuations[self._choice][0] if ok else ""
-        self._layout_ghost()  # an edit rewrapped its lines without the grey rows, even when the text is the same
+        suggestion = self._continuations[self._choice][0] if ok else ""
+        if suggestion != self.suggestion:
+            self.suggestion = suggestion  # its watcher lays the grey rows out
+        else:  # the same text, so no watcher: but an edit rewrapped its lines without the grey rows
+            self._layout_ghost()
 
     def edit(self, edit: Edit) -> EditResult:
         """Typing along keeps the continuations that agree with what was typed; any other edit drops them."""

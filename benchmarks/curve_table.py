@@ -12,21 +12,22 @@ Minutes are the run's own training clock. Runs that shared the machine are slowe
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
+
+from charwriter.lm import events as ev
 
 
 def load(run: Path, chars_per_s: float | None = None) -> tuple[dict, list[tuple[float, int, float]]]:
-    events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
-    config = next(e for e in events if e["type"] == "config")
-    c = config["config"]
+    """A run's hyperparameters, and (training seconds, step, validation loss) at each validation."""
+    events = ev.read(run / "events.jsonl")
+    c = ev.of_kind(events, ev.ConfigEvent)[0].config
+    steps = ev.of_kind(events, ev.StepEvent)
     if chars_per_s:
-        elapsed_at = {e["step"]: e["step"] * c["batch_size"] * c["seq_len"] / chars_per_s
-                      for e in events if e["type"] == "step"}
+        elapsed_at = {e.step: e.step * c["batch_size"] * c["seq_len"] / chars_per_s for e in steps}
     else:
-        elapsed_at = {e["step"]: e["elapsed_s"] for e in events if e["type"] == "step"}
-    vals = [(elapsed_at.get(e["step"], 0.0), e["step"], e["val_loss"]) for e in events if e["type"] == "val"]
-    return config, vals
+        elapsed_at = {e.step: e.elapsed_s or 0.0 for e in steps}
+    vals = [(elapsed_at.get(e.step, 0.0), e.step, e.val_loss) for e in ev.of_kind(events, ev.ValEvent)]
+    return c, vals
 
 
 def main() -> None:
@@ -40,8 +41,7 @@ def main() -> None:
           + " | ".join(f"min to {t:g}" for t in args.targets) + " | best val (step) |")
     print("|---" * (3 + len(args.minutes) + len(args.targets)) + "|")
     for run in args.runs:
-        config, vals = load(run, args.chars_per_s)
-        c = config["config"]
+        c, vals = load(run, args.chars_per_s)
         extra = "".join(f", {label} {c[key]:g}" for key, label in (("weight_dropout", "weight drop"),
                                                                     ("forget_bias", "forget bias")) if c.get(key))
         settings = (f"{c['hidden_size']}×{c['num_layers']} {c['cell']}, drop {c['dropout']}{extra}, batch "

@@ -17,34 +17,6 @@ from pathlib import Path
 from charwriter.errors import UserError
 from charwriter.settings import PRECISIONS
 
-HYPERPARAMETERS = {
-    # option: (type, help)
-    "hidden_size": (int, "LSTM width (seed: 512)"),
-    "num_layers": (int, "stacked layers (seed: 2)"),
-    "dropout": (float, "dropout between layers and before the head (seed: 0.5)"),
-    "weight_dropout": (float, "DropConnect on the recurrent weights, AWD-LSTM style (default 0: off, as the seed)"),
-    "forget_bias": (float, "LSTM: start the forget gates' bias at this value, e.g. 1 (default: PyTorch's init, as the seed)"),
-    "cell": (str, "lstm (seed) or gru"),
-    "batch_size": (int, "parallel streams per batch (seed: 128)"),
-    "seq_len": (int, "characters per window (seed: 100)"),
-    "epochs": (int, "passes over the training text (seed: 20)"),
-    "lr": (float, "Adam learning rate (seed: 0.001)"),
-    "lr_schedule": (str, "constant (seed) or cosine (linear warmup, cosine decay)"),
-    "warmup_steps": (int, "cosine warmup steps (default 50)"),
-    "clip": (float, "gradient-norm clip (seed: 5)"),
-    "val_fraction": (float, "tail of the text held out for validation (seed: 0.1)"),
-    "seed": (int, "random seed (default 1234)"),
-    "device": (str, "auto, cpu, cuda or mps"),
-    "precision": (str, "matmuls in auto (bf16 where native and shown to hold the curve), fp32 or bf16; files stay fp32"),
-    "eval_every": (int, "validate every N steps, and at every epoch end (default 50; 0: epoch ends only)"),
-    "log_every": (int, "a step event every N steps (default 1)"),
-    "checkpoint_minutes": (float, "write a resume checkpoint at least this often (default 3)"),
-    "max_minutes": (float, "stop cleanly after this many minutes of training; resume later"),
-    "max_steps": (int, "stop cleanly after this many steps in all; resume later"),
-    "sample_length": (int, "characters of the sample shown at each validation (default 200)"),
-}
-
-
 class _Parser(argparse.ArgumentParser):
     """argparse with one-line refusals: what was wrong and where to look (exit code 2), no usage dump."""
 
@@ -80,7 +52,19 @@ THREADS_HELP = ("torch threads (default: measured at start — every core if tha
                 " so a busy machine does not slow the run down many times over)")
 PRECISION_HELP = ("the step's matmuls: auto (the fastest that agrees with fp32 on this CPU, measured once per model),"
                   " fp32, bf16, fp16 or int8")
-OPTION_TYPES = {"seed": SEED, "val_fraction": FRACTION}  # hyperparameters with a narrower type than int/float
+
+
+def _train_options(parser: argparse.ArgumentParser) -> None:
+    """`charwriter train`'s hyperparameter options, from `TrainConfig` (charwriter.lm.config): its help, its choices;
+    the bounds are checked by `TrainConfig` itself, so the command line and the training form refuse alike."""
+    from charwriter.lm.config import HYPERPARAMETERS, kind_of, option_of
+
+    for name in HYPERPARAMETERS:
+        option = option_of(name)
+        kind = kind_of(name)
+        parse = SEED if name == "seed" else FRACTION if name == "val_fraction" else FINITE if kind is float else kind
+        parser.add_argument("--" + name.replace("_", "-"), type=parse, default=None, help=option.help,
+                            choices=option.choices)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,9 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model on a text file")
     train.add_argument("corpus", nargs="?", help="a UTF-8 text file")
-    for name, (kind, text) in HYPERPARAMETERS.items():
-        kind = OPTION_TYPES.get(name, FINITE if kind is float else kind)
-        train.add_argument("--" + name.replace("_", "-"), type=kind, default=None, help=text)
+    _train_options(train)
     train.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (name or path)")
     train.add_argument("--name", help="run name (default: corpus name and time)")
     train.add_argument("--out", metavar="DIR", help="run directory (default: the user data dir's runs/NAME)")
@@ -193,6 +175,7 @@ def cmd_train(args) -> int:
     from charwriter.lm.checkpoint import load_checkpoint, load_model
     from charwriter.lm.data import Corpus
     from charwriter.lm.registry import resolve_model
+    from charwriter.lm.config import HYPERPARAMETERS, RESUMABLE
     from charwriter.lm.train import TrainConfig, Trainer
 
     given = {k: getattr(args, k) for k in HYPERPARAMETERS if getattr(args, k) is not None}
@@ -205,9 +188,9 @@ def cmd_train(args) -> int:
             if started is None:
                 raise UserError(f"no resumable run at {run_dir} (no checkpoint.safetensors) — check the run name")
             # Stopped before its first checkpoint: nothing to resume from, so it starts again, as it was set up.
-            hyper = {**started.get("config", {}), **given}
+            hyper = {**started.config, **given}
             config = TrainConfig.from_dict(hyper)
-            corpus_path = args.corpus or started.get("corpus_path")
+            corpus_path = args.corpus or started.corpus_path
             if not corpus_path:
                 raise UserError(f"the run at {run_dir} does not say where its corpus is — pass it: "
                                 "charwriter train CORPUS --resume RUN")
@@ -221,9 +204,7 @@ def cmd_train(args) -> int:
         checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
         saved = checkpoint.meta.get("training") or {}
         hyper = dict(saved.get("hyperparameters") or {})
-        changeable = {"epochs", "max_minutes", "max_steps", "eval_every", "log_every", "checkpoint_minutes", "device",
-                      "precision", "sample_length"}
-        fixed = sorted(set(given) - changeable)
+        fixed = sorted(set(given) - RESUMABLE)
         if fixed:
             raise UserError(f"cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} when resuming"
                             " — start a new run instead")
@@ -271,22 +252,14 @@ def cmd_train(args) -> int:
     return _run_trainer(trainer, args)
 
 
-def _first_config(run_dir: Path) -> dict | None:
+def _first_config(run_dir: Path):
     """The `config` event a run's events.jsonl starts with (None if there is none to read)."""
-    import json
+    from charwriter.lm import events
 
     try:
-        with open(run_dir / "events.jsonl", encoding="utf-8") as f:
-            for line in f:
-                try:
-                    event = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(event, dict) and event.get("type") == "config" and isinstance(event.get("config"), dict):
-                    return event
+        return next(iter(events.of_kind(events.read(run_dir / "events.jsonl"), events.ConfigEvent)), None)
     except OSError:
         return None
-    return None
 
 
 def _set_aside_events(run_dir: Path) -> Path:
@@ -314,10 +287,8 @@ def _run_trainer(trainer, args) -> int:
     if quiet:
         view = None
     elif stream:
-        import json
-
-        def write_event(event: dict) -> None:
-            sys.stdout.write(json.dumps(event) + "\n")
+        def write_event(event) -> None:
+            sys.stdout.write(event.to_json() + "\n")
             sys.stdout.flush()
 
         trainer.add_callback(write_event)
@@ -346,7 +317,7 @@ def _run_trainer(trainer, args) -> int:
         finished = True
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
-        return 1
+        return error.exit_code
     finally:
         if dist.is_initialized() and not finished:
             dist.destroy_process_group()
@@ -361,7 +332,7 @@ def _run_trainer(trainer, args) -> int:
     return _report(done, trainer, quiet)
 
 
-def _report(done: dict, trainer, quiet: bool) -> int:
+def _report(done, trainer, quiet: bool) -> int:
     """The last lines of a run: how to resume a stopped one, and the best loss."""
     from charwriter import paths
 
@@ -369,13 +340,13 @@ def _report(done: dict, trainer, quiet: bool) -> int:
         return 0
     name = trainer.run_dir.name if trainer.run_dir.parent == paths.runs_dir() else str(trainer.run_dir)
     msg = sys.stderr
-    if done["reason"] != "finished":
-        print(f"stopped ({done['reason']}) at step {done['step']}; checkpoint saved — resume with: "
+    if done.reason != "finished":
+        print(f"stopped ({done.reason}) at step {done.step}; checkpoint saved — resume with: "
               f"charwriter train --resume {shlex.quote(name)}", file=msg)
-    best = done["best_val_loss"]
+    best = done.best_val_loss
     if best is not None:
         print(f"best validation loss {best:.4f} nats/char ({best / math.log(2):.4f} bits/char); "
-              f"model: {done['model']}", file=msg)
+              f"model: {done.model}", file=msg)
     return 0
 
 
@@ -416,31 +387,32 @@ class _TrainView:
         if self.progress:
             self.progress.stop()
 
-    def on_event(self, event: dict) -> None:
-        kind = event["type"]
-        if kind == "config":
-            self.console.print(f"training {event['run']}: {event['corpus']} ({event['corpus_chars']:,} chars, "
-                               f"{event['vocab_size']} symbols), {event['parameters']:,} parameters on "
-                               f"{event['device']}" + (f" with {event['threads_reason']}" if event.get("threads_reason")
-                                                       and event["device"] == "cpu" else "") +
-                               f", {event['batches_per_epoch']} batches per epoch; events in "
-                               f"{event['run_dir']}/events.jsonl")
-        elif kind == "step" and self.progress:
+    def on_event(self, event) -> None:
+        from charwriter.lm.events import ConfigEvent, ErrorEvent, StepEvent, ValEvent
+
+        if isinstance(event, ConfigEvent):
+            threads = f" with {event.threads_reason}" if event.threads_reason and event.device == "cpu" else ""
+            cut = f"; {event.boilerplate}" if event.boilerplate else ""
+            self.console.print(f"training {event.run}: {event.corpus} ({event.corpus_chars:,} chars, "
+                               f"{event.vocab_size} symbols{cut}), {event.parameters:,} parameters on "
+                               f"{event.device}{threads}, {event.batches_per_epoch} batches per epoch; events in "
+                               f"{event.run_dir}/events.jsonl")
+        elif isinstance(event, StepEvent) and self.progress:
             from charwriter.runs import format_duration
 
             epochs = self.trainer.config.epochs
-            self.progress.update(self.task, completed=event["step"], loss=f"{event['loss']:.3f}",
-                                 epoch=f"{min(epochs, int(event['epoch']) + 1)}/{epochs}",
-                                 cps=f"{event['chars_per_s']:,.0f}", eta=format_duration(event.get("eta_s")))
-        elif kind == "val":
-            self.val = f"{event['val_loss']:.4f}"
+            self.progress.update(self.task, completed=event.step, loss=f"{event.loss:.3f}",
+                                 epoch=f"{min(epochs, int(event.epoch or 0) + 1)}/{epochs}",
+                                 cps=f"{event.chars_per_s or 0:,.0f}", eta=format_duration(event.eta_s))
+        elif isinstance(event, ValEvent):
+            self.val = f"{event.val_loss:.4f}"
             if self.progress:
                 self.progress.update(self.task, val=self.val)
             else:
-                self.console.print(f"step {event['step']}: val loss {event['val_loss']:.4f} "
-                                   f"(best {event['best_val_loss']:.4f})")
-        elif kind == "error":
-            self.console.print(f"[red]{event['message']}[/red]")
+                self.console.print(f"step {event.step}: val loss {event.val_loss:.4f} "
+                                   f"(best {event.best_val_loss:.4f})")
+        elif isinstance(event, ErrorEvent):
+            self.console.print(event.message, style="red", markup=False, highlight=False)
 
 
 # --- generate / eval / models -------------------------------------------------------------------------------------

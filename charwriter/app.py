@@ -1,8 +1,10 @@
 """The charwriter Textual app: the writing screen as its default screen, global keys and palette commands.
 
 `charwriter` (or `charwriter write [FILE] [--model M]`) runs `CharwriterApp`. The training screen
-(`charwriter.screens.train.TrainScreen`, Ctrl+T) is pushed on top of the writer; `charwriter train --tui CORPUS`
-opens it at start. It calls `app.use_model(path)` for "Write with this model".
+(`charwriter.screens.train.TrainScreen`, Ctrl+T) is pushed on top of the writer, the same one each time (what the
+form holds is kept); `charwriter train --tui CORPUS` opens it at start. The app owns the training runs
+(`RunsOwner`: `app.runs`), so a run that ends while the writer writes says so wherever they are, and the training
+screen asks for "Write with this model" with a `UseModel` message.
 """
 
 from __future__ import annotations
@@ -14,12 +16,13 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from charwriter.run_service import RunsOwner
 from charwriter.settings import Settings
 from charwriter.screens.write import WriteScreen
-from charwriter.widgets.help import HelpScreen
+from charwriter.dialogs.help import HelpScreen
 
 
-class CharwriterApp(App[None]):
+class CharwriterApp(RunsOwner, App[None]):
     # The writing screen's CSS is listed here as well: Textual 8 loads a screen's CSS_PATH when the screen is pushed
     # or installed as a mode, but not for the screen that `get_default_screen` returns.
     CSS_PATH = ["app.tcss", "screens/write.tcss"]
@@ -62,19 +65,24 @@ class CharwriterApp(App[None]):
 
     # --- hooks for other screens ---------------------------------------------------------------------------------
 
-    def use_model(self, path: str | Path) -> None:
-        """Write with this model from now on (and remember it). The training screen calls this."""
-        self.writer.use_model(Path(path), remember=True)
+    def on_use_model(self, message) -> None:
+        """The training screen's "Write with this model": from now on, and remembered."""
+        self.writer.use_model(Path(message.path), remember=True)
 
     def action_train(self, corpus: str = "") -> None:
-        """Open the training screen (written separately, imported on demand: it pulls in plotting and the trainer)."""
+        """Open the training screen (imported on demand: it pulls in plotting). One instance, kept between visits."""
         try:
             from charwriter.screens.train import TrainScreen
         except ImportError as error:
             self.notify(f"the training screen is not available: {error}", severity="error")
             return
-        if not isinstance(self.screen, TrainScreen):  # Ctrl+T on the training screen itself: already there
-            self.push_screen(TrainScreen(corpus=corpus or None))
+        if isinstance(self.screen, TrainScreen):  # Ctrl+T on the training screen itself: already there
+            return
+        if not self.is_screen_installed("train"):
+            self.install_screen(TrainScreen(corpus=corpus or None), "train")
+        elif corpus:
+            self.get_screen("train").set_corpus(corpus)
+        self.push_screen("train")
 
     # --- global actions -------------------------------------------------------------------------------------------
 
@@ -85,10 +93,8 @@ class CharwriterApp(App[None]):
             writer.discard_autosave()
             self.exit()
 
-        # A training run asks first (stop and save, or cancel); the training screen owns that question.
-        from charwriter.screens.train import confirm_stop_training
-
-        confirm_stop_training(self, lambda: writer.confirm_discard(leave))
+        # A training run asks first (stop and save, or cancel).
+        self.runs.confirm_stop(lambda: writer.confirm_discard(leave))
 
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):

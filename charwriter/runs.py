@@ -2,8 +2,9 @@
 
 A run is a folder under `paths.runs_dir()` holding the trainer's `events.jsonl`, its checkpoint and its models.
 `read_history` replays an `events.jsonl` into a `RunHistory` (the curves, the last sample, how it ended);
-`TrainerProcess` runs `python -m charwriter train … --events -` and feeds each event line into the same
-`RunHistory`, so a live run and a past one look alike. The training screen drives these; tests use them directly.
+`TrainerProcess` runs `python -m charwriter train … --events -` and hands each event line over, parsed
+(`charwriter.lm.events`), for the same `RunHistory`, so a live run and a past one look alike. The app's run service
+(`charwriter.run_service`) drives these; tests use them directly.
 
 The trainer runs in its own process so the editor never competes with it for the GIL, a crash cannot take the
 app down, and SIGINT gives the trainer's own stop: save a checkpoint and exit 0.
@@ -11,7 +12,6 @@ app down, and SIGINT gives the trainer's own stop: save a checkpoint and exit 0.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
@@ -19,7 +19,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -27,13 +26,13 @@ from typing import Callable
 
 from charwriter import paths
 from charwriter.errors import UserError
+from charwriter.lm import events
+from charwriter.lm.config import FORM_OPTIONS, RESUMABLE
+from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, SampleEvent, StepEvent,
+                                  ValEvent)
 
-# The hyperparameters the training form offers, in the order it shows them (the rest keep the trainer's defaults).
-FORM_OPTIONS = ("hidden_size", "num_layers", "dropout", "weight_dropout", "batch_size", "seq_len", "epochs", "lr",
-                "lr_schedule", "clip", "val_fraction", "eval_every", "forget_bias")
-
-# What `--resume` accepts besides the run (the trainer refuses to change the model or the data on resume).
-RESUMABLE_OPTIONS = ("epochs", "eval_every")
+RESUMABLE_OPTIONS = tuple(name for name in FORM_OPTIONS if name in RESUMABLE)
+"""The form's fields that a resume takes along (for example more epochs)."""
 
 # Parameter-characters per second one busy CPU core manages for this LSTM, forward and backward (measured with
 # benchmarks-style timing at hidden 128-512, batch 32, seq 100: 7e9-1.1e10). Tiny models are overhead-bound, hence
@@ -44,16 +43,18 @@ MAX_ESTIMATED_CHARS_PER_S = 100_000
 
 @dataclass
 class RunHistory:
-    """Everything a run's events say: curves, progress, the last sample, and how it ended."""
+    """Everything a run's events say: curves, progress, the last sample, and how it ended. Not thread-safe: the app
+    applies a live run's events on its own thread (`charwriter.run_service`)."""
 
     run_dir: Path
-    config: dict | None = None  # the latest `config` event (a resumed run writes one per session)
+    config: ConfigEvent | None = None  # the latest (a resumed run writes one per session)
     train_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, mean loss over the logged window)
     val_loss: list[tuple[int, float]] = field(default_factory=list)  # (step, validation loss)
-    last_step: dict | None = None
+    lrs: list[tuple[int, float]] = field(default_factory=list)  # (step, learning rate)
+    last_step: StepEvent | None = None
     best_val_loss: float | None = None
-    sample: dict | None = None
-    done: dict | None = None
+    sample: SampleEvent | None = None
+    done: DoneEvent | None = None
     error: str | None = None  # an `error` event's message, or what a crashed trainer left on stderr
     checkpoints: int = 0
     speeds: list[float] = field(default_factory=list)  # chars/s of each step event
@@ -62,56 +63,69 @@ class RunHistory:
     def name(self) -> str:
         return self.run_dir.name
 
-    def add(self, event: dict) -> None:
-        kind = event.get("type")
-        if kind == "config":
+    def add(self, event: Event) -> None:
+        if isinstance(event, ConfigEvent):
             self.config = event
             self.done = None
             self.error = None
             # A resumed run repeats any steps after its last checkpoint: keep one copy of each step.
-            resumed = event.get("resumed_at_step") or 0
+            resumed = event.resumed_at_step
             self.train_loss = [p for p in self.train_loss if p[0] <= resumed]
             self.val_loss = [p for p in self.val_loss if p[0] <= resumed]
-        elif kind == "step":
+            self.lrs = [p for p in self.lrs if p[0] <= resumed]
+        elif isinstance(event, StepEvent):
             self.last_step = event
-            self.train_loss.append((event["step"], event["loss"]))
-            if event.get("chars_per_s"):
-                self.speeds.append(event["chars_per_s"])
-        elif kind == "val":
-            self.val_loss.append((event["step"], event["val_loss"]))
-            self.best_val_loss = event["best_val_loss"]
-        elif kind == "sample":
+            if event.loss is not None:
+                self.train_loss.append((event.step, event.loss))
+            if event.lr is not None:
+                self.lrs.append((event.step, event.lr))
+            if event.chars_per_s:
+                self.speeds.append(event.chars_per_s)
+        elif isinstance(event, ValEvent):
+            if event.val_loss is not None:
+                self.val_loss.append((event.step, event.val_loss))
+            self.best_val_loss = event.best_val_loss
+        elif isinstance(event, SampleEvent):
             self.sample = event
-        elif kind == "checkpoint":
+        elif isinstance(event, CheckpointEvent):
             self.checkpoints += 1
-        elif kind == "done":
+        elif isinstance(event, DoneEvent):
             self.done = event
-            if event.get("best_val_loss") is not None:
-                self.best_val_loss = event["best_val_loss"]
-        elif kind == "error":
-            self.error = event.get("message") or "the trainer failed"
+            if event.best_val_loss is not None:
+                self.best_val_loss = event.best_val_loss
+        elif isinstance(event, ErrorEvent):
+            self.error = event.message
+
+    def ended(self, error: str | None) -> None:
+        """The trainer process exited; `error` is what went wrong, if anything (an error event says it better)."""
+        if error and not self.error:
+            self.error = error
 
     # --- what the screen shows --------------------------------------------------------------------------------
 
     @property
     def step(self) -> int:
         if self.done:
-            return self.done["step"]
+            return self.done.step
         if self.last_step:
-            return self.last_step["step"]
-        return (self.config or {}).get("resumed_at_step") or 0
+            return self.last_step.step
+        return self.config.resumed_at_step if self.config else 0
+
+    @property
+    def hyperparameters(self) -> dict:
+        return self.config.config if self.config else {}
 
     @property
     def total_steps(self) -> int:
-        return (self.config or {}).get("total_steps") or 0
+        return (self.config.total_steps if self.config else None) or 0
 
     @property
     def epochs(self) -> int:
-        return ((self.config or {}).get("config") or {}).get("epochs") or 0
+        return self.hyperparameters.get("epochs") or 0
 
     @property
     def batches_per_epoch(self) -> int:
-        return (self.config or {}).get("batches_per_epoch") or 0
+        return (self.config.batches_per_epoch if self.config else None) or 0
 
     @property
     def status(self) -> str:
@@ -119,7 +133,7 @@ class RunHistory:
         if self.error:
             return "failed"
         if self.done:
-            return "finished" if self.done.get("finished") else "stopped"
+            return "finished" if self.done.finished else "stopped"
         return "incomplete"
 
     @property
@@ -127,31 +141,21 @@ class RunHistory:
         return self.run_dir / "best.safetensors"
 
     @property
+    def has_checkpoint(self) -> bool:
+        return (self.run_dir / "checkpoint.safetensors").is_file()
+
+    @property
     def resumable(self) -> bool:
-        finished = self.done is not None and self.done.get("finished")
-        return not finished and (self.run_dir / "checkpoint.safetensors").is_file()
+        finished = self.done is not None and self.done.finished
+        return not finished and self.has_checkpoint
 
 
 def read_history(run_dir: str | Path) -> RunHistory:
-    """Replay a run's `events.jsonl`; lines that are not JSON (a torn last line) are skipped."""
+    """Replay a run's `events.jsonl`; lines that are not events (a torn last line) are skipped."""
     history = RunHistory(Path(run_dir))
-    try:
-        with open(history.run_dir / "events.jsonl", encoding="utf-8") as f:
-            for line in f:
-                event = _parse(line)
-                if event is not None:
-                    history.add(event)
-    except FileNotFoundError:
-        pass
+    for event in events.read(history.run_dir / "events.jsonl"):
+        history.add(event)
     return history
-
-
-def _parse(line: str) -> dict | None:
-    try:
-        event = json.loads(line)
-    except ValueError:
-        return None
-    return event if isinstance(event, dict) and "type" in event else None
 
 
 def list_runs(root: Path | None = None) -> list[RunHistory]:
@@ -206,10 +210,11 @@ def measured_speed(parameters: int, batch_size: int, root: Path | None = None) -
     so their speed says little about big ones). Returns (speed, run name), or None when no such run exists.
     """
     for history in list_runs(root):
-        config = history.config or {}
-        size = config.get("parameters") or 0
-        batch = (config.get("config") or {}).get("batch_size") or 0
-        if not str(config.get("device", "")).startswith("cpu") or len(history.speeds) < 3 or not size or not batch:
+        config = history.config
+        size = (config.parameters if config else None) or 0
+        batch = history.hyperparameters.get("batch_size") or 0
+        if config is None or not str(config.device or "").startswith("cpu") or len(history.speeds) < 3 or not size \
+                or not batch:
             continue
         if size / 4 <= parameters <= size * 4 and batch / 2 <= batch_size <= batch * 2:
             return statistics.median(history.speeds) * size, history.name
@@ -292,15 +297,15 @@ def resume_command(run_dir: Path, options: dict | None = None) -> list[str]:
 
 
 class TrainerProcess:
-    """A trainer subprocess whose stdout events feed `history`; `follow()` blocks, so call it from a thread."""
+    """A trainer subprocess and its stdout's events; `follow()` blocks, so call it from a thread."""
 
     def __init__(self, argv: list[str], history: RunHistory, env: dict | None = None):
         self.argv = argv
         self.history = history
         self.env = env
-        self.lock = threading.Lock()  # guards `history` between the reading thread and the UI
         self.returncode: int | None = None
         self.stopping = False
+        self.began = False  # a config event came: the trainer set up its run (and its SIGINT handler)
         self._stderr = tempfile.TemporaryFile(mode="w+b")  # a file, not a pipe: a chatty stderr cannot block
         self._proc: subprocess.Popen | None = None
 
@@ -318,26 +323,29 @@ class TrainerProcess:
     def pid(self) -> int | None:
         return self._proc.pid if self._proc else None
 
-    def follow(self, on_event: Callable[[dict], None] | None = None) -> int:
-        """Read events until the trainer exits; returns its exit code (negative: killed by that signal)."""
+    def follow(self, on_event: Callable[[Event], None] | None = None) -> int:
+        """Read events until the trainer exits; returns its exit code (negative: killed by that signal).
+
+        Without `on_event` each event goes into `history` here, and so does how the process ended; with it, the
+        caller applies them (the app does, on its own thread: `history.add`, then `history.ended(failure(code))`)."""
         assert self._proc is not None and self._proc.stdout is not None, "start() first"
+        apply = on_event or self.history.add
         for line in self._proc.stdout:
-            event = _parse(line)
+            event = events.parse(line)
             if event is not None:
-                with self.lock:
-                    self.history.add(event)
-                if on_event is not None:
-                    on_event(event)
+                self.began = self.began or isinstance(event, ConfigEvent)
+                apply(event)
         code = self._proc.wait()
-        with self.lock:
-            self.returncode = code
-            # Stopped before the trainer set up its SIGINT handler: nothing ran, so nothing failed.
-            stopped_early = self.stopping and self.history.config is None
-            if code != 0 and not self.history.error and not stopped_early:
-                self.history.error = self.failure_message(code)
+        self.returncode = code
+        if on_event is None:
+            self.history.ended(self.failure(code))
         return code
 
-    def failure_message(self, code: int) -> str:
+    def failure(self, code: int) -> str | None:
+        """What went wrong, for a trainer that exited with `code`; None when nothing did (exit 0, or stopped before
+        it set up its SIGINT handler: nothing ran, so nothing failed)."""
+        if code == 0 or (self.stopping and not self.began):
+            return None
         if code < 0:
             try:
                 what = signal.Signals(-code).name
@@ -379,8 +387,8 @@ def downsample(points: list[tuple[int, float]], limit: int) -> list[tuple[int, f
     return picked if picked[-1] == points[-1] else picked + [points[-1]]
 
 
-def option_values(config_event: dict | None) -> dict:
-    """The form's options as a past run used them (from its `config` event)."""
-    config = (config_event or {}).get("config") or {}
+def option_values(history: RunHistory) -> dict:
+    """The form's options as a run used them (from its latest `config` event)."""
+    config = history.hyperparameters
     return {k: config[k] for k in FORM_OPTIONS if k in config}
 

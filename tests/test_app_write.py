@@ -22,10 +22,10 @@ from charwriter.engine import WORD_EXTRA, Engine
 from charwriter.lm.checkpoint import load_model
 from charwriter.screens.write import SuggestionsReady
 from charwriter.settings import Settings
-from charwriter.widgets.confirm import ConfirmScreen
-from charwriter.widgets.help import HelpScreen
-from charwriter.widgets.model_picker import ModelPicker
-from charwriter.widgets.path_prompt import PathPrompt
+from charwriter.dialogs.confirm import ConfirmScreen
+from charwriter.dialogs.help import HelpScreen
+from charwriter.dialogs.model_picker import ModelPicker
+from charwriter.dialogs.path_prompt import PathPrompt
 from charwriter.widgets.suggestions import SuggestionsPane
 from conftest import make_text, rewrite_metadata
 
@@ -617,13 +617,13 @@ def test_the_app_module_does_not_import_torch():
 async def test_suggestions_use_every_core_unless_this_app_trains(tiny_model_path, monkeypatch):
     """Two threads read the weights nearly twice as fast on an idle machine; a trainer of our own takes the cores."""
     from charwriter.engine import ALL_THREADS
-    from charwriter.screens.train import RunManager
+    from charwriter.run_service import RunService
 
     app = CharwriterApp(model=str(tiny_model_path))
     async with app.run_test(size=(100, 30)):
         screen = app.screen
         assert screen._threads() == ALL_THREADS
-        monkeypatch.setattr(RunManager, "active", property(lambda self: True))
+        monkeypatch.setattr(RunService, "active", property(lambda self: True))
         assert screen._threads() == 1
 
 
@@ -851,7 +851,7 @@ async def test_a_huge_document_hands_the_model_only_the_end_before_the_cursor(ti
 async def test_show_both_lists_what_differs_and_keeps_the_choices(tiny_model_path, tmp_path):
     """"Show both" after a change on disk: the lines only on disk and only here, then a choice (Keep mine writes
     ours)."""
-    from charwriter.widgets.compare import CompareScreen
+    from charwriter.dialogs.compare import CompareScreen
 
     path = tmp_path / "story.txt"
     lines = [f"Line {i} of the story." for i in range(40)]

@@ -229,6 +229,50 @@ def test_resume_refuses_changed_hyperparameters_and_unknown_runs(capsys):
     assert code == 2 and "no resumable run" in err
 
 
+def test_resume_refuses_a_new_model_or_other_text_and_extends_a_finished_run(tmp_path, capsys, isolated_home):
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_text(6000))
+    code, _, err = run_cli(["train", str(corpus), *TINY_ARGS, "--epochs", "1", "--name", "ext"], capsys)
+    assert code == 0, err
+    for args, message in ((["--hidden-size", "32"], "cannot change --hidden-size when resuming"),
+                          (["--lr", "0.1", "--dropout", "0.2"], "cannot change --dropout, --lr when resuming")):
+        code, _, err = run_cli(["train", "--resume", "ext", *args], capsys)
+        assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    other = tmp_path / "other.txt"
+    other.write_text(make_text(6000)[::-1])
+    code, _, err = run_cli(["train", str(other), "--resume", "ext"], capsys)
+    assert code == 2 and "is not the text this run was trained on" in err, err
+
+    # A finished run goes on for more epochs: the steps continue from where it ended.
+    events_path = isolated_home / "data" / "runs" / "ext" / "events.jsonl"
+    first = [json.loads(line) for line in events_path.read_text().splitlines()]
+    ended = first[-1]
+    assert ended["type"] == "done" and ended["finished"]
+    code, _, err = run_cli(["train", "--resume", "ext", "--epochs", "2"], capsys)
+    assert code == 0, err
+    later = [json.loads(line) for line in events_path.read_text().splitlines()][len(first):]
+    assert later[0]["type"] == "config" and later[0]["resumed_at_step"] == ended["step"]
+    assert later[0]["total_steps"] == 2 * ended["step"] and later[-1]["finished"]
+    assert later[-1]["step"] == 2 * ended["step"]
+
+
+def test_train_options_are_the_configs_own(capsys):
+    """Every TrainConfig hyperparameter is an option with its help and choices; a bad choice is one line, exit 2."""
+    from charwriter.__main__ import build_parser
+    from charwriter.lm.config import HYPERPARAMETERS, option_of
+
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    by_dest = {action.dest: action for action in train._actions}
+    for name in HYPERPARAMETERS:
+        assert by_dest[name].help == option_of(name).help
+        assert by_dest[name].choices == option_of(name).choices
+    for option, value in (("--cell", "rnn"), ("--lr-schedule", "linear"), ("--device", "tpu")):
+        with pytest.raises(SystemExit) as exit:
+            build_parser().parse_args(["train", "x.txt", option, value])
+        assert exit.value.code == 2
+        assert f"argument {option}: invalid choice" in capsys.readouterr().err
+
+
 def test_eval_with_the_memory_scores_the_tail_as_one_stream_with_and_without_it(tiny_model_path, tmp_path, capsys):
     """On a text that repeats its own phrases the memory lowers the loss; the one-stream score without it is
     the model's own (the same as scoring the stream by hand)."""

@@ -18,6 +18,7 @@ from charwriter.lm.checkpoint import load_model, save_model
 from charwriter.lm.data import Corpus, Streams, min_corpus_chars, normalise_text, read_text
 from charwriter.lm.model import CharRNN, ModelConfig
 from charwriter.lm.sample import generate, split_known
+from charwriter.lm.events import StepEvent
 from charwriter.lm.train import TrainConfig, Trainer, learning_rate
 
 from conftest import make_text
@@ -207,7 +208,7 @@ def test_loss_falls_when_overfitting_and_events_are_json_lines(tmp_path):
     events = read_events(tmp_path / "run")
     losses = [e["loss"] for e in events if e["type"] == "step"]
     assert losses[-1] < losses[0] - 1.0, (losses[0], losses[-1])
-    assert done["finished"] and done["best_val_loss"] < math.log(len(corpus.vocab))
+    assert done.finished and done.best_val_loss < math.log(len(corpus.vocab))
     kinds = {e["type"] for e in events}
     assert {"config", "step", "val", "sample", "checkpoint", "done"} <= kinds
     assert all("time" in e for e in events)
@@ -239,9 +240,9 @@ def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path):
     stopper = Trainer(corpus, config, tmp_path / "part")
     per_epoch = len(stopper.train_streams)
     stop_at = per_epoch + per_epoch // 2  # mid-epoch, carried state and all
-    stopper.add_callback(lambda e: e["type"] == "step" and e["step"] == stop_at and stopper.request_stop())
+    stopper.add_callback(lambda e: isinstance(e, StepEvent) and e.step == stop_at and stopper.request_stop())
     first = stopper.run()
-    assert first["reason"] == "interrupted" and first["step"] == stop_at
+    assert first.reason == "interrupted" and first.step == stop_at
     Trainer(corpus, config, tmp_path / "part", resume=True).run()
 
     def losses(run):
@@ -370,7 +371,7 @@ def test_a_bf16_run_trains_and_keeps_its_files_fp32(tmp_path):
     config = next(e for e in events if e["type"] == "config")
     assert config["precision"] == "bf16" and "bf16" in config["precision_reason"]
     losses = [e["loss"] for e in events if e["type"] == "step"]
-    assert losses[-1] < losses[0] - 0.5 and done["finished"]
+    assert losses[-1] < losses[0] - 0.5 and done.finished
     for name in ("best", "last", "checkpoint"):
         tensors = load_file(str(tmp_path / "run" / f"{name}.safetensors"))
         floats = [t for t in tensors.values() if t.is_floating_point()]

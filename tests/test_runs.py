@@ -50,7 +50,7 @@ def test_history_replays_a_stopped_and_resumed_run(tmp_path):
     history = read_history(write_events(tmp_path / "run", events, torn_tail=True))
     assert [s for s, _ in history.train_loss] == list(range(1, 21))  # no step twice
     assert history.val_loss == [(5, 3.5), (20, 3.0)]
-    assert history.sample["text"] == "hello"
+    assert history.sample.text == "hello"
     assert (history.status, history.step, history.total_steps, history.best_val_loss) == ("finished", 20, 20, 3.0)
     assert not history.resumable  # finished
 
@@ -147,7 +147,11 @@ def test_trainer_process_feeds_the_history(tmp_path):
     seen = []
     process.start()
     assert process.follow(seen.append) == 0
-    assert [e["type"] for e in seen] == ["config", "step", "step", "step", "done"]
+    assert [e.kind for e in seen] == ["config", "step", "step", "step", "done"]
+    assert process.history.status == "incomplete"  # with a callback, the caller applies the events (the app does)
+    for event in seen:
+        process.history.add(event)
+    process.history.ended(process.failure(0))
     assert process.history.status == "finished" and not process.running
 
 

@@ -21,9 +21,11 @@ from charwriter.app import CharwriterApp
 from charwriter.errors import CorpusError
 from charwriter.lm.data import Corpus
 from charwriter.runs import train_command
-from charwriter.screens.train import RunManager, TrainScreen
+from charwriter.dialogs.resume import ResumeScreen
+from charwriter.run_service import RunService, RunsOwner
+from charwriter.screens.train import TrainScreen, UseModel
 from charwriter.settings import Settings
-from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.dialogs.confirm import ConfirmScreen
 from charwriter.widgets.loss_plot import LossPlot
 from charwriter.widgets.run_list import RunList
 from charwriter.widgets.train_form import TrainForm
@@ -33,8 +35,8 @@ TINY = {"hidden_size": "16", "num_layers": "1", "dropout": "0", "batch_size": "4
         "eval_every": "10"}
 
 
-class TrainApp(App):
-    """The training screen over an empty screen, with the writer's `use_model` hook recorded."""
+class TrainApp(RunsOwner, App):
+    """The training screen over an empty screen, with the models it asks to write with recorded."""
 
     def __init__(self, corpus: str | None = None) -> None:
         super().__init__()
@@ -44,17 +46,16 @@ class TrainApp(App):
     def on_mount(self) -> None:
         self.push_screen(TrainScreen(self.corpus))
 
-    def use_model(self, path) -> None:
-        self.used.append(Path(path))
+    def on_use_model(self, message: UseModel) -> None:
+        self.used.append(Path(message.path))
 
 
 @pytest.fixture(autouse=True)
 def one_thread_trainer(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     yield
-    for manager in list(RunManager._managers.values()):  # never leave a trainer behind a failed test
-        if manager.process is not None and manager.process.running:
-            manager.process.kill()
+    for service in list(RunService.services):  # never leave a trainer behind a failed test
+        service.kill()
 
 
 async def wait_for(pilot, condition, timeout: float = 30.0, what: str = "") -> None:
@@ -70,10 +71,9 @@ def form_of(app) -> TrainForm:
 
 
 async def fill(pilot, corpus: Path | str, **values: str) -> None:
-    """Wait for the trainer's defaults, then set fields (typing long numbers key by key is slow)."""
+    """Wait for the form, then set fields (typing long numbers key by key is slow)."""
     app = pilot.app
-    await wait_for(pilot, lambda: app.screen.query(TrainForm) and form_of(app).defaults is not None,
-                   what="the form and its defaults")
+    await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the form")
     form = form_of(app)
     form.query_one("#corpus", Input).value = str(corpus)
     for name, value in values.items():
@@ -85,8 +85,8 @@ def check_text(app) -> str:
     return str(form_of(app).query_one("#check", Static).render())
 
 
-def manager_of(app) -> RunManager:
-    return RunManager.of(app)
+def manager_of(app) -> RunService:
+    return app.runs
 
 
 def button(app, name: str) -> Button:
@@ -171,7 +171,7 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         await pilot.pause(0.1)
         screen = app.screen
         assert isinstance(screen, TrainScreen) and manager.shown is history
-        await wait_for(pilot, lambda: history.sample["text"] in str(screen.query_one("#sample", Static).render()),
+        await wait_for(pilot, lambda: history.sample.text in str(screen.query_one("#sample", Static).render()),
                        what="the sample on screen")
         stats = str(screen.query_one("#stats", Static).render())
         assert "training" in stats and "ETA" in stats and "thread" in stats
@@ -190,19 +190,21 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         assert str(history.run_dir) in [key.value for key in screen.query_one(RunList).rows]
 
         # Resume with fewer epochs so it finishes soon; the curve continues where it stopped.
-        form_of(app).query_one("#epochs", Input).value = "2"
         await pilot.press("f7")
+        await wait_for(pilot, lambda: isinstance(app.screen, ResumeScreen), what="the resume dialog")
+        app.screen.query_one("#epochs", Input).value = "2"
+        await pilot.click("#go")
         await wait_for(pilot, lambda: manager.live is not history and not manager.active, timeout=45,
                        what="the resumed run to finish")
         resumed = manager.live
         assert resumed.status == "finished", resumed.error
         steps = [s for s, _ in resumed.train_loss]
         assert steps == list(range(1, resumed.step + 1)) and resumed.step >= stopped_at
-        assert resumed.config["resumed_at_step"] == stopped_at
+        assert resumed.config.resumed_at_step == stopped_at
         await pilot.pause(0.2)
         assert "finished" in str(screen.query_one("#stats", Static).render())
         assert "ETA" not in str(screen.query_one("#stats", Static).render())
-        assert button(app, "resume").disabled
+        assert str(button(app, "resume").label) == "Extend"  # a finished run may go on for more epochs
 
         await pilot.press("f8")  # write with this model
         assert app.used == [resumed.run_dir / "best.safetensors"]
@@ -293,21 +295,104 @@ async def test_quitting_while_training_asks_to_stop_and_save(text_file):
 
 
 def test_snapshot_of_a_finished_run(snap_compare, tiny_model_path):
-    """You should see, on the left, the form filled from the opened run (hidden 32, layers 2, batch 8, seq 32,
-    epochs 2, learn rate 0.01, val every 25) with the red line "corpus not found: /nonexistent/corpus.txt — check
-    the path", the buttons (Start dim, Write with this model green) and the past runs table with the row
-    "fixed-run  finished  100/100  2.000  1s"; on the right the plot "fixed-run — loss" with axes (step, nats/char),
-    a legend "train" / "validation" and two falling curves, both progress bars full (Epoch 2/2, Step 100/100), the
-    line "finished · 25,000 chars/s · loss 1.738 · best val 2.000 · 20,367 params on cpu", and a box "Sample at step
-    100" with the river sentence."""
+    """You should see, on the left, the New run form as the user left it (the seed's defaults, the line "Give a text
+    file to train on."), the buttons (Start dim, Extend, Write with this model green) and the past runs table with the
+    row "fixed-run  finished  100/100  2.000  1s"; on the right the plot "fixed-run — loss" with axes (step,
+    nats/char), a legend "train" / "validation" and two falling curves, both progress bars full (Epoch 2/2, Step
+    100/100), the line "finished · 25,000 chars/s · loss 1.738 · best val 2.000 · 20,367 params on cpu", the run's
+    settings "Settings: LSTM 32 × 2 · dropout 0 · batch 8 × 32 · lr 0.01 · 2 epochs · on corpus.txt", and a box
+    "Sample at step 100" with the river sentence."""
     run_dir = fixed_run(tiny_model_path)
 
     async def open_run(pilot):
         screen = pilot.app.screen
-        await wait_for(pilot, lambda: screen.query_one(TrainForm).defaults is not None, what="the defaults")
+        await wait_for(pilot, lambda: screen._drawn, what="the screen")
+        await wait_for(pilot, lambda: "Give a text file" in check_text(pilot.app), what="the form's check")
         screen.open_run(run_dir)
-        await wait_for(pilot, lambda: "corpus not found" in check_text(pilot.app), what="the corpus check")
+        await wait_for(pilot, lambda: "Settings:" in str(screen.query_one("#settings", Static).render()),
+                       what="the run's settings")
         screen.query_one(RunList).focus()
         await pilot.pause(0.2)
 
     assert snap_compare(TrainApp(), run_before=open_run, terminal_size=SIZE)
+
+
+def fake_trainer_argv(events: list[dict], then: str = "") -> list[str]:
+    """A stand-in trainer: prints these events as `charwriter train --events -` would, then runs `then`."""
+    import sys
+
+    lines = "".join(json.dumps(e) + "\n" for e in events)
+    return [sys.executable, "-c", f"import sys, time\nsys.stdout.write({lines!r})\nsys.stdout.flush()\n{then}"]
+
+
+def fake_events(run_dir: Path, steps: int = 20, finished: bool = True) -> list[dict]:
+    config = {"type": "config", "run": run_dir.name, "run_dir": str(run_dir), "corpus": "c.txt", "total_steps": steps,
+              "batches_per_epoch": steps, "parameters": 1000, "device": "cpu", "threads": 1,
+              "config": {"epochs": 1, "hidden_size": 16, "num_layers": 1, "batch_size": 4, "seq_len": 16}}
+    events = [config] + [{"type": "step", "step": i, "epoch": i / steps, "loss": 3.0 - i / steps, "lr": 0.001,
+                          "chars_per_s": 1000.0, "elapsed_s": i * 0.1, "eta_s": (steps - i) * 0.1}
+                         for i in range(1, steps + 1)]
+    events.append({"type": "val", "step": steps, "val_loss": 2.5, "best_val_loss": 2.5, "improved": True})
+    if finished:
+        events.append({"type": "done", "step": steps, "reason": "finished", "finished": True, "best_val_loss": 2.5})
+    return events
+
+
+async def test_a_run_that_ends_while_writing_says_so(tiny_model_path):
+    """The app owns the runs: the writer hears of a finished or failed run on the writing screen."""
+    from charwriter.runs import RunHistory
+
+    app = CharwriterApp(model=str(tiny_model_path), settings=Settings(greedy=True))
+    async with app.run_test(size=SIZE) as pilot:
+        run_dir = paths.runs_dir() / "while-writing"
+        app.runs.start(fake_trainer_argv(fake_events(run_dir)), RunHistory(run_dir))
+        await wait_for(pilot, lambda: not app.runs.active and app.runs.live.status == "finished", what="the run")
+        await wait_for(pilot, lambda: any("while-writing finished" in n.message for n in app._notifications),
+                       what="the notification")
+        assert app.screen is app.writer and "2.500" in next(n.message for n in app._notifications
+                                                              if "finished" in n.message)
+        failing = paths.runs_dir() / "failing"
+        app.runs.start(fake_trainer_argv(fake_events(failing, finished=False),
+                                         "sys.stderr.write('RuntimeError: out of memory\\n'); sys.exit(1)"),
+                       RunHistory(failing))
+        await wait_for(pilot, lambda: any("failing failed: RuntimeError: out of memory" in n.message
+                                          for n in app._notifications), what="the failure's notification")
+
+
+async def test_coming_back_shows_the_run_at_once_and_keeps_the_form(tiny_model_path):
+    from charwriter.runs import RunHistory
+
+    app = CharwriterApp(model=str(tiny_model_path), settings=Settings(greedy=True))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the screen")
+        screen = app.screen
+        form_of(app).query_one("#epochs", Input).value = "7"
+        run_dir = paths.runs_dir() / "away"
+        app.runs.start(fake_trainer_argv(fake_events(run_dir, finished=False), "time.sleep(30)"), RunHistory(run_dir))
+        await wait_for(pilot, lambda: app.runs.live.step == 20, what="the steps")
+        await pilot.press("escape")
+        assert app.screen is app.writer
+        await pilot.press("ctrl+t")
+        await pilot.pause()
+        assert app.screen is screen  # the same screen: what the form held is still there
+        assert form_of(app).query_one("#epochs", Input).value == "7"
+        stats = str(screen.query_one("#stats", Static).render())
+        assert stats.startswith("training") and "best val 2.500" in stats  # at once, with no poll to wait for
+        assert set(screen.query_one(LossPlot).lines) == {"train", "validation"}
+        app.runs.kill()
+        await wait_for(pilot, lambda: not app.runs.active, what="the stand-in to end")
+
+
+async def test_opening_a_past_run_shows_its_settings_without_touching_the_form(tiny_model_path):
+    run_dir = fixed_run(tiny_model_path)
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the screen")
+        form_of(app).query_one("#epochs", Input).value = "40"
+        app.screen.open_run(run_dir)
+        await pilot.pause()
+        assert form_of(app).query_one("#epochs", Input).value == "40"
+        settings = str(app.screen.query_one("#settings", Static).render())
+        assert "LSTM 32 × 2" in settings and "2 epochs" in settings
+        assert str(button(app, "resume").label) == "Extend"

@@ -1,8 +1,9 @@
 """The headless trainer: the seed's training loop, with checkpoints, resume and events.
 
-The trainer never prints. It reports through callbacks (minGPT style) and appends every event as one JSON object
-per line to `events.jsonl` in its run directory, the single format that the command line's progress bar, the
-training screen, scripts and tests all read.
+The trainer never prints. It reports typed events (`charwriter.lm.events`) through callbacks (minGPT style) and
+appends each as one JSON object per line to `events.jsonl` in its run directory, the single format that the command
+line's progress bar, the app's run service, scripts and tests all read. Its hyperparameters are `TrainConfig`
+(`charwriter.lm.config`), which also generates the command line's options and the training form.
 
 Data-parallel training: under `torchrun --nproc-per-node N` (one or many nodes) each process takes its share of
 the `batch_size` streams, DistributedDataParallel averages the gradients (so N processes compute what one process
@@ -17,12 +18,11 @@ same losses as an uninterrupted one. Samples use their own generator and never d
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
@@ -32,77 +32,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from charwriter.errors import UserError
+from charwriter.lm.config import DEVICES, SCHEDULES, TRAIN_PRECISIONS, TrainConfig  # noqa: F401 (re-exported)
+from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, SampleEvent, StepEvent,
+                                  ValEvent)
 from charwriter.lm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint, save_model
 from charwriter.lm.data import Corpus, Streams
 from charwriter.lm.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
-
-SCHEDULES = ("constant", "cosine")
-DEVICES = ("auto", "cpu", "cuda", "mps")
-
-
-@dataclass
-class TrainConfig:
-    hidden_size: int = 512  # the seed's LSTM width
-    num_layers: int = 2  # the seed's depth
-    dropout: float = 0.5  # the seed's dropout, between layers and before the head
-    cell: str = "lstm"  # lstm (the seed) or gru
-    weight_dropout: float = 0.0  # DropConnect on the recurrent weights (AWD-LSTM); 0: off, as the seed
-    forget_bias: float | None = None  # LSTM only: start the forget gates' bias here (1.0 is common); None: as the seed
-    batch_size: int = 128  # parallel streams: the seed's 128 keep both CPU cores busy
-    seq_len: int = 100  # characters per window; gradients flow back this far
-    epochs: int = 20  # the seed trained 20 epochs (2,780 steps on anna.txt)
-    lr: float = 1e-3  # Adam's learning rate, the seed's
-    lr_schedule: str = "constant"  # constant (the seed) or cosine: linear warmup, then cosine decay
-    warmup_steps: int = 50  # cosine only: steps of linear warmup from zero
-    min_lr_ratio: float = 0.05  # cosine only: the rate at the end, as a fraction of lr
-    clip: float = 5.0  # gradient-norm clip, the seed's; LSTMs need it
-    val_fraction: float = 0.1  # the tail held out for validation, as the seed
-    seed: int = 1234  # torch seed: weights, dropout and samples
-    device: str = "auto"  # auto picks cuda, then mps, then cpu
-    precision: str = "auto"  # the matmuls: auto (bf16 where the device runs it natively and it holds the curve), fp32
-    # or bf16; weights, optimizer state, checkpoints and model files are fp32 whatever this says
-    eval_every: int = 50  # validate every this many steps (and at every epoch end); 0: epoch ends only
-    log_every: int = 1  # a step event every this many steps (the loss is their mean)
-    checkpoint_minutes: float = 3.0  # a resume checkpoint at least this often, and at every epoch end
-    max_minutes: float | None = None  # stop cleanly (resumable) after this much training time
-    max_steps: int | None = None  # stop cleanly (resumable) after this many steps in all
-    sample_length: int = 200  # characters of the sample written at each validation
-    init_from: str | None = None  # fine-tune: start from this model's weights and vocabulary
-
-    def __post_init__(self) -> None:
-        problems = []
-        for name in ("hidden_size", "num_layers", "batch_size", "seq_len", "epochs"):
-            if getattr(self, name) < 1:
-                problems.append(f"--{name.replace('_', '-')} must be at least 1")
-        if not 0 <= self.dropout < 1:
-            problems.append("--dropout must be in [0, 1)")
-        if not 0 <= self.weight_dropout < 1:
-            problems.append("--weight-dropout must be in [0, 1)")
-        if not 0 < self.val_fraction < 1:
-            problems.append("--val-fraction must be between 0 and 1")
-        if self.lr <= 0:
-            problems.append("--lr must be positive")
-        if self.lr_schedule not in SCHEDULES:
-            problems.append(f"--lr-schedule must be one of {', '.join(SCHEDULES)}")
-        if self.device not in DEVICES:
-            problems.append(f"--device must be one of {', '.join(DEVICES)}")
-        if self.precision not in TRAIN_PRECISIONS:
-            problems.append(f"--precision must be one of {', '.join(TRAIN_PRECISIONS)}")
-        if self.cell not in ("lstm", "gru"):
-            problems.append("--cell must be lstm or gru")
-        if self.forget_bias is not None and self.cell != "lstm":
-            problems.append("--forget-bias needs --cell lstm (a GRU has no forget gate)")
-        if problems:
-            raise UserError("; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "TrainConfig":
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-    def model_config(self, vocab_size: int) -> ModelConfig:
-        return ModelConfig(vocab_size, self.hidden_size, self.num_layers, self.dropout, self.cell, self.weight_dropout)
-
 
 def set_forget_bias(model: CharRNN, value: float) -> None:
     """Start every LSTM layer's forget gate at `value` (Jozefowicz et al. 2015): the cell remembers from step one.
@@ -204,8 +139,6 @@ class SpeedWindow:
         return self.chars / max(self.time, 1e-9)
 
 
-TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
-
 BF16_MAX_LR_ON_CPU = 1e-3
 """The highest (peak) learning rate at which `--precision auto` trains in bf16 on a CPU with native bf16: where
 benchmarks/train_speed.py showed its loss curve holding. 300 steps on anna.txt from the same weights: at the seed's
@@ -261,7 +194,7 @@ class Trainer:
     """Trains a CharRNN on a corpus in a run directory; `run()` returns the final `done` event."""
 
     def __init__(self, corpus: Corpus, config: TrainConfig, run_dir: str | Path, resume: bool = False,
-                 callbacks: list[Callable[[dict], None]] | None = None, init_model: LoadedModel | None = None,
+                 callbacks: list[Callable[[Event], None]] | None = None, init_model: LoadedModel | None = None,
                  corpus_path: str | None = None):
         self.corpus = corpus
         self.config = config
@@ -309,7 +242,8 @@ class Trainer:
                                          weight_dropout=config.weight_dropout))
             self.model.load_state_dict(init_model.model.state_dict())
         else:
-            self.model = CharRNN(config.model_config(len(corpus.vocab)))
+            self.model = CharRNN(ModelConfig(len(corpus.vocab), config.hidden_size, config.num_layers, config.dropout,
+                                             config.cell, config.weight_dropout))
             if config.forget_bias is not None:
                 set_forget_bias(self.model, config.forget_bias)
         if self.model.config.vocab_size != len(corpus.vocab):
@@ -340,15 +274,14 @@ class Trainer:
     def checkpoint_path(self) -> Path:
         return self.run_dir / "checkpoint.safetensors"
 
-    def add_callback(self, callback: Callable[[dict], None]) -> None:
+    def add_callback(self, callback: Callable[[Event], None]) -> None:
         self.callbacks.append(callback)
 
-    def emit(self, kind: str, **data) -> dict:
-        event = {"type": kind, "time": round(time.time(), 3), **data}
+    def emit(self, event: Event) -> Event:
         if self.rank:
             return event  # only rank 0 reports
         with open(self.events_path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(event) + "\n")
+            f.write(event.to_json() + "\n")
         for callback in self.callbacks:
             callback(event)
         return event
@@ -373,7 +306,7 @@ class Trainer:
             "train_seconds": round(self.elapsed, 1),
             "device": str(self.device),
             "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "hyperparameters": asdict(self.config),
+            "hyperparameters": self.config.to_dict(),
             **self._lineage(),
         }
 
@@ -399,7 +332,7 @@ class Trainer:
         save_checkpoint(self.checkpoint_path, self.model, self.corpus.vocab, self.optimizer, extra, progress,
                         self.summary())
         save_model(self.run_dir / "last.safetensors", self.model, self.corpus.vocab, self.summary())
-        self.emit("checkpoint", step=self.step, path=str(self.checkpoint_path), reason=reason)
+        self.emit(CheckpointEvent(step=self.step, path=str(self.checkpoint_path), reason=reason))
 
     def _restore(self, checkpoint) -> None:
         p = checkpoint.progress
@@ -447,11 +380,11 @@ class Trainer:
             return val
         if improved:
             save_model(self.run_dir / "best.safetensors", self.model, self.corpus.vocab, self.summary())
-        self.emit("val", step=self.step, epoch=self.epoch + self.batch / len(self.train_streams),
-                  val_loss=round(val, 5), best_val_loss=round(self.best_val, 5), improved=improved)
+        self.emit(ValEvent(step=self.step, epoch=self.epoch + self.batch / len(self.train_streams),
+                           val_loss=round(val, 5), best_val_loss=round(self.best_val, 5), improved=improved))
         prime = "\n" if "\n" in self.corpus.vocab else self.corpus.vocab[0]
         text = quick_sample(self.model, self.corpus.vocab, prime, self.config.sample_length, self.config.seed + self.step)
-        self.emit("sample", step=self.step, prime=prime, text=text)
+        self.emit(SampleEvent(step=self.step, prime=prime, text=text))
         return val
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:
@@ -474,30 +407,31 @@ class Trainer:
             loss /= self.world
         return loss.item()
 
-    def run(self) -> dict:
+    def run(self) -> DoneEvent:
         if self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             for stale in self.run_dir.glob(".*.safetensors.*.tmp"):  # a write a kill interrupted: never renamed
                 stale.unlink(missing_ok=True)
         c = self.config
         per_epoch = len(self.train_streams)
-        self.emit("config", run=self.run_dir.name, run_dir=str(self.run_dir), corpus=self.corpus.name,
-                  corpus_path=self.corpus_path, corpus_chars=len(self.corpus.data),
-                  vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch, total_steps=self.total_steps,
-                  parameters=self.model.num_parameters(), device=str(self.device), resumed_at_step=self.step,
-                  processes=self.world, threads=torch.get_num_threads(), threads_reason=self.threads_reason,
-                  precision="bf16" if self.autocast else "fp32", precision_reason=self.precision_reason,
-                  config=asdict(c))
+        self.emit(ConfigEvent(run=self.run_dir.name, run_dir=str(self.run_dir), corpus=self.corpus.name,
+                              corpus_path=self.corpus_path, corpus_chars=len(self.corpus.data),
+                              vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch,
+                              total_steps=self.total_steps, parameters=self.model.num_parameters(),
+                              device=str(self.device), resumed_at_step=self.step, processes=self.world,
+                              threads=torch.get_num_threads(), threads_reason=self.threads_reason,
+                              precision="bf16" if self.autocast else "fp32", precision_reason=self.precision_reason,
+                              config=c.to_dict()))
         try:
             return self._loop(per_epoch)
         except TrainingDiverged as error:
-            self.emit("error", step=self.step, message=str(error))
+            self.emit(ErrorEvent(step=self.step, message=str(error)))
             raise
         except Exception as error:
-            self.emit("error", step=self.step, message=f"{type(error).__name__}: {error}")
+            self.emit(ErrorEvent(step=self.step, message=f"{type(error).__name__}: {error}"))
             raise
 
-    def _loop(self, per_epoch: int) -> dict:
+    def _loop(self, per_epoch: int) -> DoneEvent:
         c = self.config
         session_start = time.monotonic()
         elapsed_before = self.elapsed
@@ -528,10 +462,10 @@ class Trainer:
                 if window_steps >= c.log_every or self.batch == per_epoch:
                     now = time.monotonic()
                     cps = speed.add(window_steps * chars_per_step, now - window_start)
-                    self.emit("step", step=self.step, epoch=self.epoch + self.batch / per_epoch,
-                              loss=round(window_loss / window_steps, 5), lr=lr, chars_per_s=round(cps, 1),
-                              elapsed_s=round(self.elapsed, 2),
-                              eta_s=round((self.total_steps - self.step) * chars_per_step / max(cps, 1e-9), 1))
+                    eta = (self.total_steps - self.step) * chars_per_step / max(cps, 1e-9)
+                    self.emit(StepEvent(step=self.step, epoch=self.epoch + self.batch / per_epoch,
+                                        loss=round(window_loss / window_steps, 5), lr=lr, chars_per_s=round(cps, 1),
+                                        elapsed_s=round(self.elapsed, 2), eta_s=round(eta, 1)))
                     window_loss, window_steps, window_start = 0.0, 0, now
                 epoch_end = self.batch == per_epoch
                 if epoch_end:
@@ -559,8 +493,8 @@ class Trainer:
                 break
         if reason == "finished" and self.best_val == math.inf:
             self.validate()
-        return self.emit("done", step=self.step, reason=reason, finished=reason == "finished",
-                         best_val_loss=None if math.isinf(self.best_val) else round(self.best_val, 5),
-                         last_val_loss=None if self.last_val is None else round(self.last_val, 5),
-                         train_seconds=round(self.elapsed, 1), model=str(self.run_dir / "best.safetensors"),
-                         run_dir=str(self.run_dir))
+        return self.emit(DoneEvent(step=self.step, reason=reason, finished=reason == "finished",
+                                   best_val_loss=None if math.isinf(self.best_val) else round(self.best_val, 5),
+                                   last_val_loss=None if self.last_val is None else round(self.last_val, 5),
+                                   train_seconds=round(self.elapsed, 1), model=str(self.run_dir / "best.safetensors"),
+                                   run_dir=str(self.run_dir)))

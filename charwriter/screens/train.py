@@ -1,150 +1,43 @@
 """The training screen: set up a run, watch its curves and samples, stop, resume, and write with the result.
 
-The trainer runs as a subprocess (`charwriter.runs.TrainerProcess`); an app-owned thread worker reads its event
-lines into a `RunHistory` and posts small messages to whichever training screen is showing. That state lives in a
-`RunManager` attached to the app, not in the screen, so leaving the screen (Esc) keeps training going and coming
-back shows the whole history. Progress messages come in bursts (hundreds of steps a second on a tiny model), so
-they carry no data and replace each other in the queue: the screen redraws from the history when it gets to one.
+The app owns the runs (`charwriter.run_service.RunService`, `app.runs`): the trainer process, its history, the run
+shown. This screen only draws what the service holds, when it says the run changed (`RunChanged`), at most every
+`REFRESH_INTERVAL`; so Esc keeps training going and coming back shows the whole history at once.
 """
 
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from textual import on
-from textual.app import App, ComposeResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.message_pump import MessagePump
 from textual.screen import Screen
 from textual.widgets import Button, Label, ProgressBar, Static
 
+from charwriter.dialogs.resume import ResumeScreen
 from charwriter.errors import UserError
-from charwriter.runs import (RunHistory, TrainerProcess, check_run_name, format_duration, list_runs, option_values,
-                             read_history, resume_command, train_command)
-from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.run_service import RunChanged, RunService
+from charwriter.runs import (RunHistory, check_run_name, format_duration, list_runs, read_history, resume_command,
+                             train_command)
 from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.loss_plot import LossPlot
 from charwriter.widgets.run_list import RunList
 from charwriter.widgets.train_form import TrainForm
 
-POST_INTERVAL = 0.05  # seconds: the most often the reading thread posts for step events alone
 REFRESH_INTERVAL = 0.1  # seconds: the most often progress redraws, however fast steps arrive
 PLOT_INTERVAL = 0.5  # seconds between plot redraws while steps stream in (a plot is the costly part)
-STOP_TIMEOUT = 120.0  # seconds a stopping trainer gets to save its checkpoint before it is killed on quit
-
-
-class RunUpdated(Message):
-    """The live run's history has new events. Carries nothing, so a newer one can replace a queued one."""
-
-    def can_replace(self, message: Message) -> bool:
-        return isinstance(message, RunUpdated)
 
 
 @dataclass
-class RunEnded(Message):
-    """The trainer process exited with `returncode` (0 also after a stop)."""
+class UseModel(Message):
+    """Write with this model from now on: the app's writing screen takes it."""
 
-    returncode: int
-
-
-class RunManager:
-    """The app's training state: at most one trainer process, and the run the screen shows."""
-
-    _managers: "weakref.WeakKeyDictionary[App, RunManager]" = weakref.WeakKeyDictionary()
-
-    def __init__(self, app: App) -> None:
-        self.app = app
-        self.process: TrainerProcess | None = None
-        self.shown: RunHistory | None = None  # the live run, or a past run opened from the list
-        self.listener: MessagePump | None = None  # the training screen on display, if any
-
-    @classmethod
-    def of(cls, app: App) -> "RunManager":
-        if app not in cls._managers:
-            cls._managers[app] = cls(app)
-        return cls._managers[app]
-
-    @property
-    def active(self) -> bool:
-        return self.process is not None and self.process.running
-
-    @property
-    def live(self) -> RunHistory | None:
-        return self.process.history if self.process else None
-
-    def start(self, argv: list[str], history: RunHistory) -> None:
-        if self.active:
-            raise UserError("a run is already training — stop it first")
-        process = TrainerProcess(argv, history)
-        process.start()
-        self.process = process
-        self.shown = history
-        self.app.run_worker(lambda: self._follow(process), thread=True, group="trainer",
-                            name=f"trainer {history.name}")
-
-    def _follow(self, process: TrainerProcess) -> None:
-        last_post = 0.0
-
-        def on_event(event: dict) -> None:
-            # A tiny model logs hundreds of steps a second: wake the event loop for a step only now and then.
-            nonlocal last_post
-            now = time.monotonic()
-            if event.get("type") != "step" or now - last_post >= POST_INTERVAL:
-                last_post = now
-                self._post(RunUpdated())
-
-        code = process.follow(on_event)
-        self._post(RunEnded(code))
-
-    def _post(self, message: Message) -> None:
-        listener = self.listener
-        if listener is not None:
-            listener.post_message(message)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
-
-    def stop_and_wait(self, timeout: float = STOP_TIMEOUT) -> None:
-        """Blocking (call from a thread): stop, give the trainer time to save, kill it if it hangs."""
-        process = self.process
-        if process is None:
-            return
-        process.stop()
-        if process.wait(timeout) is None:
-            process.kill()
-            process.wait(5)
-
-
-def confirm_stop_training(app: App, then: Callable[[], None]) -> None:
-    """Before quitting: if a run is training, ask to stop it (it saves a checkpoint) or cancel; else `then()`."""
-    manager = RunManager.of(app)
-    if not manager.active:
-        then()
-        return
-
-    def answered(choice: str | None) -> None:
-        if choice != "stop":
-            return
-        app.notify("Stopping training and saving a checkpoint…")
-
-        def stop_then() -> None:
-            manager.stop_and_wait()
-            app.call_from_thread(then)
-
-        app.run_worker(stop_then, thread=True, group="trainer-stop")
-
-    name = manager.live.name if manager.live else "a run"
-    app.push_screen(ConfirmScreen("Training is running",
-                                  f"{name} is still training. Stop it and save a checkpoint (resume it later), "
-                                  "then quit?",
-                                  [("Stop and quit", "stop", "error"), ("Cancel", "cancel", "default")]), answered)
+    path: Path
 
 
 class TrainScreen(Screen):
@@ -158,7 +51,8 @@ class TrainScreen(Screen):
                 tooltip="Return to the editor; a run keeps training"),
         Binding("f5", "start", "Start", id="train.start", tooltip="Start training with the form's settings"),
         Binding("f6", "stop", "Stop", id="train.stop", tooltip="Stop the run; it saves a checkpoint to resume"),
-        Binding("f7", "resume", "Resume", id="train.resume", tooltip="Continue the stopped run shown"),
+        Binding("f7", "resume", "Resume", id="train.resume",
+                tooltip="Continue the stopped run shown, or extend a finished one with more epochs"),
         Binding("f8", "write", "Write with it", id="train.write",
                 tooltip="Use the shown run's best model in the editor"),
     ]
@@ -166,12 +60,18 @@ class TrainScreen(Screen):
     def __init__(self, corpus: str | None = None) -> None:
         super().__init__()
         self.corpus = corpus
-        self.manager: RunManager | None = None
         self._plotted_at = 0.0
         self._plotted_vals = -1
         self._refresh_pending = False
         self._drawn = False  # until the first refresh, some children may not be mounted yet
-        self._drawn_signature: tuple | None = None  # what the last draw showed (see `_catch_up`)
+
+    def set_corpus(self, corpus: str) -> None:
+        """Fill the form's corpus (`charwriter train --tui CORPUS` on a screen already made)."""
+        self.query_one(TrainForm).query_one("#corpus").value = corpus
+
+    @property
+    def runs(self) -> RunService:
+        return self.app.runs  # type: ignore[attr-defined]
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -193,6 +93,7 @@ class TrainScreen(Screen):
                     yield Label("Run", id="run-label", classes="bar-label")
                     yield ProgressBar(total=1, id="run-bar", show_eta=False)
                 yield Static(id="stats")
+                yield Static(id="settings", markup=False)
                 yield Static(id="error", markup=False)
                 yield Static(id="sample", markup=False)
         yield KeysFooter()
@@ -200,72 +101,34 @@ class TrainScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#form").border_title = "New run"
         self.query_one("#runs").border_title = "Past runs (Enter opens)"
-        self.manager = RunManager.of(self.app)
-        self.manager.listener = self
         # The first draw waits for the first refresh: under load, on_mount has run before every child was mounted.
         self.call_after_refresh(self._first_draw)
 
     def _first_draw(self) -> None:
         self._drawn = True
         self.watch(self.query_one(TrainForm), "valid", lambda valid: self.refresh_buttons(), init=False)
-        shown = self.manager.shown if self.manager else None
-        if shown is not None and shown.config and not self.corpus:
-            # Back on the screen: the form shows the settings of the run shown, not an empty corpus.
-            self.query_one(TrainForm).load(shown.config.get("corpus_path"), option_values(shown.config))
         self.refresh_runs()
         self.refresh_view(force_plot=True)
-        # A safety net: messages sent while this screen was not listening (between leaving and coming back) are
-        # not replayed, so once a second the screen compares what it drew with the history and catches up.
-        self.set_interval(1.0, self._catch_up)
-
-    def _catch_up(self) -> None:
-        h = self.manager.shown if self.manager else None
-        if h is not None and self.is_current and self._signature(h) != self._drawn_signature:
-            self.refresh_view(force_plot=True)
-
-    @staticmethod
-    def _signature(h: RunHistory) -> tuple:
-        return (len(h.train_loss), len(h.val_loss), (h.sample or {}).get("step"), h.status, h.error)
-
-    def on_unmount(self) -> None:
-        if self.manager is not None and self.manager.listener is self:
-            self.manager.listener = None
 
     def on_screen_resume(self) -> None:
-        # Back from a modal or re-pushed: take the messages again and catch up with what happened meanwhile.
-        if self.manager is not None and self._drawn:
-            self.manager.listener = self
+        # Back from a modal or shown again: draw what happened meanwhile.
+        if self._drawn:
+            self.refresh_runs()
             self.refresh_view(force_plot=True)
 
-    # --- messages from the trainer ------------------------------------------------------------------------------
-
-    def on_run_updated(self, message: RunUpdated) -> None:
-        # At most REFRESH_INTERVAL apart however fast steps arrive, and not at all under a dialog (the screen
-        # catches up when it is resumed): the rest of the app must stay responsive.
-        if self.is_current and not self._refresh_pending:
+    def on_run_changed(self, message: RunChanged) -> None:
+        if message.ended:
+            self.refresh_runs()
+            self.refresh_view(force_plot=True)
+        elif not self._refresh_pending:
+            # At most REFRESH_INTERVAL apart however fast steps arrive: the rest of the app must stay responsive.
             self._refresh_pending = True
             self.set_timer(REFRESH_INTERVAL, self._timed_refresh)
 
     def _timed_refresh(self) -> None:
         self._refresh_pending = False
-        self.refresh_view()
-
-    def on_run_ended(self, message: RunEnded) -> None:
-        history = self.manager.live if self.manager else None
-        self.refresh_runs()
-        self.refresh_view(force_plot=True)
-        if history is None:
-            return
-        if history.error:
-            self.notify(f"Training {history.name} failed: {history.error.splitlines()[-1]}", severity="error",
-                        timeout=10)
-        elif history.config is None:
-            self.notify(f"Stopped {history.name} before training began")
-        elif history.status == "finished":
-            best = f"best validation loss {history.best_val_loss:.3f}" if history.best_val_loss is not None else ""
-            self.notify(f"Training {history.name} finished; {best}")
-        else:
-            self.notify(f"Stopped {history.name} at step {history.step}; a checkpoint is saved — Resume continues")
+        if self.is_current:
+            self.refresh_view()
 
     # --- actions ------------------------------------------------------------------------------------------------
 
@@ -280,8 +143,7 @@ class TrainScreen(Screen):
             self.app.pop_screen()
 
     def action_start(self) -> None:
-        assert self.manager is not None
-        if self.manager.active:
+        if self.runs.active:
             self.notify("A run is already training — stop it first", severity="warning")
             return
         form = self.query_one(TrainForm)
@@ -297,9 +159,8 @@ class TrainScreen(Screen):
         self._start(train_command(request.corpus, run_dir, request.options, request.init_from), RunHistory(run_dir))
 
     def _start(self, argv: list[str], history: RunHistory) -> None:
-        assert self.manager is not None
         try:
-            self.manager.start(argv, history)
+            self.runs.start(argv, history)
         except (UserError, OSError) as error:
             self.notify(str(error), severity="error")
             return
@@ -307,35 +168,30 @@ class TrainScreen(Screen):
         self.refresh_view(force_plot=True)
 
     def action_stop(self) -> None:
-        assert self.manager is not None
-        if self.manager.active:
-            self.manager.stop()
+        if self.runs.active:
+            self.runs.stop()
             self.query_one("#stats", Static).update("Stopping: the trainer is saving a checkpoint…")
             self.query_one("#stop", Button).disabled = True
 
     def action_resume(self) -> None:
-        assert self.manager is not None
-        shown = self.manager.shown
-        if self.manager.active or shown is None or not shown.resumable:
-            self.notify("Nothing to resume: open a stopped run from the list", severity="warning")
+        """Continue the run shown, or extend a finished one: a dialog asks for the epochs in all."""
+        shown = self.runs.shown
+        if self.runs.active or shown is None or not shown.has_checkpoint:
+            self.notify("Nothing to resume: open a stopped or finished run from the list", severity="warning")
             return
-        try:
-            options = self.query_one(TrainForm).values()[2]  # Epochs and Val every may change on resume
-        except UserError:
-            options = {}
-        self._start(resume_command(shown.run_dir, options), read_history(shown.run_dir))
+
+        def chosen(epochs: int | None) -> None:
+            if epochs is not None and not self.runs.active:
+                self._start(resume_command(shown.run_dir, {"epochs": epochs}), read_history(shown.run_dir))
+
+        self.app.push_screen(ResumeScreen(shown), chosen)
 
     def action_write(self) -> None:
-        assert self.manager is not None
-        shown = self.manager.shown
+        shown = self.runs.shown
         if shown is None or not shown.best_model.is_file():
             self.notify("This run has no model yet (it appears at the first validation)", severity="warning")
             return
-        use_model = getattr(self.app, "use_model", None)
-        if use_model is None:
-            self.notify("This app has no writing screen", severity="error")
-            return
-        use_model(shown.best_model)
+        self.app.post_message(UseModel(shown.best_model))
         self.notify(f"Writing with {shown.name}'s best model")
         self.action_back()
 
@@ -344,58 +200,44 @@ class TrainScreen(Screen):
         self.open_run(event.run_dir)
 
     def open_run(self, run_dir: Path) -> None:
-        """Show a run's curves: the live one as it is, a past one read from its events.jsonl."""
-        assert self.manager is not None
-        live = self.manager.live
-        if live is not None and live.run_dir == run_dir:
-            self.manager.shown = live
-        else:
-            self.manager.shown = read_history(run_dir)
-            config = self.manager.shown.config or {}
-            self.query_one(TrainForm).load(config.get("corpus_path"), option_values(config))
+        """Show a run's curves and settings (the live one as it is, a past one read from its events.jsonl); the form
+        keeps what the user typed there."""
+        live = self.runs.live
+        self.runs.show(live if live is not None and live.run_dir == run_dir else read_history(run_dir))
         self.refresh_view(force_plot=True)
 
     # --- drawing ------------------------------------------------------------------------------------------------
 
     def refresh_runs(self) -> None:
-        running = self.manager.live.run_dir if self.manager and self.manager.active and self.manager.live else None
+        running = self.runs.live.run_dir if self.runs.active and self.runs.live else None
         self.query_one(RunList).show(list_runs(), running)
 
     def refresh_buttons(self) -> None:
-        manager = self.manager
-        if manager is None:
-            return
-        shown = manager.shown
-        active = manager.active
-        live_shown = active and shown is manager.live
+        runs = self.runs
+        shown, active = runs.shown, runs.active
+        live_shown = active and shown is runs.live
         self.query_one("#start", Button).disabled = active or not self.query_one(TrainForm).valid
-        self.query_one("#stop", Button).disabled = not active or bool(manager.process and manager.process.stopping)
-        self.query_one("#resume", Button).disabled = active or shown is None or not shown.resumable
+        self.query_one("#stop", Button).disabled = not active or runs.stopping
+        resume = self.query_one("#resume", Button)
+        resume.disabled = active or shown is None or not shown.has_checkpoint
+        resume.label = "Extend" if shown is not None and shown.status == "finished" else "Resume"
         self.query_one("#write", Button).disabled = live_shown or shown is None or not shown.best_model.is_file()
         self.set_class(active, "-training")
 
     def refresh_view(self, force_plot: bool = False) -> None:
-        manager = self.manager
-        if manager is None or not self._drawn:
+        if not self._drawn:
             return
         self.refresh_buttons()
-        history = manager.shown
+        history = self.runs.shown
         if history is None:
             self.query_one(LossPlot).show([], [], "no run yet: fill in the form and press Start")
-            self.query_one("#stats", Static).update("")
-            self.query_one("#sample", Static).update("")
-            self.query_one("#error", Static).update("")
+            for name in ("stats", "settings", "sample", "error"):
+                self.query_one(f"#{name}", Static).update("")
             return
-        lock = manager.process.lock if manager.process and history is manager.live else None
-        if lock is not None:
-            with lock:
-                self._draw(history, force_plot)
-        else:
-            self._draw(history, force_plot)
+        self._draw(history, force_plot)
 
     def _draw(self, h: RunHistory, force_plot: bool) -> None:
-        self._drawn_signature = self._signature(h)
-        live = self.manager is not None and h is self.manager.live and self.manager.active
+        live = h is self.runs.live and self.runs.active
         now = time.monotonic()
         if force_plot or len(h.val_loss) != self._plotted_vals or now - self._plotted_at >= PLOT_INTERVAL:
             self.query_one(LossPlot).show(list(h.train_loss), list(h.val_loss), f"{h.name} — loss")
@@ -410,25 +252,26 @@ class TrainScreen(Screen):
         self.query_one("#run-label", Label).update(f"Step {step}/{total}")
         self.query_one("#run-bar", ProgressBar).update(total=total or 1, progress=step)
 
-        last = h.last_step or {}
+        last = h.last_step
         state = "training" if live and not h.done else h.status
-        if live and self.manager and self.manager.process and self.manager.process.stopping:
+        if live and self.runs.stopping:
             state = "stopping: saving a checkpoint…"
         parts = [state]
         if state == "training" and last:  # a stopping, stopped or finished run has no time left to show
-            parts.append(f"ETA {format_duration(last.get('eta_s'))}")
-        if last.get("chars_per_s"):
-            parts.append(f"{last['chars_per_s']:,.0f} chars/s")
-        if last.get("loss") is not None:
-            parts.append(f"loss {last['loss']:.3f}")
+            parts.append(f"ETA {format_duration(last.eta_s)}")
+        if last and last.chars_per_s:
+            parts.append(f"{last.chars_per_s:,.0f} chars/s")
+        if last and last.loss is not None:
+            parts.append(f"loss {last.loss:.3f}")
         if h.best_val_loss is not None:
             parts.append(f"best val {h.best_val_loss:.3f}")
-        config = h.config or {}
-        if config.get("parameters"):
-            threads = config.get("threads") if config.get("device") == "cpu" else None
-            parts.append(f"{config['parameters']:,} params on {config.get('device', '?')}"
+        config = h.config
+        if config and config.parameters:
+            threads = config.threads if config.device == "cpu" else None
+            parts.append(f"{config.parameters:,} params on {config.device or '?'}"
                          + (f", {threads} thread{'s' if threads > 1 else ''}" if isinstance(threads, int) else ""))
         self.query_one("#stats", Static).update(" · ".join(parts))
+        self.query_one("#settings", Static).update(settings_line(h))
 
         error = self.query_one("#error", Static)
         error.update(h.error or "")
@@ -437,5 +280,19 @@ class TrainScreen(Screen):
             error.update(f"{h.error}\nThe last checkpoint is kept: Resume continues from it.")
 
         sample = self.query_one("#sample", Static)
-        sample.border_title = f"Sample at step {h.sample['step']}" if h.sample else "Sample"
-        sample.update((h.sample or {}).get("text", "the model writes a sample at each validation"))
+        sample.border_title = f"Sample at step {h.sample.step}" if h.sample else "Sample"
+        sample.update(h.sample.text if h.sample else "the model writes a sample at each validation")
+
+
+def settings_line(h: RunHistory) -> str:
+    """A run's settings in one line, as a learner reads them: size, dropout, batch, rate, length, corpus."""
+    c = h.hyperparameters
+    if not c:
+        return ""
+    rate = f"lr {c.get('lr', 0):g}" + (" cosine" if c.get("lr_schedule") == "cosine" else "")
+    parts = [f"{c.get('cell', 'lstm').upper()} {c.get('hidden_size')} × {c.get('num_layers')}",
+             f"dropout {c.get('dropout', 0):g}", f"batch {c.get('batch_size')} × {c.get('seq_len')}", rate,
+             f"{c.get('epochs')} epochs"]
+    if h.config and h.config.corpus:
+        parts.append(f"on {h.config.corpus}")
+    return "Settings: " + " · ".join(parts)

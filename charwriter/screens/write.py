@@ -26,13 +26,13 @@ from textual.worker import get_current_worker
 from charwriter.documents import Autosave, DiskState, DocumentError, read_document, save_document
 from charwriter.errors import UserError
 from charwriter.settings import Settings
-from charwriter.widgets.compare import CompareScreen
-from charwriter.widgets.confirm import ConfirmScreen
+from charwriter.dialogs.compare import CompareScreen
+from charwriter.dialogs.confirm import ConfirmScreen
 from charwriter.widgets.find_bar import MAX_MATCHES, FindBar, find_matches, next_match
 from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.editor import Editor
-from charwriter.widgets.model_picker import ModelPicker
-from charwriter.widgets.path_prompt import PathPrompt
+from charwriter.dialogs.model_picker import ModelPicker
+from charwriter.dialogs.path_prompt import PathPrompt
 from charwriter.widgets.status import StatusLine, count
 from charwriter.widgets.suggestions import SuggestionsPane
 
@@ -360,9 +360,9 @@ class WriteScreen(Screen):
         22 ms against 33 ms for 3 × 48 characters); one while this app trains a model, because two threads
         fighting a trainer for two cores make each step up to 100 times slower."""
         from charwriter.engine import ALL_THREADS
-        from charwriter.screens.train import RunManager
 
-        return 1 if RunManager.of(self.app).active else ALL_THREADS
+        runs = getattr(self.app, "runs", None)
+        return 1 if runs is not None and runs.active else ALL_THREADS
 
     # A `description` on every worker that is handed the text: by default Textual names a worker after the repr()
     # of its arguments, which for a 20 MB document cost the event loop a tenth of a second a call.

@@ -38,7 +38,7 @@ class RunList(DataTable):
     @staticmethod
     def _cells(h: RunHistory, running: bool) -> tuple[str, ...]:
         best = f"{h.best_val_loss:.3f}" if h.best_val_loss is not None else "-"
-        seconds = (h.done or {}).get("train_seconds", (h.last_step or {}).get("elapsed_s"))
+        seconds = h.done.train_seconds if h.done else h.last_step.elapsed_s if h.last_step else None
         return (h.name, "running" if running else h.status, f"{h.step}/{h.total_steps}", best,
                 format_duration(seconds))
 

@@ -3,8 +3,9 @@
 Every change is checked at once, in a thread worker, by the trainer's own code (`runs.check_corpus` and
 `TrainConfig`), so the form shows exactly the message `charwriter train` would print: a missing, binary, non-UTF-8
 or too short corpus, an impossible dropout. A valid form shows the corpus size, the vocabulary, batches per epoch
-and an estimate of the time per epoch. The defaults are the trainer's (`TrainConfig`, the seed's), loaded in the
-worker too, because importing the trainer imports torch.
+and an estimate of the time per epoch. The fields and their defaults are the trainer's (`TrainConfig`, the seed's), in the
+form at once (`charwriter.lm.config` needs no torch); only the corpus check and the list of starting models load
+the trainer, in a worker.
 """
 
 from __future__ import annotations
@@ -20,30 +21,15 @@ from textual.timer import Timer
 from textual.widgets import Input, Label, Select, Static
 
 from charwriter.errors import UserError
-from charwriter.runs import FORM_OPTIONS, CorpusInfo, check_corpus, check_run_name, default_run_name, format_duration
+from charwriter.lm.config import FORM_OPTIONS, TrainConfig, kind_of, option_of
+from charwriter.runs import CorpusInfo, check_corpus, check_run_name, default_run_name, format_duration
 from charwriter.widgets.path_suggester import PathSuggester
 
-LABELS = {
-    "hidden_size": "Hidden size",
-    "num_layers": "Layers",
-    "dropout": "Dropout",
-    "weight_dropout": "Weight drop",
-    "batch_size": "Batch",
-    "seq_len": "Seq length",
-    "epochs": "Epochs",
-    "lr": "Learn rate",
-    "lr_schedule": "Schedule",
-    "clip": "Grad clip",
-    "val_fraction": "Val fraction",
-    "eval_every": "Val every",
-    "forget_bias": "Forget bias",
-}
-INTEGERS = {"hidden_size", "num_layers", "batch_size", "seq_len", "epochs", "eval_every"}
-OPTIONAL = {"forget_bias"}  # empty: the trainer's default (None)
-TOOLTIPS = {
-    "weight_dropout": "DropConnect on the recurrent weights (AWD-LSTM); 0: off, as the seed",
-    "forget_bias": "Start the LSTM's forget gates' bias here, e.g. 1; empty: PyTorch's init, as the seed",
-}
+# The fields, from `TrainConfig` (charwriter.lm.config): a hyperparameter with a label is in the form.
+LABELS = {name: option_of(name).label for name in FORM_OPTIONS}
+INTEGERS = {name for name in FORM_OPTIONS if kind_of(name) is int}
+OPTIONAL = {name for name in FORM_OPTIONS if option_of(name).optional}  # empty: the trainer's default (None)
+CHOICES = {name: option_of(name).choices for name in FORM_OPTIONS if option_of(name).choices}
 FROM_SCRATCH = "scratch"
 CHECK_DELAY = 0.25  # seconds of quiet before the corpus is (re)read
 
@@ -67,7 +53,7 @@ class TrainForm(Vertical):
     def __init__(self, corpus: str | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self.initial_corpus = corpus or ""
-        self.defaults: dict | None = None  # TrainConfig's, once the worker has imported it
+        self.defaults: dict = TrainConfig().to_dict()
         self.info: CorpusInfo | None = None
         self._debounce: Timer | None = None
 
@@ -87,43 +73,41 @@ class TrainForm(Vertical):
         with Grid(id="options"):
             for name in FORM_OPTIONS:
                 yield Label(LABELS[name], classes="field-label")
-                if name == "lr_schedule":
-                    yield Select([("constant", "constant"), ("cosine", "cosine")], value="constant",
-                                 allow_blank=False, id=name, compact=True)
+                value, tooltip = self.defaults[name], option_of(name).tooltip or option_of(name).help
+                if name in CHOICES:
+                    yield Select([(c, c) for c in CHOICES[name]], value=value, allow_blank=False, id=name,
+                                 compact=True, tooltip=tooltip)
                 else:
-                    yield Input(id=name, compact=True, type="integer" if name in INTEGERS else "number",
-                                placeholder="default" if name in OPTIONAL else "", tooltip=TOOLTIPS.get(name))
+                    yield Input(_shown(value), id=name, compact=True, type="integer" if name in INTEGERS else "number",
+                                placeholder="default" if name in OPTIONAL else "", tooltip=tooltip)
         yield Static("loading the trainer's defaults…", id="check")
 
     def on_mount(self) -> None:
         # After the first refresh: a fast worker could otherwise come back before every field is mounted.
-        self.call_after_refresh(self.load_defaults)
+        self.call_after_refresh(self.load_models)
+        self.call_after_refresh(self.check)
 
-    @work(thread=True, group="form-defaults")
-    def load_defaults(self) -> None:
-        from dataclasses import asdict
-
+    @work(thread=True, group="form-models")
+    def load_models(self) -> None:
         from charwriter.lm.registry import list_models
-        from charwriter.lm.train import TrainConfig
 
-        defaults = asdict(TrainConfig())
         models = [(f"{e.name} ({e.source})", str(e.path)) for e in list_models() if e.meta is not None]
-        self.app.call_from_thread(self._fill_defaults, defaults, models)
+        self.app.call_from_thread(self._fill_models, models)
 
-    def _fill_defaults(self, defaults: dict, models: list[tuple[str, str]]) -> None:
-        self.defaults = defaults
-        self.query_one("#init-from", Select).set_options([("a new model", FROM_SCRATCH), *models])
-        for name in FORM_OPTIONS:
-            self.set_option(name, defaults[name], only_if_empty=True)
-        self.check()
+    def _fill_models(self, models: list[tuple[str, str]]) -> None:
+        select = self.query_one("#init-from", Select)
+        chosen = select.value
+        select.set_options([("a new model", FROM_SCRATCH), *models])
+        if any(path == chosen for _, path in models):
+            select.value = chosen
 
     def set_option(self, name: str, value, only_if_empty: bool = False) -> None:
-        if name == "lr_schedule":
-            self.query_one("#lr_schedule", Select).value = value
+        if name in CHOICES:
+            self.query_one(f"#{name}", Select).value = value
             return
         field = self.query_one(f"#{name}", Input)
         if not (only_if_empty and field.value):
-            field.value = "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
+            field.value = _shown(value)
 
     def load(self, corpus: str | None, options: dict) -> None:
         """Fill the form from a past run (its corpus and hyperparameters); the name is left for a new run."""
@@ -132,7 +116,7 @@ class TrainForm(Vertical):
         for name in FORM_OPTIONS:
             if name in options:
                 self.set_option(name, options[name])
-            elif self.defaults is not None:  # a run from before the option existed used the default
+            else:  # a run from before the option existed used the default
                 self.set_option(name, self.defaults[name])
         self.check()
 
@@ -143,9 +127,9 @@ class TrainForm(Vertical):
         corpus = self.query_one("#corpus", Input).value.strip()
         name = self.query_one("#name", Input).value.strip()
         init = self.query_one("#init-from", Select).value
-        options: dict = {"lr_schedule": self.query_one("#lr_schedule", Select).value}
+        options: dict = {key: self.query_one(f"#{key}", Select).value for key in CHOICES}
         for key in FORM_OPTIONS:
-            if key == "lr_schedule":
+            if key in CHOICES:
                 continue
             text = self.query_one(f"#{key}", Input).value.strip()
             if key in OPTIONAL and not text:
@@ -161,8 +145,6 @@ class TrainForm(Vertical):
     @on(Input.Changed)
     @on(Select.Changed)
     def _changed(self, event: Message) -> None:
-        if self.defaults is None:
-            return
         self.valid = False
         # A burst of changes (typing, loading a run) costs one check: each check reads the whole corpus.
         if self._debounce is not None:
@@ -184,8 +166,6 @@ class TrainForm(Vertical):
 
     @work(thread=True, exclusive=True, group="form-check")
     def run_check(self, values: tuple[str, str, dict, str | None]) -> None:
-        from charwriter.lm.train import TrainConfig
-
         corpus, name, options, init = values
         try:
             TrainConfig(**options)
@@ -234,3 +214,8 @@ class TrainForm(Vertical):
             return None
         corpus, name, options, init = self.values()
         return RunRequest(corpus, name or default_run_name(corpus), options, init)
+
+
+def _shown(value) -> str:
+    """A value as a field shows it: 0.001, not 0.0010000; empty for None."""
+    return "" if value is None else f"{value:g}" if isinstance(value, float) else str(value)

@@ -62,6 +62,9 @@ def _train_options(parser: argparse.ArgumentParser) -> None:
     for name in HYPERPARAMETERS:
         option = option_of(name)
         kind = kind_of(name)
+        if kind is bool:
+            parser.add_argument("--" + name.replace("_", "-"), action="store_true", default=None, help=option.help)
+            continue
         parse = SEED if name == "seed" else FRACTION if name == "val_fraction" else FINITE if kind is float else kind
         parser.add_argument("--" + name.replace("_", "-"), type=parse, default=None, help=option.help,
                             choices=option.choices)
@@ -120,6 +123,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="score with the suggestions' step at this precision (default fp32: the training's number;"
                          " auto: what the editor picks here)")
     ev.add_argument("--threads", type=POSITIVE_INT, default=None, help=THREADS_HELP)
+    ev.add_argument("--cut-boilerplate", action="store_true",
+                    help="score only the book of a Project Gutenberg file, as `charwriter train` trains on it (default:"
+                         " the whole file, the seed's split)")
     ev.add_argument("--memory", action="store_true",
                     help="also score the tail as one stream, with and without the document memory (holding the text"
                          " before each character, as when writing)")
@@ -188,14 +194,15 @@ def cmd_train(args) -> int:
             if started is None:
                 raise UserError(f"no resumable run at {run_dir} (no checkpoint.safetensors) — check the run name")
             # Stopped before its first checkpoint: nothing to resume from, so it starts again, as it was set up.
-            hyper = {**started.config, **given}
+            hyper = {"keep_boilerplate": True, **started.config, **given}  # older runs trained on the whole file
             config = TrainConfig.from_dict(hyper)
             corpus_path = args.corpus or started.corpus_path
             if not corpus_path:
                 raise UserError(f"the run at {run_dir} does not say where its corpus is — pass it: "
                                 "charwriter train CORPUS --resume RUN")
             init = load_model(resolve_model(config.init_from)) if config.init_from else None
-            corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=init.vocab if init else None)
+            corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
+                                      keep_boilerplate=config.keep_boilerplate)
             kept = _set_aside_events(run_dir)
             print(f"charwriter: {run_dir} stopped before its first checkpoint: starting it again from step 0 with the"
                   f" same settings (its earlier events are kept as {kept.name})", file=sys.stderr)
@@ -203,7 +210,7 @@ def cmd_train(args) -> int:
             return _run_trainer(trainer, args)
         checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
         saved = checkpoint.meta.get("training") or {}
-        hyper = dict(saved.get("hyperparameters") or {})
+        hyper = {"keep_boilerplate": True, **(saved.get("hyperparameters") or {})}  # older runs: the whole file
         fixed = sorted(set(given) - RESUMABLE)
         if fixed:
             raise UserError(f"cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} when resuming"
@@ -216,7 +223,8 @@ def cmd_train(args) -> int:
         corpus_path = args.corpus or saved.get("corpus_path")
         if not corpus_path:
             raise UserError("the checkpoint does not say where its corpus is — pass it: charwriter train CORPUS --resume RUN")
-        corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=checkpoint.vocab)
+        corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=checkpoint.vocab,
+                                  keep_boilerplate=config.keep_boilerplate)
         if corpus.sha256 != saved.get("corpus_sha256"):
             raise UserError(f"{corpus_path} is not the text this run was trained on (its sha256 differs)"
                             " — pass the original corpus")
@@ -232,7 +240,8 @@ def cmd_train(args) -> int:
             for key in ("dropout", "weight_dropout"):  # training-only: the model's own unless given
                 given.setdefault(key, getattr(init.config, key))
         config = TrainConfig(**given)
-        corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None)
+        corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
+                                  keep_boilerplate=config.keep_boilerplate)
         corpus.check_size(config.batch_size, config.seq_len, where=args.corpus)
         name = args.name or f"{Path(args.corpus).stem}-{_now_stamp()}"
         if args.out:
@@ -392,7 +401,7 @@ class _TrainView:
 
         if isinstance(event, ConfigEvent):
             threads = f" with {event.threads_reason}" if event.threads_reason and event.device == "cpu" else ""
-            cut = f"; {event.boilerplate}" if event.boilerplate else ""
+            cut = f"; {event.boilerplate} (--keep-boilerplate keeps them)" if event.boilerplate else ""
             self.console.print(f"training {event.run}: {event.corpus} ({event.corpus_chars:,} chars, "
                                f"{event.vocab_size} symbols{cut}), {event.parameters:,} parameters on "
                                f"{event.device}{threads}, {event.batches_per_epoch} batches per epoch; events in "
@@ -474,8 +483,8 @@ def cmd_generate(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from charwriter.lm.data import Corpus, read_text
-    from charwriter.lm.sample import split_known
+    from charwriter.lm.data import Corpus, cut_boilerplate, read_text
+    from charwriter.lm.sample import split_mapped
     from charwriter.lm.train import evaluate, evaluate_stepped
 
     loaded = _load(args.model)
@@ -484,10 +493,14 @@ def cmd_eval(args) -> int:
     batch_size = args.batch_size or hyper.get("batch_size") or 128
     seq_len = args.seq_len or hyper.get("seq_len") or 100
     text = read_text(args.corpus, encoding=args.encoding)
-    codes, skipped = split_known(text, loaded.vocab)
+    if args.cut_boilerplate:
+        text, cut = cut_boilerplate(text)
+        if cut:
+            print(f"charwriter: {cut}", file=sys.stderr)
+    _, skipped = split_mapped(text, loaded.vocab)  # curly quotes and the like are read as the model's look-alikes
     if skipped:
-        print(f"charwriter: warning: {len(text) - len(codes):,} characters not in the model's vocabulary were"
-              f" skipped ({', '.join(repr(c) for c in skipped[:10])})", file=sys.stderr)
+        print(f"charwriter: warning: {sum(text.count(c) for c in skipped):,} characters not in the model's vocabulary"
+              f" were skipped ({', '.join(repr(c) for c in skipped[:10])})", file=sys.stderr)
     corpus = Corpus.from_text(text, Path(args.corpus).name, val_fraction, vocab=loaded.vocab)
     val = corpus.val_data
     if len(val) < seq_len + 1:

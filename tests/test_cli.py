@@ -417,3 +417,21 @@ def test_ctrl_c_stops_generate_cleanly(tiny_model_path):
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and b"Traceback" not in err and b"KeyboardInterrupt" not in err
+
+
+def test_eval_scores_the_whole_file_unless_asked_to_cut_the_boilerplate(tiny_model_path, tmp_path, capsys):
+    """The seed's split of the whole file stays the default (so 1.2917 stays comparable); --cut-boilerplate
+    scores a Project Gutenberg file's book only, as `charwriter train` trains on it."""
+    import re
+
+    header = "*** START OF THE PROJECT GUTENBERG EBOOK X ***\n"
+    licence = "*** END OF THE PROJECT GUTENBERG EBOOK X ***\n" + "Licence text. " * 200
+    path = tmp_path / "book.txt"
+    path.write_text(header + make_text(8000) + "\n" + licence, encoding="utf-8")
+    chars = {}
+    for flag in ([], ["--cut-boilerplate"]):
+        code, out, err = run_cli(["eval", str(path), "--model", str(tiny_model_path), *flag], capsys)
+        assert code == 0, err
+        chars[bool(flag)] = int(re.search(r"\(([\d,]+) chars", out).group(1).replace(",", ""))
+        assert ("cut the Project Gutenberg header" in err) == bool(flag)
+    assert chars[True] < chars[False]

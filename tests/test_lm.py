@@ -377,3 +377,45 @@ def test_a_bf16_run_trains_and_keeps_its_files_fp32(tmp_path):
         floats = [t for t in tensors.values() if t.is_floating_point()]
         assert floats and all(t.dtype == torch.float32 for t in floats), name
     assert all(p.dtype == torch.float32 for p in trainer.model.parameters())
+
+
+GUTENBERG = ("The Project Gutenberg eBook of A Quiet House\n\nTitle: A Quiet House\n\n"
+             "*** START OF THE PROJECT GUTENBERG EBOOK A QUIET HOUSE ***\n")
+LICENCE = "*** END OF THE PROJECT GUTENBERG EBOOK A QUIET HOUSE ***\n\nUpdated editions will replace the previous one.\n"
+
+
+def test_a_gutenberg_files_header_and_licence_are_cut():
+    from charwriter.lm.data import cut_boilerplate
+
+    body = make_text(3000) + "\n"
+    text, cut = cut_boilerplate(GUTENBERG + body + LICENCE)
+    assert text == body
+    assert cut == (f"cut the Project Gutenberg header ({len(GUTENBERG):,} characters) and licence "
+                   f"({len(LICENCE):,} characters)")
+    assert cut_boilerplate(body + LICENCE) == (body, f"cut the Project Gutenberg licence ({len(LICENCE):,} characters)")
+    assert cut_boilerplate(body) == (body, None)
+    assert cut_boilerplate(GUTENBERG + LICENCE)[1] is None  # markers around nothing: kept as it is
+
+
+def test_train_cuts_the_boilerplate_unless_asked_and_says_so(tmp_path, capsys, isolated_home):
+    from charwriter.__main__ import main
+
+    body = make_text(6000) + "\n"
+    path = tmp_path / "book.txt"
+    path.write_text(GUTENBERG + body + LICENCE, encoding="utf-8")
+    tiny = ["--hidden-size", "8", "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--epochs", "1",
+            "--eval-every", "0", "--sample-length", "5"]
+    for name, extra, chars in (("cut", [], len(body)), ("kept", ["--keep-boilerplate"], len(GUTENBERG + body + LICENCE))):
+        assert main(["train", str(path), *tiny, "--name", name, *extra]) == 0
+        err = " ".join(capsys.readouterr().err.split())  # Rich wraps the line
+        config = read_events(isolated_home / "data" / "runs" / name)[0]
+        assert config["corpus_chars"] == chars and config["config"]["keep_boilerplate"] == bool(extra)
+        assert ("cut the Project Gutenberg header" in err) != bool(extra)
+        assert (config["boilerplate"] is None) == bool(extra)
+    assert main(["train", "--resume", "cut", "--epochs", "2"]) == 0  # the same cut on resume: the same text
+
+
+def test_fine_tuning_reads_curly_quotes_as_the_models_straight_ones():
+    vocab = sorted(set("abc '\"\n"))
+    corpus = Corpus.from_text("a \u2018b\u2019 \u201cc\u201d \u00e0\u2603", vocab=vocab)
+    assert corpus.text == "a 'b' \"c\" a"  # the snowman has no look-alike: dropped

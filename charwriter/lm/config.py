@@ -96,6 +96,8 @@ class TrainConfig:
     clip: float = _option(5.0, "gradient-norm clip (seed: 5)", label="Grad clip", low=0, low_open=True)
     val_fraction: float = _option(0.1, "tail of the text held out for validation (seed: 0.1)", label="Val fraction",
                                   low=0, high=1, low_open=True, high_open=True)
+    keep_boilerplate: bool = _option(False, "train on a Project Gutenberg file's header and licence too (default:"
+                                     " only the book between its *** START OF and *** END OF lines)")
     seed: int = _option(1234, "random seed: weights, dropout and samples (default 1234)", low=0, high=2**63 - 1)
     device: str = _option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps", choices=DEVICES,
                           resumable=True)
@@ -142,9 +144,9 @@ def option_of(name: str) -> Option | None:
 
 
 def kind_of(name: str) -> type:
-    """int, float or str: the field's type without its None."""
+    """int, float, bool or str: the field's type without its None."""
     annotation = _FIELDS[name].type
-    return int if "int" in annotation else float if "float" in annotation else str
+    return bool if annotation == "bool" else int if "int" in annotation else float if "float" in annotation else str
 
 
 def default_of(name: str):

@@ -198,6 +198,7 @@ class TrainForm(Vertical):
                 f"{info.batches_per_epoch} batches per epoch · estimated {format_duration(epoch)} per epoch "
                 + (f"at the speed run {info.speed_from} reached here" if info.speed_from
                    else "on a CPU (rough; a GPU is faster)")
+                + (f"\n{info.cut[0].upper()}{info.cut[1:]}" if info.cut else "")
                 + (f"\nFine-tuning keeps the model's size: hidden {info.fine_tune_size[0]} × "
                    f"{info.fine_tune_size[1]} layers" if info.fine_tune_size else ""), ok=True)
         self.valid = error is None

@@ -396,3 +396,44 @@ async def test_opening_a_past_run_shows_its_settings_without_touching_the_form(t
         settings = str(app.screen.query_one("#settings", Static).render())
         assert "LSTM 32 × 2" in settings and "2 epochs" in settings
         assert str(button(app, "resume").label) == "Extend"
+
+
+@pytest.mark.parametrize("size", [(80, 24), (160, 48)])
+def test_snapshot_of_a_finished_run_narrow_and_wide(snap_compare, tiny_model_path, size):
+    """At 80×24 you should see only the curves of "fixed-run" across the whole width (plot with a readable step axis
+    from 1 to 100, both bars at 100%, the stats and settings lines, the sample box) and a footer with "f3 Next view";
+    at 160×48 the form and the runs on the left and the same curves, wider, on the right, with no "Next view"."""
+    run_dir = fixed_run(tiny_model_path)
+
+    async def open_run(pilot):
+        screen = pilot.app.screen
+        await wait_for(pilot, lambda: screen._drawn, what="the screen")
+        await wait_for(pilot, lambda: "Give a text file" in check_text(pilot.app), what="the form's check")
+        screen.open_run(run_dir)
+        await pilot.pause(0.2)
+
+    assert snap_compare(TrainApp(), run_before=open_run, terminal_size=size)
+
+
+async def test_a_narrow_terminal_shows_form_runs_and_curves_in_turn(tiny_model_path):
+    fixed_run(tiny_model_path)
+    app = TrainApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the screen")
+        screen = app.screen
+        shown = lambda: {name for name in ("form", "runs", "plot") if screen.query_one(f"#{name}").display
+                         and screen.query_one(f"#{name}").region.width > 0}
+        assert shown() == {"form"} and screen.query_one("#form").region.width == 80
+        await pilot.press("f3")
+        await pilot.pause()
+        assert shown() == {"runs"} and screen.query_one(RunList).row_count == 1
+        await pilot.press("enter")  # opening a run shows its curves
+        await pilot.pause()
+        assert shown() == {"plot"} and screen.query_one(LossPlot).region.width >= 76  # all but the padding
+        await pilot.press("f3")
+        await pilot.pause()
+        assert shown() == {"form"}
+    wide = TrainApp()
+    async with wide.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, lambda: isinstance(wide.screen, TrainScreen) and wide.screen._drawn, what="the screen")
+        assert not wide.screen.check_action("next_view", ())  # side by side: nothing to switch

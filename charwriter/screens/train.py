@@ -45,10 +45,15 @@ class TrainScreen(Screen):
 
     CSS_PATH = "train.tcss"
     AUTO_FOCUS = "#corpus"
+    NARROW = 110  # columns below which the form, the runs and the curves take turns (F3) instead of side by side
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW, "-wide")]
+    VIEWS = ("setup", "runs", "curves")
 
     BINDINGS = [
         Binding("escape", "back", "Back to writing", id="train.back",
                 tooltip="Return to the editor; a run keeps training"),
+        Binding("f3", "next_view", "Next view", id="train.view",
+                tooltip="In a narrow terminal: the form, the past runs and the curves in turn"),
         Binding("f5", "start", "Start", id="train.start", tooltip="Start training with the form's settings"),
         Binding("f6", "stop", "Stop", id="train.stop", tooltip="Stop the run; it saves a checkpoint to resume"),
         Binding("f7", "resume", "Resume", id="train.resume",
@@ -64,6 +69,7 @@ class TrainScreen(Screen):
         self._plotted_vals = -1
         self._refresh_pending = False
         self._drawn = False  # until the first refresh, some children may not be mounted yet
+        self.view = "setup"  # what a narrow terminal shows (a wide one shows all three)
 
     def set_corpus(self, corpus: str) -> None:
         """Fill the form's corpus (`charwriter train --tui CORPUS` on a screen already made)."""
@@ -99,6 +105,7 @@ class TrainScreen(Screen):
         yield KeysFooter()
 
     def on_mount(self) -> None:
+        self.add_class("-view-setup")
         self.query_one("#form").border_title = "New run"
         self.query_one("#runs").border_title = "Past runs (Enter opens)"
         # The first draw waits for the first refresh: under load, on_mount has run before every child was mounted.
@@ -138,6 +145,25 @@ class TrainScreen(Screen):
         {"start": self.action_start, "stop": self.action_stop, "resume": self.action_resume,
          "write": self.action_write}[event.button.id or ""]()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "next_view":
+            return self.size.width < self.NARROW
+        return True
+
+    def on_resize(self) -> None:
+        self.refresh_bindings()
+
+    def action_next_view(self) -> None:
+        self.show_view(self.VIEWS[(self.VIEWS.index(self.view) + 1) % len(self.VIEWS)])
+
+    def show_view(self, view: str) -> None:
+        """In a narrow terminal, show the form, the past runs or the curves."""
+        self.remove_class(f"-view-{self.view}")
+        self.view = view
+        self.add_class(f"-view-{view}")
+        if view == "runs":
+            self.query_one(RunList).focus()
+
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
             self.app.pop_screen()
@@ -166,6 +192,7 @@ class TrainScreen(Screen):
             return
         self.refresh_runs()
         self.refresh_view(force_plot=True)
+        self.show_view("curves")
 
     def action_stop(self) -> None:
         if self.runs.active:
@@ -205,6 +232,7 @@ class TrainScreen(Screen):
         live = self.runs.live
         self.runs.show(live if live is not None and live.run_dir == run_dir else read_history(run_dir))
         self.refresh_view(force_plot=True)
+        self.show_view("curves")
 
     # --- drawing ------------------------------------------------------------------------------------------------
 

@@ -36,4 +36,6 @@ class LossPlot(PlotextPlot):
         self.lines = {label: len(points) for label, points in (("train", train), ("validation", val)) if points}
         if not train and not val:
             plt.plot([0], [0], label="no steps yet", marker=" ")
+            plt.ylim(0, 4.5)  # where losses live: an untrained model over ~80 characters starts near ln 80 = 4.4
+            plt.xlim(0, 100)
         self.refresh()

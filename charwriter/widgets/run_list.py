@@ -11,6 +11,9 @@ from textual.widgets import DataTable
 from charwriter.runs import RunHistory, format_duration
 
 
+NAME_WIDTH = 18  # a run named after its corpus and time ("pride-and-prejudice-20261202-0112") is shown cut
+
+
 class RunList(DataTable):
     """`show(histories)` fills it; selecting a row posts `RunList.Opened` with that run's folder."""
 
@@ -21,7 +24,9 @@ class RunList(DataTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        self.add_columns("run", "status", "steps", "best val", "time")
+        # The name column is capped so the steps ("102/280") and the time are never cut behind a scrollbar.
+        self.add_column("run", width=NAME_WIDTH)
+        self.add_columns("status", "steps", "best val", "time")
 
     def show(self, histories: list[RunHistory], running: Path | None = None) -> None:
         self.clear()
@@ -39,7 +44,8 @@ class RunList(DataTable):
     def _cells(h: RunHistory, running: bool) -> tuple[str, ...]:
         best = f"{h.best_val_loss:.3f}" if h.best_val_loss is not None else "-"
         seconds = h.done.train_seconds if h.done else h.last_step.elapsed_s if h.last_step else None
-        return (h.name, "running" if running else h.status, f"{h.step}/{h.total_steps}", best,
+        name = h.name if len(h.name) <= NAME_WIDTH else h.name[: NAME_WIDTH - 1] + "…"
+        return (name, "running" if running else h.status, f"{h.step}/{h.total_steps}", best,
                 format_duration(seconds))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:

@@ -243,6 +243,12 @@ def cmd_train(args) -> int:
         corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
                                   keep_boilerplate=config.keep_boilerplate)
         corpus.check_size(config.batch_size, config.seq_len, where=args.corpus)
+        from charwriter.runs import batch_advice
+
+        advice = batch_advice(len(corpus.train_streams(config.batch_size, config.seq_len)), config.batch_size,
+                              config.seq_len)
+        if advice:
+            print(f"charwriter: warning: {args.corpus}: {advice} (--batch-size)", file=sys.stderr)
         name = args.name or f"{Path(args.corpus).stem}-{_now_stamp()}"
         if args.out:
             run_dir = Path(args.out).expanduser()

@@ -204,6 +204,24 @@ class CorpusInfo:
         return self.batches_per_epoch * batch_size * seq_len / self.estimated_chars_per_s
 
 
+MIN_BATCHES_PER_EPOCH = 50  # fewer, and a run of the seed's 20 epochs has too few steps to leave the unigram plateau
+
+
+def batch_advice(batches_per_epoch: int, batch_size: int, seq_len: int) -> str | None:
+    """A warning for a corpus too small for its batch (100 kB at batch 128: 7 batches per epoch, and the loss
+    stayed near 3.2 for 20 epochs), with the batch size that gives it `MIN_BATCHES_PER_EPOCH`; None when it fits."""
+    if batches_per_epoch >= MIN_BATCHES_PER_EPOCH or batch_size <= 1:
+        return None
+    streams_chars = batches_per_epoch * batch_size * seq_len  # what one epoch reads
+    suggested = 1 << max(0, int(math.log2(max(1, streams_chars // (seq_len * MIN_BATCHES_PER_EPOCH)))))
+    if suggested >= batch_size:
+        return None
+    per_epoch = streams_chars // (suggested * seq_len)
+    return (f"only {batches_per_epoch} batch{'es' if batches_per_epoch != 1 else ''} per epoch: too few steps to"
+            f" learn much — batch {suggested} gives "
+            f"{per_epoch} (or train more epochs)")
+
+
 def measured_speed(parameters: int, batch_size: int, root: Path | None = None) -> tuple[float, str] | None:
     """Parameter-characters per second that the latest CPU run of a similar model and batch reached here.
 

@@ -249,3 +249,12 @@ def test_a_stop_before_training_began_is_not_a_failure(tmp_path):
     process.stop()  # no handler yet: SIGINT ends it with KeyboardInterrupt
     assert process.follow() != 0
     assert process.history.error is None and process.history.status == "incomplete"
+
+
+def test_a_corpus_too_small_for_its_batch_gets_a_batch_that_suits_it():
+    from charwriter.runs import MIN_BATCHES_PER_EPOCH, batch_advice
+
+    advice = batch_advice(7, 128, 100)  # 100 kB at the seed's batch
+    assert advice.startswith("only 7 batches per epoch: too few steps") and "batch 16 gives 56" in advice
+    assert batch_advice(MIN_BATCHES_PER_EPOCH, 128, 100) is None and batch_advice(139, 128, 100) is None
+    assert batch_advice(3, 1, 100) is None  # nothing smaller to offer

@@ -425,3 +425,11 @@ async def test_a_narrow_terminal_shows_form_runs_and_curves_in_turn(tiny_model_p
     async with wide.run_test(size=(160, 48)) as pilot:
         await wait_for(pilot, lambda: isinstance(wide.screen, TrainScreen) and wide.screen._drawn, what="the screen")
         assert not wide.screen.check_action("next_view", ())  # side by side: nothing to switch
+
+
+async def test_the_form_warns_when_the_corpus_is_too_small_for_the_batch(text_file):
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill(pilot, text_file, batch_size="128", seq_len="100")
+        await wait_for(pilot, lambda: form_of(app).valid, what="a valid form")
+        assert "Warning: only 1 batch per epoch" in check_text(app) and "batch 2 gives" in check_text(app)

@@ -22,7 +22,7 @@ from textual.widgets import Input, Label, Select, Static
 
 from charwriter.errors import UserError
 from charwriter.lm.config import FORM_OPTIONS, TrainConfig, kind_of, option_of
-from charwriter.runs import CorpusInfo, check_corpus, check_run_name, default_run_name, format_duration
+from charwriter.runs import CorpusInfo, batch_advice, check_corpus, check_run_name, default_run_name, format_duration
 from charwriter.widgets.path_suggester import PathSuggester
 
 # The fields, from `TrainConfig` (charwriter.lm.config): a hyperparameter with a label is in the form.
@@ -199,6 +199,8 @@ class TrainForm(Vertical):
                 + (f"at the speed run {info.speed_from} reached here" if info.speed_from
                    else "on a CPU (rough; a GPU is faster)")
                 + (f"\n{info.cut[0].upper()}{info.cut[1:]}" if info.cut else "")
+                + (f"\nWarning: {advice}" if (advice := batch_advice(info.batches_per_epoch, options["batch_size"],
+                                                                        options["seq_len"])) else "")
                 + (f"\nFine-tuning keeps the model's size: hidden {info.fine_tune_size[0]} × "
                    f"{info.fine_tune_size[1]} layers" if info.fine_tune_size else ""), ok=True)
         self.valid = error is None

@@ -130,6 +130,12 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score the tail as one stream, with and without the document memory (holding the text"
                          " before each character, as when writing)")
 
+    export = sub.add_parser("export", help="write a copy of a model, its weights stored at 16 bits (half the file)")
+    export.add_argument("model", help="model name (see `charwriter models`) or path")
+    export.add_argument("out", help="the new .safetensors file")
+    export.add_argument("--storage", choices=("fp16", "bf16", "fp32"), default="fp16",
+                        help="how the weights are stored (default fp16; the model always computes in fp32)")
+
     sub.add_parser("models", help="list bundled, user and trained models")
     return parser
 
@@ -142,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         if command == "write":
             return cmd_write(getattr(args, "file", None), getattr(args, "model", None),
                              precision=getattr(args, "precision", None))
-        return {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "models": cmd_models}[command](args)
+        return {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "models": cmd_models,
+                "export": cmd_export}[command](args)
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
         return error.exit_code
@@ -541,6 +548,31 @@ def cmd_eval(args) -> int:
         static, mixed, n = score_stream(loaded.model.eval(), before, tail, memory)
         print(f"read as one stream after the text before it: {static / n:.4f} nats/char alone, "
               f"{mixed / n:.4f} with the document memory ({(mixed - static) / n:+.4f})")
+    return 0
+
+
+def cmd_export(args) -> int:
+    import torch
+
+    from charwriter.lm.checkpoint import STORAGE, save_model
+
+    loaded = _load(args.model)
+    out = Path(args.out).expanduser()
+    if out.suffix != ".safetensors":
+        raise UserError(f"{out}: give a file name ending in .safetensors")
+    if loaded.path is not None and out.resolve() == loaded.path.resolve():
+        raise UserError(f"{out} is the model itself — give another file name")
+    if out.is_dir():
+        raise UserError(f"{out} is a directory — give a file name ending in .safetensors")
+    for name, weight in loaded.model.state_dict().items():
+        if not torch.isfinite(weight.to(STORAGE[args.storage])).all():
+            raise UserError(f"{loaded.name}: {name} does not fit in {args.storage} — use --storage bf16 or fp32")
+    training = dict(loaded.training, stored_from=str(loaded.path) if loaded.path else None)
+    save_model(out, loaded.model, loaded.vocab, training, storage=args.storage)
+    before = loaded.path.stat().st_size if loaded.path else None
+    size = out.stat().st_size
+    print(f"wrote {out}: {args.storage} weights, {size / 1e6:.1f} MB" + (f" (was {before / 1e6:.1f} MB)" if before
+          else "") + f" — check its loss with: charwriter eval CORPUS --model {shlex.quote(str(out))}")
     return 0
 
 

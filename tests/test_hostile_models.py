@@ -14,6 +14,7 @@ from safetensors.torch import save_file
 from charwriter.errors import UserError
 from charwriter.lm.checkpoint import load_model, save_model
 from charwriter.lm.model import CharRNN, ModelConfig
+from conftest import rewrite_metadata
 from charwriter.lm.sample import generate
 
 VOCAB = ["\n", " ", "a", "b", "c"]
@@ -142,3 +143,35 @@ def test_hundreds_of_mutated_model_files_are_refused_or_load_cleanly(original, t
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(path), metadata={"charwriter": json.dumps(meta)})
         outcomes[check(path)] += 1
     assert outcomes["refused"] > 150 and outcomes["loaded"] > 5  # both kinds of outcome happened
+
+
+@pytest.mark.parametrize("storage", ["fp16", "bf16"])
+def test_a_model_stored_at_16_bits_is_half_the_file_and_predicts_the_same(tiny_model_path, tmp_path, capsys, storage):
+    from charwriter.__main__ import main
+
+    out = tmp_path / f"small-{storage}.safetensors"
+    assert main(["export", str(tiny_model_path), str(out), "--storage", storage]) == 0
+    assert f"{storage} weights" in capsys.readouterr().out
+    assert out.stat().st_size < 0.6 * tiny_model_path.stat().st_size
+    full, half = load_model(tiny_model_path), load_model(out)
+    assert all(p.dtype == torch.float32 for p in half.model.parameters())  # it computes in fp32
+    idx = torch.tensor([[full.vocab.index(c) for c in "The quiet house"]])
+    tolerance = 2e-2 if storage == "bf16" else 2e-3
+    assert torch.allclose(full.model(idx)[0], half.model(idx)[0], atol=tolerance)
+    assert half.training["stored_from"] == str(tiny_model_path)
+
+    # The metadata must tell the truth about the weights, and name a storage that exists.
+    lying = rewrite_metadata(out, tmp_path / "lying.safetensors", lambda m: {**m, "storage": "fp32"})
+    unknown = rewrite_metadata(out, tmp_path / "unknown.safetensors", lambda m: {**m, "storage": "int4"})
+    for path, message in ((lying, "but the file says its weights are fp32"), (unknown, "storage 'int4' is not one")):
+        with pytest.raises(UserError, match=message):
+            load_model(path)
+
+
+def test_export_refuses_to_overwrite_the_model_itself_or_write_elsewhere_than_a_model_file(tiny_model_path, capsys):
+    from charwriter.__main__ import main
+
+    assert main(["export", str(tiny_model_path), str(tiny_model_path)]) == 2
+    assert "is the model itself" in capsys.readouterr().err
+    assert main(["export", str(tiny_model_path), "model.bin"]) == 2
+    assert "ending in .safetensors" in capsys.readouterr().err

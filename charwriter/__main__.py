@@ -137,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how the weights are stored (default fp16; the model always computes in fp32)")
 
     sub.add_parser("models", help="list bundled, user and trained models")
+
+    runs = sub.add_parser("runs", help="list training runs, or delete or rename one")
+    runs.add_argument("action", nargs="?", choices=("list", "delete", "rename"), default="list")
+    runs.add_argument("run", nargs="?", help="the run's name (or folder)")
+    runs.add_argument("new_name", nargs="?", help="rename: the new name")
+    runs.add_argument("--yes", action="store_true", help="delete without asking")
     return parser
 
 
@@ -149,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_write(getattr(args, "file", None), getattr(args, "model", None),
                              precision=getattr(args, "precision", None))
         return {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "models": cmd_models,
-                "export": cmd_export}[command](args)
+                "export": cmd_export, "runs": cmd_runs}[command](args)
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
         return error.exit_code
@@ -573,6 +579,44 @@ def cmd_export(args) -> int:
     size = out.stat().st_size
     print(f"wrote {out}: {args.storage} weights, {size / 1e6:.1f} MB" + (f" (was {before / 1e6:.1f} MB)" if before
           else "") + f" — check its loss with: charwriter eval CORPUS --model {shlex.quote(str(out))}")
+    return 0
+
+
+def cmd_runs(args) -> int:
+    from charwriter.runs import delete_run, find_run, format_duration, list_runs, rename_run, run_size
+
+    if args.action == "list":
+        if args.run:
+            raise UserError("`charwriter runs` lists every run; to act on one: charwriter runs delete|rename RUN")
+        print("name\tstatus\tsteps\tbest_val\ttrain_time\tsize_bytes\tpath")
+        for h in list_runs():
+            best = f"{h.best_val_loss:.4f}" if h.best_val_loss is not None else "-"
+            seconds = h.done.train_seconds if h.done else h.last_step.elapsed_s if h.last_step else None
+            print(f"{h.name}\t{h.status}\t{h.step}/{h.total_steps}\t{best}\t{format_duration(seconds)}"
+                  f"\t{run_size(h.run_dir)}\t{h.run_dir}")
+        return 0
+    if not args.run:
+        raise UserError(f"give the run to {args.action}: charwriter runs {args.action} RUN"
+                        + (" NEW_NAME" if args.action == "rename" else ""))
+    run_dir = find_run(args.run)
+    if args.action == "rename":
+        if not args.new_name:
+            raise UserError("give the new name: charwriter runs rename RUN NEW_NAME")
+        target = rename_run(run_dir, args.new_name)
+        print(f"renamed {run_dir.name} to {target.name}: {target}")
+        return 0
+    if args.new_name:
+        raise UserError("delete takes one run: charwriter runs delete RUN [--yes]")
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UserError(f"deleting {run_dir} needs a yes: run it in a terminal, or pass --yes")
+        answer = input(f"Delete run {run_dir.name} ({run_size(run_dir) / 1e6:.1f} MB: its events, checkpoint and"
+                       f" models)? [y/N] ")
+        if answer.strip().lower() not in ("y", "yes"):
+            print("kept", file=sys.stderr)
+            return 1
+    delete_run(run_dir)
+    print(f"deleted {run_dir}")
     return 0
 
 

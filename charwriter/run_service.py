@@ -138,6 +138,11 @@ class RunService:
         self.shown = history
         self._changed()
 
+    def close(self) -> None:
+        """Show no run (the one shown was deleted)."""
+        self.shown = None
+        self._changed()
+
     def _changed(self, ended: bool = False) -> None:
         if self.app.is_running and self.app.screen_stack:
             self.app.screen.post_message(RunChanged(ended))

@@ -185,6 +185,40 @@ def check_run_name(name: str) -> Path:
     return run_dir
 
 
+def find_run(name_or_dir: str | Path) -> Path:
+    """A run's folder from its name (under `paths.runs_dir()`) or its path, or a `UserError` saying it is not one."""
+    given = Path(name_or_dir).expanduser()
+    run_dir = given if given.is_dir() else paths.runs_dir() / str(name_or_dir)
+    if not ((run_dir / "events.jsonl").is_file() or (run_dir / "checkpoint.safetensors").is_file()):
+        raise UserError(f"no run named {str(name_or_dir)!r} (no events.jsonl in {run_dir}) — `charwriter runs`"
+                        " lists them")
+    return run_dir
+
+
+def run_size(run_dir: Path) -> int:
+    return sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def delete_run(run_dir: Path) -> None:
+    """Delete a run's folder: its events, checkpoint and models. Only a folder that holds a run."""
+    import shutil
+
+    run_dir = find_run(run_dir)
+    if run_dir.is_symlink():
+        raise UserError(f"{run_dir} is a link, not a run folder — remove it by hand")
+    shutil.rmtree(run_dir)
+
+
+def rename_run(run_dir: Path, new_name: str) -> Path:
+    """Give a run another name (its folder moves within the runs folder); -> the new folder."""
+    run_dir = find_run(run_dir)
+    target = check_run_name(new_name)
+    if target.exists():
+        raise UserError(f"{target} already exists — pick another name")
+    os.rename(run_dir, target)
+    return target
+
+
 @dataclass
 class CorpusInfo:
     chars: int

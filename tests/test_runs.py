@@ -5,6 +5,7 @@ Fake trainers (a few lines of Python that print events) keep these fast; the Pil
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -258,3 +259,26 @@ def test_a_corpus_too_small_for_its_batch_gets_a_batch_that_suits_it():
     assert advice.startswith("only 7 batches per epoch: too few steps") and "batch 16 gives 56" in advice
     assert batch_advice(MIN_BATCHES_PER_EPOCH, 128, 100) is None and batch_advice(139, 128, 100) is None
     assert batch_advice(3, 1, 100) is None  # nothing smaller to offer
+
+
+def test_runs_are_listed_renamed_and_deleted_from_the_command_line(capsys, monkeypatch):
+    from charwriter.__main__ import main
+
+    write_events(paths.runs_dir() / "first", [config_event()])
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("name\tstatus") and "first\tincomplete" in out
+    assert main(["runs", "rename", "first", "second"]) == 0
+    assert (paths.runs_dir() / "second" / "events.jsonl").is_file() and not (paths.runs_dir() / "first").exists()
+    write_events(paths.runs_dir() / "third", [config_event()])
+    assert main(["runs", "rename", "second", "third"]) == 2  # taken
+    assert "already exists" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["runs", "delete", "second"]) == 2  # no terminal to ask in: needs --yes
+    assert "needs a yes" in capsys.readouterr().err and (paths.runs_dir() / "second").is_dir()
+    assert main(["runs", "delete", "second", "--yes"]) == 0 and not (paths.runs_dir() / "second").exists()
+    assert main(["runs", "delete", "nothing-here", "--yes"]) == 2
+    assert "no run named 'nothing-here'" in capsys.readouterr().err
+    plain = paths.runs_dir().parent / "not-a-run"
+    plain.mkdir()
+    assert main(["runs", "delete", str(plain), "--yes"]) == 2 and plain.is_dir()  # only a folder that holds a run

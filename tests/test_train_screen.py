@@ -433,3 +433,36 @@ async def test_the_form_warns_when_the_corpus_is_too_small_for_the_batch(text_fi
         await fill(pilot, text_file, batch_size="128", seq_len="100")
         await wait_for(pilot, lambda: form_of(app).valid, what="a valid form")
         assert "Warning: only 1 batch per epoch" in check_text(app) and "batch 2 gives" in check_text(app)
+
+
+async def test_a_past_run_is_renamed_and_deleted_from_the_list_after_asking(tiny_model_path):
+    from charwriter.dialogs.prompt import TextPrompt
+
+    run_dir = fixed_run(tiny_model_path)
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the screen")
+        screen = app.screen
+        table = screen.query_one(RunList)
+        table.focus()
+        await pilot.press("enter")  # shown, so the renamed run stays shown
+        await pilot.press("r")
+        await wait_for(pilot, lambda: isinstance(app.screen, TextPrompt), what="the name prompt")
+        app.screen.query_one(Input).value = "river"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: (paths.runs_dir() / "river").is_dir(), what="the rename")
+        assert not run_dir.exists() and table.get_row(str(paths.runs_dir() / "river"))[0] == "river"
+        assert app.runs.shown.run_dir == paths.runs_dir() / "river"
+        table.focus()
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question")
+        await pilot.click("#cancel")
+        await pilot.pause()
+        assert (paths.runs_dir() / "river").is_dir()  # Cancel keeps it
+        table.focus()
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the question again")
+        await pilot.click("#delete")
+        await wait_for(pilot, lambda: not (paths.runs_dir() / "river").exists(), what="the deletion")
+        await pilot.pause()
+        assert table.row_count == 0 and app.runs.shown is None

@@ -19,11 +19,13 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Button, Label, ProgressBar, Static
 
+from charwriter.dialogs.confirm import ConfirmScreen
+from charwriter.dialogs.prompt import TextPrompt
 from charwriter.dialogs.resume import ResumeScreen
 from charwriter.errors import UserError
 from charwriter.run_service import RunChanged, RunService
-from charwriter.runs import (RunHistory, check_run_name, format_duration, list_runs, read_history, resume_command,
-                             train_command)
+from charwriter.runs import (RunHistory, check_run_name, delete_run, format_duration, list_runs, read_history,
+                             rename_run, resume_command, run_size, train_command)
 from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.loss_plot import LossPlot
 from charwriter.widgets.run_list import RunList
@@ -225,6 +227,46 @@ class TrainScreen(Screen):
     @on(RunList.Opened)
     def _open_run(self, event: RunList.Opened) -> None:
         self.open_run(event.run_dir)
+
+    @on(RunList.Requested)
+    def _delete_or_rename(self, event: RunList.Requested) -> None:
+        run_dir = event.run_dir
+        if self.runs.active and self.runs.live is not None and self.runs.live.run_dir == run_dir:
+            self.notify(f"{run_dir.name} is training — stop it first", severity="warning")
+            return
+        if event.action == "delete":
+            def answered(choice: str | None) -> None:
+                if choice == "delete":
+                    self._run_changed(run_dir, None, lambda: delete_run(run_dir), f"Deleted {run_dir.name}")
+
+            self.app.push_screen(ConfirmScreen(
+                "Delete run", f"Delete {run_dir.name} ({run_size(run_dir) / 1e6:.1f} MB: its curves, checkpoint and"
+                " models)? This cannot be undone.", [("Delete", "delete", "error"), ("Cancel", "cancel", "default")]),
+                answered)
+        else:
+            def named(name: str | None) -> None:
+                if name and name != run_dir.name:
+                    self._run_changed(run_dir, name, lambda: rename_run(run_dir, name), f"Renamed to {name}")
+
+            self.app.push_screen(TextPrompt("Rename run", f"A new name for {run_dir.name}:", run_dir.name), named)
+
+    def _run_changed(self, run_dir: Path, new_name: str | None, change, done: str) -> None:
+        """Delete or rename a run, then show the list as it is; the run shown follows (or is closed)."""
+        try:
+            change()
+        except (UserError, OSError) as error:
+            self.notify(str(error), severity="error")
+            return
+        shown = self.runs.shown
+        if shown is not None and shown.run_dir == run_dir:
+            self.runs.show(read_history(run_dir.parent / new_name)) if new_name else self.runs.close()
+        settings = getattr(self.app, "settings", None)  # the writer's remembered model may live in this run
+        if new_name and settings is not None and settings.model and Path(settings.model).parent == run_dir:
+            settings.model = str(run_dir.parent / new_name / Path(settings.model).name)
+            settings.save()
+        self.notify(done)
+        self.refresh_runs()
+        self.refresh_view(force_plot=True)
 
     def open_run(self, run_dir: Path) -> None:
         """Show a run's curves and settings (the live one as it is, a past one read from its events.jsonl); the form

@@ -1,10 +1,12 @@
-"""Past training runs in a table (newest first); Enter or a click on a row opens its curves."""
+"""Past training runs in a table (newest first); Enter or a click on a row opens its curves, d deletes it and r
+renames it (the screen asks first)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
@@ -17,9 +19,27 @@ NAME_WIDTH = 18  # a run named after its corpus and time ("pride-and-prejudice-2
 class RunList(DataTable):
     """`show(histories)` fills it; selecting a row posts `RunList.Opened` with that run's folder."""
 
+    BINDINGS = [
+        Binding("d", "request('delete')", "Delete run", id="runs.delete", tooltip="Delete the run (asks first)"),
+        Binding("r", "request('rename')", "Rename run", id="runs.rename", tooltip="Give the run another name"),
+    ]
+
     @dataclass
     class Opened(Message):
         run_dir: Path
+
+    @dataclass
+    class Requested(Message):
+        """Delete or rename the run under the cursor (`action`: "delete" or "rename")."""
+
+        action: str
+        run_dir: Path
+
+    def action_request(self, action: str) -> None:
+        if self.row_count:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            if key is not None:
+                self.post_message(self.Requested(action, Path(key)))
 
     def on_mount(self) -> None:
         self.cursor_type = "row"

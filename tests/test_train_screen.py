@@ -8,6 +8,7 @@ default of one thread per core makes every step wait for a core (a thousand time
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import time
 from pathlib import Path
@@ -466,3 +467,34 @@ async def test_a_past_run_is_renamed_and_deleted_from_the_list_after_asking(tiny
         await wait_for(pilot, lambda: not (paths.runs_dir() / "river").exists(), what="the deletion")
         await pilot.pause()
         assert table.row_count == 0 and app.runs.shown is None
+
+
+def test_smoothing_is_a_trailing_mean():
+    from charwriter.widgets.loss_plot import smoothed
+
+    points = [(1, 4.0), (2, 2.0), (3, 3.0), (4, 1.0)]
+    assert smoothed(points, 2) == [(1, 4.0), (2, 3.0), (3, 2.5), (4, 2.0)]
+    assert smoothed(points, 0) == points
+
+
+async def test_the_plot_smooths_switches_to_log_and_draws_the_learning_rate(tmp_path):
+    run_dir = paths.runs_dir() / "cosine-run"
+    run_dir.mkdir(parents=True)
+    events = fake_events(run_dir, steps=60)
+    for e in events:
+        if e["type"] == "step":
+            e["lr"] = 0.003 * (1 + math.cos(math.pi * e["step"] / 60)) / 2 + 1e-4
+    (run_dir / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
+    app = TrainApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the screen")
+        app.screen.open_run(run_dir)
+        await pilot.pause()
+        plot = app.screen.query_one(LossPlot)
+        assert plot.has_focus and set(plot.lines) == {"train", "validation", "learning rate"}
+        await pilot.press("s")
+        assert plot.smoothing == 10 and "train" in plot.lines
+        await pilot.press("l")
+        assert plot.log_scale
+        await pilot.press("l", "s", "s")
+        assert not plot.log_scale and plot.smoothing == 0

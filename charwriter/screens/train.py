@@ -7,6 +7,7 @@ shown. This screen only draws what the service holds, when it says the run chang
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,6 +166,8 @@ class TrainScreen(Screen):
         self.add_class(f"-view-{view}")
         if view == "runs":
             self.query_one(RunList).focus()
+        elif view == "curves" and self.size.width < self.NARROW:
+            self.query_one(LossPlot).focus()  # its keys: s smooths, l switches to a log scale
 
     def action_back(self) -> None:
         if len(self.app.screen_stack) > 1:
@@ -300,7 +303,7 @@ class TrainScreen(Screen):
         self.refresh_buttons()
         history = self.runs.shown
         if history is None:
-            self.query_one(LossPlot).show([], [], "no run yet: fill in the form and press Start")
+            self.query_one(LossPlot).show([], [], [], "no run yet: fill in the form and press Start")
             for name in ("stats", "settings", "sample", "error"):
                 self.query_one(f"#{name}", Static).update("")
             return
@@ -310,7 +313,7 @@ class TrainScreen(Screen):
         live = h is self.runs.live and self.runs.active
         now = time.monotonic()
         if force_plot or len(h.val_loss) != self._plotted_vals or now - self._plotted_at >= PLOT_INTERVAL:
-            self.query_one(LossPlot).show(list(h.train_loss), list(h.val_loss), f"{h.name} — loss")
+            self.query_one(LossPlot).show(list(h.train_loss), list(h.val_loss), list(h.lrs), f"{h.name} — loss")
             self._plotted_at, self._plotted_vals = now, len(h.val_loss)
             self.query_one(RunList).update_run(h, running=live)
 
@@ -334,7 +337,7 @@ class TrainScreen(Screen):
         if last and last.loss is not None:
             parts.append(f"loss {last.loss:.3f}")
         if h.best_val_loss is not None:
-            parts.append(f"best val {h.best_val_loss:.3f}")
+            parts.append(f"best val {h.best_val_loss:.3f} ({h.best_val_loss / math.log(2):.3f} bits/char)")
         config = h.config
         if config and config.parameters:
             threads = config.threads if config.device == "cpu" else None

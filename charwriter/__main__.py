@@ -87,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                        " auto)")
 
     train = sub.add_parser("train", help="train a model on a text file")
-    train.add_argument("corpus", nargs="?", help="a UTF-8 text file")
+    train.add_argument("corpus", nargs="?", help="a UTF-8 text file, or a folder of them (see --glob)")
     _train_options(train)
     train.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (name or path)")
     train.add_argument("--name", help="run name (default: corpus name and time)")
@@ -215,7 +215,7 @@ def cmd_train(args) -> int:
                                 "charwriter train CORPUS --resume RUN")
             init = load_model(resolve_model(config.init_from)) if config.init_from else None
             corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
-                                      keep_boilerplate=config.keep_boilerplate)
+                                      keep_boilerplate=config.keep_boilerplate, glob=config.glob)
             kept = _set_aside_events(run_dir)
             print(f"charwriter: {run_dir} stopped before its first checkpoint: starting it again from step 0 with the"
                   f" same settings (its earlier events are kept as {kept.name})", file=sys.stderr)
@@ -237,7 +237,7 @@ def cmd_train(args) -> int:
         if not corpus_path:
             raise UserError("the checkpoint does not say where its corpus is — pass it: charwriter train CORPUS --resume RUN")
         corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=checkpoint.vocab,
-                                  keep_boilerplate=config.keep_boilerplate)
+                                  keep_boilerplate=config.keep_boilerplate, glob=config.glob)
         if corpus.sha256 != saved.get("corpus_sha256"):
             raise UserError(f"{corpus_path} is not the text this run was trained on (its sha256 differs)"
                             " — pass the original corpus")
@@ -254,7 +254,7 @@ def cmd_train(args) -> int:
                 given.setdefault(key, getattr(init.config, key))
         config = TrainConfig(**given)
         corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
-                                  keep_boilerplate=config.keep_boilerplate)
+                                  keep_boilerplate=config.keep_boilerplate, glob=config.glob)
         corpus.check_size(config.batch_size, config.seq_len, where=args.corpus)
         from charwriter.runs import batch_advice
 
@@ -420,7 +420,8 @@ class _TrainView:
 
         if isinstance(event, ConfigEvent):
             threads = f" with {event.threads_reason}" if event.threads_reason and event.device == "cpu" else ""
-            cut = f"; {event.boilerplate} (--keep-boilerplate keeps them)" if event.boilerplate else ""
+            cut = f"; {event.reading}" if event.reading else ""
+            cut += " (--keep-boilerplate keeps them)" if "Project Gutenberg" in cut else ""
             self.console.print(f"training {event.run}: {event.corpus} ({event.corpus_chars:,} chars, "
                                f"{event.vocab_size} symbols{cut}), {event.parameters:,} parameters on "
                                f"{event.device}{threads}, {event.batches_per_epoch} batches per epoch; events in "

@@ -228,7 +228,7 @@ class CorpusInfo:
     fine_tune_size: tuple[int, int] | None = None  # (hidden_size, num_layers) of the starting model, which win
     param_chars_per_s: float = CPU_PARAM_CHARS_PER_S  # this machine's speed, when a past run measured it
     speed_from: str | None = None  # the past run whose speed the estimate uses; None: the CPU rule of thumb
-    cut: str | None = None  # what the trainer will cut from the file (a Project Gutenberg header and licence)
+    reading: str | None = None  # how the trainer will read it: a folder's files, a Gutenberg licence cut
 
     @property
     def estimated_chars_per_s(self) -> float:
@@ -290,11 +290,11 @@ def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: 
         meta = read_metadata(resolve_model(init_from))
         vocab = meta["vocab"]
         hidden_size, num_layers = meta["config"]["hidden_size"], meta["config"]["num_layers"]
-    corpus = Corpus.from_file(path, val_fraction, vocab=vocab, keep_boilerplate=False)  # as the trainer would
+    corpus = Corpus.from_file(path, val_fraction, vocab=vocab, keep_boilerplate=False)  # as the trainer reads it
     corpus.check_size(batch_size, seq_len, where=str(path))
     model = CharRNN(ModelConfig(len(corpus.vocab), hidden_size, num_layers, 0.0, "lstm"))
     info = CorpusInfo(len(corpus.data), len(corpus.vocab), len(corpus.train_streams(batch_size, seq_len)),
-                      model.num_parameters(), (hidden_size, num_layers) if init_from else None, cut=corpus.cut)
+                      model.num_parameters(), (hidden_size, num_layers) if init_from else None, reading=corpus.reading)
     measured = measured_speed(info.parameters, batch_size)
     if measured is not None:
         info.param_chars_per_s, info.speed_from = measured

@@ -52,7 +52,7 @@ def bad_corpus(tmp_path, case):
 
 @pytest.mark.parametrize("case, message", [
     ("missing", "corpus not found"),
-    ("directory", "is a directory"),
+    ("directory", "no files matching *.txt,*.md in"),
     ("empty", "corpus is empty"),
     ("binary", "looks binary (NUL byte at offset 5)"),
     ("not utf-8", "not valid utf-8 (byte 0xe9 at offset 3)"),

@@ -411,7 +411,7 @@ def test_train_cuts_the_boilerplate_unless_asked_and_says_so(tmp_path, capsys, i
         config = read_events(isolated_home / "data" / "runs" / name)[0]
         assert config["corpus_chars"] == chars and config["config"]["keep_boilerplate"] == bool(extra)
         assert ("cut the Project Gutenberg header" in err) != bool(extra)
-        assert (config["boilerplate"] is None) == bool(extra)
+        assert (config["reading"] is None) == bool(extra)
     assert main(["train", "--resume", "cut", "--epochs", "2"]) == 0  # the same cut on resume: the same text
 
 
@@ -419,3 +419,33 @@ def test_fine_tuning_reads_curly_quotes_as_the_models_straight_ones():
     vocab = sorted(set("abc '\"\n"))
     corpus = Corpus.from_text("a \u2018b\u2019 \u201cc\u201d \u00e0\u2603", vocab=vocab)
     assert corpus.text == "a 'b' \"c\" a"  # the snowman has no look-alike: dropped
+
+
+def test_a_folder_of_texts_is_one_corpus_and_says_what_it_used_and_skipped(tmp_path, capsys, isolated_home):
+    from charwriter.__main__ import main
+    from charwriter.lm.data import read_folder
+
+    folder = tmp_path / "notes"
+    (folder / "drafts").mkdir(parents=True)
+    (folder / "a.txt").write_text("First chapter.\r\n" + make_text(3000), encoding="utf-8")
+    (folder / "drafts" / "b.md").write_text(GUTENBERG + make_text(3000) + "\n" + LICENCE, encoding="utf-8")
+    (folder / "c.txt").write_bytes(b"\x00\x01binary")
+    (folder / "d.rst").write_text("not matched")
+    (folder / ".hidden.txt").write_text("hidden")
+    text, reading = read_folder(folder, keep_boilerplate=False)
+    assert text.startswith("First chapter.\n") and "\n\nEvery" in text and "Updated editions" not in text
+    assert "hidden" not in text and "not matched" not in text
+    assert reading.startswith(f"read 2 files ({len(text):,} characters) from {folder}")
+    assert "cut the Project Gutenberg header and licence of 1" in reading and "skipped 1: c.txt (corpus looks binary" in reading
+    rst, _ = read_folder(folder, glob="*.rst")
+    assert rst == "not matched\n"
+    with pytest.raises(CorpusError, match="no files matching"):
+        read_folder(folder, glob="*.tex")
+
+    tiny = ["--hidden-size", "8", "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--epochs", "1",
+            "--eval-every", "0", "--sample-length", "5"]
+    assert main(["train", str(folder), *tiny, "--name", "folder"]) == 0
+    assert "read 2 files" in " ".join(capsys.readouterr().err.split())
+    config = read_events(isolated_home / "data" / "runs" / "folder")[0]
+    assert config["corpus_chars"] == len(text) and config["reading"] == reading
+    assert main(["train", "--resume", "folder", "--epochs", "2"]) == 0  # the folder read again: the same text

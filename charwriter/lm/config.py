@@ -17,6 +17,7 @@ SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CELLS = ("lstm", "gru")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
+DEFAULT_GLOB = "*.txt,*.md"  # the files a folder corpus is read from
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,8 @@ class TrainConfig:
                                   low=0, high=1, low_open=True, high_open=True)
     keep_boilerplate: bool = _option(False, "train on a Project Gutenberg file's header and licence too (default:"
                                      " only the book between its *** START OF and *** END OF lines)")
+    glob: str = _option(DEFAULT_GLOB, "a folder corpus: which files to read, recursively, as comma-separated"
+                        f" patterns (default {DEFAULT_GLOB})")
     seed: int = _option(1234, "random seed: weights, dropout and samples (default 1234)", low=0, high=2**63 - 1)
     device: str = _option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps", choices=DEVICES,
                           resumable=True)

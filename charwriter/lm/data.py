@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from charwriter.errors import CorpusError
+from charwriter.lm.config import DEFAULT_GLOB
 from charwriter.textfile import read_text_file
 
 MAX_CORPUS_BYTES = 2_000_000_000  # a sanity cap: the encoded corpus lives in memory
@@ -74,6 +75,55 @@ def cut_boilerplate(text: str) -> tuple[str, str | None]:
     cut = [f"header ({lo:,} characters)"] if lo else []
     cut += [f"licence ({len(text) - hi:,} characters)"] if hi < len(text) else []
     return body, "cut the Project Gutenberg " + " and ".join(cut)
+
+
+MAX_FOLDER_FILES = 10_000
+
+
+def folder_files(folder: Path, glob: str = DEFAULT_GLOB) -> list[Path]:
+    """The files of a folder that match any of the comma-separated patterns, recursively, in a stable order
+    (hidden files and folders left out)."""
+    patterns = [p.strip() for p in glob.split(",") if p.strip()]
+    found = set()
+    for pattern in patterns:
+        for path in folder.rglob(pattern):
+            if not any(part.startswith(".") for part in path.relative_to(folder).parts) and not path.is_dir():
+                found.add(path)
+                if len(found) > MAX_FOLDER_FILES:
+                    raise CorpusError(f"more than {MAX_FOLDER_FILES:,} files match {glob} in {folder} — give a"
+                                      " narrower --glob or a smaller folder")
+    return sorted(found, key=lambda p: str(p.relative_to(folder)))
+
+
+def read_folder(folder: Path, encoding: str = "utf-8", keep_boilerplate: bool = True,
+                glob: str = DEFAULT_GLOB) -> tuple[str, str]:
+    """Every readable text file of a folder, joined by blank lines, each read as a corpus file is (the same checks;
+    a Project Gutenberg book cut to its text unless `keep_boilerplate`); -> the text and what was used and skipped."""
+    files = folder_files(folder, glob)
+    if not files:
+        raise CorpusError(f"no files matching {glob} in {folder} — put text files there, or pass --glob (for"
+                          " example --glob '*.txt,*.rst')")
+    parts, skipped, cut = [], [], 0
+    for path in files:
+        try:
+            text = read_text(path, encoding=encoding)
+        except CorpusError as error:
+            skipped.append(f"{path.relative_to(folder)} ({str(error).split(': ')[0]})")
+            continue
+        if not keep_boilerplate:
+            text, was_cut = cut_boilerplate(text)
+            cut += was_cut is not None
+        parts.append(text.strip("\n"))
+    if not parts:
+        raise CorpusError(f"none of the {len(files)} files in {folder} could be read: {', '.join(skipped[:3])}"
+                          " — give UTF-8 text files (or pass --encoding)")
+    text = "\n\n".join(parts) + "\n"
+    reading = f"read {len(parts)} file{'s' if len(parts) != 1 else ''} ({len(text):,} characters) from {folder}"
+    if cut:
+        reading += f"; cut the Project Gutenberg header and licence of {cut}"
+    if skipped:
+        reading += f"; skipped {len(skipped)}: {', '.join(skipped[:5])}" + (" …" if len(skipped) > 5 else "")
+    return text, reading
 
 
 def build_vocab(text: str) -> list[str]:
@@ -148,17 +198,22 @@ class Corpus:
     data: torch.Tensor  # (N,) uint8 or int32 character codes
     val_fraction: float
     sha256: str
-    cut: str | None = None  # what was cut from the file (a Project Gutenberg header and licence), if anything
+    reading: str | None = None  # how the text was read: the files used and skipped, what was cut, if anything
 
     @classmethod
     def from_file(cls, path: str | Path, val_fraction: float = 0.1, encoding: str = "utf-8", vocab=None,
-                  keep_boilerplate: bool = True) -> "Corpus":
-        """`keep_boilerplate=False`: a Project Gutenberg file's book only (`cut_boilerplate`)."""
-        text, cut = read_text(path, encoding=encoding), None
-        if not keep_boilerplate:
-            text, cut = cut_boilerplate(text)
-        corpus = cls.from_text(text, name=Path(path).name, val_fraction=val_fraction, vocab=vocab)
-        corpus.cut = cut
+                  keep_boilerplate: bool = True, glob: str = DEFAULT_GLOB) -> "Corpus":
+        """A text file, or a folder of them (`read_folder`). `keep_boilerplate=False`: a Project Gutenberg file's
+        book only (`cut_boilerplate`)."""
+        path = Path(path).expanduser()
+        if path.is_dir():
+            text, reading = read_folder(path, encoding, keep_boilerplate, glob)
+        else:
+            text, reading = read_text(path, encoding=encoding), None
+            if not keep_boilerplate:
+                text, reading = cut_boilerplate(text)
+        corpus = cls.from_text(text, name=path.name, val_fraction=val_fraction, vocab=vocab)
+        corpus.reading = reading
         return corpus
 
     @classmethod

@@ -48,7 +48,7 @@ class ConfigEvent(_Event):
     threads_reason: str | None = None
     precision: str | None = None
     precision_reason: str | None = None
-    boilerplate: str | None = None  # what was cut from the corpus (a Project Gutenberg header and licence), if any
+    reading: str | None = None  # how the corpus was read: a folder's files used and skipped, a Gutenberg licence cut
     config: dict = field(default_factory=dict)  # the hyperparameters: `TrainConfig.to_dict()`
 
 

@@ -421,7 +421,7 @@ class Trainer:
                               device=str(self.device), resumed_at_step=self.step, processes=self.world,
                               threads=torch.get_num_threads(), threads_reason=self.threads_reason,
                               precision="bf16" if self.autocast else "fp32", precision_reason=self.precision_reason,
-                              boilerplate=self.corpus.cut, config=c.to_dict()))
+                              reading=self.corpus.reading, config=c.to_dict()))
         try:
             return self._loop(per_epoch)
         except TrainingDiverged as error:

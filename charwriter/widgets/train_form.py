@@ -61,7 +61,7 @@ class TrainForm(Vertical):
         with Horizontal(classes="row"):
             yield Label("Corpus", classes="field-label")
             yield Input(self.initial_corpus, placeholder="path/to/text.txt", id="corpus", suggester=PathSuggester(),
-                        compact=True, tooltip="A UTF-8 text file to train on (→ completes the path)")
+                        compact=True, tooltip="A UTF-8 text file to train on, or a folder of .txt and .md files (→ completes the path)")
         with Horizontal(classes="row"):
             yield Label("Run name", classes="field-label")
             yield Input(placeholder="corpus name and time", id="name", compact=True,
@@ -198,7 +198,7 @@ class TrainForm(Vertical):
                 f"{info.batches_per_epoch} batches per epoch · estimated {format_duration(epoch)} per epoch "
                 + (f"at the speed run {info.speed_from} reached here" if info.speed_from
                    else "on a CPU (rough; a GPU is faster)")
-                + (f"\n{info.cut[0].upper()}{info.cut[1:]}" if info.cut else "")
+                + (f"\n{info.reading[0].upper()}{info.reading[1:]}" if info.reading else "")
                 + (f"\nWarning: {advice}" if (advice := batch_advice(info.batches_per_epoch, options["batch_size"],
                                                                         options["seq_len"])) else "")
                 + (f"\nFine-tuning keeps the model's size: hidden {info.fine_tune_size[0]} × "

@@ -253,8 +253,14 @@ def cmd_train(args) -> int:
             for key in ("dropout", "weight_dropout"):  # training-only: the model's own unless given
                 given.setdefault(key, getattr(init.config, key))
         config = TrainConfig(**given)
+        added = []
+        if init is not None:
+            init, added = _fine_tune_vocab(init, args.corpus, args.encoding, config)
         corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
                                   keep_boilerplate=config.keep_boilerplate, glob=config.glob)
+        if added:
+            note = f"added {len(added)} characters to the model's vocabulary: {''.join(added)[:40]}"
+            corpus.reading = f"{corpus.reading}; {note}" if corpus.reading else note
         corpus.check_size(config.batch_size, config.seq_len, where=args.corpus)
         from charwriter.runs import batch_advice
 
@@ -278,6 +284,30 @@ def cmd_train(args) -> int:
                   f" are kept as {kept.name})", file=sys.stderr)
         trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(args.corpus).resolve()))
     return _run_trainer(trainer, args)
+
+
+def _fine_tune_vocab(init, corpus_path: str, encoding: str, config):
+    """The starting model for a fine-tune, and the characters added to its vocabulary: with `--extend-vocab` the
+    text's characters that the model cannot read (nor read as a look-alike) get new rows; without, it says which
+    will be dropped."""
+    from charwriter.lm.checkpoint import LoadedModel
+    from charwriter.lm.data import Corpus
+    from charwriter.lm.model import extend_vocab
+    from charwriter.lm.sample import unseen_characters
+
+    text = Corpus.from_file(corpus_path, config.val_fraction, encoding, keep_boilerplate=config.keep_boilerplate,
+                            glob=config.glob).text
+    unseen = unseen_characters(text, init.vocab)
+    if not unseen:
+        return init, []
+    shown = " ".join(repr(c)[1:-1] for c in unseen[:12]) + (" …" if len(unseen) > 12 else "")
+    if not config.extend_vocab:
+        print(f"charwriter: warning: {len(unseen)} characters the model has never seen will be read without their"
+              f" accent or dropped ({shown}) — --extend-vocab adds them to its vocabulary", file=sys.stderr)
+        return init, []
+    model = extend_vocab(init.model, init.vocab, unseen)
+    vocab = init.vocab + unseen
+    return LoadedModel(model, vocab, model.config, dict(init.training, vocab_added="".join(unseen)), init.path), unseen
 
 
 def _first_config(run_dir: Path):

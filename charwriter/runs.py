@@ -229,6 +229,8 @@ class CorpusInfo:
     param_chars_per_s: float = CPU_PARAM_CHARS_PER_S  # this machine's speed, when a past run measured it
     speed_from: str | None = None  # the past run whose speed the estimate uses; None: the CPU rule of thumb
     reading: str | None = None  # how the trainer will read it: a folder's files, a Gutenberg licence cut
+    unseen: str = ""  # fine-tuning: the characters the starting model cannot read (nor as a look-alike)
+    extended: bool = False  # … and they are added to its vocabulary (--extend-vocab)
 
     @property
     def estimated_chars_per_s(self) -> float:
@@ -275,7 +277,7 @@ def measured_speed(parameters: int, batch_size: int, root: Path | None = None) -
 
 
 def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: float, hidden_size: int,
-                 num_layers: int, init_from: str | None = None) -> CorpusInfo:
+                 num_layers: int, init_from: str | None = None, extend_vocab: bool = False) -> CorpusInfo:
     """What the trainer would say about this corpus and these sizes, without training (imports torch).
 
     Raises the trainer's own `CorpusError`/`UserError` messages: missing, binary, not UTF-8, too short.
@@ -285,16 +287,22 @@ def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: 
     from charwriter.lm.model import CharRNN, ModelConfig
     from charwriter.lm.registry import resolve_model
 
-    vocab = None
+    vocab, unseen = None, []
     if init_from:
+        from charwriter.lm.sample import unseen_characters
+
         meta = read_metadata(resolve_model(init_from))
         vocab = meta["vocab"]
         hidden_size, num_layers = meta["config"]["hidden_size"], meta["config"]["num_layers"]
+        unseen = unseen_characters(Corpus.from_file(path, val_fraction, keep_boilerplate=False).text, vocab)
+        if extend_vocab:
+            vocab = vocab + unseen
     corpus = Corpus.from_file(path, val_fraction, vocab=vocab, keep_boilerplate=False)  # as the trainer reads it
     corpus.check_size(batch_size, seq_len, where=str(path))
     model = CharRNN(ModelConfig(len(corpus.vocab), hidden_size, num_layers, 0.0, "lstm"))
     info = CorpusInfo(len(corpus.data), len(corpus.vocab), len(corpus.train_streams(batch_size, seq_len)),
-                      model.num_parameters(), (hidden_size, num_layers) if init_from else None, reading=corpus.reading)
+                      model.num_parameters(), (hidden_size, num_layers) if init_from else None, reading=corpus.reading,
+                      unseen="".join(unseen), extended=extend_vocab and bool(unseen))
     measured = measured_speed(info.parameters, batch_size)
     if measured is not None:
         info.param_chars_per_s, info.speed_from = measured
@@ -320,7 +328,9 @@ def format_duration(seconds: float | None) -> str:
 def _flags(options: dict) -> list[str]:
     argv = []
     for key, value in options.items():
-        if value is not None:
+        if value is True:  # a switch (store_true)
+            argv.append("--" + key.replace("_", "-"))
+        elif value is not None and value is not False:
             argv += ["--" + key.replace("_", "-"), str(value)]
     return argv
 

@@ -449,3 +449,33 @@ def test_a_folder_of_texts_is_one_corpus_and_says_what_it_used_and_skipped(tmp_p
     config = read_events(isolated_home / "data" / "runs" / "folder")[0]
     assert config["corpus_chars"] == len(text) and config["reading"] == reading
     assert main(["train", "--resume", "folder", "--epochs", "2"]) == 0  # the folder read again: the same text
+
+
+def test_fine_tuning_can_extend_the_vocabulary_with_the_texts_new_characters(tiny_model_path, tmp_path, capsys,
+                                                                              isolated_home):
+    from charwriter.__main__ import main
+    from charwriter.lm.model import extend_vocab
+
+    loaded = load_model(tiny_model_path)
+    assert "é" not in loaded.vocab and "ß" not in loaded.vocab
+    bigger = extend_vocab(loaded.model, loaded.vocab, ["é", "ß"])
+    idx = torch.tensor([[loaded.vocab.index(c) for c in "the house"]])
+    old, new = loaded.model(idx)[0], bigger(idx)[0]
+    assert torch.allclose(new[..., : len(loaded.vocab)], old, atol=1e-6)  # every old character as before
+    e, acute = loaded.vocab.index("e"), len(loaded.vocab)
+    assert torch.equal(bigger.rnn.weight_ih_l0[:, acute], loaded.model.rnn.weight_ih_l0[:, e])  # é starts as e
+    assert new[..., acute].max() < old.max()  # and is not yet likely
+
+    text = tmp_path / "fr.txt"
+    text.write_text(make_text(5000).replace("e ", "é ").replace("s ", "ß "), encoding="utf-8")
+    tiny = ["--batch-size", "4", "--seq-len", "16", "--epochs", "1", "--eval-every", "0", "--sample-length", "5"]
+    assert main(["train", str(text), "--init-from", str(tiny_model_path), *tiny, "--name", "dropped"]) == 0
+    assert "2 characters the model has never seen will be read without their accent or dropped (ß é)" in \
+        " ".join(capsys.readouterr().err.split())
+    assert main(["train", str(text), "--init-from", str(tiny_model_path), *tiny, "--name", "kept",
+                 "--extend-vocab"]) == 0
+    assert "added 2 characters to the model's vocabulary: ßé" in " ".join(capsys.readouterr().err.split())
+    tuned = load_model(isolated_home / "data" / "runs" / "kept" / "best.safetensors")
+    assert tuned.vocab == loaded.vocab + ["ß", "é"]
+    assert tuned.training["started_from"]["vocab_added"] == "ßé"
+    assert main(["train", "--resume", "kept", "--epochs", "2"]) == 0  # the same text, the same vocabulary

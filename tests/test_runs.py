@@ -21,6 +21,7 @@ from charwriter.lm.data import Corpus
 from charwriter.runs import (RunHistory, TrainerProcess, app_trainer_threads, check_corpus, check_run_name,
                              downsample, list_runs, read_history, resume_command, train_command)
 from charwriter.widgets.path_suggester import PathSuggester
+from conftest import make_text
 
 
 def config_event(step=0, total=20, **extra):
@@ -282,3 +283,12 @@ def test_runs_are_listed_renamed_and_deleted_from_the_command_line(capsys, monke
     plain = paths.runs_dir().parent / "not-a-run"
     plain.mkdir()
     assert main(["runs", "delete", str(plain), "--yes"]) == 2 and plain.is_dir()  # only a folder that holds a run
+
+
+def test_the_forms_check_says_which_characters_a_fine_tune_would_lose_or_add(tiny_model_path, tmp_path):
+    text = tmp_path / "fr.txt"
+    text.write_text(make_text(20_000).replace("e ", "é "), encoding="utf-8")
+    plain = check_corpus(text, 8, 32, 0.1, 32, 1, init_from=str(tiny_model_path))
+    extended = check_corpus(text, 8, 32, 0.1, 32, 1, init_from=str(tiny_model_path), extend_vocab=True)
+    assert plain.unseen == "é" and not plain.extended
+    assert extended.extended and extended.vocab_size == plain.vocab_size + 1

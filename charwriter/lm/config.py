@@ -97,6 +97,10 @@ class TrainConfig:
     clip: float = _option(5.0, "gradient-norm clip (seed: 5)", label="Grad clip", low=0, low_open=True)
     val_fraction: float = _option(0.1, "tail of the text held out for validation (seed: 0.1)", label="Val fraction",
                                   low=0, high=1, low_open=True, high_open=True)
+    extend_vocab: bool = _option(False, "fine-tuning (--init-from): add the characters of the text that the model"
+                                 " has never seen (and has no look-alike for) to its vocabulary, instead of dropping"
+                                 " them", label="Extend vocab", tooltip="Fine-tuning: learn the text's new characters"
+                                 " (é, ß, £ …) instead of dropping them")
     keep_boilerplate: bool = _option(False, "train on a Project Gutenberg file's header and licence too (default:"
                                      " only the book between its *** START OF and *** END OF lines)")
     glob: str = _option(DEFAULT_GLOB, "a folder corpus: which files to read, recursively, as comma-separated"

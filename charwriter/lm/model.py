@@ -148,3 +148,39 @@ def state_tensors(state) -> list[torch.Tensor]:
 
 def state_from_tensors(tensors: list[torch.Tensor], cell: str):
     return (tensors[0], tensors[1]) if cell == "lstm" else tensors[0]
+
+
+@torch.no_grad()
+def extend_vocab(model: CharRNN, vocab: list[str], added: list[str]) -> CharRNN:
+    """A copy of `model` that also reads and writes the characters `added` (appended after `vocab`, so every old
+    character keeps its code). A new character starts as its unaccented letter where it has one (é as e: the same
+    input column and output row), else as the average character; its output bias starts at the rarest old one's,
+    so the model begins by giving it little probability and learns it from the text."""
+    import unicodedata
+
+    index = {ch: i for i, ch in enumerate(vocab)}
+    config = ModelConfig(**{**model.config.to_dict(), "vocab_size": len(vocab) + len(added)})
+    bigger = CharRNN(config)
+    state = model.state_dict()
+    new = bigger.state_dict()
+    for name, value in state.items():
+        if name == "rnn.weight_ih_l0":  # (gates, V): one input column per character
+            new[name][:, : len(vocab)] = value
+        elif name == "head.weight":  # (V, H): one output row per character
+            new[name][: len(vocab)] = value
+        elif name == "head.bias":
+            new[name][: len(vocab)] = value
+        else:
+            new[name].copy_(value)
+    for j, ch in enumerate(added, start=len(vocab)):
+        base = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        source = index.get(base) if len(base) == 1 else None
+        if source is not None:
+            new["rnn.weight_ih_l0"][:, j] = state["rnn.weight_ih_l0"][:, source]
+            new["head.weight"][j] = state["head.weight"][source]
+        else:
+            new["rnn.weight_ih_l0"][:, j] = state["rnn.weight_ih_l0"].mean(1)
+            new["head.weight"][j] = state["head.weight"].mean(0)
+        new["head.bias"][j] = state["head.bias"].min()
+    bigger.load_state_dict(new)
+    return bigger

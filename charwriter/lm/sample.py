@@ -40,6 +40,14 @@ def translate(ch: str, index: dict[str, int]) -> str:
     return ""
 
 
+def unseen_characters(text: str, vocab: list[str]) -> list[str]:
+    """The characters of `text` that a model with this vocabulary has never seen, but for typographic look-alikes
+    (curly quotes, dashes, odd spaces: read as the plain ones): letters like é, ß or £ that fine-tuning would read
+    without their accent or drop, unless it extends the vocabulary."""
+    known = set(vocab)
+    return sorted(ch for ch in set(text) if ch not in known and ch not in LOOKALIKES and not ch.isspace())
+
+
 def split_mapped(text: str, vocab: list[str]) -> tuple[list[int], str]:
     """`split_known` after `translate`: codes of the text as the editor reads it, and what had to be skipped."""
     index = {ch: i for i, ch in enumerate(vocab)}

@@ -18,7 +18,7 @@ from textual.containers import Grid, Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
-from textual.widgets import Input, Label, Select, Static
+from textual.widgets import Checkbox, Input, Label, Select, Static
 
 from charwriter.errors import UserError
 from charwriter.lm.config import FORM_OPTIONS, TrainConfig, kind_of, option_of
@@ -28,6 +28,7 @@ from charwriter.widgets.path_suggester import PathSuggester
 # The fields, from `TrainConfig` (charwriter.lm.config): a hyperparameter with a label is in the form.
 LABELS = {name: option_of(name).label for name in FORM_OPTIONS}
 INTEGERS = {name for name in FORM_OPTIONS if kind_of(name) is int}
+SWITCHES = {name for name in FORM_OPTIONS if kind_of(name) is bool}
 OPTIONAL = {name for name in FORM_OPTIONS if option_of(name).optional}  # empty: the trainer's default (None)
 CHOICES = {name: option_of(name).choices for name in FORM_OPTIONS if option_of(name).choices}
 FROM_SCRATCH = "scratch"
@@ -77,6 +78,8 @@ class TrainForm(Vertical):
                 if name in CHOICES:
                     yield Select([(c, c) for c in CHOICES[name]], value=value, allow_blank=False, id=name,
                                  compact=True, tooltip=tooltip)
+                elif name in SWITCHES:
+                    yield Checkbox("add", value=bool(value), id=name, compact=True, tooltip=tooltip)
                 else:
                     yield Input(_shown(value), id=name, compact=True, type="integer" if name in INTEGERS else "number",
                                 placeholder="default" if name in OPTIONAL else "", tooltip=tooltip)
@@ -105,6 +108,9 @@ class TrainForm(Vertical):
         if name in CHOICES:
             self.query_one(f"#{name}", Select).value = value
             return
+        if name in SWITCHES:
+            self.query_one(f"#{name}", Checkbox).value = bool(value)
+            return
         field = self.query_one(f"#{name}", Input)
         if not (only_if_empty and field.value):
             field.value = _shown(value)
@@ -128,8 +134,9 @@ class TrainForm(Vertical):
         name = self.query_one("#name", Input).value.strip()
         init = self.query_one("#init-from", Select).value
         options: dict = {key: self.query_one(f"#{key}", Select).value for key in CHOICES}
+        options.update({key: self.query_one(f"#{key}", Checkbox).value for key in SWITCHES})
         for key in FORM_OPTIONS:
-            if key in CHOICES:
+            if key in CHOICES or key in SWITCHES:
                 continue
             text = self.query_one(f"#{key}", Input).value.strip()
             if key in OPTIONAL and not text:
@@ -144,6 +151,7 @@ class TrainForm(Vertical):
 
     @on(Input.Changed)
     @on(Select.Changed)
+    @on(Checkbox.Changed)
     def _changed(self, event: Message) -> None:
         self.valid = False
         # A burst of changes (typing, loading a run) costs one check: each check reads the whole corpus.
@@ -172,7 +180,7 @@ class TrainForm(Vertical):
             if name:
                 check_run_name(name)
             info = check_corpus(corpus, options["batch_size"], options["seq_len"], options["val_fraction"],
-                                options["hidden_size"], options["num_layers"], init)
+                                options["hidden_size"], options["num_layers"], init, options["extend_vocab"])
         except UserError as error:
             self.app.call_from_thread(self._checked, values, None, str(error))
         except Exception as error:  # an unreadable starting model, say: show it, never crash the app
@@ -201,6 +209,9 @@ class TrainForm(Vertical):
                 + (f"\n{info.reading[0].upper()}{info.reading[1:]}" if info.reading else "")
                 + (f"\nWarning: {advice}" if (advice := batch_advice(info.batches_per_epoch, options["batch_size"],
                                                                         options["seq_len"])) else "")
+                + (f"\nAdds {len(info.unseen)} new characters to the model's vocabulary: {info.unseen[:30]}"
+                   if info.extended else f"\n{len(info.unseen)} characters the model has never seen ({info.unseen[:20]})"
+                   " are read without their accent or dropped — tick Extend vocab to learn them" if info.unseen else "")
                 + (f"\nFine-tuning keeps the model's size: hidden {info.fine_tune_size[0]} × "
                    f"{info.fine_tune_size[1]} layers" if info.fine_tune_size else ""), ok=True)
         self.valid = error is None

@@ -67,6 +67,7 @@ class RunService:
         self.app = app
         self.process: TrainerProcess | None = None
         self.shown: RunHistory | None = None  # the live run, or a past run opened from the list
+        self.compared: RunHistory | None = None  # a past run whose validation curve is drawn over the shown one's
         RunService.services.add(self)
 
     @property

@@ -53,7 +53,8 @@ class RunHistory:
     lrs: list[tuple[int, float]] = field(default_factory=list)  # (step, learning rate)
     last_step: StepEvent | None = None
     best_val_loss: float | None = None
-    sample: SampleEvent | None = None
+    sample: SampleEvent | None = None  # the latest
+    samples: dict = field(default_factory=dict)  # temperature -> the latest sample at it (one validation's set)
     done: DoneEvent | None = None
     error: str | None = None  # an `error` event's message, or what a crashed trainer left on stderr
     checkpoints: int = 0
@@ -86,7 +87,10 @@ class RunHistory:
                 self.val_loss.append((event.step, event.val_loss))
             self.best_val_loss = event.best_val_loss
         elif isinstance(event, SampleEvent):
+            if self.sample is not None and self.sample.step != event.step:
+                self.samples = {}  # a new validation's samples replace the last one's
             self.sample = event
+            self.samples[event.temperature] = event
         elif isinstance(event, CheckpointEvent):
             self.checkpoints += 1
         elif isinstance(event, DoneEvent):
@@ -309,6 +313,17 @@ def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: 
     return info
 
 
+def samples_text(h: RunHistory) -> str:
+    """The latest validation's samples, one per temperature (a safe one, then a wild one), each from its prime."""
+    if len(h.samples) <= 1 and h.sample is not None and h.sample.temperature is None:
+        return h.sample.text
+    parts = []
+    for temperature, event in sorted(h.samples.items(), key=lambda item: item[0] or 1.0):
+        prime = event.prime if event.prime.strip() else ""
+        parts.append(f"at temperature {temperature:g}: {prime}{event.text.strip()}")
+    return "\n".join(parts)
+
+
 def format_duration(seconds: float | None) -> str:
     if seconds is None or not math.isfinite(seconds):
         return "-"
@@ -330,6 +345,8 @@ def _flags(options: dict) -> list[str]:
     for key, value in options.items():
         if value is True:  # a switch (store_true)
             argv.append("--" + key.replace("_", "-"))
+        elif isinstance(value, str) and value.startswith("-"):  # a prime like "-Yes," is not an option
+            argv.append(f"--{key.replace('_', '-')}={value}")
         elif value is not None and value is not False:
             argv += ["--" + key.replace("_", "-"), str(value)]
     return argv

@@ -479,3 +479,18 @@ def test_fine_tuning_can_extend_the_vocabulary_with_the_texts_new_characters(tin
     assert tuned.vocab == loaded.vocab + ["ß", "é"]
     assert tuned.training["started_from"]["vocab_added"] == "ßé"
     assert main(["train", "--resume", "kept", "--epochs", "2"]) == 0  # the same text, the same vocabulary
+
+
+def test_samples_at_each_validation_start_from_the_prime_at_each_temperature(tmp_path):
+    from charwriter.runs import read_history, samples_text
+
+    corpus = Corpus.from_text(make_text(4000), name="small.txt")
+    config = TrainConfig(**dict(TINY, epochs=1, eval_every=0, sample_prime="The quiet", sample_temperatures="0.5,1.5"))
+    Trainer(corpus, config, tmp_path / "run").run()
+    samples = [e for e in read_events(tmp_path / "run") if e["type"] == "sample"]
+    assert [(e["prime"], e["temperature"]) for e in samples] == [("The quiet", 0.5), ("The quiet", 1.5)]
+    shown = samples_text(read_history(tmp_path / "run"))
+    assert shown.startswith("at temperature 0.5: The quiet") and "\nat temperature 1.5: The quiet" in shown
+    for bad in ("0", "hot", "1,2,3,4,5"):
+        with pytest.raises(UserError, match="--sample-temperatures must be"):
+            TrainConfig(sample_temperatures=bad)

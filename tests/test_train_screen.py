@@ -386,7 +386,7 @@ def test_snapshot_of_a_finished_run(snap_compare, tiny_model_path, size):
     (step, nats/char), a legend "train" / "validation" and two falling curves, both progress bars full (Epoch 2/2,
     Step 100/100), the line "finished · 25,000 chars/s · loss 1.738 · best val 2.000 · 20,367 params on cpu", the
     run's settings "Settings: LSTM 32 × 2 · dropout 0 · batch 8 × 32 · lr 0.01 · 2 epochs · on corpus.txt", and a
-    box "Sample at step 100" with the river sentence. At 160×48 the same, wider, with no "Next view" in the footer.
+    box "Samples at step 100" with the river sentence. At 160×48 the same, wider, with no "Next view" in the footer.
     At 80×24 only the curves, across the whole width (a readable step axis from 1 to 100), and "f3 Next view"."""
     run_dir = fixed_run(tiny_model_path)
 
@@ -498,3 +498,26 @@ async def test_the_plot_smooths_switches_to_log_and_draws_the_learning_rate(tmp_
         assert plot.log_scale
         await pilot.press("l", "s", "s")
         assert not plot.log_scale and plot.smoothing == 0
+
+
+async def test_two_runs_validation_curves_are_overlaid_to_compare_them(tiny_model_path):
+    fixed_run(tiny_model_path)
+    other = paths.runs_dir() / "other-run"
+    other.mkdir(parents=True)
+    (other / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in fake_events(other, steps=40)),
+                                        encoding="utf-8")
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the screen")
+        screen = app.screen
+        app.screen.open_run(paths.runs_dir() / "fixed-run")
+        table = screen.query_one(RunList)
+        table.focus()
+        table.move_cursor(row=table.get_row_index(str(other)))
+        await pilot.press("c")
+        await pilot.pause()
+        plot = screen.query_one(LossPlot)
+        assert set(plot.lines) == {"train", "validation", "validation, other-run"}
+        await pilot.press("c")  # again: taken away
+        await pilot.pause()
+        assert set(plot.lines) == {"train", "validation"}

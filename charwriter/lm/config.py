@@ -123,6 +123,11 @@ class TrainConfig:
                                     optional=True, **AT_LEAST_1)
     sample_length: int = _option(200, "characters of the sample shown at each validation (default 200)",
                                  resumable=True, low=0)
+    sample_prime: str | None = _option(None, "the text the samples at each validation start from, for example a"
+                                       " name from your story (default: a new line)", label="Sample from",
+                                       resumable=True, optional=True)
+    sample_temperatures: str = _option("0.5,1", "the temperatures of the samples at each validation, comma-separated"
+                                       " (default 0.5,1: a safe one and a wild one)", resumable=True)
     init_from: str | None = field(default=None)  # fine-tune: this model's weights and vocabulary (its own option)
 
     def __post_init__(self) -> None:
@@ -132,6 +137,12 @@ class TrainConfig:
             value = getattr(self, f.name)
             if opt is not None and not opt.allows(value):
                 problems.append(f"--{f.name.replace('_', '-')} must be {opt.describe()}")
+        try:
+            temperatures = self.temperatures
+        except ValueError:
+            temperatures = []
+        if not temperatures or not all(0 < t <= 5 for t in temperatures) or len(temperatures) > 4:
+            problems.append("--sample-temperatures must be one to four numbers above 0 and up to 5, comma-separated")
         if self.forget_bias is not None and self.cell != "lstm":
             problems.append("--forget-bias needs --cell lstm (a GRU has no forget gate)")
         if problems:
@@ -144,6 +155,10 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @property
+    def temperatures(self) -> list[float]:
+        return [float(part) for part in self.sample_temperatures.split(",") if part.strip()]
 
 
 def option_of(name: str) -> Option | None:

@@ -82,6 +82,7 @@ class SampleEvent(_Event):
     step: int = 0
     prime: str = ""
     text: str = ""
+    temperature: float | None = None  # None: a trainer from before samples had temperatures (it sampled at 1)
 
 
 @dataclass

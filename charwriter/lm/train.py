@@ -179,13 +179,13 @@ def distributed_env() -> tuple[int, int, int]:
 
 
 @torch.no_grad()
-def quick_sample(model: CharRNN, vocab: list[str], prime: str, length: int, seed: int) -> str:
+def quick_sample(model: CharRNN, vocab: list[str], prime: str, length: int, seed: int, temperature: float = 1.0) -> str:
     from charwriter.lm.sample import generate
 
     was_training = model.training
     model.eval()
     try:
-        return "".join(generate(model, vocab, prime, length, top_k=5, seed=seed))
+        return "".join(generate(model, vocab, prime, length, top_k=5, seed=seed, temperature=temperature))
     finally:
         model.train(was_training)
 
@@ -382,9 +382,11 @@ class Trainer:
             save_model(self.run_dir / "best.safetensors", self.model, self.corpus.vocab, self.summary())
         self.emit(ValEvent(step=self.step, epoch=self.epoch + self.batch / len(self.train_streams),
                            val_loss=round(val, 5), best_val_loss=round(self.best_val, 5), improved=improved))
-        prime = "\n" if "\n" in self.corpus.vocab else self.corpus.vocab[0]
-        text = quick_sample(self.model, self.corpus.vocab, prime, self.config.sample_length, self.config.seed + self.step)
-        self.emit(SampleEvent(step=self.step, prime=prime, text=text))
+        prime = self.config.sample_prime or ("\n" if "\n" in self.corpus.vocab else self.corpus.vocab[0])
+        for temperature in self.config.temperatures:
+            text = quick_sample(self.model, self.corpus.vocab, prime, self.config.sample_length,
+                                self.config.seed + self.step, temperature)
+            self.emit(SampleEvent(step=self.step, prime=prime, text=text, temperature=temperature))
         return val
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor, lr: float) -> float:

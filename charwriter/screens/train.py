@@ -26,7 +26,7 @@ from charwriter.dialogs.resume import ResumeScreen
 from charwriter.errors import UserError
 from charwriter.run_service import RunChanged, RunService
 from charwriter.runs import (RunHistory, check_run_name, delete_run, format_duration, list_runs, read_history,
-                             rename_run, resume_command, run_size, train_command)
+                             rename_run, resume_command, run_size, samples_text, train_command)
 from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.loss_plot import LossPlot
 from charwriter.widgets.run_list import RunList
@@ -232,8 +232,13 @@ class TrainScreen(Screen):
         self.open_run(event.run_dir)
 
     @on(RunList.Requested)
-    def _delete_or_rename(self, event: RunList.Requested) -> None:
+    def _run_requested(self, event: RunList.Requested) -> None:
         run_dir = event.run_dir
+        if event.action == "compare":
+            compared = self.runs.compared
+            self.runs.compared = None if compared is not None and compared.run_dir == run_dir else read_history(run_dir)
+            self.refresh_view(force_plot=True)
+            return
         if self.runs.active and self.runs.live is not None and self.runs.live.run_dir == run_dir:
             self.notify(f"{run_dir.name} is training — stop it first", severity="warning")
             return
@@ -313,7 +318,11 @@ class TrainScreen(Screen):
         live = h is self.runs.live and self.runs.active
         now = time.monotonic()
         if force_plot or len(h.val_loss) != self._plotted_vals or now - self._plotted_at >= PLOT_INTERVAL:
-            self.query_one(LossPlot).show(list(h.train_loss), list(h.val_loss), list(h.lrs), f"{h.name} — loss")
+            other = self.runs.compared
+            compare = (other.name, list(other.val_loss)) if other is not None and other.run_dir != h.run_dir else None
+            self.query_one(LossPlot).show(list(h.train_loss), list(h.val_loss), list(h.lrs),
+                                          f"{h.name} — loss" + (f" (against {other.name})" if compare else ""),
+                                          compare)
             self._plotted_at, self._plotted_vals = now, len(h.val_loss)
             self.query_one(RunList).update_run(h, running=live)
 
@@ -353,8 +362,8 @@ class TrainScreen(Screen):
             error.update(f"{h.error}\nThe last checkpoint is kept: Resume continues from it.")
 
         sample = self.query_one("#sample", Static)
-        sample.border_title = f"Sample at step {h.sample.step}" if h.sample else "Sample"
-        sample.update(h.sample.text if h.sample else "the model writes a sample at each validation")
+        sample.border_title = f"Samples at step {h.sample.step}" if h.sample else "Samples"
+        sample.update(samples_text(h) if h.sample else "the model writes samples at each validation")
 
 
 def settings_line(h: RunHistory) -> str:

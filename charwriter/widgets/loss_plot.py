@@ -53,7 +53,13 @@ class LossPlot(PlotextPlot):
         super().__init__(*args, **kwargs)
         self.smoothing = SMOOTHING[0]
         self.log_scale = False
-        self._data: tuple = ([], [], [], "loss")
+        self._data: tuple = ([], [], [], "loss", None)
+
+    def on_resize(self) -> None:
+        # The curves are thinned to the plot's width: drawn again for the size it has now (a narrow terminal shows
+        # the plot only once it is switched to, with the width it had while hidden).
+        if self._data[0] or self._data[1]:
+            self.show(*self._data)
 
     def action_smooth(self) -> None:
         self.smoothing = SMOOTHING[(SMOOTHING.index(self.smoothing) + 1) % len(SMOOTHING)]
@@ -65,8 +71,10 @@ class LossPlot(PlotextPlot):
         self.show(*self._data)
 
     def show(self, train: list[tuple[int, float]], val: list[tuple[int, float]],
-             lrs: list[tuple[int, float]] | None = None, title: str = "loss") -> None:
-        self._data = (train, val, lrs or [], title)
+             lrs: list[tuple[int, float]] | None = None, title: str = "loss",
+             compare: tuple[str, list[tuple[int, float]]] | None = None) -> None:
+        """`compare`: another run's name and validation points, drawn over these."""
+        self._data = (train, val, lrs or [], title, compare)
         plt = self.plt
         plt.clear_data()
         plt.clear_figure()
@@ -87,6 +95,11 @@ class LossPlot(PlotextPlot):
             points = downsample(val, width)
             plt.plot([s for s, _ in points], [v for _, v in points], label="validation", marker="dot")
             shown["validation"] = len(points)
+        if compare and compare[1]:
+            points = downsample(compare[1], width)
+            plt.plot([s for s, _ in points], [v for _, v in points], label=f"validation, {compare[0]}",
+                     marker="dot", color="magenta")
+            shown[f"validation, {compare[0]}"] = len(points)
         if lrs and len({v for _, v in lrs}) > 1:  # a constant rate says nothing a line could add
             points = downsample(lrs, width)
             plt.plot([s for s, _ in points], [v for _, v in points], label="learning rate", marker="dot",

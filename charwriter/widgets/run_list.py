@@ -1,5 +1,5 @@
 """Past training runs in a table (newest first); Enter or a click on a row opens its curves, d deletes it and r
-renames it (the screen asks first)."""
+renames it (the screen asks first), c draws its validation curve over the shown run's."""
 
 from __future__ import annotations
 
@@ -22,6 +22,8 @@ class RunList(DataTable):
     BINDINGS = [
         Binding("d", "request('delete')", "Delete run", id="runs.delete", tooltip="Delete the run (asks first)"),
         Binding("r", "request('rename')", "Rename run", id="runs.rename", tooltip="Give the run another name"),
+        Binding("c", "request('compare')", "Compare", id="runs.compare",
+                tooltip="Draw this run's validation curve over the shown run's (c again: take it away)"),
     ]
 
     @dataclass
@@ -30,7 +32,7 @@ class RunList(DataTable):
 
     @dataclass
     class Requested(Message):
-        """Delete or rename the run under the cursor (`action`: "delete" or "rename")."""
+        """Delete, rename or compare the run under the cursor (`action`: "delete", "rename" or "compare")."""
 
         action: str
         run_dir: Path

@@ -29,6 +29,7 @@ from charwriter.widgets.path_suggester import PathSuggester
 LABELS = {name: option_of(name).label for name in FORM_OPTIONS}
 INTEGERS = {name for name in FORM_OPTIONS if kind_of(name) is int}
 SWITCHES = {name for name in FORM_OPTIONS if kind_of(name) is bool}
+TEXTS = {name for name in FORM_OPTIONS if kind_of(name) is str and not option_of(name).choices}
 OPTIONAL = {name for name in FORM_OPTIONS if option_of(name).optional}  # empty: the trainer's default (None)
 CHOICES = {name: option_of(name).choices for name in FORM_OPTIONS if option_of(name).choices}
 FROM_SCRATCH = "scratch"
@@ -81,7 +82,8 @@ class TrainForm(Vertical):
                 elif name in SWITCHES:
                     yield Checkbox("add", value=bool(value), id=name, compact=True, tooltip=tooltip)
                 else:
-                    yield Input(_shown(value), id=name, compact=True, type="integer" if name in INTEGERS else "number",
+                    kind = "integer" if name in INTEGERS else "text" if name in TEXTS else "number"
+                    yield Input(_shown(value), id=name, compact=True, type=kind,
                                 placeholder="default" if name in OPTIONAL else "", tooltip=tooltip)
         yield Static("loading the trainer's defaults…", id="check")
 
@@ -141,6 +143,9 @@ class TrainForm(Vertical):
             text = self.query_one(f"#{key}", Input).value.strip()
             if key in OPTIONAL and not text:
                 options[key] = None
+                continue
+            if key in TEXTS:
+                options[key] = text
                 continue
             try:
                 options[key] = int(text) if key in INTEGERS else float(text)

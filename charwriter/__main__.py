@@ -93,6 +93,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--name", help="run name (default: corpus name and time)")
     train.add_argument("--out", metavar="DIR", help="run directory (default: the user data dir's runs/NAME)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run (its name or directory)")
+    train.add_argument("--restart-schedule", action="store_true",
+                       help="with --resume: start the cosine schedule again (warm-up and decay) from where the run is,"
+                            " over the epochs left, instead of stretching it over the new length")
     train.add_argument("--encoding", default="utf-8", help="the corpus's text encoding (default utf-8)")
     train.add_argument("--events", metavar="-", help="'-': stream events as JSON lines to stdout instead of a progress bar")
     train.add_argument("--tui", action="store_true", help="open the training screen with this corpus filled in")
@@ -229,6 +232,8 @@ def cmd_train(args) -> int:
             raise UserError(f"cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} when resuming"
                             " — start a new run instead")
         hyper.update(given)
+        if args.restart_schedule:
+            hyper["schedule_start"] = checkpoint.progress["step"]
         for limit in ("max_minutes", "max_steps"):
             if limit not in given:
                 hyper[limit] = None
@@ -245,6 +250,8 @@ def cmd_train(args) -> int:
     else:
         if not args.corpus:
             raise UserError("give a corpus to train on: charwriter train CORPUS (or --resume RUN)")
+        if args.restart_schedule:
+            raise UserError("--restart-schedule goes with --resume RUN (a new run starts its schedule anyway)")
         init = None
         if args.init_from:
             init = load_model(resolve_model(args.init_from))

@@ -369,11 +369,13 @@ def train_command(corpus: str | Path, run_dir: Path, options: dict, init_from: s
     return argv + ["--threads", str(app_trainer_threads()), "--events", "-"]
 
 
-def resume_command(run_dir: Path, options: dict | None = None) -> list[str]:
-    """Continue a stopped run; only `RESUMABLE_OPTIONS` may change (for example more epochs)."""
+def resume_command(run_dir: Path, options: dict | None = None, restart_schedule: bool = False) -> list[str]:
+    """Continue a stopped run; only `RESUMABLE_OPTIONS` may change (for example more epochs). `restart_schedule`:
+    the cosine schedule starts again from here (a warm restart) instead of stretching over the new length."""
     changed = {k: v for k, v in (options or {}).items() if k in RESUMABLE_OPTIONS}
     return [sys.executable, "-m", "charwriter", "train", "--resume", str(run_dir), *_flags(changed),
-            "--threads", str(app_trainer_threads()), "--events", "-"]
+            *(["--restart-schedule"] if restart_schedule else []), "--threads", str(app_trainer_threads()),
+            "--events", "-"]
 
 
 class TrainerProcess:

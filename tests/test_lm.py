@@ -494,3 +494,30 @@ def test_samples_at_each_validation_start_from_the_prime_at_each_temperature(tmp
     for bad in ("0", "hot", "1,2,3,4,5"):
         with pytest.raises(UserError, match="--sample-temperatures must be"):
             TrainConfig(sample_temperatures=bad)
+
+
+def test_a_restarted_schedule_warms_up_and_decays_again_from_its_start():
+    config = TrainConfig(lr=1e-3, lr_schedule="cosine", warmup_steps=10, min_lr_ratio=0.1, schedule_start=100)
+    assert learning_rate(config, 100, 200) == pytest.approx(1e-4)  # warm-up again, from the restart
+    assert learning_rate(config, 109, 200) == pytest.approx(1e-3)
+    assert learning_rate(config, 199, 200) == pytest.approx(1e-4, rel=0.05)
+
+
+def test_extending_a_run_can_restart_its_schedule(tmp_path, capsys, isolated_home):
+    from charwriter.__main__ import main
+
+    corpus = tmp_path / "c.txt"
+    corpus.write_text(make_text(6000))
+    tiny = ["--hidden-size", "8", "--num-layers", "1", "--batch-size", "4", "--seq-len", "16", "--eval-every", "0",
+            "--sample-length", "5", "--lr", "0.01", "--lr-schedule", "cosine", "--warmup-steps", "5"]
+    assert main(["train", str(corpus), *tiny, "--epochs", "1", "--name", "warm"]) == 0
+    events_path = isolated_home / "data" / "runs" / "warm" / "events.jsonl"
+    ended = len(events_path.read_text().splitlines())
+    assert main(["train", "--resume", "warm", "--epochs", "2", "--restart-schedule"]) == 0
+    later = [json.loads(line) for line in events_path.read_text().splitlines()[ended:]]
+    start = later[0]["resumed_at_step"]
+    assert later[0]["config"]["schedule_start"] == start
+    first = next(e for e in later if e["type"] == "step")
+    assert first["step"] == start + 1 and first["lr"] == pytest.approx(0.01 / 5)  # warm-up from the restart
+    assert main(["train", str(corpus), "--restart-schedule"]) == 2
+    assert "--restart-schedule goes with --resume" in capsys.readouterr().err

@@ -115,6 +115,10 @@ def test_commands(tmp_path):
     resume = resume_command(tmp_path / "r", {"epochs": 5, "hidden_size": 64})
     threads = str(app_trainer_threads())  # every core but the one the editor keeps
     assert resume[4:] == ["--resume", str(tmp_path / "r"), "--epochs", "5", "--threads", threads, "--events", "-"]
+    assert "--restart-schedule" in resume_command(tmp_path / "r", {"epochs": 5}, restart_schedule=True)
+    assert train_command("t.txt", tmp_path / "run", {"sample_prime": "-Yes,", "extend_vocab": True,
+                                                     "keep_boilerplate": False})[7:9] == ["--sample-prime=-Yes,",
+                                                                                          "--extend-vocab"]
     assert argv[argv.index("--threads") + 1] == threads
 
 

@@ -195,7 +195,7 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         await wait_for(pilot, lambda: isinstance(app.screen, ResumeScreen), what="the resume dialog")
         app.screen.query_one("#epochs", Input).value = "2"
         await pilot.click("#go")
-        await wait_for(pilot, lambda: manager.live is not history and not manager.active, timeout=45,
+        await wait_for(pilot, lambda: manager.live is not history and not manager.active, timeout=120,
                        what="the resumed run to finish")
         resumed = manager.live
         assert resumed.status == "finished", resumed.error

@@ -1,8 +1,9 @@
 """Resume (or extend) a run: how many epochs in all, said against what the run was set to and has done.
 
-It dismisses with the epochs to resume to, or None (Esc, Cancel). A finished run can be extended: more epochs
-than it was set to. The learning-rate schedule is the run's own, stretched over the new length: a constant rate
-stays; a cosine one is recomputed for the new total, so it rises a little from where it ended and falls again.
+It dismisses with (epochs in all, restart the schedule?), or None (Esc, Cancel). A finished run can be extended:
+more epochs than it was set to. A constant rate stays as it is. A cosine schedule is the user's choice: stretched
+over the new length (recomputed for the new total: the rate rises a little from where it ended, then falls again),
+or restarted from here (a warm restart: warm-up to the full rate, then a new decay over the epochs left).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def epochs_done(history: RunHistory) -> float:
     return history.step / per_epoch if per_epoch else 0.0
 
 
-class ResumeScreen(ModalScreen[int | None]):
+class ResumeScreen(ModalScreen[tuple[int, bool] | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without resuming")]
 
     def __init__(self, history: RunHistory) -> None:
@@ -36,16 +37,21 @@ class ResumeScreen(ModalScreen[int | None]):
             box.border_title = f"{'Extend' if self.finished else 'Resume'} {h.name}"
             yield Label(f"It was set to {h.epochs} epochs and has done {epochs_done(h):.1f} (step {h.step})."
                         + (" Give more epochs to train it longer." if self.finished else ""), classes="question")
-            yield Label("The learning rate is constant." if schedule != "cosine" else
-                        "Its cosine schedule is recomputed for the new length: the rate rises a little from where "
-                        "it is now, then falls to its end again.", classes="question")
+            self.cosine = schedule == "cosine"
+            yield Label("The learning rate is constant." if not self.cosine else
+                        "Its cosine schedule can stretch over the new length (the rate rises a little from where it "
+                        "is now, then falls to its end again) or restart from here (warm-up to the full rate, then "
+                        "a new decay over the epochs left).", classes="question")
             with Horizontal(classes="row"):
                 yield Label("Epochs in all ", classes="question")
                 yield Input(str(h.epochs + (h.epochs if self.finished else 0)), id="epochs", type="integer",
                             compact=True)
             yield Label("", id="problem", classes="question")
             with Horizontal(classes="buttons"):
-                yield Button("Extend" if self.finished else "Resume", id="go", variant="primary")
+                yield Button(("Extend" if self.finished else "Resume") + (", stretch" if self.cosine else ""), id="go",
+                             variant="primary")
+                if self.cosine:
+                    yield Button("Restart the schedule", id="restart")
                 yield Button("Cancel", id="cancel-button")
 
     def _epochs(self) -> int | None:
@@ -66,13 +72,13 @@ class ResumeScreen(ModalScreen[int | None]):
         event.stop()
         epochs = self._epochs()
         if epochs is not None:
-            self.dismiss(epochs)
+            self.dismiss((epochs, False))
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if event.button.id != "go":
+        if event.button.id not in ("go", "restart"):
             self.dismiss(None)
             return
         epochs = self._epochs()
         if epochs is not None:
-            self.dismiss(epochs)
+            self.dismiss((epochs, event.button.id == "restart"))

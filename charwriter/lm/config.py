@@ -92,6 +92,8 @@ class TrainConfig:
     lr_schedule: str = _option("constant", "constant (seed) or cosine (linear warmup, cosine decay)",
                                label="Schedule", choices=SCHEDULES)
     warmup_steps: int = _option(50, "cosine warmup steps (default 50)", low=0)
+    schedule_start: int = _option(0, "the step the cosine schedule counts from: a warm restart of an extended run"
+                                  " (set by --resume RUN --restart-schedule)", resumable=True, low=0)
     min_lr_ratio: float = _option(0.05, "cosine: the rate at the end, as a fraction of --lr (default 0.05)",
                                   low=0, high=1)
     clip: float = _option(5.0, "gradient-norm clip (seed: 5)", label="Grad clip", low=0, low_open=True)

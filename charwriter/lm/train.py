@@ -69,9 +69,11 @@ def pick_device(name: str) -> torch.device:
 
 
 def learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
-    """The rate for optimizer step `step` (0-based)."""
+    """The rate for optimizer step `step` (0-based). A schedule restarted at `schedule_start` (an extended run's
+    warm restart) counts its warm-up and its decay from there."""
     if config.lr_schedule == "constant":
         return config.lr
+    step, total_steps = step - config.schedule_start, total_steps - config.schedule_start
     if step < config.warmup_steps:
         return config.lr * (step + 1) / config.warmup_steps
     span = max(1, total_steps - config.warmup_steps)

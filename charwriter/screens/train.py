@@ -212,9 +212,10 @@ class TrainScreen(Screen):
             self.notify("Nothing to resume: open a stopped or finished run from the list", severity="warning")
             return
 
-        def chosen(epochs: int | None) -> None:
-            if epochs is not None and not self.runs.active:
-                self._start(resume_command(shown.run_dir, {"epochs": epochs}), read_history(shown.run_dir))
+        def chosen(answer: tuple[int, bool] | None) -> None:
+            if answer is not None and not self.runs.active:
+                epochs, restart = answer
+                self._start(resume_command(shown.run_dir, {"epochs": epochs}, restart), read_history(shown.run_dir))
 
         self.app.push_screen(ResumeScreen(shown), chosen)
 

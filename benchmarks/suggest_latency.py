@@ -9,7 +9,7 @@ character with a numpy one-hot input (the notebook's `predict`), then sample K c
 call per character (kinder to the seed than re-priming for each continuation). Then times the first suggestions
 after opening a 2 MB document (`set_context(quick=True)`) and the full-window refinement after them.
 
-    python benchmarks/suggest_latency.py ../shared/data/anna.txt [--model PATH]
+    python benchmarks/suggest_latency.py ../shared/data/anna.txt [--model PATH] [--baseline MODEL]
 
 Speed does not depend on the weights: without a model file it builds an untrained 512×2 LSTM with the corpus's
 vocabulary.
@@ -80,6 +80,8 @@ def main() -> None:
     parser.add_argument("--max-len", type=int, default=EngineSettings.max_len)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (the engine's setting; default 1)")
     parser.add_argument("--precision", default="auto", help="the engine's precision, against fp32 (default auto)")
+    parser.add_argument("--baseline", metavar="MODEL", help="also time this model's fp32 engine (memory on) in the same"
+                        " run, for example the bundled 512×2 against a bigger model")
     args = parser.parse_args()
 
     text = read_text(args.corpus)
@@ -131,7 +133,11 @@ def main() -> None:
         if choice.precision != "fp32":
             engines[(choice.precision, memory)] = Engine(loaded, replace(settings, memory=memory,
                                                                         precision=choice.precision))
+    if args.baseline:
+        baseline = load_model(args.baseline)
+        engines[("baseline", True)] = Engine(baseline, replace(settings, memory=True, precision="fp32"))
     times, ghosts = type_keys(engines)
+    base_times = times.pop(("baseline", True), None)
     for (precision, memory), latencies in times.items():
         line(f"engine {precision}, memory {'on' if memory else 'off'}", latencies)
     p50, p95 = percentile(times[(choice.precision, True)], 0.5), percentile(times[(choice.precision, True)], 0.95)
@@ -142,6 +148,11 @@ def main() -> None:
     print(f"ratio (fp32 engine p50 / engine p50): {percentile(fp32_on, 0.5) / p50:.2f}   (memory off:"
           f" {percentile(fp32_off, 0.5) / percentile(off, 0.5):.2f}; p95: {percentile(fp32_on, 0.95) / p95:.2f})"
           f", engine at {choice.precision}")
+    if base_times is not None:
+        line(f"baseline {baseline.name} ({baseline.config.hidden_size}×{baseline.config.num_layers}) fp32, memory on",
+             base_times)
+        print(f"ratio (baseline fp32 p50 / engine p50): {percentile(base_times, 0.5) / p50:.2f}   (p95:"
+              f" {percentile(base_times, 0.95) / p95:.2f}): above 1, {loaded.name} at {choice.precision} is faster")
     same = sum(a == b for a, b in zip(ghosts[("fp32", True)], ghosts[(choice.precision, True)]))
     print(f"grey text the same as the fp32 engine's on {same}/{args.keystrokes} keystrokes"
           f" ({same / args.keystrokes:.1%})")

@@ -141,6 +141,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("models", help="list bundled, user and trained models")
 
+    ins = sub.add_parser("inspect", help="see inside the model: how surprised it is by each character of a text, or"
+                         " what one LSTM cell does")
+    ins.add_argument("file", help="a UTF-8 text file")
+    ins.add_argument("--model", help="model name or path (default: the bundled model)")
+    what = ins.add_mutually_exclusive_group()
+    what.add_argument("--cell", metavar="LAYER:INDEX", help="colour the text by this cell's activation (tanh of the"
+                      " cell state; layers from 1, cells from 0), for example 2:37")
+    what.add_argument("--find", action="store_true", help="list the cells that track quotes, the position in the line,"
+                      " sentence ends and words")
+    ins.add_argument("--html", metavar="OUT.html", help="also write the view as a self-contained HTML page")
+    ins.add_argument("--json", action="store_true", help="print the per-character figures as JSON instead")
+    ins.add_argument("--limit", type=POSITIVE_INT, default=20_000,
+                     help="read at most this many characters from the start (default 20,000: a step per character)")
+    ins.add_argument("--encoding", default="utf-8")
+    ins.add_argument("--threads", type=POSITIVE_INT, default=1,
+                     help="torch threads (default 1: one character at a time is bound by memory speed)")
+
     runs = sub.add_parser("runs", help="list training runs, or delete or rename one")
     runs.add_argument("action", nargs="?", choices=("list", "delete", "rename"), default="list")
     runs.add_argument("run", nargs="?", help="the run's name (or folder)")
@@ -158,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_write(getattr(args, "file", None), getattr(args, "model", None),
                              precision=getattr(args, "precision", None))
         return {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "models": cmd_models,
-                "export": cmd_export, "runs": cmd_runs}[command](args)
+                "export": cmd_export, "runs": cmd_runs, "inspect": cmd_inspect}[command](args)
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
         return error.exit_code
@@ -617,6 +634,79 @@ def cmd_export(args) -> int:
     size = out.stat().st_size
     print(f"wrote {out}: {args.storage} weights, {size / 1e6:.1f} MB" + (f" (was {before / 1e6:.1f} MB)" if before
           else "") + f" — check its loss with: charwriter eval CORPUS --model {shlex.quote(str(out))}")
+    return 0
+
+
+SURPRISE_STYLES = ("", "black on green", "black on yellow", "bold white on red")  # read in 16 colours too
+CELL_STYLES = ((-0.6, "bold white on blue"), (-0.2, "black on cyan"), (0.2, ""), (0.6, "black on magenta"),
+               (1.01, "bold white on red"))
+
+
+def cmd_inspect(args) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.text import Text
+
+    from charwriter.lm.data import read_text
+    from charwriter.lm.inspect import SURPRISE_STEPS, find_cells, parse_cell, read_text_through, surprise_level
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    loaded = _load(args.model)
+    text = read_text(args.file, encoding=args.encoding, what="text")[: args.limit]
+    cell = None
+    if args.cell:
+        try:
+            cell = parse_cell(args.cell, loaded.config.num_layers, loaded.config.hidden_size)
+        except ValueError as error:
+            raise UserError(str(error)) from None
+    reading = read_text_through(loaded.model, loaded.vocab, text)
+    if not reading.text:
+        raise UserError(f"{args.file}: none of its characters are in the model's vocabulary — pick another model")
+    bits = reading.bits.tolist()
+    if args.json:
+        rows = [{"char": ch, "logp": round(float(lp), 5), "bits": round(b, 4),
+                 "top": [[g, round(p, 4)] for g, p in reading.top[i]]}
+                for i, (ch, lp, b) in enumerate(zip(reading.text, reading.logp.tolist(), bits))]
+        if cell is not None:
+            for row, value in zip(rows, reading.cells[:, cell[0], cell[1]].tolist()):
+                row["cell"] = round(value, 4)
+        json.dump({"model": loaded.name, "loss": round(reading.loss, 5), "chars": rows}, sys.stdout)
+        print()
+        return 0
+    console = Console(record=bool(args.html), highlight=False)
+    shown = Text()
+    if cell is not None:
+        values = reading.cells[:, cell[0], cell[1]].tolist()
+        for ch, v in zip(reading.text, values):
+            shown.append(ch, style=next(style for limit, style in CELL_STYLES if v < limit))
+        title = (f"cell {cell[0] + 1}:{cell[1]} of {loaded.name} (tanh of its cell state): blue below −0.6, cyan"
+                 " below −0.2, plain near 0, magenta above 0.2, red above 0.6")
+    else:
+        for ch, b in zip(reading.text, bits):
+            shown.append(ch, style=SURPRISE_STYLES[surprise_level(b)])
+        low, mid, high = SURPRISE_STEPS
+        title = (f"how surprised {loaded.name} was by each character: plain under {low:g} bit, green {low:g}–{mid:g},"
+                 f" yellow {mid:g}–{high:g}, red over {high:g} bits")
+    console.print(title, style="bold")
+    console.print(shown)
+    console.print(f"{len(reading.text):,} characters: {reading.loss:.4f} nats/char ({reading.loss / math.log(2):.4f}"
+                  " bits/char), each predicted from everything before it")
+    guesses = "  ".join(f"{g!r} {p:.0%}" for g, p in reading.after)
+    console.print(f"next, it expects: {guesses}")
+    if args.find:
+        console.print("cells that track the text (r: correlation of tanh(cell) with the feature; try --cell):",
+                      style="bold")
+        for found in find_cells(reading):
+            console.print(f"  {found.feature:22s} cell {found.layer + 1}:{found.cell:<5d} r = {found.r:+.2f}")
+    if args.html:
+        out = Path(args.html).expanduser()
+        from charwriter.atomic import atomic_write_text
+
+        atomic_write_text(out, console.export_html(inline_styles=True))
+        print(f"wrote {out}", file=sys.stderr)
     return 0
 
 

@@ -1,0 +1,146 @@
+"""Inside the model, character by character: how surprised it was by each character, what it expected instead, and
+what each LSTM cell did (Karpathy 2015, "The Unreasonable Effectiveness of Recurrent Neural Networks").
+
+`read_text_through` reads a text as one stream from the zero state, each character predicted from everything before
+it (the first from a new line, as `charwriter generate` starts), and keeps, per character: its log-probability, the
+model's top guesses for it, and every layer's cell state (tanh of it, in [-1, 1]) and hidden state after it.
+`find_cells` correlates every cell with simple features of the text (inside double quotes, position in the line,
+after a sentence end, inside a word), so a learner can see which cells track what. No Textual.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from charwriter.lm.model import CharRNN
+from charwriter.lm.sample import default_start, split_mapped
+
+SURPRISE_STEPS = (1.0, 3.0, 6.0)  # bits: below 1 the model all but knew it; above 6 it was one in 64 or rarer
+TOP = 5
+
+
+@dataclass
+class Reading:
+    """What the model made of a text, per character of `text` (the characters it could read)."""
+
+    text: str
+    logp: torch.Tensor  # (N,) natural-log probability of each character, given all before it
+    top: list[list[tuple[str, float]]]  # (N,) the model's TOP guesses for each position, with probabilities
+    cells: torch.Tensor  # (N, layers, H) tanh of each cell state after the character (LSTM; GRU: the hidden state)
+    hidden: torch.Tensor  # (N, layers, H) the hidden state after the character
+    after: list[tuple[str, float]]  # the TOP guesses for the character after the text
+
+    @property
+    def bits(self) -> torch.Tensor:
+        return -self.logp / math.log(2)
+
+    @property
+    def loss(self) -> float:
+        """Mean nats/char: `charwriter eval`'s measure, over this one stream."""
+        return float(-self.logp.mean()) if len(self.logp) else 0.0
+
+
+@torch.no_grad()
+def read_text_through(model: CharRNN, vocab: list[str], text: str) -> Reading:
+    """Read `text` (as the editor reads it: look-alikes mapped, unknown characters skipped) one character at a time."""
+    from charwriter.lm.fast import FastRNN
+
+    codes, _ = split_mapped(text, vocab)
+    shown = "".join(vocab[c] for c in codes)
+    fast = FastRNN(model.eval())
+    state = fast.init_state(1)
+    logits, state = fast.step(torch.tensor([default_start(vocab)]), state)
+    lstm = model.config.cell == "lstm"
+    n, layers, hidden = len(codes), model.config.num_layers, model.config.hidden_size
+    all_logits = torch.empty(n + 1, len(vocab))  # row i: the prediction for character i (row n: after the text)
+    cells = torch.empty(n, layers, hidden)
+    hiddens = torch.empty(n, layers, hidden)
+    all_logits[0] = logits[0]
+    inputs = torch.tensor(codes).view(-1, 1)
+    for i in range(n):
+        logits, state = fast.step(inputs[i], state)
+        all_logits[i + 1] = logits[0]
+        h = state[0] if lstm else state
+        hiddens[i] = h[:, 0]
+        cells[i] = state[1][:, 0] if lstm else h[:, 0]
+    if lstm:
+        cells.tanh_()
+    logprobs = torch.log_softmax(all_logits, -1)  # all at once: per step this was most of the time
+    logp = logprobs[torch.arange(n), inputs[:, 0]]
+    values, indices = logprobs.exp().topk(min(TOP, len(vocab)), -1)
+    guesses = [[(vocab[j], v) for v, j in zip(vs, js)] for vs, js in zip(values.tolist(), indices.tolist())]
+    top, after = guesses[:n], guesses[n]
+    return Reading(shown, logp, top, cells, hiddens, after)
+
+
+def surprise_level(bits: float) -> int:
+    """0 (expected) to 3 (a surprise): the colour step a character's surprise falls in."""
+    return sum(bits >= step for step in SURPRISE_STEPS)
+
+
+# --- the cell finder ----------------------------------------------------------------------------------------------
+
+SENTENCE_END = ".!?"
+
+
+def features(text: str) -> dict[str, torch.Tensor]:
+    """Simple facts about each character of `text`, as numbers a cell might track."""
+    quote, column, after_end, word = [], [], [], []
+    inside, col, ended = False, 0, False
+    for ch in text:
+        if ch == '"':
+            inside = not inside
+        quote.append(float(inside))
+        col = 0 if ch == "\n" else col + 1
+        column.append(float(col))
+        after_end.append(float(ended))
+        if ch in SENTENCE_END:
+            ended = True
+        elif not ch.isspace() and ch not in "\"')":
+            ended = False
+        word.append(float(ch.isalnum()))
+    return {"inside double quotes": torch.tensor(quote), "position in the line": torch.tensor(column),
+            "after a sentence end": torch.tensor(after_end), "inside a word": torch.tensor(word)}
+
+
+@dataclass
+class Found:
+    feature: str
+    layer: int  # 0-based
+    cell: int
+    r: float  # Pearson correlation of the cell's activation with the feature, over the text
+
+
+def find_cells(reading: Reading, per_feature: int = 3) -> list[Found]:
+    """For each feature, the cells whose activation (tanh of the cell state) correlates most with it, strongest
+    first (|r|, a negative r is a cell that runs the other way)."""
+    n = len(reading.text)
+    acts = reading.cells.reshape(n, -1)  # (N, layers * H)
+    hidden = reading.cells.shape[2]
+    a = acts - acts.mean(0)
+    a_norm = a.norm(dim=0).clamp_min(1e-9)
+    out = []
+    for name, values in features(reading.text).items():
+        v = values - values.mean()
+        if float(v.norm()) == 0:
+            continue  # the text never varies in this (no quotes at all, say)
+        r = (a * v[:, None]).sum(0) / (a_norm * v.norm())
+        for index in r.abs().topk(min(per_feature, len(r))).indices.tolist():
+            out.append(Found(name, index // hidden, index % hidden, float(r[index])))
+    return out
+
+
+def parse_cell(spec: str, layers: int, hidden: int) -> tuple[int, int]:
+    """'LAYER:INDEX', 1-based layer, 0-based cell, as the finder prints them -> (layer, cell), 0-based; ValueError
+    saying what is allowed."""
+    try:
+        layer_text, index_text = spec.split(":")
+        layer, index = int(layer_text), int(index_text)
+    except ValueError:
+        raise ValueError(f"--cell {spec!r}: give LAYER:INDEX, for example 2:37") from None
+    if not 1 <= layer <= layers or not 0 <= index < hidden:
+        raise ValueError(f"--cell {spec}: this model has layers 1 to {layers} and cells 0 to {hidden - 1}")
+    return layer - 1, index

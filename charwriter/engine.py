@@ -512,6 +512,16 @@ class Engine:
         self._last = _LastRun(self._view[1], [("", [], [steps[0] if steps else None])])
         return F.log_softmax(self._view[3][0], -1), logp[0]
 
+    @torch.inference_mode()
+    def cursor_guesses(self, k: int = 5) -> list[tuple[str, float]]:
+        """The k likeliest next characters at the cursor and their probabilities, as the suggestions saw them (the
+        document memory mixed in): after `suggest`, for a learner to see what the model expects."""
+        if self._view is None:
+            return []
+        logp, _ = self._cursor_logp()
+        values, indices = logp[0].exp().topk(min(k, logp.shape[1]))
+        return [(self.vocab[j], float(v)) for v, j in zip(values.tolist(), indices.tolist())]
+
     def _cursor_logp(self):
         """The next-character log-probabilities at the cursor (1, V) and the memory's steps (see `_next_logp`)."""
         memory = self._memory_in_use()

@@ -93,6 +93,11 @@ async def test_typing_shows_k_numbered_suggestions_and_ghost_text(tiny_model_pat
         assert first.startswith("1 ") and continuations[0][0] in first
         status = writer.status
         assert status.model == "run" and status.context == len("The hou") and status.latency_ms is not None
+        # the model's five likeliest next characters, with bars, in the pane's title (the engine's own figures)
+        guesses = writer.engine.cursor_guesses()
+        assert len(guesses) == 5 and all(a[1] >= b[1] for a, b in zip(guesses, guesses[1:]))
+        assert sum(p for _, p in guesses) <= 1.0 + 1e-6
+        assert str(pane.border_title).startswith("Suggestions · next ") and guesses[0][0] in str(pane.border_title)
 
 
 async def test_tab_accepts_the_ghost_text(tiny_model_path):

@@ -10,7 +10,7 @@ them. The model loads in a worker too (torch is imported there), so the editor i
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from textual import on, work
@@ -46,6 +46,16 @@ TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 2.0)
 
 
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def guess_bars(guesses: list[tuple[str, float]]) -> str:
+    """The model's next-character guesses as a learner reads them: each character with a bar for its probability
+    (a space as ␣, a new line as ↵)."""
+    shown = {" ": "␣", "\n": "↵", "\t": "→"}
+    return " ".join(shown.get(ch, ch) + BARS[min(len(BARS) - 1, int(p * len(BARS)))] for ch, p in guesses)
+
+
 @dataclass
 class SuggestionsReady(Message):
     """A suggestion run finished; `version` says which state of the editor it was for."""
@@ -58,6 +68,7 @@ class SuggestionsReady(Message):
     # changes have piled up): build it off the event loop
     memory_too_big: bool = False  # the document is too long for the memory at all: it is off for this one
     quick: bool = False  # read from the last few characters only (`Engine.suggest(quick=True)`): refine next
+    guesses: list = field(default_factory=list)  # the model's five likeliest next characters, with probabilities
 
 
 @dataclass
@@ -383,11 +394,12 @@ class WriteScreen(Screen):
                 self.post_message(ModelFailed(f"suggestions failed ({type(error).__name__}: {error})"))
                 return
             latency, context = engine.last_latency_ms, len(engine.window)
+            guesses = engine.cursor_guesses() if not cancelled() else []
             pending = engine.memory_pending is not None or (engine.memory is not None and engine.memory.wants_fold)
             too_big = engine.memory_too_big
         if not cancelled():
             self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],
-                                               latency, context, pending, too_big, quick))
+                                               latency, context, pending, too_big, quick, guesses))
 
     def on_suggestions_ready(self, message: SuggestionsReady) -> None:
         if message.memory_pending and not self._memory_building and self.engine is not None:
@@ -401,6 +413,7 @@ class WriteScreen(Screen):
         if message.version != self.version or self.hidden:
             return  # the text or the cursor moved on since: a newer run is coming
         self.editor.show_continuations(message.continuations)
+        self.pane.border_title = "Suggestions" + (f" · next {guess_bars(message.guesses)}" if message.guesses else "")
         self.status.latency_ms = message.latency_ms
         self.status.context = message.context
         if message.quick:  # the first suggestions came from the last few characters: now read the whole window

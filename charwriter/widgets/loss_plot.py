@@ -10,6 +10,7 @@ from textual_plotext import PlotextPlot
 
 from charwriter.runs import downsample
 
+COLORS = {"train": "cyan", "validation": "orange", "compare": "magenta", "learning rate": "gray"}
 SMOOTHING = (0, 10, 50)  # steps of the training curve's moving average that `s` cycles through (0: raw)
 
 
@@ -85,30 +86,37 @@ class LossPlot(PlotextPlot):
         if self.log_scale:
             plt.yscale("log")
         width = max(20, self.size.width)
-        shown = {}
+        shown, legend = {}, []
         if train:
             points = downsample(smoothed(train, self.smoothing), 2 * width)  # braille gives two dots per cell
             label = "train" + (f" (mean of {self.smoothing})" if self.smoothing else "")
-            plt.plot([s for s, _ in points], [v for _, v in points], label=label, marker="braille")
+            plt.plot([s for s, _ in points], [v for _, v in points], marker="braille", color=COLORS["train"])
             shown["train"] = len(points)
+            legend.append(("⣿", label, "train"))
         if val:
             points = downsample(val, width)
-            plt.plot([s for s, _ in points], [v for _, v in points], label="validation", marker="dot")
+            plt.plot([s for s, _ in points], [v for _, v in points], marker="dot", color=COLORS["validation"])
             shown["validation"] = len(points)
+            legend.append(("•", "validation", "validation"))
         if compare and compare[1]:
             points = downsample(compare[1], width)
-            plt.plot([s for s, _ in points], [v for _, v in points], label=f"validation, {compare[0]}",
-                     marker="dot", color="magenta")
+            plt.plot([s for s, _ in points], [v for _, v in points], marker="dot", color=COLORS["compare"])
             shown[f"validation, {compare[0]}"] = len(points)
+            legend.append(("•", f"validation, {compare[0]}", "compare"))
         if lrs and len({v for _, v in lrs}) > 1:  # a constant rate says nothing a line could add
             points = downsample(lrs, width)
-            plt.plot([s for s, _ in points], [v for _, v in points], label="learning rate", marker="dot",
-                     yside="right", color="gray")
+            plt.plot([s for s, _ in points], [v for _, v in points], marker="dot", yside="right",
+                     color=COLORS["learning rate"])
             plt.ylabel("learning rate", yside="right")
             shown["learning rate"] = len(points)
+            legend.append(("·", "learning rate (right axis)", "learning rate"))
         self.lines = shown
+        # The legend goes under the plot, not on the curves, where plotext would draw it.
+        self.legend = "  ".join(f"{mark} {label}" for mark, label, _ in legend)
+        if legend:
+            plt.title(f"{title}   {self.legend}")
         if not train and not val:
-            plt.plot([0], [0], label="no steps yet", marker=" ")
+            plt.plot([0], [0], marker=" ")
             plt.ylim(0, 4.5)  # where losses live: an untrained model over ~80 characters starts near ln 80 = 4.4
             plt.xlim(0, 100)
         self.refresh()

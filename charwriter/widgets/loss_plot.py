@@ -105,8 +105,8 @@ class LossPlot(PlotextPlot):
             legend.append(("•", f"validation, {compare[0]}", "compare"))
         if lrs and len({v for _, v in lrs}) > 1:  # a constant rate says nothing a line could add
             points = downsample(lrs, width)
-            plt.plot([s for s, _ in points], [v for _, v in points], marker="dot", yside="right",
-                     color=COLORS["learning rate"])
+            plt.plot([s for s, _ in points], [v for _, v in points], marker="·", yside="right",
+                     color=COLORS["learning rate"])  # a smaller dot than validation's, told apart without colour
             plt.ylabel("learning rate", yside="right")
             shown["learning rate"] = len(points)
             legend.append(("·", "learning rate (right axis)", "learning rate"))

@@ -190,11 +190,14 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         assert not button(app, "resume").disabled and not button(app, "write").disabled
         assert str(history.run_dir) in [key.value for key in screen.query_one(RunList).rows]
 
-        # Resume with fewer epochs so it finishes soon; the curve continues where it stopped.
+        # Resume with fewer epochs so it finishes soon (one more than it has begun: an idle machine gets further
+        # before the stop, and the dialog refuses fewer than were done); the curve continues where it stopped.
         await pilot.press("f7")
         await wait_for(pilot, lambda: isinstance(app.screen, ResumeScreen), what="the resume dialog")
-        app.screen.query_one("#epochs", Input).value = "2"
+        app.screen.query_one("#epochs", Input).value = str(stopped_at // history.batches_per_epoch + 1)
         await pilot.click("#go")
+        await pilot.pause()
+        assert not isinstance(app.screen, ResumeScreen), "the dialog refused the epochs"
         await wait_for(pilot, lambda: manager.live is not history and not manager.active, timeout=120,
                        what="the resumed run to finish")
         resumed = manager.live

@@ -280,6 +280,7 @@ class Engine:
         self._known_start = 0
         self._layout = (self.settings.context_chars, self.settings.state_every)
         self._view: tuple | None = None  # (window start, tip, state, logits) of the current context
+        self._cursor_seen: tuple | None = None  # (view, cursor log-probabilities) of the last suggestion run
         self.last_latency_ms: float = 0.0
         self.memory: DocumentMemory | None = None
         """The document memory (None while switched off); it describes `memory.text`, the document last given."""
@@ -518,7 +519,8 @@ class Engine:
         document memory mixed in): after `suggest`, for a learner to see what the model expects."""
         if self._view is None:
             return []
-        logp, _ = self._cursor_logp()
+        seen = self._cursor_seen
+        logp = seen[1] if seen is not None and seen[0] is self._view else self._cursor_logp()[0]
         values, indices = logp[0].exp().topk(min(k, logp.shape[1]))
         return [(self.vocab[j], float(v)) for v, j in zip(values.tolist(), indices.tolist())]
 
@@ -583,6 +585,7 @@ class Engine:
         recent = self._recent_text()
         memory = self._memory_in_use()
         logp, steps = self._cursor_logp()
+        self._cursor_seen = (self._view, logp)  # for `cursor_guesses`: the run's own figures, not mixed again
         keys = memory.context_keys(self.encode(self.window[-2 * memory.max_order :])) if memory is not None else []
         cursor = _Row([], [], [], keys, None)
         if s.ghost == "beam":

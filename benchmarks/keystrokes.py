@@ -34,6 +34,7 @@ from pathlib import Path
 import torch
 
 from charwriter.engine import Engine, EngineSettings
+from charwriter.lm.adapt import adapt, adaptable
 from charwriter.lm.checkpoint import load_model
 from charwriter.lm.data import gutenberg_body, read_text
 from charwriter.lm.registry import resolve_model
@@ -145,14 +146,37 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else math.nan
 
 
-def run(loaded, text: str, settings: EngineSettings, args) -> Tally:
+ADAPTED: dict = {}  # (text name, passage start) -> the adapted weights, shared by the variants of one run
+
+
+def adapted_weights(loaded, name: str, start: int, history: str):
+    """The model adapted to the document before the passage, as the app adapts it after opening the document
+    (`charwriter.lm.adapt`), or None when the app would not adapt it or the adaptation was not better."""
+    key = (name, start)
+    if key not in ADAPTED:
+        result = adapt(loaded, history) if adaptable(history) else None
+        if result is not None:
+            print(f"  adapted to the {result.chars:,} chars before {start:,} in {result.seconds:.0f} s ({result.steps}"
+                  f" steps, one thread): its held-out tail {result.before:.4f} -> {result.after:.4f} nats/char,"
+                  f" {'kept' if result.kept else 'dropped'}", flush=True)
+        ADAPTED[key] = result.model if result is not None else None
+    return ADAPTED[key]
+
+
+def run(loaded, name: str, text: str, settings: EngineSettings, args, adapting: bool = True) -> Tally:
     total = Tally()
     for start, chars in passages(text, args):
         history = text[max(0, start - args.history) if args.history is not None else 0 : start]
         target = text[start : start + chars]
-        tally = type_passage(Engine(loaded, settings), history, target)
+        weights = adapted_weights(loaded, name, start, history) if adapting else None
+
+        def engine() -> Engine:
+            fresh = Engine(loaded, settings)
+            return fresh.with_weights(weights) if weights is not None else fresh
+
+        tally = type_passage(engine(), history, target)
         if not args.no_loss:
-            score_passage(Engine(loaded, settings), history, target, tally)
+            score_passage(engine(), history, target, tally)
         total.add(tally)
     return total
 
@@ -177,6 +201,7 @@ VARIANTS = {
     "words": [("document words after 2", {}), ("after 0", {"document_words_after": 0}),
               ("after 8", {"document_words_after": 8}), ("none", {"document_words_after": 99})],
     "ghost": [("beam", {"ghost": "beam"}), ("greedy", {"ghost": "greedy"})],
+    "adapt": [("adapted", {}), ("not adapted", {"adapt": False})],
 }
 
 
@@ -189,6 +214,7 @@ def main() -> None:
     parser.add_argument("--passages", type=int, default=3, help="passages over the last 10 %% (default 3)")
     parser.add_argument("--history", type=int, default=None, help="keep only the last N characters before a passage")
     parser.add_argument("--no-memory", action="store_true", help="the document memory off")
+    parser.add_argument("--no-adapt", action="store_true", help="do not adapt the model to the document")
     parser.add_argument("--compare", choices=sorted(VARIANTS), help="run the variants of one setting side by side")
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:NAME=VALUE,…",
                         help="an engine setting variant to run side by side, e.g. 'wide:k=9,beam_width=16'")
@@ -214,7 +240,9 @@ def main() -> None:
         text = gutenberg_body(read_text(path))
         name = Path(path).name
         for label, changes in variants:
-            tally = run(loaded, text, replace(base, **changes), args)
+            changes = dict(changes)
+            adapting = changes.pop("adapt", not args.no_adapt)
+            tally = run(loaded, name, text, replace(base, **changes), args, adapting)
             report(name, label, tally)
             results.append((name, label, tally))
     for name, label, tally in results:

@@ -63,7 +63,7 @@ import math
 import re
 import time
 from bisect import bisect_left
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
@@ -74,6 +74,7 @@ import torch.nn.functional as F
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.memory import DocumentMemory, common_prefix_length
+from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice, has_vnni
 from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.sample import default_start, masked_probs, translate
@@ -258,15 +259,15 @@ def loop_start(text: str) -> int:
 class Engine:
     """Incremental suggestions for one model. Not thread-safe: call it from one thread at a time."""
 
-    def __init__(self, loaded: LoadedModel, settings: EngineSettings | None = None):
+    def __init__(self, loaded: LoadedModel, settings: EngineSettings | None = None, precision: Choice | None = None):
         self.loaded = loaded
         self.name: str = loaded.name
         self.vocab: list[str] = list(loaded.vocab)
         self.settings = settings or EngineSettings()
         if self.settings.threads:
             torch.set_num_threads(self.settings.threads)
-        self.precision: Choice = resolve_precision(self.settings.precision, loaded.model, loaded.path,
-                                                   default_start(self.vocab), (1, self.settings.beam_width))
+        self.precision: Choice = precision or resolve_precision(self.settings.precision, loaded.model, loaded.path,
+                                                                default_start(self.vocab), (1, self.settings.beam_width))
         """The precision the step runs at, and why (the probe's figures when it measured)."""
         self.fast = FastRNN(loaded.model, self.precision.precision, vnni=has_vnni())
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
@@ -297,6 +298,16 @@ class Engine:
     @classmethod
     def from_path(cls, path: str | Path, settings: EngineSettings | None = None) -> "Engine":
         return cls(load_model(path), settings)
+
+    def with_weights(self, model: CharRNN, adapted: dict | None = None) -> "Engine":
+        """An engine for new weights of this model (an adaptation to the document, `charwriter.lm.adapt`): the same
+        settings, precision and document memory; every state is read afresh with the new weights (no cached state
+        of the old ones survives), so the suggestions stay coherent."""
+        loaded = replace(self.loaded, model=model, training={**self.loaded.training, "adapted": adapted or {}})
+        engine = Engine(loaded, self.settings, self.precision)
+        engine.memory, engine.memory_pending, engine.memory_too_big = (self.memory, self.memory_pending,
+                                                                       self.memory_too_big)
+        return engine
 
     # --- unknown characters -------------------------------------------------------------------------------------
 

@@ -1,0 +1,79 @@
+"""Adapting the model to the writer's document: it learns a style the model never saw, it is dropped when it does
+not help, the engine's suggestions with the new weights are those of a fresh engine, and the app runs it in the
+background and tells the writer."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from charwriter.engine import Engine, EngineSettings
+from charwriter.lm import adapt as adapt_module
+from charwriter.lm.adapt import adapt, adaptable
+from charwriter.lm.checkpoint import load_model
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_path):
+    return load_model(tiny_model_path)
+
+
+def writers_text(chars: int, seed: int = 1) -> str:
+    """A style the tiny model never read: its letters, in words and phrases of their own."""
+    rng = random.Random(seed)
+    words = ["marrow", "wended", "thistle", "ombra", "listed", "oath", "dew", "hollow"]
+    out = []
+    while sum(map(len, out)) < chars:
+        out.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 7))).capitalize() + ".")
+    return " ".join(out)[:chars]
+
+
+def test_adapting_learns_the_documents_style_and_leaves_the_model_as_loaded(tiny, tiny_model_path):
+    torch.manual_seed(0)
+    result = adapt(tiny, writers_text(30_000))
+    assert result.kept and result.after < result.before - 0.2, result.summary()
+    assert result.steps > 0 and result.chars == 30_000
+    on_disk = load_model(tiny_model_path).model.state_dict()
+    assert all(torch.equal(t, on_disk[name]) for name, t in tiny.model.state_dict().items())  # a copy learned
+    assert any(not torch.equal(a, b) for a, b in zip(tiny.model.parameters(), result.model.parameters()))
+
+
+def test_weights_that_do_not_predict_the_held_out_tail_better_are_dropped(tiny):
+    result = adapt(tiny, writers_text(30_000), lr=0.0)  # unchanged weights: no better than before
+    assert not result.kept and result.model is None
+    assert result.after == pytest.approx(result.before)
+
+
+def test_adapting_can_be_cancelled_and_short_documents_are_not_adapted(tiny):
+    assert adapt(tiny, writers_text(30_000), cancelled=lambda: True) is None
+    assert not adaptable("x" * (adapt_module.MIN_CHARS - 1)) and adaptable("x" * adapt_module.MIN_CHARS)
+
+
+def test_an_engine_with_new_weights_suggests_as_a_fresh_engine_and_keeps_the_memory(tiny):
+    document = writers_text(30_000)
+    adapted = adapt(tiny, document).model
+    settings = EngineSettings(precision="fp32", seed=0)
+    old = Engine(tiny, settings)
+    old.suggest(document)  # its cached states were read with the old weights
+    new = old.with_weights(adapted, {"before": 1.0})
+    fresh = Engine(tiny, settings).with_weights(adapted)
+    assert new.memory is old.memory
+    assert [s.text for s in new.suggest(document + " Ma")] == [s.text for s in fresh.suggest(document + " Ma")]
+    assert new.loaded.training["adapted"] == {"before": 1.0} and new.name == old.name
+    assert not torch.equal(new.logits, old.logits)
+
+
+def test_the_adapting_process_reads_stdin_reports_steps_and_writes_a_model_file(tiny_model_path, tmp_path):
+    out = tmp_path / "adapted.safetensors"
+    done = subprocess.run([sys.executable, "-m", "charwriter.lm.adapt", str(tiny_model_path), str(out), "--nice", "0"],
+                          input=writers_text(25_000).encode(), capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()
+    lines = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert lines[0] == {"step": 1, "total": lines[-2]["total"]} and lines[-1]["done"]["kept"]
+    loaded = load_model(out)  # a model file like any other: validated on loading
+    assert loaded.training["adapted"]["after"] < loaded.training["adapted"]["before"]

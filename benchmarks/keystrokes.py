@@ -4,7 +4,9 @@ A simulated writer types N characters of TEXT starting at POS (default: P passag
 the held-out last 10 %), with all of TEXT before POS already in the document, as if they had written it
 (`--history N` keeps only the last N characters; `--history 0` starts from an empty document). At every keystroke the
 engine computes suggestions as the app does (`Engine.suggest` with the app's settings, the document memory
-included), and the writer, in this order of preference:
+included, and the model adapted to the document before the passage as the app adapts it in the background after
+the document opens: `charwriter.lm.adapt`, timed and reported; `--no-adapt` leaves it out), and the writer, in this
+order of preference:
 
 - accepts the whole grey text with one key (Tab) when all of it is what they were about to type;
 - else accepts it word by word, one key per word (Alt+Right), while the words match;
@@ -19,6 +21,7 @@ a Project Gutenberg file's header and licence are left out (they are not the wri
 
     python benchmarks/keystrokes.py ../shared/data/anna.txt ../shared/data/pride-and-prejudice.txt
     python benchmarks/keystrokes.py TEXT --compare memory      # with and without the memory, side by side
+    python benchmarks/keystrokes.py TEXT --compare adapt       # with and without adapting the model to the document
 """
 
 from __future__ import annotations

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--memory", action="store_true",
                     help="also score the tail as one stream, with and without the document memory (holding the text"
                          " before each character, as when writing)")
+    ev.add_argument("--adapt", action="store_true",
+                    help="also score the tail with the model adapted to the text before it, as the app adapts to a"
+                         " document (one pass over its last 400,000 characters; about a minute a core)")
 
     export = sub.add_parser("export", help="write a copy of a model, its weights stored at 16 bits (half the file)")
     export.add_argument("model", help="model name (see `charwriter models`) or path")
@@ -585,14 +588,15 @@ def cmd_eval(args) -> int:
 
     threads, _ = choose_threads(args.threads, streams.batch_size, loaded.config.hidden_size)
     if args.precision == "fp32":
-        loss, how = evaluate(loaded.model, streams, "cpu"), ""
+        score, how = (lambda model: evaluate(model, streams, "cpu")), ""
     else:
         from charwriter.lm.fast import FastRNN
         from charwriter.lm.precision import has_vnni, resolve
 
         chosen = resolve(args.precision, loaded.model, loaded.path)
-        fast = FastRNN(loaded.model, chosen.precision, vnni=has_vnni())
-        loss, how = evaluate_stepped(fast, streams), f", read by the suggestions' step at {chosen.precision}"
+        score = lambda model: evaluate_stepped(FastRNN(model, chosen.precision, vnni=has_vnni()), streams)  # noqa: E731
+        how = f", read by the suggestions' step at {chosen.precision}"
+    loss = score(loaded.model)
     print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "
           f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}{how}, {threads} thread"
           f"{'s' if threads > 1 else ''}): "
@@ -609,6 +613,15 @@ def cmd_eval(args) -> int:
         static, mixed, n = score_stream(loaded.model.eval(), before, tail, memory)
         print(f"read as one stream after the text before it: {static / n:.4f} nats/char alone, "
               f"{mixed / n:.4f} with the document memory ({(mixed - static) / n:+.4f})")
+    if args.adapt:
+        from charwriter.lm.adapt import adapt
+
+        result = adapt(loaded, corpus.text[: corpus.split])
+        adapted = score(result.model) if result.kept else loss
+        print(f"adapted to the last {result.chars:,} chars before it ({result.steps} steps, {result.seconds:.0f} s): "
+              f"{adapted:.4f} nats/char ({adapted - loss:+.4f})" + (
+                  "" if result.kept else "; not kept (its own held-out end was predicted no better): the model as "
+                  "trained, as the app would use it"))
     return 0
 
 

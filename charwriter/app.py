@@ -133,4 +133,8 @@ class CharwriterApp(RunsOwner, App[None]):
         memory = "off" if self.settings.memory else "on"
         yield SystemCommand(f"Document memory {memory}", "Learn this document's own names and phrases while you write"
                             f" (now {'on' if self.settings.memory else 'off'}; remembered)", screen.action_toggle_memory)
+        adapting = "off" if self.settings.adapt else "on"
+        yield SystemCommand(f"Adapt to the document {adapting}", "Fine-tune a copy of the model on this document's"
+                            " style in the background, once it is long enough (now "
+                            f"{'on' if self.settings.adapt else 'off'}; remembered)", screen.action_toggle_adapt)
         yield SystemCommand("Keys and help", "Every key, as mapped now (F1)", self.action_help)

@@ -302,8 +302,10 @@ class Engine:
     def with_weights(self, model: CharRNN, adapted: dict | None = None) -> "Engine":
         """An engine for new weights of this model (an adaptation to the document, `charwriter.lm.adapt`): the same
         settings, precision and document memory; every state is read afresh with the new weights (no cached state
-        of the old ones survives), so the suggestions stay coherent."""
-        loaded = replace(self.loaded, model=model, training={**self.loaded.training, "adapted": adapted or {}})
+        of the old ones survives), so the suggestions stay coherent. `adapted`: what the adaptation did, kept in
+        `loaded.training["adapted"]`; None: these are the model's own weights again."""
+        training = {k: v for k, v in self.loaded.training.items() if k != "adapted"}
+        loaded = replace(self.loaded, model=model, training=training | ({} if adapted is None else {"adapted": adapted}))
         engine = Engine(loaded, self.settings, self.precision)
         engine.memory, engine.memory_pending, engine.memory_too_big = (self.memory, self.memory_pending,
                                                                        self.memory_too_big)

@@ -33,6 +33,7 @@ class Settings:
     top_k: int = 5  # sample each character from the k most likely, as the seed did
     greedy: bool = False  # always the most likely character: repeatable, but the continuations look alike
     memory: bool = True  # learn the document's own names and phrases while writing (off: the model alone)
+    adapt: bool = True  # fine-tune a copy of the model on the document in the background (off: the model as trained)
     debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run
     autosave_seconds: float = 1.0  # the unsaved buffer is written at most this long after a change
     precision: str = "auto"  # the suggestions' step: auto (measured once per model and machine), fp32, bf16, fp16, int8

@@ -36,6 +36,17 @@ def make_text(chars: int = 20_000, seed: int = 0) -> str:
     return " ".join(out)[:chars]
 
 
+def writers_text(chars: int, seed: int = 1) -> str:
+    """A style `make_text`'s model never read: its letters, in words and phrases of their own."""
+    rng = random.Random(seed)
+    words = ["marrow", "wended", "thistle", "ombra", "listed", "oath", "dew", "hollow"]
+    out, size = [], 0
+    while size < chars:
+        out.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 7))).capitalize() + ".")
+        size += len(out[-1]) + 1
+    return " ".join(out)[:chars]
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """Every test gets its own data and config dirs, never the user's."""

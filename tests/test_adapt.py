@@ -5,7 +5,6 @@ background and tells the writer."""
 from __future__ import annotations
 
 import json
-import random
 import subprocess
 import sys
 
@@ -16,21 +15,12 @@ from charwriter.engine import Engine, EngineSettings
 from charwriter.lm import adapt as adapt_module
 from charwriter.lm.adapt import adapt, adaptable
 from charwriter.lm.checkpoint import load_model
+from conftest import writers_text
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_path):
     return load_model(tiny_model_path)
-
-
-def writers_text(chars: int, seed: int = 1) -> str:
-    """A style the tiny model never read: its letters, in words and phrases of their own."""
-    rng = random.Random(seed)
-    words = ["marrow", "wended", "thistle", "ombra", "listed", "oath", "dew", "hollow"]
-    out = []
-    while sum(map(len, out)) < chars:
-        out.append(" ".join(rng.choice(words) for _ in range(rng.randint(3, 7))).capitalize() + ".")
-    return " ".join(out)[:chars]
 
 
 def test_adapting_learns_the_documents_style_and_leaves_the_model_as_loaded(tiny, tiny_model_path):
@@ -77,3 +67,55 @@ def test_the_adapting_process_reads_stdin_reports_steps_and_writes_a_model_file(
     assert lines[0] == {"step": 1, "total": lines[-2]["total"]} and lines[-1]["done"]["kept"]
     loaded = load_model(out)  # a model file like any other: validated on loading
     assert loaded.training["adapted"]["after"] < loaded.training["adapted"]["before"]
+
+
+async def wait_for(pilot, condition, seconds: float = 90.0) -> None:
+    for _ in range(int(seconds / 0.1)):
+        if condition():
+            return
+        await pilot.pause(0.1)
+    raise AssertionError("timed out")
+
+
+async def test_the_app_adapts_to_a_long_document_in_the_background_and_lets_it_go_for_another(tiny_model_path,
+                                                                                            tmp_path):
+    from charwriter.app import CharwriterApp
+    from charwriter.settings import Settings
+
+    document = tmp_path / "novel.txt"
+    document.write_text(writers_text(25_000), encoding="utf-8")
+    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
+                        settings=Settings(greedy=True, precision="fp32"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.writer
+        await wait_for(pilot, lambda: screen.engine is not None and "adapted" in screen.engine.loaded.training)
+        summary = screen.engine.loaded.training["adapted"]
+        assert summary["after"] < summary["before"] and screen._adapt_job is None
+        assert screen.pane.border_subtitle == "memory on · adapted"
+        assert any("follow this document's style" in n.message for n in app._notifications)
+        adapted = screen.engine
+        screen.new_document()  # another document: the model's own weights again
+        await wait_for(pilot, lambda: screen.engine is not adapted)
+        assert "adapted" not in screen.engine.loaded.training
+        assert screen.engine.loaded.model is screen._base_weights
+        assert screen.engine.memory is adapted.memory
+
+
+async def test_switching_adapting_off_stops_the_process_and_keeps_the_model_as_trained(tiny_model_path, tmp_path):
+    from charwriter.app import CharwriterApp
+    from charwriter.settings import Settings
+
+    document = tmp_path / "novel.txt"
+    document.write_text(writers_text(25_000), encoding="utf-8")
+    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
+                        settings=Settings(greedy=True, precision="fp32"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.writer
+        await wait_for(pilot, lambda: screen._adapt_job is not None)
+        job = screen._adapt_job
+        engine = screen.engine
+        screen.action_toggle_adapt()
+        await wait_for(pilot, lambda: job.process.poll() is not None, 10)
+        await pilot.pause(0.5)
+        assert screen.engine is engine and "adapted" not in engine.loaded.training
+        assert not Settings.load().adapt and screen.pane.border_subtitle == "document memory on"

@@ -43,6 +43,7 @@ def no_bundled_models(tmp_path, monkeypatch):
 def make_app(model=None, file=None, **settings) -> CharwriterApp:
     settings.setdefault("greedy", True)
     settings.setdefault("precision", "fp32")  # the same suggestions on every CPU; "auto" has its own tests
+    settings.setdefault("adapt", False)  # weights that change in the background: its own tests (test_adapt.py)
     return CharwriterApp(file=file, model=str(model) if model else None, settings=Settings(**settings))
 
 

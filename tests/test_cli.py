@@ -435,3 +435,24 @@ def test_eval_scores_the_whole_file_unless_asked_to_cut_the_boilerplate(tiny_mod
         chars[bool(flag)] = int(re.search(r"\(([\d,]+) chars", out).group(1).replace(",", ""))
         assert ("cut the Project Gutenberg header" in err) == bool(flag)
     assert chars[True] < chars[False]
+
+
+def test_eval_adapt_scores_the_tail_with_the_model_adapted_to_the_text_before_it(tiny_model_path, tmp_path, capsys):
+    import re
+
+    from conftest import writers_text
+
+    corpus = tmp_path / "style.txt"
+    corpus.write_text(writers_text(30_000), encoding="utf-8")
+    code, out, err = run_cli(["eval", str(corpus), "--model", str(tiny_model_path), "--adapt"], capsys)
+    assert code == 0, err
+    static = float(re.search(r"\): ([\d.]+) nats/char", out).group(1))
+    adapted, change = re.search(r"adapted to the last 27,000 chars before it .*: ([\d.]+) nats/char \(([-+][\d.]+)\)",
+                                out).groups()
+    assert float(adapted) < static - 0.2 and float(change) == pytest.approx(float(adapted) - static, abs=1e-4)
+    short = tmp_path / "short.txt"
+    short.write_text(writers_text(8_000), encoding="utf-8")
+    code, out, err = run_cli(["eval", str(short), "--model", str(tiny_model_path), "--adapt", "--seq-len", "50"],
+                             capsys)
+    assert code == 2 and "too few to adapt the model to" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1

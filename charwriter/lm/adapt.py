@@ -8,29 +8,27 @@ text is held out, and the adapted weights are kept only if they predict it bette
 like the model's own training text they are dropped, and the model is used as it was.
 
 `python -m charwriter.lm.adapt MODEL OUT` reads the document from stdin and writes the adapted model to OUT (when
-kept), printing one JSON line per step; the app runs it as a low-priority process, so the editor's suggestions
-keep their cores and the process can be stopped at any time.
+kept), printing one JSON line per step; the app runs it as a low-priority process (`AdaptJob`), so the editor's
+suggestions keep their cores, a second thread pool never fights the engine's, and it can be stopped at any time.
+This module imports torch only inside its functions: the app's event loop reads its constants and runs the job.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import math
 import os
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable
+from pathlib import Path
+from typing import Callable, Iterator
 
-import torch
-import torch.nn.functional as F
-
-from charwriter.lm.checkpoint import LoadedModel, load_model, save_model
-from charwriter.lm.data import Corpus, Streams
-from charwriter.lm.model import CharRNN, detach_state
-from charwriter.lm.train import evaluate, training_bf16
+from charwriter.errors import CorpusError
 
 MIN_CHARS = 20_000
 """Below this a document is too short to learn a style from (and the document memory already holds all of it)."""
@@ -41,6 +39,8 @@ BATCH = 32  # more, smaller steps learn more from one pass than the training rec
 SEQ_LEN = 100
 LR = 2e-3
 CLIP = 5.0
+AGAIN_AFTER = (10_000, 0.25)
+"""Adapt again once the document has grown or shrunk by this many characters, or this share of it."""
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Adapted:
     seconds: float
     before: float  # held-out loss of the model as trained, nats/char
     after: float  # and adapted
-    model: CharRNN | None = None
+    model: object | None = None  # charwriter.lm.model.CharRNN
 
     @property
     def kept(self) -> bool:
@@ -66,12 +66,34 @@ def adaptable(text: str) -> bool:
     return len(text) >= MIN_CHARS
 
 
-def adapt(loaded: LoadedModel, text: str, *, max_chars: int = MAX_CHARS, lr: float = LR,
+def due(chars: int, adapted_chars: int | None) -> bool:
+    """Whether a document of `chars` characters should be adapted to, when it last was at `adapted_chars` (None:
+    not yet)."""
+    if chars < MIN_CHARS:
+        return False
+    if adapted_chars is None:
+        return True
+    least, share = AGAIN_AFTER
+    return abs(chars - adapted_chars) >= max(least, share * min(adapted_chars, MAX_CHARS))
+
+
+def adapt(loaded, text: str, *, max_chars: int = MAX_CHARS, lr: float = LR,
           cancelled: Callable[[], bool] = lambda: False,
           progress: Callable[[int, int], None] = lambda step, total: None) -> Adapted | None:
-    """Fine-tune a copy of the model on the end of `text` (read as the editor reads it); None if cancelled.
+    """Fine-tune a copy of `loaded.model` (a `LoadedModel`) on the end of `text` (read as the editor reads it);
+    None if cancelled. Raises CorpusError when none of the text's characters are in the model's vocabulary."""
+    import copy
 
-    Raises CorpusError when none of the text's characters are in the model's vocabulary."""
+    import torch
+    import torch.nn.functional as F
+
+    from charwriter.lm.data import Corpus, Streams
+    from charwriter.lm.model import detach_state
+    from charwriter.lm.train import evaluate, training_bf16
+
+    if len(text) < MIN_CHARS:
+        raise CorpusError(f"the text has {len(text):,} characters: too few to adapt the model to (it needs "
+                          f"{MIN_CHARS:,}) — write more, or use the model as trained")
     start = time.perf_counter()
     corpus = Corpus.from_text(text[-max_chars:], name="the document", val_fraction=HOLDOUT, vocab=loaded.vocab)
     train = Streams(corpus.train_data, BATCH, SEQ_LEN)
@@ -106,6 +128,51 @@ def adapt(loaded: LoadedModel, text: str, *, max_chars: int = MAX_CHARS, lr: flo
     return Adapted(len(corpus.data), total, time.perf_counter() - start, before, after, kept)
 
 
+class AdaptJob:
+    """One adaptation in a background process: the document goes in on its stdin, the steps come back on its stdout,
+    the adapted model in a private temporary folder (removed by `close`)."""
+
+    def __init__(self, model_path: str | Path, text: str, threads: int = 1):
+        self.folder = Path(tempfile.mkdtemp(prefix="charwriter-adapt-"))
+        self.out = self.folder / "adapted.safetensors"
+        self.text = text
+        with open(self.folder / "stderr.txt", "wb") as errors:  # a pipe left unread could fill and stall it
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "charwriter.lm.adapt", str(model_path), str(self.out), "--threads", str(threads)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errors)
+
+    def lines(self) -> Iterator[dict]:
+        """The process's reports, as they come: {"step", "total"} and, last, {"done": `Adapted.summary()`}."""
+        try:
+            self.process.stdin.write(self.text.encode("utf-8", errors="replace"))
+            self.process.stdin.close()
+        except (BrokenPipeError, OSError):
+            pass  # it exited early: its stderr says why
+        for raw in self.process.stdout:
+            try:
+                yield json.loads(raw)
+            except ValueError:
+                continue
+        self.process.wait()
+
+    def error(self) -> str:
+        """The process's last line of stderr (why it failed), or its exit status."""
+        try:
+            lines = (self.folder / "stderr.txt").read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        except OSError:
+            lines = []
+        return lines[-1] if lines else f"exit status {self.process.returncode}"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Adapt a model to a document read from stdin (used by the app).")
     parser.add_argument("model")
@@ -115,14 +182,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.nice and hasattr(os, "nice"):
         os.nice(args.nice)
+    import torch
+
+    from charwriter.lm.checkpoint import load_model, save_model
+
     torch.set_num_threads(max(1, args.threads))
     text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
     loaded = load_model(args.model)
+    parent = os.getppid()
 
     def report(step: int, total: int) -> None:
         print(json.dumps({"step": step, "total": total}), flush=True)
 
-    result = adapt(loaded, text, progress=report)
+    # the app that started it has gone (a crash, a kill): stop rather than train for no one
+    result = adapt(loaded, text, progress=report, cancelled=lambda: os.getppid() != parent)
+    if result is None:
+        return 1
     if result.kept:
         save_model(args.out, result.model, loaded.vocab,
                    {**loaded.training, "adapted": {"chars": result.chars, "before": result.before,

@@ -87,6 +87,26 @@ class MemoryReady(Message):
 
 
 @dataclass
+class AdaptProgress(Message):
+    """The adaptation to the document (`charwriter.lm.adapt`) started in `epoch` has taken `step` of `total` steps."""
+
+    epoch: int
+    step: int
+    total: int
+
+
+@dataclass
+class EngineSwapped(Message):
+    """New weights for the engine in use: adapted to the document (`summary` says how well), or the model as
+    loaded again. `new` None: nothing to swap (the adaptation was not better, or failed: `error`)."""
+
+    epoch: int  # `WriteScreen._adapt_epoch` when it began: dropped if another model or document came meanwhile
+    new: object | None
+    summary: dict | None = None
+    error: str | None = None
+
+
+@dataclass
 class ModelLoaded(Message):
     engine: object  # charwriter.engine.Engine (not imported here: it imports torch)
     path: Path
@@ -147,6 +167,16 @@ class WriteScreen(Screen):
         """Bumped when the autosave is removed, so that a write already in flight does not bring it back."""
         self._memory_building = False
         """A worker is building the document memory of a big document."""
+        self._adapting = False
+        """A worker adapts the model to the document (its process is `_adapt_job`) or swaps the engine's weights."""
+        self._adapt_epoch = 0
+        """Bumped when adapting stops (another model or document, or switched off): older reports are dropped."""
+        self._adapt_job = None
+        self._adapted_chars: int | None = None
+        """The document's length when it was last adapted to (None: not yet, for this model and document)."""
+        self._base_weights = None
+        """The model's weights as loaded, for going back to them when the engine runs adapted ones."""
+        self._adapt_note = ""
         self._resample = False
         self._quick_next = False
         """The next run reads only the end of the context: first suggestions at once after a model loads or a
@@ -250,8 +280,10 @@ class WriteScreen(Screen):
         self.post_message(ModelFailed(first_error, loading=True))
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
+        self._stop_adapting()
         self.engine = message.engine
         self.model_path = message.path
+        self._base_weights, self._adapted_chars, self._adapt_note = message.engine.loaded.model, None, ""
         self._quick_next = True
         self.status.model = message.engine.name
         self.status.precision = message.engine.precision.precision
@@ -263,6 +295,7 @@ class WriteScreen(Screen):
                         f"{message.engine.name} instead; F2 picks another.", title="Model not loaded",
                         severity="warning", timeout=12)
         self._schedule(now=True)
+        self._maybe_adapt()
 
     def on_model_failed(self, message: ModelFailed) -> None:
         if message.loading and self.engine is not None:  # the model in use still works: keep writing with it
@@ -331,6 +364,7 @@ class WriteScreen(Screen):
         statuses.first().counts = message.words_chars
         if message.selected is not None and not self.editor.selection.is_empty:
             statuses.first().selection_counts = message.selected
+        self._maybe_adapt()
 
     def _schedule(self, now: bool = False) -> None:
         """Ask for suggestions for the editor as it is now, after a short pause (a burst of keys costs one run)."""
@@ -442,10 +476,137 @@ class WriteScreen(Screen):
             self._schedule(now=True)
 
     def _show_memory(self, note: str | None = None) -> None:
-        """The memory's state under the suggestions pane."""
+        """The memory's state, and the adaptation's, under the suggestions pane."""
         if note is None:
             note = "document memory on" if self.settings.memory else "document memory off"
+        if self._adapt_note:
+            note = note.replace("document ", "") + " · " + self._adapt_note
         self.pane.border_subtitle = note
+
+    # --- adapting the model to the document ---------------------------------------------------------------------
+
+    def _maybe_adapt(self) -> None:
+        """Start an adaptation when the document is long enough and has changed enough since the last one."""
+        from charwriter.lm.adapt import due
+
+        if (not self.settings.adapt or self._adapting or self.engine is None or self.model_path is None
+                or not self.is_mounted):
+            return
+        chars = self.editor.character_count()
+        if due(chars, self._adapted_chars):
+            self._adapted_chars, self._adapting = chars, True
+            self._adapt_note = "adapting…"
+            self._show_memory()
+            self._adapt(self.engine, self.model_path, self.editor.text, self._adapt_epoch)
+
+    @work(thread=True, exclusive=True, group="adapt", description="adapt to the document")
+    def _adapt(self, engine, model_path: Path, text: str, epoch: int) -> None:
+        """Run the adaptation's process (low priority, one thread) and build the engine for its weights, if kept."""
+        from charwriter.lm.adapt import AdaptJob
+
+        worker = get_current_worker()
+        job = self._adapt_job = AdaptJob(model_path, text)
+        try:
+            done = None
+            for report in job.lines():
+                if worker.is_cancelled:
+                    return
+                if "done" in report:
+                    done = report["done"]
+                elif "step" in report:
+                    self.post_message(AdaptProgress(epoch, report["step"], report["total"]))
+            if worker.is_cancelled:
+                return
+            if done is None:
+                self.post_message(EngineSwapped(epoch, None, error=job.error()))
+                return
+            new = None
+            if done.get("kept"):
+                from charwriter.lm.checkpoint import load_model
+
+                weights = load_model(job.out).model  # validated like any model file
+                with self._engine_lock:
+                    new = engine.with_weights(weights, done)
+            self.post_message(EngineSwapped(epoch, new, done))
+        except Exception as error:  # the document and the model in use stay as they are
+            self.post_message(EngineSwapped(epoch, None, error=f"{type(error).__name__}: {error}"))
+        finally:
+            job.close()
+            if self._adapt_job is job:
+                self._adapt_job = None
+
+    def on_adapt_progress(self, message: AdaptProgress) -> None:
+        if message.epoch == self._adapt_epoch and self._adapting:
+            self._adapt_note = f"adapting {100 * message.step // max(1, message.total)}%"
+            self._show_memory()
+
+    def on_engine_swapped(self, message: EngineSwapped) -> None:
+        if message.epoch != self._adapt_epoch:
+            return  # another model, another document, or adapting switched off since
+        summary = message.summary
+        self._adapting = False
+        if message.error is not None:
+            self._adapt_note = "not adapted"
+            self.notify(f"Could not adapt the model to this document: {message.error}\n\nThe model goes on as "
+                        "trained.", title="Not adapted", severity="warning", timeout=10)
+        elif summary is None:
+            self._adapt_note = ""  # back to the model as loaded
+        elif message.new is None:
+            self._adapt_note = "model fits as is"
+        else:
+            self._adapt_note = "adapted"
+            self.notify(f"The suggestions now follow this document's style: the model adapted to its last "
+                        f"{summary['chars']:,} characters predicts their end at {summary['after']:.2f} nats/char "
+                        f"instead of {summary['before']:.2f} ({summary['seconds']:.0f} s).", title="Adapted",
+                        timeout=8)
+        if message.new is not None:
+            self.engine = message.new
+            self._quick_next = True  # no state of the old weights is left: the last few characters first
+            self._schedule(now=True)
+        self._show_memory()
+        self._maybe_adapt()  # the document may have changed enough meanwhile
+
+    @work(thread=True, group="unadapt", description="the model as loaded")
+    def _unadapt(self, engine, weights, epoch: int) -> None:
+        with self._engine_lock:
+            new = engine.with_weights(weights)
+        self.post_message(EngineSwapped(epoch, new))
+
+    def _stop_adapting(self, unadapt: bool = False) -> None:
+        """Stop an adaptation under way and forget the last one (a new model or document, or adapting switched
+        off); `unadapt`: give the engine back the model's own weights."""
+        self.workers.cancel_group(self, "adapt")
+        job = self._adapt_job
+        if job is not None:
+            job.stop()
+        self._adapt_epoch += 1
+        self._adapting, self._adapted_chars, self._adapt_note = False, None, ""
+        engine = self.engine
+        if unadapt and engine is not None and engine.loaded.training.get("adapted") is not None:
+            self._adapting = True  # no adaptation starts until the engine has its own weights back
+            self._unadapt(engine, self._base_weights, self._adapt_epoch)
+
+    def on_unmount(self) -> None:
+        job = self._adapt_job
+        if job is not None:
+            job.stop()  # a worker thread blocked on it would hold up the app's exit
+
+    def action_toggle_adapt(self) -> None:
+        self.settings.adapt = not self.settings.adapt
+        self.settings.save()
+        self._stop_adapting(unadapt=True)
+        self.notify("Adapting on: the model learns this document's style in the background, once it has "
+                    f"{self._adapt_min_chars():,} characters, and again as it grows." if self.settings.adapt else
+                    "Adapting off: the suggestions come from the model as trained (and the document memory).",
+                    timeout=6)
+        self._show_memory()
+        self._maybe_adapt()
+
+    @staticmethod
+    def _adapt_min_chars() -> int:
+        from charwriter.lm.adapt import MIN_CHARS
+
+        return MIN_CHARS
 
     def action_toggle_memory(self) -> None:
         self.settings.memory = not self.settings.memory
@@ -531,6 +692,7 @@ class WriteScreen(Screen):
     def new_document(self) -> None:
         """An empty, untitled document (the old one's changes were saved or given up by `confirm_discard`)."""
         self.discard_autosave()
+        self._stop_adapting(unadapt=True)
         self.document_path = None
         self.autosave = Autosave(None)
         self.saved_text = ""
@@ -705,6 +867,7 @@ class WriteScreen(Screen):
             self.notify(str(error), title="Cannot open", severity="error", timeout=10)
             return False
         self.discard_autosave()
+        self._stop_adapting(unadapt=True)
         self.document_path = path
         self.autosave = Autosave(path)
         self.saved_text = text

@@ -311,6 +311,13 @@ class Engine:
                                                                        self.memory_too_big)
         return engine
 
+    def read_blocks(self, text: str, blocks: list[int], unit=None) -> dict:
+        """The editor's inside views: each character's log-probability (and a unit's activation) in these blocks
+        of `text`, read by this engine's step at its precision (`charwriter.lm.inspect.read_blocks`)."""
+        from charwriter.lm.inspect import read_blocks
+
+        return read_blocks(self.fast, self._char_codes, self._base, text, blocks, unit)
+
     # --- unknown characters -------------------------------------------------------------------------------------
 
     def _char_codes(self, ch: str) -> tuple[int, ...]:

@@ -83,3 +83,39 @@ def test_inspect_prints_the_views_json_and_html(tiny_model_path, tmp_path, capsy
     assert "inside a word" in capsys.readouterr().out
     assert main(["inspect", str(text), "--model", str(tiny_model_path), "--cell", "9:0"]) == 2
     assert "this model has layers 1 to 2" in capsys.readouterr().err
+
+
+def test_the_editors_blocks_read_each_block_after_its_warmup_as_nn_lstm_does(tiny_model_path):
+    from charwriter.engine import Engine, EngineSettings
+    from charwriter.lm.inspect import BLOCK, WARMUP, Unit
+
+    loaded = load_model(tiny_model_path)
+    engine = Engine(loaded, EngineSettings(precision="fp32"))
+    text = make_text(1000, seed=3) + " naïve œuvre ☃"  # a look-alike, a character of two codes, one skipped
+    blocks = [0, 2, len(text) // BLOCK]
+    unit = Unit(1, 7, "cell")
+    got = engine.read_blocks(text, blocks, unit)
+    for b in blocks:
+        lo, hi = b * BLOCK, min(len(text), (b + 1) * BLOCK)
+        start = max(0, lo - WARMUP)
+        codes, owner = [], []
+        for i in range(start, hi):
+            c = engine.encode(text[i])
+            codes += c
+            owner += [i] * len(c)
+        x = torch.tensor([[engine.encode("\n")[0]] + codes])
+        with torch.no_grad():
+            logits, _ = loaded.model.eval()(x)
+        logp = torch.log_softmax(logits[0, :-1], -1)[torch.arange(len(codes)), torch.tensor(codes)]
+        expected = [0.0] * (hi - lo)
+        scored = [False] * (hi - lo)
+        for j, i in enumerate(owner):
+            if i >= lo:
+                expected[i - lo] += float(logp[j])
+                scored[i - lo] = True
+        values, acts = got[b]
+        assert len(values) == hi - lo and len(acts) == hi - lo
+        for v, e, s in zip(values, expected, scored):
+            assert (v == pytest.approx(e, abs=1e-4)) if s else v != v  # NaN: a character the model skips
+    last_values, last_acts = got[blocks[-1]]
+    assert last_values[-1] != last_values[-1] and all(-1 <= a <= 1 for a in last_acts if a == a)

@@ -144,3 +144,88 @@ def parse_cell(spec: str, layers: int, hidden: int) -> tuple[int, int]:
     if not 1 <= layer <= layers or not 0 <= index < hidden:
         raise ValueError(f"--cell {spec}: this model has layers 1 to {layers} and cells 0 to {hidden - 1}")
     return layer - 1, index
+
+
+# --- the editor's views: a document read in blocks ---------------------------------------------------------------
+
+BLOCK = 128
+"""The editor's views read a document in blocks of this many characters; each is read after `WARMUP` characters."""
+WARMUP = 128
+"""Characters read before a block, from a new line's state, as every context window begins: an edit changes the
+figures of its own block and of the block after it, never further, and any part of a long document is read alone
+(on this CPU the visible screen's 20 blocks take about 0.2 s)."""
+
+
+@dataclass
+class Unit:
+    """One LSTM unit to watch: 0-based layer and index; `kind` "cell" (tanh of the cell state) or "hidden"."""
+
+    layer: int
+    index: int
+    kind: str = "cell"
+
+    def label(self) -> str:
+        return f"{self.layer + 1}:{self.index} {'tanh(cell state)' if self.kind == 'cell' else 'hidden state'}"
+
+
+@torch.no_grad()
+def read_blocks(fast, codes_of, base, text: str, blocks: list[int], unit: Unit | None = None,
+                block: int = BLOCK, warmup: int = WARMUP) -> dict[int, tuple[list[float], list[float] | None]]:
+    """Per character of each block b of `text` (characters b*block up to (b+1)*block): its log-probability in nats
+    (NaN where the model reads no code for it; the sum where it reads several) and, with `unit`, that unit's
+    activation after it (NaN where no code). All blocks are read at once, as lanes of one batch.
+
+    fast: a `FastRNN`; codes_of(ch): the codes the model reads for a character; base: (state, logits) after a new
+    line, batch 1 (`Engine._base`)."""
+    import numpy as np
+
+    lanes = []
+    for b in blocks:
+        lo, hi = b * block, min(len(text), (b + 1) * block)
+        codes: list[int] = []
+        owner: list[int] = []
+        for i in range(max(0, lo - warmup), hi):
+            got = codes_of(text[i])
+            codes += got
+            owner += [i - lo] * len(got)  # negative: a warm-up character
+        lanes.append((b, hi - lo, codes, owner))
+    out: dict[int, tuple[list[float], list[float] | None]] = {}
+    steps = max((len(lane[2]) for lane in lanes), default=0)
+    if steps == 0:
+        return {b: ([math.nan] * n, [math.nan] * n if unit else None) for b, n, _, _ in lanes}
+    idx = torch.zeros(len(lanes), steps, dtype=torch.long)
+    for row, (_, _, codes, _) in enumerate(lanes):
+        idx[row, : len(codes)] = torch.tensor(codes, dtype=torch.long)
+    state, logits = base
+    expand = lambda t: t.expand(-1, len(lanes), -1).contiguous()  # noqa: E731
+    state = tuple(expand(t) for t in state) if isinstance(state, tuple) else expand(state)
+    logits = logits.expand(len(lanes), -1)
+    logp = torch.empty(len(lanes), steps)  # log-probability of code t, from everything before it in its lane
+    acts = torch.empty(len(lanes), steps) if unit else None
+    rows = torch.arange(len(lanes))
+    for t in range(steps):
+        logp[:, t] = torch.log_softmax(logits.float(), -1)[rows, idx[:, t]]
+        logits, state = fast.step(idx[:, t], state)
+        if unit is not None:
+            if isinstance(state, tuple):
+                h, c = state
+                acts[:, t] = torch.tanh(c[unit.layer, :, unit.index]) if unit.kind == "cell" else h[unit.layer, :, unit.index]
+            else:
+                acts[:, t] = state[unit.layer, :, unit.index]
+    logp_np = logp.numpy()
+    acts_np = acts.numpy() if acts is not None else None
+    for row, (b, n, codes, owner) in enumerate(lanes):
+        where = np.asarray(owner, dtype=np.int64)
+        keep = where >= 0
+        sums = np.zeros(n)
+        seen = np.zeros(n, dtype=bool)
+        np.add.at(sums, where[keep], logp_np[row, : len(codes)][keep])
+        seen[where[keep]] = True
+        values = np.where(seen, sums, np.nan).tolist()
+        activations = None
+        if acts_np is not None:
+            last = np.full(n, np.nan)
+            last[where[keep]] = acts_np[row, : len(codes)][keep]  # a character of several codes: after its last
+            activations = last.tolist()
+        out[b] = (values, activations)
+    return out

@@ -674,7 +674,7 @@ def cmd_inspect(args) -> int:
         try:
             cell = parse_cell(args.cell, loaded.config.num_layers, loaded.config.hidden_size)
         except ValueError as error:
-            raise UserError(str(error)) from None
+            raise UserError(f"--cell {error}") from None
     reading = read_text_through(loaded.model, loaded.vocab, text)
     if not reading.text:
         raise UserError(f"{args.file}: none of its characters are in the model's vocabulary — pick another model")

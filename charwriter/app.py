@@ -133,6 +133,13 @@ class CharwriterApp(RunsOwner, App[None]):
         memory = "off" if self.settings.memory else "on"
         yield SystemCommand(f"Document memory {memory}", "Learn this document's own names and phrases while you write"
                             f" (now {'on' if self.settings.memory else 'off'}; remembered)", screen.action_toggle_memory)
+        surprise = "off" if screen.inside_mode == "surprise" else "on"
+        yield SystemCommand(f"Surprise view {surprise}", "Colour each character by how surprised the model was by it"
+                            " (F5)", screen.action_surprise_view)
+        yield SystemCommand("Cell view…", "Colour the text by one LSTM cell; the cell finder lists those that track"
+                            " quotes, line position, sentence ends, words (F8)", screen.action_cell_view)
+        if screen.inside_mode:
+            yield SystemCommand("Plain view", "The text without the inside view's colours", screen.action_plain_view)
         adapting = "off" if self.settings.adapt else "on"
         yield SystemCommand(f"Adapt to the document {adapting}", "Fine-tune a copy of the model on this document's"
                             " style in the background, once it is long enough (now "

@@ -151,3 +151,44 @@ def test_file_changed_dialog_at_80x24(snap_compare, tiny_model_path, tmp_path):
         await pilot.pause()
 
     assert snap_compare(make_app(tiny_model_path, file=path), terminal_size=SMALL, run_before=run_before)
+
+
+def inside_view(text: str, mode: str, unit: tuple | None = None):
+    """Put `text` in the editor (typing it key by key is slow), then turn on an inside view and let it colour."""
+    ready = prepare("")
+
+    async def run_before(pilot) -> None:
+        await ready(pilot)
+        from charwriter.lm.inspect import Unit
+
+        writer = pilot.app.writer
+        writer.editor.insert(text)
+        await settle(pilot)
+        writer.status.latency_ms = 12.0
+        writer.set_inside(mode, Unit(*unit) if unit else None)
+        await settle(pilot)
+        writer.editor._line_cache.clear()
+        writer.editor.refresh()
+        await settle(pilot)
+
+    return run_before
+
+
+STORY = ("The quiet house stood by the river.\nEvery morning she walked along the water to the old mill, "
+         "where her brother kept his books and papers.\nHappy families are all alike")
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 34)], ids=["80x24", "120x34"])
+def test_the_surprise_view(snap_compare, tiny_model_path, size):
+    """You should see the typed story with the characters' backgrounds in olive, orange and red where the model
+    was surprised (plain where it all but knew the character: most letters inside common words), and the editor's
+    title "Surprise (bits) <1 [1–3] [3–6] [6+] · F5 off" with the three swatches in the same colours."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=size, run_before=inside_view(STORY, "surprise"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 34)], ids=["80x24", "120x34"])
+def test_the_cell_view(snap_compare, tiny_model_path, size):
+    """You should see the typed story coloured by layer 2's cell 5 (tanh of its cell state): blue where it is
+    below zero, red above, plain near zero, and the editor's title "Cell 2:5 tanh(c) [−1] [−] 0 [+] [+1] · F5 off"."""
+    assert snap_compare(make_app(tiny_model_path), terminal_size=size,
+                        run_before=inside_view(STORY, "cell", (1, 5, "cell")))

@@ -140,9 +140,9 @@ def parse_cell(spec: str, layers: int, hidden: int) -> tuple[int, int]:
         layer_text, index_text = spec.split(":")
         layer, index = int(layer_text), int(index_text)
     except ValueError:
-        raise ValueError(f"--cell {spec!r}: give LAYER:INDEX, for example 2:37") from None
+        raise ValueError(f"{spec!r}: give LAYER:INDEX, for example 2:37") from None
     if not 1 <= layer <= layers or not 0 <= index < hidden:
-        raise ValueError(f"--cell {spec}: this model has layers 1 to {layers} and cells 0 to {hidden - 1}")
+        raise ValueError(f"{spec}: this model has layers 1 to {layers} and cells 0 to {hidden - 1}")
     return layer - 1, index
 
 
@@ -167,8 +167,11 @@ class Unit:
     def label(self) -> str:
         return f"{self.layer + 1}:{self.index} {'tanh(cell state)' if self.kind == 'cell' else 'hidden state'}"
 
+    def short_label(self) -> str:
+        return f"{self.layer + 1}:{self.index} {'tanh(c)' if self.kind == 'cell' else 'h'}"
 
-@torch.no_grad()
+
+@torch.inference_mode()
 def read_blocks(fast, codes_of, base, text: str, blocks: list[int], unit: Unit | None = None,
                 block: int = BLOCK, warmup: int = WARMUP) -> dict[int, tuple[list[float], list[float] | None]]:
     """Per character of each block b of `text` (characters b*block up to (b+1)*block): its log-probability in nats

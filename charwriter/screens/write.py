@@ -26,8 +26,10 @@ from textual.worker import get_current_worker
 from charwriter.documents import Autosave, DiskState, DocumentError, read_document, save_document
 from charwriter.errors import UserError
 from charwriter.settings import Settings
+from charwriter.dialogs.cells import CellPicker
 from charwriter.dialogs.compare import CompareScreen
 from charwriter.dialogs.confirm import ConfirmScreen
+from charwriter.screens.inside import InsideViews
 from charwriter.widgets.find_bar import MAX_MATCHES, FindBar, find_matches, next_match
 from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.editor import Editor
@@ -42,6 +44,7 @@ REFINE_AFTER_S = 0.05  # after quick first suggestions, the full context is read
 COUNT_DELAY_S = 0.3  # words and characters are counted this long after the last change (off the event loop)
 COUNT_HERE_LINES = 2_000  # a selection spanning fewer lines is counted at once, on the event loop
 DISK_CHECK_SECONDS = 2.0  # how often the document's file is looked at (a stat; its bytes only when that changed)
+FINDER_CHARS = 4_000  # the cell finder reads this much of the text around the cursor (about a second)
 TEMPERATURE_STEP = 0.1
 TEMPERATURE_RANGE = (0.1, 2.0)
 
@@ -120,7 +123,7 @@ class ModelFailed(Message):
     loading: bool = False  # a model that failed to load: the one in use (if any) stays
 
 
-class WriteScreen(Screen):
+class WriteScreen(InsideViews, Screen):
     CSS_PATH = "write.tcss"
 
     BINDINGS = [
@@ -140,6 +143,10 @@ class WriteScreen(Screen):
         Binding("ctrl+n", "new_document", "New", id="new_document", show=False,
                 tooltip="A new, empty document (asks first about unsaved changes)"),
         Binding("f12", "save_as", "Save as", id="save_as", show=False, tooltip="Save the document under a new name"),
+        Binding("f5", "surprise_view", "Surprise", id="surprise_view", show=False,
+                tooltip="See how surprised the model is by each character (again: the plain text)"),
+        Binding("f8", "cell_view", "Cells", id="cell_view", show=False,
+                tooltip="Colour the text by one LSTM cell: the cell finder lists those that track quotes, lines, …"),
         Binding("ctrl+f", "find", "Find", id="find", show=False,
                 tooltip="Find text (Enter/↓ next, ↑ previous, Alt+C case-sensitive, Esc close)"),
     ]
@@ -235,6 +242,7 @@ class WriteScreen(Screen):
         self.call_after_refresh(self.load_model, self.model_spec or remembered, fall_back=remembered is not None)
         self.call_after_refresh(self._offer_recovery)
         self.set_interval(DISK_CHECK_SECONDS, self._check_disk)
+        self.watch(self.editor, "scroll_y", lambda: self._inside_refresh(), init=False)
         self._schedule_count()
         if self.document_path is not None:
             self._remember(self.document_path)
@@ -284,6 +292,7 @@ class WriteScreen(Screen):
         self.engine = message.engine
         self.model_path = message.path
         self._base_weights, self._adapted_chars, self._adapt_note = message.engine.loaded.model, None, ""
+        self._inside_refresh(now=True)  # other weights: other colours
         self._quick_next = True
         self.status.model = message.engine.name
         self.status.precision = message.engine.precision.precision
@@ -313,6 +322,7 @@ class WriteScreen(Screen):
     @on(Editor.Changed)
     def _text_changed(self) -> None:
         self.hidden = False
+        self._inside_refresh()
         self.status.dirty = True  # made exact by the autosave tick (comparing the whole text on every key costs)
         self._schedule()
         self._schedule_count()
@@ -483,6 +493,47 @@ class WriteScreen(Screen):
             note = note.replace("document ", "") + " · " + self._adapt_note
         self.pane.border_subtitle = note
 
+    # --- the inside views (charwriter.screens.inside) --------------------------------------------------------------
+
+    def action_surprise_view(self) -> None:
+        if self.engine is None:
+            self.notify("The surprise view needs a model: pick one with F2.", severity="warning", timeout=5)
+            return
+        self.set_inside("" if self.inside_mode == "surprise" else "surprise")
+
+    def action_plain_view(self) -> None:
+        self.set_inside("")
+
+    def action_cell_view(self) -> None:
+        engine = self.engine
+        if engine is None:
+            self.notify("The cell view needs a model: pick one with F2.", severity="warning", timeout=5)
+            return
+        text, cursor = self.editor.text_and_offset()
+        start = max(0, cursor - FINDER_CHARS * 3 // 4)
+        if start:  # from a paragraph's start: a piece begun inside a quotation would count it the wrong way round
+            start = text.find("\n", start, start + FINDER_CHARS // 4) + 1 or start
+        near = text[start : cursor + FINDER_CHARS // 4]
+
+        def find() -> list:
+            from charwriter.lm.inspect import find_cells, read_text_through
+
+            with self._engine_lock:
+                reading = read_text_through(engine.loaded.model, engine.vocab, near)
+            return find_cells(reading) if len(reading.text) > 1 else []
+
+        def picked(choice: tuple | None) -> None:
+            if choice is not None:
+                from charwriter.lm.inspect import Unit
+
+                self.set_inside("cell", Unit(*choice))
+
+        config = engine.loaded.config
+        self.app.push_screen(CellPicker(config.num_layers, config.hidden_size, find), picked)
+
+    def on_resize(self) -> None:
+        self._inside_refresh()
+
     # --- adapting the model to the document ---------------------------------------------------------------------
 
     def _maybe_adapt(self) -> None:
@@ -563,6 +614,7 @@ class WriteScreen(Screen):
             self.engine = message.new
             self._quick_next = True  # no state of the old weights is left: the last few characters first
             self._schedule(now=True)
+            self._inside_refresh(now=True)
         self._show_memory()
         self._maybe_adapt()  # the document may have changed enough meanwhile
 

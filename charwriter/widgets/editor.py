@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual._cells import cell_len
@@ -33,6 +34,20 @@ from charwriter.widgets.wrapping import FastWrappedDocument, VersionedDocument, 
 GHOST_MAX_LINES_BELOW = 5_000
 """Grey text gets rows of its own only with at most this many lines below the cursor: making room moves every row
 below (prose is written at the end; far up a long document the grey text stays on the cursor's row)."""
+
+INSIDE_STYLES = {
+    # surprise: how unlikely the model found a character (none: it all but knew it)
+    "inside.s1": Style(bgcolor="color(58)"),
+    "inside.s2": Style(bgcolor="color(130)"),
+    "inside.s3": Style(bgcolor="color(124)", color="bright_white"),
+    # a unit's activation, diverging: blue below zero, red above (none: near zero)
+    "inside.n2": Style(bgcolor="color(19)", color="bright_white"),
+    "inside.n1": Style(bgcolor="color(17)"),
+    "inside.p1": Style(bgcolor="color(52)"),
+    "inside.p2": Style(bgcolor="color(124)", color="bright_white"),
+}
+"""The inside views' colour steps, as TextArea highlight names: 256-colour steps that the 16-colour palette still
+tells apart (olive, orange, red; navy, blue), with white text on the darkest."""
 
 Continuation = tuple[str, float]
 """A continuation's text and its confidence (mean log-probability per character, in nats)."""
@@ -92,6 +107,47 @@ class Editor(TextArea):
         super().__init__("", soft_wrap=True, tab_behavior="focus", show_line_numbers=False, **kwargs)
         if text:
             self._set_document(text, None)
+
+    # --- the inside views (the model's surprise, a unit's activation) ---------------------------------------------
+    # The screen hands over, per line, the line's text and a highlight name per character (`show_inside`); they go
+    # into TextArea's own highlight map, so wrapping, scrolling and the cursor work as with syntax highlighting. A
+    # line whose text has changed since loses its colours until the screen sends new ones.
+
+    _inside: dict[int, tuple[str, list]] = {}
+
+    def show_inside(self, lines: dict[int, tuple[str, list]], replace: bool = False) -> None:
+        """Colour these lines: row -> (its text, a name of `INSIDE_STYLES` or None per character)."""
+        inside = {} if replace else dict(self._inside)
+        for row, (line, names) in lines.items():
+            inside[row] = (line, _runs(line, names))
+        self._inside = inside
+        self._build_highlight_map()
+        self.refresh()
+
+    def clear_inside(self) -> None:
+        if self._inside:
+            self._inside = {}
+            self._build_highlight_map()
+            self.refresh()
+
+    def inside_rows(self) -> set[int]:
+        """The rows coloured now (their text unchanged since)."""
+        document = self.document
+        return {row for row, (line, _) in self._inside.items()
+                if row < document.line_count and document[row] == line}
+
+    def _build_highlight_map(self) -> None:
+        super()._build_highlight_map()  # TextArea calls this after every edit, and it starts by clearing the map
+        if self._inside:
+            document, highlights = self.document, self._highlights
+            for row, (line, runs) in self._inside.items():
+                if row < document.line_count and document[row] == line:
+                    highlights[row].extend(runs)
+
+    def _set_theme(self, theme: str) -> None:
+        super()._set_theme(theme)
+        if self._theme is not None:
+            self._theme.syntax_styles = {**self._theme.syntax_styles, **INSIDE_STYLES}
 
     def _set_document(self, text: str, language: str | None) -> None:
         if language or not _SET_DOCUMENT_AS_IN_TEXTUAL:
@@ -399,3 +455,17 @@ class Editor(TextArea):
 
     class Hidden(Message):
         """The user hid the suggestions (Esc): show none until the next keystroke."""
+
+
+def _runs(line: str, names: list) -> list[tuple[int, int, str]]:
+    """Runs of one highlight name as TextArea's highlights: (start byte, end byte, name), UTF-8 offsets in the line."""
+    runs, offset, start, current = [], 0, 0, None
+    for ch, name in zip(line, names):
+        if name != current:
+            if current is not None:
+                runs.append((start, offset, current))
+            start, current = offset, name
+        offset += len(ch.encode("utf-8"))
+    if current is not None:
+        runs.append((start, offset, current))
+    return runs

@@ -1,0 +1,216 @@
+"""The editor's inside views, for learning how the model reads: the surprise view and the cell view.
+
+Surprise view (F5): each character's background shows how unlikely the model found it, in bits, from its own
+probability given the text before it. Cell view (F8 picks the unit): the text coloured by one LSTM unit's activation
+after each character, blue below zero and red above. Both read the document in blocks (`charwriter.lm.inspect`,
+`BLOCK` characters after a `WARMUP`), off the event loop: the visible lines first, then the rest of the document
+near them in the background, a few blocks at a time under the engine's lock so suggestions go on in between. Blocks
+are cached by their text, so after an edit only the blocks it touched are read again.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from textual import work
+from textual.message import Message
+from textual.worker import get_current_worker
+
+from charwriter.widgets.editor import Editor
+
+SURPRISE_BITS = (1.0, 3.0, 6.0)  # as `charwriter.lm.inspect.SURPRISE_STEPS` (not imported here: it imports torch)
+ACTIVATION_STEPS = (0.2, 0.6)
+BACKGROUND_CHARS = 200_000  # the background colours at most this much of the document around the view
+CHUNK_BLOCKS = 8  # blocks read per turn of the engine's lock in the background
+CACHE_BLOCKS = 8_192
+MAX_CHARS = 5_000_000  # a longer document is not coloured (its text is joined for every refresh)
+REFRESH_S = 0.15  # after an edit or a scroll, the view is read again this soon (a burst of keys costs one read)
+BLOCK = 128  # `charwriter.lm.inspect.BLOCK`, checked by a test
+
+
+def surprise_name(logp: float) -> str | None:
+    if logp != logp:
+        return None  # a character the model does not read
+    level = sum(-logp / math.log(2) >= step for step in SURPRISE_BITS)
+    return f"inside.s{level}" if level else None
+
+
+def activation_name(value: float) -> str | None:
+    if value != value:
+        return None
+    level = sum(abs(value) >= step for step in ACTIVATION_STEPS)
+    if not level:
+        return None
+    return f"inside.{'p' if value > 0 else 'n'}{level}"
+
+
+def legend(mode: str, unit_label: str = ""):
+    """The editor's title while a view is on: what the colours mean, in the same colours."""
+    from rich.text import Text
+    from textual.content import Content
+
+    from charwriter.widgets.editor import INSIDE_STYLES
+
+    def swatch(label: str, name: str) -> tuple[str, object]:
+        return (f" {label} ", INSIDE_STYLES[name])
+
+    if mode == "surprise":
+        parts = ["Surprise (bits) <1 ", swatch("1–3", "inside.s1"), swatch("3–6", "inside.s2"),
+                 swatch("6+", "inside.s3"), " · F5 off"]
+    else:
+        parts = [f"Cell {unit_label} ", swatch("−1", "inside.n2"), swatch("−", "inside.n1"), " 0 ",
+                 swatch("+", "inside.p1"), swatch("+1", "inside.p2"), " · F5 off"]
+    return Content.from_rich_text(Text.assemble(*parts))
+
+
+@dataclass
+class InsideReady(Message):
+    """Per-line colours of the inside view `key` (mode and unit) for rows of the document."""
+
+    key: tuple
+    lines: dict
+    first: bool  # the visible lines, not the background's
+
+
+class InsideViews:
+    """The writing screen's inside views (a mixin of `WriteScreen`: it has `editor`, `engine`, `_engine_lock`)."""
+
+    inside_mode: str = ""  # "", "surprise" or "cell"
+    inside_unit = None  # charwriter.lm.inspect.Unit, for the cell view
+    _inside_timer = None
+    _inside_cache: dict
+
+    def _inside_key(self) -> tuple:
+        """What the colours depend on: the view, its unit, and the weights (a new model or an adaptation)."""
+        unit = self.inside_unit
+        weights = id(self.engine.loaded.model) if self.engine is not None else None
+        return (self.inside_mode, weights) + ((unit.layer, unit.index, unit.kind) if self.inside_mode == "cell" else ())
+
+    def set_inside(self, mode: str, unit=None) -> None:
+        """Switch the view ("" for the plain text)."""
+        self.inside_mode, self.inside_unit = mode, unit if mode == "cell" else None
+        editor: Editor = self.editor
+        if not hasattr(self, "_inside_cache"):
+            self._inside_cache = {}
+        self.workers.cancel_group(self, "inside")
+        if not mode:
+            editor.clear_inside()
+            editor.border_title = None
+            return
+        editor.border_title = legend(mode, unit.short_label() if unit is not None else "")
+        editor.clear_inside()
+        if editor.character_count() > MAX_CHARS:
+            self.notify("The inside views colour documents of up to 5 MB.", severity="warning", timeout=6)
+            self.set_inside("")
+            return
+        self._inside_refresh(now=True)
+
+    def _inside_refresh(self, now: bool = False) -> None:
+        """Read the view again for the editor as it is (soon, or now)."""
+        if not self.inside_mode:
+            return
+        if self._inside_timer is not None:
+            self._inside_timer.stop()
+            self._inside_timer = None
+        if now:
+            self._inside_start()
+        else:
+            self._inside_timer = self.set_timer(REFRESH_S, self._inside_start)
+
+    def _inside_start(self) -> None:
+        self._inside_timer = None
+        if not self.inside_mode or self.engine is None:
+            return
+        editor: Editor = self.editor
+        wrapped = editor.wrapped_document
+        top = editor.scroll_offset.y
+        info = wrapped._offset_to_line_info  # screen row -> (document row, section)
+        height = editor.scrollable_content_region.height
+        rows = [info[y][0] for y in range(top, min(len(info), top + height)) if info[y] is not None]
+        first, last = (min(rows), max(rows)) if rows else (0, 0)
+        document = editor.document
+        self._inside_read(self.engine, self._inside_key(), self.inside_unit, list(document.lines), document.newline,
+                          first, last, self._inside_cache)
+
+    @work(thread=True, exclusive=True, group="inside", description="inside view")
+    def _inside_read(self, engine, key: tuple, unit, lines: list[str], newline: str, first: int, last: int,
+                     cache: dict) -> None:
+        """Colour rows first..last now, then the rest of the document near them, a few blocks at a time."""
+        worker = get_current_worker()
+        starts = [0] * (len(lines) + 1)  # each row's first offset in the text, and the text's end (+ a newline)
+        for row, line in enumerate(lines):
+            starts[row + 1] = starts[row] + len(line) + len(newline)
+        text = newline.join(lines)
+        total = len(text)
+
+        def blocks_of(row: int) -> range:
+            return range(starts[row] // BLOCK, max(starts[row], starts[row + 1] - len(newline) - 1) // BLOCK + 1)
+
+        visible = range(blocks_of(first).start, blocks_of(last).stop)
+        near = starts[first] + (starts[last + 1] - starts[first]) // 2
+        lo = max(0, near - BACKGROUND_CHARS // 2) // BLOCK
+        hi = min(total, near + BACKGROUND_CHARS // 2) // BLOCK + 1
+        rest = sorted((b for b in range(lo, hi) if b not in visible), key=lambda b: abs(b * BLOCK - near))
+        from charwriter.lm.inspect import WARMUP
+
+        def read(blocks: list[int]) -> dict[int, list]:
+            """Each block's values, from the cache where its text (and warm-up) is unchanged."""
+            out, missing = {}, []
+            for b in blocks:
+                lane = text[max(0, b * BLOCK - WARMUP) : (b + 1) * BLOCK]
+                hit = cache.get((key, lane))
+                if hit is None:
+                    missing.append(b)
+                else:
+                    out[b] = hit
+            if missing:
+                with self._engine_lock:
+                    got = engine.read_blocks(text, missing, unit)
+                if len(cache) > CACHE_BLOCKS:
+                    cache.clear()
+                for b, (logps, acts) in got.items():
+                    values = acts if unit is not None and key[0] == "cell" else logps
+                    cache[(key, text[max(0, b * BLOCK - WARMUP) : (b + 1) * BLOCK])] = values
+                    out[b] = values
+            return out
+
+        def rows_of(blocks: dict[int, list], row_range) -> dict:
+            name = activation_name if key[0] == "cell" else surprise_name
+            colours = {}
+            for row in row_range:
+                start, line = starts[row], lines[row]
+                names = []
+                for i in range(start, start + len(line)):
+                    values = blocks.get(i // BLOCK)
+                    names.append(name(values[i % BLOCK]) if values is not None else None)
+                colours[row] = (line, names)
+            return colours
+
+        def rows_in(blocks: list[int]) -> range:
+            a, b = blocks[0] * BLOCK, (blocks[-1] + 1) * BLOCK
+            return range(_row_at(starts, a), min(len(lines), _row_at(starts, b - 1) + 1))
+
+        done = read(list(visible))
+        if worker.is_cancelled:
+            return
+        self.post_message(InsideReady(key, rows_of(done, range(first, last + 1)), True))
+        for i in range(0, len(rest), CHUNK_BLOCKS):
+            if worker.is_cancelled:
+                return
+            chunk = sorted(rest[i : i + CHUNK_BLOCKS])
+            done.update(read(chunk))
+            rows = [r for r in rows_in(chunk) if all(b in done for b in blocks_of(r))]  # rows read whole
+            if rows:
+                self.post_message(InsideReady(key, rows_of(done, rows), False))
+
+    def on_inside_ready(self, message: InsideReady) -> None:
+        if message.key == self._inside_key() and self.inside_mode:
+            self.editor.show_inside(message.lines)
+
+
+def _row_at(starts: list[int], offset: int) -> int:
+    """The row holding character `offset` (starts: each row's first offset, and the end)."""
+    from bisect import bisect_right
+
+    return max(0, bisect_right(starts, offset) - 1)

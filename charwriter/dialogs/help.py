@@ -18,6 +18,11 @@ it; anything else asks the model again. Without grey text, Tab moves the focus a
 
 The **document memory** learns the names and phrases of the document you are writing, as you write it, so a
 name typed twice is completed the third time; switch it off or on from the palette (Ctrl+P, "Document memory").
+Once a document has 20,000 characters the model also **adapts** to its style in the background (palette: "Adapt
+to the document").
+
+To see inside the model: **F5** colours each character by how surprised the model was by it, **F8** colours the
+text by one LSTM cell, chosen from those the cell finder says track quotes, line position, sentence ends or words.
 """
 
 

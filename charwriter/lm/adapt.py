@@ -4,8 +4,8 @@ The document memory (`charwriter.lm.memory`) recalls the document's names and ph
 moves the model's weights towards the writer's style, spelling and punctuation (dynamic evaluation at the scale of
 a document, after Krause et al., 2018). One pass over the document's last `MAX_CHARS` characters at Adam's rate,
 from the model as it was trained (never from an earlier adaptation, so nothing drifts). The last `HOLDOUT` of that
-text is held out, and the adapted weights are kept only if they predict it better than the model did: on a text
-like the model's own training text they are dropped, and the model is used as it was.
+text is held out, and the adapted weights are kept only if they predict it better than the model did (by
+`KEEP_MARGIN`): on a text like the model's own training text they are dropped, and the model is used as it was.
 
 `python -m charwriter.lm.adapt MODEL OUT` reads the document from stdin and writes the adapted model to OUT (when
 kept), printing one JSON line per step; the app runs it as a low-priority process (`AdaptJob`), so the editor's
@@ -39,6 +39,9 @@ BATCH = 32  # more, smaller steps learn more from one pass than the training rec
 SEQ_LEN = 100
 LR = 2e-3
 CLIP = 5.0
+KEEP_MARGIN = 0.005
+"""The adapted weights are kept only when they predict the held-out tail at least this much better (nats/char):
+a smaller gain is noise, and on a text in the model's own style a pass over it can cost more than that elsewhere."""
 AGAIN_AFTER = (10_000, 0.25)
 """Adapt again once the document has grown or shrunk by this many characters, or this share of it."""
 
@@ -124,7 +127,7 @@ def adapt(loaded, text: str, *, max_chars: int = MAX_CHARS, lr: float = LR,
         progress(i + 1, total)
     model.eval()
     after = evaluate(model, held)
-    kept = model if after < before else None
+    kept = model if after < before - KEEP_MARGIN else None
     return Adapted(len(corpus.data), total, time.perf_counter() - start, before, after, kept)
 
 

@@ -25,11 +25,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-async def wait_until(pilot, condition, seconds: float = 60.0) -> float:
+async def wait_until(pilot, condition, seconds: float = 60.0, what=lambda: "") -> float:
     started = time.perf_counter()
     while not condition():
         if time.perf_counter() - started > seconds:
-            raise SystemExit("timed out")
+            raise SystemExit(f"timed out waiting for {what()}")
         await asyncio.sleep(0.002)
     return time.perf_counter() - started
 
@@ -94,11 +94,13 @@ async def measure(document: Path, model: str | None, repeats: int) -> None:
                 rows = visible_rows(editor)
                 started = time.perf_counter()
                 writer.set_inside(mode, unit)
-                await wait_until(pilot, lambda: rows <= editor.inside_rows())
+                await wait_until(pilot, lambda: rows <= editor.inside_rows(), 60,
+                                 lambda: f"the visible rows ({sorted(rows - editor.inside_rows())[:5]} missing)")
                 firsts.append((time.perf_counter() - started) * 1000)
                 keys += await type_keys(app, pilot, "klmnopqrst")  # while the background colours the rest
                 lines = {r for r in range(editor.document.line_count) if editor.document[r]}
-                await wait_until(pilot, lambda: lines <= editor.inside_rows(), 120)
+                await wait_until(pilot, lambda: lines <= editor.inside_rows(), 120,
+                                 lambda: f"the whole document ({sorted(lines - editor.inside_rows())[:5]} missing; {[(r, editor.document[r][:40], editor._inside.get(r, ('-',))[0][:40]) for r in sorted(lines - editor.inside_rows())[:2]]})")
                 alls.append((time.perf_counter() - started) * 1000)
             print(f"{label}: visible screen coloured after p50 {statistics.median(firsts):.0f} ms (max"
                   f" {max(firsts):.0f}); whole document after {statistics.median(alls) / 1000:.1f} s;"

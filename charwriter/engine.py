@@ -313,10 +313,13 @@ class Engine:
 
     def read_blocks(self, text: str, blocks: list[int], unit=None) -> dict:
         """The editor's inside views: each character's log-probability (and a unit's activation) in these blocks
-        of `text`, read by this engine's step at its precision (`charwriter.lm.inspect.read_blocks`)."""
+        of `text` (`charwriter.lm.inspect.read_blocks`), with bf16 matmuls where the step runs at reduced precision
+        on a CPU with native bf16, else fp32."""
         from charwriter.lm.inspect import read_blocks
+        from charwriter.lm.train import native_bf16_cpu
 
-        return read_blocks(self.fast, self._char_codes, self._base, text, blocks, unit)
+        autocast = self.precision.precision != "fp32" and native_bf16_cpu()
+        return read_blocks(self.loaded.model, self._char_codes, self._base, text, blocks, unit, autocast)
 
     # --- unknown characters -------------------------------------------------------------------------------------
 

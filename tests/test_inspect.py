@@ -119,3 +119,27 @@ def test_the_editors_blocks_read_each_block_after_its_warmup_as_nn_lstm_does(tin
             assert (v == pytest.approx(e, abs=1e-4)) if s else v != v  # NaN: a character the model skips
     last_values, last_acts = got[blocks[-1]]
     assert last_values[-1] != last_values[-1] and all(-1 <= a <= 1 for a in last_acts if a == a)
+
+
+@pytest.mark.parametrize("kind", ["cell", "hidden"])
+def test_the_editors_cell_view_is_the_units_state_after_each_character(tiny_model_path, kind):
+    from charwriter.engine import Engine, EngineSettings
+    from charwriter.lm.fast import FastRNN
+    from charwriter.lm.inspect import BLOCK, Unit
+
+    loaded = load_model(tiny_model_path)
+    engine = Engine(loaded, EngineSettings(precision="fp32"))
+    text = make_text(400, seed=8)
+    for layer in (0, 1):
+        unit = Unit(layer, 11, kind)
+        _, acts = engine.read_blocks(text, [1], unit)[1]  # block 1: read after the 128 characters of block 0
+        fast = FastRNN(loaded.model.eval())
+        with torch.no_grad():
+            _, state = fast.step(torch.tensor([engine.encode("\n")[0]]), fast.init_state(1))
+            expected = []
+            for i, code in enumerate(engine.encode(text[: 2 * BLOCK])):
+                _, state = fast.step(torch.tensor([code]), state)
+                h, c = state
+                value = torch.tanh(c[layer, 0, 11]) if kind == "cell" else h[layer, 0, 11]
+                expected.append(float(value))
+        assert acts == pytest.approx(expected[BLOCK:], abs=1e-4)

@@ -194,7 +194,10 @@ class InsideViews:
         done = read(list(visible))
         if worker.is_cancelled:
             return
-        self.post_message(InsideReady(key, rows_of(done, range(first, last + 1)), True))
+        # every row the visible blocks hold whole (more than the visible rows: a short row after the last one may
+        # lie wholly in the last block, which the background does not read again)
+        rows = [r for r in rows_in(list(visible)) if all(b in done for b in blocks_of(r))]
+        self.post_message(InsideReady(key, rows_of(done, rows), True))
         for i in range(0, len(rest), CHUNK_BLOCKS):
             if worker.is_cancelled:
                 return

@@ -9,6 +9,7 @@ screen asks for "Write with this model" with a `UseModel` message.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Iterable
 
@@ -20,6 +21,13 @@ from charwriter.run_service import RunsOwner
 from charwriter.settings import Settings
 from charwriter.screens.write import WriteScreen
 from charwriter.dialogs.help import HelpScreen
+
+
+def _import_engine() -> None:
+    try:
+        import charwriter.engine  # noqa: F401 - torch and the engine, for the model worker
+    except Exception:  # a broken install: the model worker reports it
+        pass
 
 
 class CharwriterApp(RunsOwner, App[None]):
@@ -46,6 +54,10 @@ class CharwriterApp(RunsOwner, App[None]):
         self.model = model
         self.train_corpus = train_corpus
         self.precision = precision
+        # torch takes about a second to import: begin now, beside Textual's start, so that the model loads as soon
+        # as the first frame is up (the loading worker's own import then waits for this one). Not a daemon: an exit
+        # during the import waits for it rather than tearing down a half-loaded extension.
+        threading.Thread(target=_import_engine, name="charwriter-preload").start()
 
     def get_default_screen(self) -> Screen:
         return WriteScreen(self.file, self.model, self.settings, self.precision)

@@ -119,3 +119,14 @@ async def test_switching_adapting_off_stops_the_process_and_keeps_the_model_as_t
         await pilot.pause(0.5)
         assert screen.engine is engine and "adapted" not in engine.loaded.training
         assert not Settings.load().adapt and screen.pane.border_subtitle == "document memory on"
+
+
+def test_adapting_twice_gives_the_same_weights_and_leaves_the_callers_generator_alone(tiny):
+    torch.manual_seed(123)
+    expected_next = torch.rand(1)
+    torch.manual_seed(123)
+    first = adapt(tiny, writers_text(22_000))
+    assert torch.equal(torch.rand(1), expected_next)
+    second = adapt(tiny, writers_text(22_000))
+    assert first.after == second.after
+    assert all(torch.equal(a, b) for a, b in zip(first.model.parameters(), second.model.parameters()))

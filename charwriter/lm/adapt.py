@@ -85,20 +85,30 @@ def adapt(loaded, text: str, *, max_chars: int = MAX_CHARS, lr: float = LR,
           progress: Callable[[int, int], None] = lambda step, total: None) -> Adapted | None:
     """Fine-tune a copy of `loaded.model` (a `LoadedModel`) on the end of `text` (read as the editor reads it);
     None if cancelled. Raises CorpusError when none of the text's characters are in the model's vocabulary."""
-    import copy
-
     import torch
-    import torch.nn.functional as F
 
-    from charwriter.lm.data import Corpus, Streams
-    from charwriter.lm.model import detach_state
-    from charwriter.lm.train import evaluate, training_bf16
+    from charwriter.lm.data import Corpus
 
     if len(text) < MIN_CHARS:
         raise CorpusError(f"the text has {len(text):,} characters: too few to adapt the model to (it needs "
                           f"{MIN_CHARS:,}) — write more, or use the model as trained")
     start = time.perf_counter()
     corpus = Corpus.from_text(text[-max_chars:], name="the document", val_fraction=HOLDOUT, vocab=loaded.vocab)
+    with torch.random.fork_rng():  # the same dropout masks every time, without touching the caller's generator
+        torch.manual_seed(0)
+        return _adapt(loaded, corpus, cancelled, progress, lr, start)
+
+
+def _adapt(loaded, corpus, cancelled, progress, lr: float, start: float) -> Adapted | None:
+    import copy
+
+    import torch
+    import torch.nn.functional as F
+
+    from charwriter.lm.data import Streams
+    from charwriter.lm.model import detach_state
+    from charwriter.lm.train import evaluate, training_bf16
+
     train = Streams(corpus.train_data, BATCH, SEQ_LEN)
     held = corpus.val_streams(BATCH, SEQ_LEN)
     model = copy.deepcopy(loaded.model).train()

@@ -80,6 +80,7 @@ class InsideViews:
     inside_unit = None  # charwriter.lm.inspect.Unit, for the cell view
     _inside_timer = None
     _inside_cache: dict
+    _inside_legend = None
 
     def _inside_key(self) -> tuple:
         """What the colours depend on: the view, its unit, and the weights (a new model or an adaptation)."""
@@ -98,7 +99,9 @@ class InsideViews:
             editor.clear_inside()
             editor.border_title = None
             return
-        editor.border_title = legend(mode, unit.short_label() if unit is not None else "")
+        # the legend comes with the first colours: drawing it now would hold the interpreter lock while the worker
+        # reads (a tenth of the screen's first colouring)
+        self._inside_legend = legend(mode, unit.short_label() if unit is not None else "")
         editor.clear_inside()
         if editor.character_count() > MAX_CHARS:
             self.notify("The inside views colour documents of up to 5 MB.", severity="warning", timeout=6)
@@ -209,6 +212,7 @@ class InsideViews:
 
     def on_inside_ready(self, message: InsideReady) -> None:
         if message.key == self._inside_key() and self.inside_mode:
+            self.editor.border_title = self._inside_legend
             self.editor.show_inside(message.lines)
 
 

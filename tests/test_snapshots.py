@@ -180,7 +180,7 @@ STORY = ("The quiet house stood by the river.\nEvery morning she walked along th
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 34)], ids=["80x24", "120x34"])
 def test_the_surprise_view(snap_compare, tiny_model_path, size):
-    """You should see the typed story with the characters' backgrounds in olive, orange and red where the model
+    """You should see the typed story with the characters' backgrounds in green, yellow and red where the model
     was surprised (plain where it all but knew the character: most letters inside common words), and the editor's
     title "Surprise (bits) <1 [1–3] [3–6] [6+] · F5 off" with the three swatches in the same colours."""
     assert snap_compare(make_app(tiny_model_path), terminal_size=size, run_before=inside_view(STORY, "surprise"))
@@ -188,7 +188,8 @@ def test_the_surprise_view(snap_compare, tiny_model_path, size):
 
 @pytest.mark.parametrize("size", [(80, 24), (120, 34)], ids=["80x24", "120x34"])
 def test_the_cell_view(snap_compare, tiny_model_path, size):
-    """You should see the typed story coloured by layer 2's cell 5 (tanh of its cell state): blue where it is
-    below zero, red above, plain near zero, and the editor's title "Cell 2:5 tanh(c) [−1] [−] 0 [+] [+1] · F5 off"."""
+    """You should see the typed story coloured by layer 1's cell 24 (tanh of its cell state): blue or teal where
+    it is below zero, magenta or red above, plain near zero (all four colours in use), and the editor's title
+    "Cell 1:24 tanh(c) [−1] [−] 0 [+] [+1] · F5 off"."""
     assert snap_compare(make_app(tiny_model_path), terminal_size=size,
-                        run_before=inside_view(STORY, "cell", (1, 5, "cell")))
+                        run_before=inside_view(STORY, "cell", (0, 24, "cell")))

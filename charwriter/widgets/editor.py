@@ -37,17 +37,18 @@ below (prose is written at the end; far up a long document the grey text stays o
 
 INSIDE_STYLES = {
     # surprise: how unlikely the model found a character (none: it all but knew it)
-    "inside.s1": Style(bgcolor="color(58)"),
-    "inside.s2": Style(bgcolor="color(130)"),
+    "inside.s1": Style(bgcolor="color(28)"),
+    "inside.s2": Style(bgcolor="color(136)"),
     "inside.s3": Style(bgcolor="color(124)", color="bright_white"),
-    # a unit's activation, diverging: blue below zero, red above (none: near zero)
+    # a unit's activation, diverging: blue and teal below zero, magenta and red above (none: near zero)
     "inside.n2": Style(bgcolor="color(19)", color="bright_white"),
-    "inside.n1": Style(bgcolor="color(17)"),
-    "inside.p1": Style(bgcolor="color(52)"),
+    "inside.n1": Style(bgcolor="color(30)"),
+    "inside.p1": Style(bgcolor="color(133)"),
     "inside.p2": Style(bgcolor="color(124)", color="bright_white"),
 }
-"""The inside views' colour steps, as TextArea highlight names: 256-colour steps that the 16-colour palette still
-tells apart (olive, orange, red; navy, blue), with white text on the darkest."""
+"""The inside views' colour steps, as TextArea highlight names: 256-colour steps chosen so that a 16-colour
+terminal still tells each from the others (green, yellow, red; blue, cyan, magenta, red), with white text on the
+darkest."""
 
 Continuation = tuple[str, float]
 """A continuation's text and its confidence (mean log-probability per character, in nats)."""

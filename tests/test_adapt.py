@@ -130,3 +130,28 @@ def test_adapting_twice_gives_the_same_weights_and_leaves_the_callers_generator_
     second = adapt(tiny, writers_text(22_000))
     assert first.after == second.after
     assert all(torch.equal(a, b) for a, b in zip(first.model.parameters(), second.model.parameters()))
+
+
+def test_a_document_the_model_cannot_read_gets_one_line_from_the_process_and_a_notification(tiny_model_path,
+                                                                                              tmp_path):
+    out = tmp_path / "adapted.safetensors"
+    done = subprocess.run([sys.executable, "-m", "charwriter.lm.adapt", str(tiny_model_path), str(out), "--nice", "0"],
+                          input=(("字" * 20 + "the ") * 1_250).encode(), capture_output=True, timeout=120)
+    err = done.stderr.decode().strip()
+    assert done.returncode == 2 and len(err.splitlines()) == 1 and "too few to adapt" in err and not out.exists()
+
+
+async def test_the_app_says_why_it_could_not_adapt(tiny_model_path, tmp_path):
+    from charwriter.app import CharwriterApp
+    from charwriter.settings import Settings
+
+    document = tmp_path / "other.txt"
+    document.write_text("字" * 25_000, encoding="utf-8")
+    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
+                        settings=Settings(greedy=True, precision="fp32"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.writer
+        await wait_for(pilot, lambda: any("Could not adapt" in n.message for n in app._notifications))
+        message = next(n.message for n in app._notifications if "Could not adapt" in n.message)
+        assert "model's alphabet" in message and "Traceback" not in message
+        assert screen.pane.border_subtitle.endswith("not adapted") and not screen._adapting

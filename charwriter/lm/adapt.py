@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from charwriter.errors import CorpusError
+from charwriter.errors import CorpusError, UserError
 
 MIN_CHARS = 20_000
 """Below this a document is too short to learn a style from (and the document memory already holds all of it)."""
@@ -94,6 +94,9 @@ def adapt(loaded, text: str, *, max_chars: int = MAX_CHARS, lr: float = LR,
                           f"{MIN_CHARS:,}) — write more, or use the model as trained")
     start = time.perf_counter()
     corpus = Corpus.from_text(text[-max_chars:], name="the document", val_fraction=HOLDOUT, vocab=loaded.vocab)
+    if len(corpus.data) < MIN_CHARS // 2:
+        raise CorpusError(f"only {len(corpus.data):,} of the document's characters are in the model's alphabet: too"
+                          " few to adapt it to — train a model on text like this one instead")
     with torch.random.fork_rng():  # the same dropout masks every time, without touching the caller's generator
         torch.manual_seed(0)
         return _adapt(loaded, corpus, cancelled, progress, lr, start)
@@ -201,14 +204,18 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(max(1, args.threads))
     text = sys.stdin.buffer.read().decode("utf-8", errors="replace")
-    loaded = load_model(args.model)
     parent = os.getppid()
 
     def report(step: int, total: int) -> None:
         print(json.dumps({"step": step, "total": total}), flush=True)
 
-    # the app that started it has gone (a crash, a kill): stop rather than train for no one
-    result = adapt(loaded, text, progress=report, cancelled=lambda: os.getppid() != parent)
+    try:
+        loaded = load_model(args.model)
+        # cancelled when the app that started it has gone (a crash, a kill): it stops rather than train for no one
+        result = adapt(loaded, text, progress=report, cancelled=lambda: os.getppid() != parent)
+    except UserError as error:  # one line for the app to show, no traceback
+        print(error, file=sys.stderr)
+        return 2
     if result is None:
         return 1
     if result.kept:

@@ -155,3 +155,20 @@ async def test_the_app_says_why_it_could_not_adapt(tiny_model_path, tmp_path):
         message = next(n.message for n in app._notifications if "Could not adapt" in n.message)
         assert "model's alphabet" in message and "Traceback" not in message
         assert screen.pane.border_subtitle.endswith("not adapted") and not screen._adapting
+
+
+async def test_no_adapting_while_a_model_trains_on_the_same_cores(tiny_model_path, tmp_path, monkeypatch):
+    from charwriter.app import CharwriterApp
+    from charwriter.run_service import RunService
+    from charwriter.settings import Settings
+
+    monkeypatch.setattr(RunService, "active", property(lambda self: True))
+    document = tmp_path / "novel.txt"
+    document.write_text(writers_text(25_000), encoding="utf-8")
+    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
+                        settings=Settings(greedy=True, precision="fp32"))
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.writer
+        await wait_for(pilot, lambda: screen.engine is not None and screen.status.latency_ms is not None)
+        await pilot.pause(1.0)
+        assert screen._adapt_job is None and not screen._adapting

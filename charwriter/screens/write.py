@@ -543,6 +543,9 @@ class WriteScreen(InsideViews, Screen):
         if (not self.settings.adapt or self._adapting or self.engine is None or self.model_path is None
                 or not self.is_mounted):
             return
+        runs = getattr(self.app, "runs", None)
+        if runs is not None and runs.active:
+            return  # a model is training on these cores: adapt after it (the next edit asks again)
         chars = self.editor.character_count()
         if due(chars, self._adapted_chars):
             self._adapted_chars, self._adapting = chars, True

@@ -143,3 +143,25 @@ def test_the_editors_cell_view_is_the_units_state_after_each_character(tiny_mode
                 value = torch.tanh(c[layer, 0, 11]) if kind == "cell" else h[layer, 0, 11]
                 expected.append(float(value))
         assert acts == pytest.approx(expected[BLOCK:], abs=1e-4)
+
+
+def test_the_editors_blocks_read_a_gru_too():
+    from charwriter.engine import Engine, EngineSettings
+    from charwriter.lm.checkpoint import LoadedModel
+    from charwriter.lm.inspect import BLOCK, WARMUP, Unit
+    from charwriter.lm.model import CharRNN, ModelConfig
+
+    torch.manual_seed(0)
+    vocab = sorted(set(make_text(2000)) | {"\n"})
+    model = CharRNN(ModelConfig(vocab_size=len(vocab), hidden_size=16, num_layers=2, cell="gru")).eval()
+    engine = Engine(LoadedModel(model, vocab, model.config), EngineSettings(precision="fp32"))
+    text = make_text(600, seed=2)
+    values, acts = engine.read_blocks(text, [2], Unit(1, 3, "hidden"))[2]
+    codes = engine.encode(text[2 * BLOCK - WARMUP : 3 * BLOCK])
+    with torch.no_grad():
+        x = torch.tensor([[engine.encode("\n")[0]] + codes])
+        logits, _ = model(x)
+        out, _ = model.rnn(torch.nn.functional.one_hot(x, len(vocab)).float())
+    logp = torch.log_softmax(logits[0, :-1], -1)[torch.arange(len(codes)), torch.tensor(codes)]
+    assert values == pytest.approx(logp[WARMUP:].tolist(), abs=1e-4)
+    assert acts == pytest.approx(out[0, 1 + WARMUP :, 3].tolist(), abs=1e-4)

@@ -526,7 +526,10 @@ class WriteScreen(InsideViews, Screen):
             if choice is not None:
                 from charwriter.lm.inspect import Unit
 
-                self.set_inside("cell", Unit(*choice))
+                layer, index, kind = choice
+                if engine.loaded.config.cell != "lstm":
+                    kind = "hidden"  # a GRU has no cell state: its hidden state is what it carries
+                self.set_inside("cell", Unit(layer, index, kind))
 
         config = engine.loaded.config
         self.app.push_screen(CellPicker(config.num_layers, config.hidden_size, find), picked)

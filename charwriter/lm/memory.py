@@ -43,6 +43,7 @@ PRIOR_STRENGTH = 8.0  # pseudo-observations behind the starting weights
 MIX_ORDERS = 2  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
 GATE = 4  # in generation, a step consults the memory only if a context of this many characters or more occurred
 MEMO_LIMIT = 100_000  # contexts whose followers are kept looked up
+_MISSING = object()
 
 
 def _prior() -> np.ndarray:
@@ -308,23 +309,28 @@ class DocumentMemory:
     def followers(self, key: int) -> _Followers | None:
         """What followed the context `key` in the document (None if it never occurred)."""
         memo = self._memo
-        if key in memo:
-            return memo[key]
+        found = memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
         base = self.base.keys
-        low = key << self._bits  # the context's followers lie in [low + 1, low + mask]; uint64 scalars, or numpy
-        lo = int(base.searchsorted(np.uint64(low))) if len(base) else 0  # would convert the whole array
-        hi = int(base.searchsorted(np.uint64(low | self._mask))) if len(base) else 0
+        low = key << self._bits  # the context's followers lie in [low + 1, low + mask]: both ends in one call
+        lo, hi = base.searchsorted(np.array([low, low | self._mask], np.uint64)).tolist() if len(base) else (0, 0)
         changes = self.delta.get(key)
         found = None
         if hi > lo or changes:
-            counts = np.zeros(self.vocab_size, np.float64)
             if hi > lo:
-                counts[(base[lo:hi] & self.mask).astype(np.intp) - 1] = self.base.counts[lo:hi]
-            for code, count in (changes or {}).items():
-                counts[code] += count
+                counts = np.bincount((base[lo:hi] & self.mask).astype(np.intp) - 1,
+                                     weights=self.base.counts[lo:hi], minlength=self.vocab_size)
+            else:
+                counts = np.zeros(self.vocab_size, np.float64)
+            nonzero = hi - lo
+            if changes:
+                for code, count in changes.items():
+                    counts[code] += count
+                nonzero = int(np.count_nonzero(counts))
             total = counts.sum()
             if total > 0:
-                deterministic = int(np.count_nonzero(counts)) == 1
+                deterministic = nonzero == 1
                 bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
                 found = _Followers(int(total), deterministic, counts / total, bucket * 2 + deterministic)
         if len(memo) > MEMO_LIMIT:

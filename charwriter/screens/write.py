@@ -612,9 +612,12 @@ class WriteScreen(InsideViews, Screen):
             self._adapt_note = "model fits as is"
         else:
             self._adapt_note = "adapted"
-            self.notify(f"The suggestions now follow this document's style: the model adapted to its last "
-                        f"{summary['chars']:,} characters predicts their end at {summary['after']:.2f} nats/char "
-                        f"instead of {summary['before']:.2f} ({summary['seconds']:.0f} s).", title="Adapted",
+            from charwriter.lm.adapt import HOLDOUT, MAX_CHARS
+
+            read = "it" if (self._adapted_chars or 0) <= MAX_CHARS else f"its last {MAX_CHARS:,} characters"
+            self.notify(f"The suggestions now follow this document's style. Adapted to {read} in "
+                        f"{summary['seconds']:.0f} s, the model predicts the last {HOLDOUT:.0%} of it at "
+                        f"{summary['after']:.2f} nats/char instead of {summary['before']:.2f}.", title="Adapted",
                         timeout=8)
         if message.new is not None:
             self.engine = message.new

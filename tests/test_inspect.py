@@ -165,3 +165,17 @@ def test_the_editors_blocks_read_a_gru_too():
     logp = torch.log_softmax(logits[0, :-1], -1)[torch.arange(len(codes)), torch.tensor(codes)]
     assert values == pytest.approx(logp[WARMUP:].tolist(), abs=1e-4)
     assert acts == pytest.approx(out[0, 1 + WARMUP :, 3].tolist(), abs=1e-4)
+
+
+def test_the_editors_losses_are_evals_where_its_blocks_read_from_the_start(tiny_model_path):
+    """Blocks read from the text's start (the first BLOCK + WARMUP characters) see what eval's one stream sees."""
+    from charwriter.engine import Engine, EngineSettings
+    from charwriter.lm.inspect import BLOCK, WARMUP
+
+    loaded = load_model(tiny_model_path)
+    engine = Engine(loaded, EngineSettings(precision="fp32"))
+    text = make_text(BLOCK + WARMUP, seed=9)
+    got = engine.read_blocks(text, [0, 1])
+    values = got[0][0] + got[1][0]
+    expected = evaluate(loaded.model, Streams(encode("\n" + text, loaded.vocab), 1, len(text)))
+    assert -sum(values) / len(values) == pytest.approx(expected, abs=1e-4)

@@ -47,6 +47,15 @@ def writers_text(chars: int, seed: int = 1) -> str:
     return " ".join(out)[:chars]
 
 
+async def wait_for(pilot, condition, seconds: float = 60.0) -> None:
+    """Let the app run until `condition()` holds (a worker's result, a process's end); fail after `seconds`."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await pilot.pause(0.05)
+    raise AssertionError("timed out")
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(tmp_path, monkeypatch):
     """Every test gets its own data and config dirs, never the user's."""

@@ -15,7 +15,7 @@ from charwriter.engine import Engine, EngineSettings
 from charwriter.lm import adapt as adapt_module
 from charwriter.lm.adapt import adapt, adaptable
 from charwriter.lm.checkpoint import load_model
-from conftest import writers_text
+from conftest import wait_for, writers_text
 
 
 @pytest.fixture(scope="module")
@@ -69,23 +69,19 @@ def test_the_adapting_process_reads_stdin_reports_steps_and_writes_a_model_file(
     assert loaded.training["adapted"]["after"] < loaded.training["adapted"]["before"]
 
 
-async def wait_for(pilot, condition, seconds: float = 90.0) -> None:
-    for _ in range(int(seconds / 0.1)):
-        if condition():
-            return
-        await pilot.pause(0.1)
-    raise AssertionError("timed out")
-
-
-async def test_the_app_adapts_to_a_long_document_in_the_background_and_lets_it_go_for_another(tiny_model_path,
-                                                                                            tmp_path):
+def app_with_document(model_path, tmp_path, text: str):
+    """The app with adapting on (the default), opening a document of `text`."""
     from charwriter.app import CharwriterApp
     from charwriter.settings import Settings
 
     document = tmp_path / "novel.txt"
-    document.write_text(writers_text(25_000), encoding="utf-8")
-    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
-                        settings=Settings(greedy=True, precision="fp32"))
+    document.write_text(text, encoding="utf-8")
+    return CharwriterApp(file=str(document), model=str(model_path), settings=Settings(greedy=True, precision="fp32"))
+
+
+async def test_the_app_adapts_to_a_long_document_in_the_background_and_lets_it_go_for_another(tiny_model_path,
+                                                                                            tmp_path):
+    app = app_with_document(tiny_model_path, tmp_path, writers_text(25_000))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.writer
         await wait_for(pilot, lambda: screen.engine is not None and "adapted" in screen.engine.loaded.training)
@@ -102,13 +98,9 @@ async def test_the_app_adapts_to_a_long_document_in_the_background_and_lets_it_g
 
 
 async def test_switching_adapting_off_stops_the_process_and_keeps_the_model_as_trained(tiny_model_path, tmp_path):
-    from charwriter.app import CharwriterApp
     from charwriter.settings import Settings
 
-    document = tmp_path / "novel.txt"
-    document.write_text(writers_text(25_000), encoding="utf-8")
-    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
-                        settings=Settings(greedy=True, precision="fp32"))
+    app = app_with_document(tiny_model_path, tmp_path, writers_text(25_000))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.writer
         await wait_for(pilot, lambda: screen._adapt_job is not None)
@@ -142,13 +134,7 @@ def test_a_document_the_model_cannot_read_gets_one_line_from_the_process_and_a_n
 
 
 async def test_the_app_says_why_it_could_not_adapt(tiny_model_path, tmp_path):
-    from charwriter.app import CharwriterApp
-    from charwriter.settings import Settings
-
-    document = tmp_path / "other.txt"
-    document.write_text("字" * 25_000, encoding="utf-8")
-    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
-                        settings=Settings(greedy=True, precision="fp32"))
+    app = app_with_document(tiny_model_path, tmp_path, "字" * 25_000)
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.writer
         await wait_for(pilot, lambda: any("Could not adapt" in n.message for n in app._notifications))
@@ -158,15 +144,10 @@ async def test_the_app_says_why_it_could_not_adapt(tiny_model_path, tmp_path):
 
 
 async def test_no_adapting_while_a_model_trains_on_the_same_cores(tiny_model_path, tmp_path, monkeypatch):
-    from charwriter.app import CharwriterApp
     from charwriter.run_service import RunService
-    from charwriter.settings import Settings
 
     monkeypatch.setattr(RunService, "active", property(lambda self: True))
-    document = tmp_path / "novel.txt"
-    document.write_text(writers_text(25_000), encoding="utf-8")
-    app = CharwriterApp(file=str(document), model=str(tiny_model_path),
-                        settings=Settings(greedy=True, precision="fp32"))
+    app = app_with_document(tiny_model_path, tmp_path, writers_text(25_000))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.writer
         await wait_for(pilot, lambda: screen.engine is not None and screen.status.latency_ms is not None)

@@ -7,35 +7,20 @@ import math
 
 import pytest
 
-from charwriter import paths
 from charwriter.app import CharwriterApp
 from charwriter.lm.checkpoint import load_model
 from charwriter.lm.inspect import BLOCK, Unit
 from charwriter.screens import inside
 from charwriter.settings import Settings
-from conftest import make_text
+from conftest import make_text, wait_for
+from test_app_write import no_bundled_models  # noqa: F401 (a fixture: the bundled model is not part of these tests)
 
 SIZE = (100, 30)
-
-
-@pytest.fixture(autouse=True)
-def no_bundled_models(tmp_path, monkeypatch):
-    empty = tmp_path / "no-bundled-models"
-    empty.mkdir()
-    monkeypatch.setattr(paths, "bundled_models_dir", lambda: empty)
 
 
 def make_app(model, file=None) -> CharwriterApp:
     return CharwriterApp(file=str(file) if file else None, model=str(model),
                          settings=Settings(greedy=True, precision="fp32", adapt=False))
-
-
-async def wait_for(pilot, condition, seconds: float = 30.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("timed out")
 
 
 def test_the_views_block_is_the_models():
@@ -80,7 +65,8 @@ async def test_the_cell_view_colours_by_a_units_activation_and_the_picker_lists_
     from textual.widgets import DataTable
 
     document = tmp_path / "story.txt"
-    document.write_text("She said yes to the river. Then he walked along the water to the mill. " * 30, encoding="utf-8")
+    story = "She said yes to the river. Then he walked along the water to the mill. "
+    document.write_text(story * 30, encoding="utf-8")
     app = make_app(tiny_model_path, document)
     async with app.run_test(size=SIZE) as pilot:
         screen = app.writer

@@ -18,8 +18,8 @@ import torch.nn.functional as F
 
 from charwriter.lm.model import CharRNN
 from charwriter.lm.sample import default_start, split_mapped
+from charwriter.lm.steps import BLOCK, SURPRISE_STEPS, WARMUP, surprise_level  # noqa: F401 (re-exported)
 
-SURPRISE_STEPS = (1.0, 3.0, 6.0)  # bits: below 1 the model all but knew it; above 6 it was one in 64 or rarer
 TOP = 5
 
 
@@ -75,11 +75,6 @@ def read_text_through(model: CharRNN, vocab: list[str], text: str) -> Reading:
     guesses = [[(vocab[j], v) for v, j in zip(vs, js)] for vs, js in zip(values.tolist(), indices.tolist())]
     top, after = guesses[:n], guesses[n]
     return Reading(shown, logp, top, cells, hiddens, after)
-
-
-def surprise_level(bits: float) -> int:
-    """0 (expected) to 3 (a surprise): the colour step a character's surprise falls in."""
-    return sum(bits >= step for step in SURPRISE_STEPS)
 
 
 # --- the cell finder ----------------------------------------------------------------------------------------------
@@ -148,14 +143,6 @@ def parse_cell(spec: str, layers: int, hidden: int) -> tuple[int, int]:
 
 
 # --- the editor's views: a document read in blocks ---------------------------------------------------------------
-
-BLOCK = 128
-"""The editor's views read a document in blocks of this many characters; each is read after `WARMUP` characters."""
-WARMUP = 128
-"""Characters read before a block, from a new line's state, as every context window begins: an edit changes the
-figures of its own block and of the block after it, never further, and any part of a long document is read alone
-(the visible screen's 15–20 blocks: about 0.1 s on two cores with native bf16)."""
-
 
 @dataclass
 class Unit:

@@ -17,22 +17,21 @@ from textual import work
 from textual.message import Message
 from textual.worker import get_current_worker
 
+from charwriter.lm.steps import BLOCK, WARMUP, surprise_level
 from charwriter.widgets.editor import Editor
 
-SURPRISE_BITS = (1.0, 3.0, 6.0)  # as `charwriter.lm.inspect.SURPRISE_STEPS` (not imported here: it imports torch)
 ACTIVATION_STEPS = (0.2, 0.6)
 BACKGROUND_CHARS = 200_000  # the background colours at most this much of the document around the view
 CHUNK_BLOCKS = 8  # blocks read per turn of the engine's lock in the background
 CACHE_BLOCKS = 8_192
 MAX_CHARS = 5_000_000  # a longer document is not coloured (its text is joined for every refresh)
 REFRESH_S = 0.15  # after an edit or a scroll, the view is read again this soon (a burst of keys costs one read)
-BLOCK = 128  # `charwriter.lm.inspect.BLOCK`, checked by a test
 
 
 def surprise_name(logp: float) -> str | None:
     if logp != logp:
         return None  # a character the model does not read
-    level = sum(-logp / math.log(2) >= step for step in SURPRISE_BITS)
+    level = surprise_level(-logp / math.log(2))
     return f"inside.s{level}" if level else None
 
 
@@ -79,7 +78,7 @@ class InsideViews:
     inside_mode: str = ""  # "", "surprise" or "cell"
     inside_unit = None  # charwriter.lm.inspect.Unit, for the cell view
     _inside_timer = None
-    _inside_cache: dict
+    _inside_cache: dict | None = None  # (view key, a block's text with its warm-up) -> its values
     _inside_legend = None
 
     def _inside_key(self) -> tuple:
@@ -92,7 +91,7 @@ class InsideViews:
         """Switch the view ("" for the plain text)."""
         self.inside_mode, self.inside_unit = mode, unit if mode == "cell" else None
         editor: Editor = self.editor
-        if not hasattr(self, "_inside_cache"):
+        if self._inside_cache is None:
             self._inside_cache = {}
         self.workers.cancel_group(self, "inside")
         if not mode:
@@ -155,27 +154,24 @@ class InsideViews:
         lo = max(0, near - BACKGROUND_CHARS // 2) // BLOCK
         hi = min(total, near + BACKGROUND_CHARS // 2) // BLOCK + 1
         rest = sorted((b for b in range(lo, hi) if b not in visible), key=lambda b: abs(b * BLOCK - near))
-        from charwriter.lm.inspect import WARMUP
 
         def read(blocks: list[int]) -> dict[int, list]:
             """Each block's values, from the cache where its text (and warm-up) is unchanged."""
-            out, missing = {}, []
+            out, missing = {}, {}
             for b in blocks:
-                lane = text[max(0, b * BLOCK - WARMUP) : (b + 1) * BLOCK]
-                hit = cache.get((key, lane))
+                lane = (key, text[max(0, b * BLOCK - WARMUP) : (b + 1) * BLOCK])
+                hit = cache.get(lane)
                 if hit is None:
-                    missing.append(b)
+                    missing[b] = lane
                 else:
                     out[b] = hit
             if missing:
                 with self._engine_lock:
-                    got = engine.read_blocks(text, missing, unit)
+                    got = engine.read_blocks(text, list(missing), unit)
                 if len(cache) > CACHE_BLOCKS:
                     cache.clear()
                 for b, (logps, acts) in got.items():
-                    values = acts if unit is not None and key[0] == "cell" else logps
-                    cache[(key, text[max(0, b * BLOCK - WARMUP) : (b + 1) * BLOCK])] = values
-                    out[b] = values
+                    out[b] = cache[missing[b]] = acts if unit is not None else logps
             return out
 
         def rows_of(blocks: dict[int, list], row_range) -> dict:
@@ -212,7 +208,8 @@ class InsideViews:
 
     def on_inside_ready(self, message: InsideReady) -> None:
         if message.key == self._inside_key() and self.inside_mode:
-            self.editor.border_title = self._inside_legend
+            if message.first:
+                self.editor.border_title = self._inside_legend
             self.editor.show_inside(message.lines)
 
 

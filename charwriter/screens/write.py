@@ -80,6 +80,7 @@ class CountsReady(Message):
 
     words_chars: tuple[int, int]
     selected: tuple[int, int] | None
+    length: int = 0  # the document's length with its line breaks (`Editor.character_count`)
 
 
 @dataclass
@@ -352,10 +353,10 @@ class WriteScreen(InsideViews, Screen):
         editor = self.editor
         lines = list(editor.document.lines)  # a shallow copy: the editor may change the list while the worker counts
         selection = None if editor.selection.is_empty else sorted((editor.selection.start, editor.selection.end))
-        self._count(lines, selection, self.version)
+        self._count(lines, selection, self.version, len(editor.document.newline))
 
     @work(thread=True, exclusive=True, group="count", description="count words")
-    def _count(self, lines: list[str], selection, version: int) -> None:
+    def _count(self, lines: list[str], selection, version: int, newline: int = 1) -> None:
         words_chars = count(lines)
         selected = None
         if selection is not None:
@@ -365,7 +366,8 @@ class WriteScreen(InsideViews, Screen):
             if top != bottom:
                 part[0] = part[0][left:]
             selected = count(part)
-        self.post_message(CountsReady(words_chars, selected))  # a message: dropped if the screen has gone meanwhile
+        length = words_chars[1] + (len(lines) - 1) * newline
+        self.post_message(CountsReady(words_chars, selected, length))  # a message: dropped if the screen has gone meanwhile
 
     def on_counts_ready(self, message: "CountsReady") -> None:
         statuses = self.query(StatusLine)
@@ -374,7 +376,7 @@ class WriteScreen(InsideViews, Screen):
         statuses.first().counts = message.words_chars
         if message.selected is not None and not self.editor.selection.is_empty:
             statuses.first().selection_counts = message.selected
-        self._maybe_adapt()
+        self._maybe_adapt(message.length)  # counted off the event loop: summing every line here would cost
 
     def _schedule(self, now: bool = False) -> None:
         """Ask for suggestions for the editor as it is now, after a short pause (a burst of keys costs one run)."""
@@ -539,8 +541,9 @@ class WriteScreen(InsideViews, Screen):
 
     # --- adapting the model to the document ---------------------------------------------------------------------
 
-    def _maybe_adapt(self) -> None:
-        """Start an adaptation when the document is long enough and has changed enough since the last one."""
+    def _maybe_adapt(self, chars: int | None = None) -> None:
+        """Start an adaptation when the document (`chars` long, when known) is long enough and has changed enough
+        since the last one."""
         from charwriter.lm.adapt import due
 
         if (not self.settings.adapt or self._adapting or self.engine is None or self.model_path is None
@@ -549,7 +552,7 @@ class WriteScreen(InsideViews, Screen):
         runs = getattr(self.app, "runs", None)
         if runs is not None and runs.active:
             return  # a model is training on these cores: adapt after it (the next edit asks again)
-        chars = self.editor.character_count()
+        chars = self.editor.character_count() if chars is None else chars
         if due(chars, self._adapted_chars):
             self._adapted_chars, self._adapting = chars, True
             self._adapt_note = "adapting…"
@@ -575,22 +578,23 @@ class WriteScreen(InsideViews, Screen):
             if worker.is_cancelled:
                 return
             if done is None:
-                self.post_message(EngineSwapped(epoch, None, error=job.error()))
-                return
-            new = None
-            if done.get("kept"):
-                from charwriter.lm.checkpoint import load_model
+                result = EngineSwapped(epoch, None, error=job.error())
+            else:
+                new = None
+                if done.get("kept"):
+                    from charwriter.lm.checkpoint import load_model
 
-                weights = load_model(job.out).model  # validated like any model file
-                with self._engine_lock:
-                    new = engine.with_weights(weights, done)
-            self.post_message(EngineSwapped(epoch, new, done))
+                    weights = load_model(job.out).model  # validated like any model file
+                    with self._engine_lock:
+                        new = engine.with_weights(weights, done)
+                result = EngineSwapped(epoch, new, done)
         except Exception as error:  # the document and the model in use stay as they are
-            self.post_message(EngineSwapped(epoch, None, error=f"{type(error).__name__}: {error}"))
+            result = EngineSwapped(epoch, None, error=f"{type(error).__name__}: {error}")
         finally:
             job.close()
             if self._adapt_job is job:
                 self._adapt_job = None
+        self.post_message(result)  # after the process is gone: the screen hears of the end once all is done
 
     def on_adapt_progress(self, message: AdaptProgress) -> None:
         if message.epoch == self._adapt_epoch and self._adapting:

@@ -68,6 +68,13 @@ def test_memory_after_edits_deletions_and_undo_equals_one_built_from_the_edited_
     fresh = DocumentMemory(len(engine.vocab), engine.encode)
     fresh.rebuild(text)
     codes = engine.encode(text)
+    # many rows' contexts, looked up in one batch (the base and the edits' delta together), mix as in a memory
+    # built from the text, one row at a time
+    keys = [memory.context_keys(codes[:end]) for end in range(1, len(codes), 7)]
+    probs = np.full((len(keys), len(engine.vocab)), 1 / len(engine.vocab))
+    mixed, _ = memory.mix_rows(probs, keys, [None] * len(keys))
+    for r, row_keys in enumerate(keys):
+        assert np.allclose(mixed[r], fresh.mix(probs[r], row_keys)[0]), r
     for end in range(0, len(codes), 37):
         assert (memory.counts_for(codes[:end]) == fresh.counts_for(codes[:end])).all()
 

@@ -41,6 +41,7 @@ FOLD_CHARS = 50_000  # `sync` rebuilds texts up to this size at once (~30 ms); b
 DECAY = 0.995  # evidence of each weight decays per observation: it follows the last few hundred uses
 PRIOR_STRENGTH = 8.0  # pseudo-observations behind the starting weights
 MIX_ORDERS = 2  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
+PREFETCH = MIX_ORDERS + 1  # the longest context that occurred is mostly the longest possible or one below (87 %)
 GATE = 4  # in generation, a step consults the memory only if a context of this many characters or more occurred
 MEMO_LIMIT = 100_000  # contexts whose followers are kept looked up
 _MISSING = object()
@@ -291,7 +292,8 @@ class DocumentMemory:
 
     # --- looking up ------------------------------------------------------------------------------------------------
     # Per step of generation this runs for every row, so it is plain Python on small lists plus one numpy vector per
-    # context, memoised: numpy's per-call cost would otherwise be most of it.
+    # context, memoised, and the contexts a step meets for the first time are looked up together (`_look_up`):
+    # numpy's per-call cost would otherwise be most of it.
 
     def context_keys(self, codes: list[int]) -> list[int]:
         """Keys of the contexts that end after `codes`, orders 1, 2, … as far as there are codes (at most O)."""
@@ -308,35 +310,68 @@ class DocumentMemory:
 
     def followers(self, key: int) -> _Followers | None:
         """What followed the context `key` in the document (None if it never occurred)."""
-        memo = self._memo
-        found = memo.get(key, _MISSING)
-        if found is not _MISSING:
-            return found
-        base = self.base.keys
-        low = key << self._bits  # the context's followers lie in [low + 1, low + mask]: both ends in one call
-        lo, hi = base.searchsorted(np.array([low, low | self._mask], np.uint64)).tolist() if len(base) else (0, 0)
-        changes = self.delta.get(key)
-        found = None
-        if hi > lo or changes:
-            if hi > lo:
-                counts = np.bincount((base[lo:hi] & self.mask).astype(np.intp) - 1,
-                                     weights=self.base.counts[lo:hi], minlength=self.vocab_size)
-            else:
-                counts = np.zeros(self.vocab_size, np.float64)
-            nonzero = hi - lo
-            if changes:
-                for code, count in changes.items():
-                    counts[code] += count
-                nonzero = int(np.count_nonzero(counts))
-            total = counts.sum()
-            if total > 0:
-                deterministic = nonzero == 1
-                bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
-                found = _Followers(int(total), deterministic, counts / total, bucket * 2 + deterministic)
-        if len(memo) > MEMO_LIMIT:
+        found = self._memo.get(key, _MISSING)
+        return self._look_up([key])[0] if found is _MISSING else found
+
+    def _prefetch(self, rows) -> None:
+        """Look up, in one batch, the contexts of `rows` ((keys, orders) pairs; orders None: all) that `_step` will
+        want and that are not looked up yet: the `PREFETCH` longest, as `_step` looks from the longest down to the
+        `MIX_ORDERS` longest that occurred (a context's suffixes occurred wherever it did)."""
+        memo, missing = self._memo, {}
+        for keys, orders in rows:
+            candidates = [o for o in (range(len(keys)) if orders is None else orders) if o < len(keys)]
+            for o in candidates[-PREFETCH:]:
+                if keys[o] not in memo:
+                    missing[keys[o]] = None
+        if missing:
+            self._look_up(list(missing))
+
+    def _look_up(self, keys: list[int]) -> list[_Followers | None]:
+        """The followers of each context in `keys` (distinct, none memoised yet), memoised. One call for all: a
+        context's followers are one range of the sorted keys, and numpy's cost per call, not the work, is what a
+        lookup takes, so a batch step's new contexts (dozens a keystroke) cost about what one did."""
+        memo, n, size = self._memo, len(keys), self.vocab_size
+        base, base_counts = self.base.keys, self.base.counts
+        lows = np.array(keys, np.uint64) << self.bits  # a context's followers lie in [low + 1, low | mask]
+        if len(base):
+            bounds = base.searchsorted(np.concatenate([lows, lows | self.mask]))
+            lo, lengths = bounds[:n], bounds[n:] - bounds[:n]
+        else:
+            lo = lengths = np.zeros(n, np.intp)
+        if len(memo) + n > MEMO_LIMIT:
             memo.clear()
-        memo[key] = found
-        return found
+        total_length = int(lengths.sum())
+        if total_length == 0 and not self.delta:
+            for key in keys:
+                memo[key] = None
+            return [None] * n
+        if total_length:
+            ends = np.cumsum(lengths)
+            at = np.arange(total_length) + np.repeat(lo - (ends - lengths), lengths)  # every range, end to end
+            cells = np.repeat(np.arange(n) * size, lengths) + (base[at] & self.mask).astype(np.intp) - 1
+            counts = np.bincount(cells, weights=base_counts[at], minlength=n * size).reshape(n, size)
+        else:
+            counts = np.zeros((n, size), np.float64)
+        delta = self.delta
+        if delta:
+            for i, key in enumerate(keys):
+                changes = delta.get(key)
+                if changes:
+                    for code, count in changes.items():
+                        counts[i, code] += count
+        totals = counts.sum(1)
+        nonzero = np.count_nonzero(counts, 1).tolist()
+        dists = counts / np.maximum(totals, 1)[:, None]
+        out = []
+        for i, (key, total) in enumerate(zip(keys, totals.tolist())):
+            found = None
+            if total > 0:
+                deterministic = nonzero[i] == 1
+                bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
+                found = _Followers(int(total), deterministic, dists[i], bucket * 2 + deterministic)
+            memo[key] = found
+            out.append(found)
+        return out
 
     def counts_for(self, codes: list[int]) -> np.ndarray:
         """Followers of each order's context at the end of `codes`, as counts: (O, V) (tests and tools)."""
@@ -357,6 +392,7 @@ class DocumentMemory:
         At most the `MIX_ORDERS` longest contexts that occurred take part. orders: look only at these (0-based,
         ascending; `next_orders` says which can have occurred), and only if one of them from `GATE` up occurred:
         short contexts alone barely move a distribution, and in generation every lookup costs."""
+        self._prefetch([(keys, orders)])
         step = self._step(probs, keys, orders)
         if step is None:
             return probs, None
@@ -364,6 +400,7 @@ class DocumentMemory:
 
     def mix_rows(self, probs: np.ndarray, keys: list[list[int]], orders: list) -> tuple[np.ndarray, list]:
         """`mix` for every row of probs (R, V) at once (one matrix product instead of a few numpy calls a row)."""
+        self._prefetch(zip(keys, orders))
         steps = [self._step(probs[r], keys[r], orders[r]) for r in range(len(probs))]
         follow = [dist for step in steps if step is not None for dist in step.follow]
         if not follow:

@@ -193,15 +193,21 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_write(file: str | None, model: str | None, train_corpus: str | None = None, precision: str | None = None) -> int:
+    app = make_app(file, model, train_corpus, precision)
+    app.run()
+    return app.return_code or 0
+
+
+def make_app(file: str | None, model: str | None = None, train_corpus: str | None = None,
+             precision: str | None = None):
+    """The app `charwriter write` runs (`benchmarks/startup.py` times this path)."""
     from charwriter.documents import read_document
 
     if file:
         read_document(file, missing_ok=True)  # a binary, huge or unreadable file: one line and exit 2, no UI
     from charwriter.app import CharwriterApp
 
-    app = CharwriterApp(file=file, model=model, train_corpus=train_corpus, precision=precision)
-    app.run()
-    return app.return_code or 0
+    return CharwriterApp(file=file, model=model, train_corpus=train_corpus, precision=precision)
 
 
 # --- train ------------------------------------------------------------------------------------------------------

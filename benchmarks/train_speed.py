@@ -85,7 +85,8 @@ def main() -> None:
     parser.add_argument("--seq-len", type=int, default=100)
     parser.add_argument("--lr", type=float, default=1e-3, help="charwriter's learning rate (the seed's is 1e-3)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
-    parser.add_argument("--precision", default="auto", help="charwriter's second run: auto, fp32 or bf16")
+    parser.add_argument("--precision", default="auto", help="charwriter's second run: auto, fp32 or bf16 (auto above"
+                        " lr 1e-3 on a CPU with native bf16: fp32 until the loss leaves the unigram plateau, then bf16)")
     parser.add_argument("--block", type=int, default=20, help="steps per mean in the loss curves")
     args = parser.parse_args()
 
@@ -98,7 +99,7 @@ def main() -> None:
     runs = {"fp32": Trainer(corpus, config, tempfile.mkdtemp())}
     other = Trainer(corpus, TrainConfig(**{**config.__dict__, "precision": args.precision}), tempfile.mkdtemp())
     other.model.load_state_dict(runs["fp32"].model.state_dict())  # the same start
-    label = f"{'bf16' if other.autocast else 'fp32'} ({other.precision_reason})"
+    label = f"{args.precision} ({other.precision_reason})"
     runs[label] = other
     seed = SeedTrainer(len(corpus.vocab), args.batch_size, args.seq_len, args.device)
     seed_steps = args.steps if args.seed_steps is None else min(args.seed_steps, args.steps)
@@ -107,6 +108,10 @@ def main() -> None:
     times = {name: [] for name in names}
     losses = {name: [] for name in names}
     sync = torch.cuda.synchronize if args.device == "cuda" else (lambda: None)
+    # each charwriter run draws its dropout masks from its own copy of the seeded generator: the same masks for
+    # both, so their curves differ only by precision (taking turns on one generator, the fp32 and bf16 runs left
+    # the unigram plateau at different steps by chance, which swamped the difference being measured)
+    rng = {name: torch.get_rng_state() for name in runs}
     for i in range(args.steps + 2):
         x, y = streams.batch(i % len(streams))
         order = names[i % len(names):] + names[: i % len(names)]  # each goes first in turn
@@ -119,10 +124,15 @@ def main() -> None:
                 loss = seed.step(x.numpy().astype(np.int64), y.numpy().astype(np.int64))
             else:
                 trainer = runs[name]
+                torch.set_rng_state(rng[name])
+                start = time.perf_counter()
                 loss = trainer.train_step(x.to(trainer.device), y.to(trainer.device), args.lr)
+                trainer.step += 1  # as its training loop counts (auto's switch names the step)
             sync()
             if i >= 2:
                 times[name].append(time.perf_counter() - start)
+            if name != "seed":
+                rng[name] = torch.get_rng_state()
             losses[name].append(loss)
     chars = args.batch_size * args.seq_len
     rate = {k: chars / statistics.median(v) for k, v in times.items()}
@@ -134,6 +144,12 @@ def main() -> None:
     for name in names[1:]:
         print(f"ratio (charwriter {name.split()[0]} / seed): {rate[name] / rate['seed']:.2f}x")
     print(f"ratio ({label.split()[0]} / fp32): {rate[label] / rate['fp32']:.2f}x")
+    if other.bf16_after is not None:  # auto above the bf16 rate: fp32 through the plateau, bf16 after it
+        switch = other.bf16_after - 2  # the first bf16 step's index among the timed steps (after 2 warm-up steps)
+        after = statistics.median(times[label][switch:])
+        print(f"{args.precision} turned bf16 after step {other.bf16_after}: {other.precision_reason}")
+        print(f"  its bf16 steps: {chars / after:,.0f} chars/s (median step {after:.3f} s); ratio (its bf16 steps /"
+              f" seed): {chars / after / rate['seed']:.2f}x, (/ fp32): {chars / after / rate['fp32']:.2f}x")
     for name in names:
         blocks = [losses[name][j : j + args.block] for j in range(0, len(losses[name]), args.block)]
         print(f"loss by blocks of {args.block} steps, {name.split()[0] if name != 'seed' else 'seed'}: "

@@ -479,10 +479,11 @@ class _TrainView:
             self.progress.stop()
 
     def on_event(self, event) -> None:
-        from charwriter.lm.events import ConfigEvent, ErrorEvent, StepEvent, ValEvent
+        from charwriter.lm.events import ConfigEvent, ErrorEvent, PrecisionEvent, StepEvent, ValEvent
 
         if isinstance(event, ConfigEvent):
             threads = f" with {event.threads_reason}" if event.threads_reason and event.device == "cpu" else ""
+            threads += f", {event.precision_reason}" if event.precision_reason else ""
             cut = f"; {event.reading}" if event.reading else ""
             cut += " (--keep-boilerplate keeps them)" if "Project Gutenberg" in cut else ""
             self.console.print(f"training {event.run}: {event.corpus} ({event.corpus_chars:,} chars, "
@@ -503,6 +504,8 @@ class _TrainView:
             else:
                 self.console.print(f"step {event.step}: val loss {event.val_loss:.4f} "
                                    f"(best {event.best_val_loss:.4f})")
+        elif isinstance(event, PrecisionEvent):
+            self.console.print(f"step {event.step:,}: {event.reason}", markup=False, highlight=False)
         elif isinstance(event, ErrorEvent):
             self.console.print(event.message, style="red", markup=False, highlight=False)
 

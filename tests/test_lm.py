@@ -360,6 +360,42 @@ def test_training_precision_is_bf16_only_where_asked_or_native_and_shown_to_hold
         TrainConfig(**dict(TINY, precision="fp16"))
 
 
+def test_auto_above_the_bf16_rate_trains_fp32_until_the_loss_leaves_the_plateau_and_resumes_exactly(tmp_path,
+                                                                                                      monkeypatch):
+    from charwriter.lm import train
+
+    monkeypatch.setattr(train, "native_bf16_cpu", lambda: True)
+    corpus = Corpus.from_text(make_text(6000), name="p.txt")
+    config = TrainConfig(**dict(TINY, epochs=4, lr=1e-2, precision="auto"))
+    Trainer(corpus, config, tmp_path / "full").run()
+    events = read_events(tmp_path / "full")
+    assert next(e for e in events if e["type"] == "config")["precision"] == "fp32"
+    switches = [e for e in events if e["type"] == "precision"]
+    assert len(switches) == 1 and switches[0]["precision"] == "bf16" and "plateau" in switches[0]["reason"]
+    at = switches[0]["step"]
+    losses = {e["step"]: e["loss"] for e in events if e["type"] == "step"}
+    threshold = corpus.unigram_entropy() - train.PLATEAU_MARGIN
+    window = train.PLATEAU_WINDOW
+
+    def mean_before(step):
+        return sum(losses[s] for s in range(step - window + 1, step + 1)) / window
+
+    assert window < at < max(losses)
+    assert mean_before(at) < threshold <= mean_before(at - 1)  # bf16 after the first window below it
+
+    # stopped before the switch (mid-window) or after it, and resumed: the same losses as the run that went through
+    for stop in (at - 5, at + 3):
+        stopper = Trainer(corpus, config, tmp_path / f"part{stop}")
+        stopper.add_callback(lambda e: isinstance(e, StepEvent) and e.step == stop and stopper.request_stop())
+        stopper.run()
+        resumed = Trainer(corpus, config, tmp_path / f"part{stop}", resume=True)
+        assert resumed.autocast == (stop > at) and resumed.bf16_after == (at if stop > at else None)
+        resumed.run()
+        part = read_events(tmp_path / f"part{stop}")
+        assert {e["step"]: e["loss"] for e in part if e["type"] == "step"} == losses, stop
+        assert [e["step"] for e in part if e["type"] == "precision"] == [at]
+
+
 def test_a_bf16_run_trains_and_keeps_its_files_fp32(tmp_path):
     from safetensors.torch import load_file
 

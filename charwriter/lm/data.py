@@ -246,6 +246,13 @@ class Corpus:
     def val_data(self) -> torch.Tensor:
         return self.data[self.split :]
 
+    def unigram_entropy(self) -> float:
+        """Nats per character of the training split's character frequencies: the loss of a model that has learnt
+        only how often each character occurs (where a fresh model first sits, the "unigram plateau")."""
+        counts = torch.bincount(self.train_data.long(), minlength=len(self.vocab)).double()
+        shares = counts[counts > 0] / counts.sum()
+        return float(-(shares * shares.log()).sum())
+
     def check_size(self, batch_size: int, seq_len: int, where: str = "") -> None:
         need = min_corpus_chars(batch_size, seq_len, self.val_fraction)
         if len(self.data) < need:

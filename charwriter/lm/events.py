@@ -113,9 +113,19 @@ class ErrorEvent(_Event):
     message: str = "the trainer failed"
 
 
-Event = Union[ConfigEvent, StepEvent, ValEvent, SampleEvent, CheckpointEvent, DoneEvent, ErrorEvent]
+@dataclass
+class PrecisionEvent(_Event):
+    """The training step changed precision during the run (`--precision auto`: bf16 once past the plateau)."""
+
+    kind: ClassVar[str] = "precision"
+    step: int = 0
+    precision: str = "fp32"
+    reason: str | None = None
+
+
+Event = Union[ConfigEvent, StepEvent, ValEvent, SampleEvent, CheckpointEvent, DoneEvent, ErrorEvent, PrecisionEvent]
 KINDS: dict[str, type] = {cls.kind: cls for cls in (ConfigEvent, StepEvent, ValEvent, SampleEvent, CheckpointEvent,
-                                                     DoneEvent, ErrorEvent)}
+                                                     DoneEvent, ErrorEvent, PrecisionEvent)}
 _NAMES = {kind: {f.name for f in fields(cls)} for kind, cls in KINDS.items()}
 
 

@@ -33,8 +33,8 @@ import torch.nn.functional as F
 
 from charwriter.errors import UserError
 from charwriter.lm.config import DEVICES, SCHEDULES, TRAIN_PRECISIONS, TrainConfig  # noqa: F401 (re-exported)
-from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, SampleEvent, StepEvent,
-                                  ValEvent)
+from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, PrecisionEvent,
+                                  SampleEvent, StepEvent, ValEvent)
 from charwriter.lm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint, save_model
 from charwriter.lm.data import Corpus, Streams
 from charwriter.lm.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
@@ -142,10 +142,19 @@ class SpeedWindow:
 
 
 BF16_MAX_LR_ON_CPU = 1e-3
-"""The highest (peak) learning rate at which `--precision auto` trains in bf16 on a CPU with native bf16: where
-benchmarks/train_speed.py showed its loss curve holding. 300 steps on anna.txt from the same weights: at the seed's
-1e-3 bf16 ended 0.011 nats/char below fp32 at 2.1x its speed; at 2e-3 it left the unigram plateau later and ended
-0.21 above (see the README's training-speed section)."""
+"""The highest (peak) learning rate at which `--precision auto` trains in bf16 from the first step on a CPU with
+native bf16. 300 steps on anna.txt from the same weights (benchmarks/train_speed.py): at the seed's 1e-3 bf16 ended
+0.011 nats/char below fp32 at 2.1x its speed. Above it, `auto` trains in fp32 until the loss has left the unigram
+plateau and in bf16 from there (`PLATEAU_MARGIN`): a run's fate is decided on the plateau, and fp32 there costs about
+3 % of a run's steps. (Runs that drew different dropout masks once made bf16 look worse there, at 2e-3; with the same
+masks, bf16 from the first step at 3e-3 ended 0.022 below fp32: see the README's training-speed section.)"""
+
+PLATEAU_MARGIN = 0.4
+"""nats/char below the training text's unigram entropy that the mean loss of the last `PLATEAU_WINDOW` steps must
+reach before `--precision auto` turns to bf16 at a rate above `BF16_MAX_LR_ON_CPU`. bf16's damage is all at the
+plateau's exit, where the gradients that lead off it are small (at 2e-3 bf16 left it later); once off it, bf16 held
+at 3e-3 (a 768 × 2 model, 14 epochs, fp32 for the first 163 steps: 1.2477, the models/README.md table)."""
+PLATEAU_WINDOW = 20
 
 
 def native_bf16_cpu() -> bool:
@@ -154,8 +163,14 @@ def native_bf16_cpu() -> bool:
     return any(flag in cpu_summary() for flag in ("avx512_bf16", "amx_bf16"))
 
 
+def bf16_after_plateau(requested: str, device: torch.device, lr: float) -> bool:
+    """`auto` where bf16 is native on the CPU but the rate is above `BF16_MAX_LR_ON_CPU`: fp32 until the loss has
+    left the unigram plateau, bf16 from there."""
+    return requested == "auto" and device.type == "cpu" and lr > BF16_MAX_LR_ON_CPU and native_bf16_cpu()
+
+
 def training_bf16(requested: str, device: torch.device, lr: float = 1e-3) -> tuple[bool, str]:
-    """Whether the training step runs its matmuls in bf16 (autocast), and why, for the progress line."""
+    """Whether the training step starts with its matmuls in bf16 (autocast), and why, for the progress line."""
     if requested == "fp32":
         return False, "fp32 (--precision)"
     if device.type == "cuda":
@@ -170,8 +185,8 @@ def training_bf16(requested: str, device: torch.device, lr: float = 1e-3) -> tup
     if not native_bf16_cpu():
         return False, "fp32 (this CPU has no native bf16)"
     if lr > BF16_MAX_LR_ON_CPU:
-        return False, (f"fp32 (bf16 is native here, but at a learning rate above {BF16_MAX_LR_ON_CPU:g} its loss"
-                       " curve fell behind fp32's; --precision bf16 to use it anyway)")
+        return False, (f"fp32 until the loss leaves the unigram plateau, then bf16 (native on this CPU; above a"
+                       f" learning rate of {BF16_MAX_LR_ON_CPU:g} the plateau is crossed in fp32)")
     return True, "bf16 (native on this CPU)"
 
 
@@ -206,6 +221,11 @@ class Trainer:
         self._stop_reason: str | None = None
         self.device = pick_device(config.device)
         self.autocast, self.precision_reason = training_bf16(config.precision, self.device, config.lr)
+        # `auto` above BF16_MAX_LR_ON_CPU: bf16 once the mean loss of the last steps falls below this
+        self.bf16_below = corpus.unigram_entropy() - PLATEAU_MARGIN if bf16_after_plateau(
+            config.precision, self.device, config.lr) else None
+        self.recent_losses: list[float] = []
+        self.bf16_after: int | None = None  # the last fp32 step, when `bf16_below` turned bf16 on
         self.threads_reason = "torch's default"  # the command line measures and says (charwriter.lm.threads)
         self.rank, self.world, local_rank = distributed_env()
         if self.world > 1:
@@ -328,7 +348,8 @@ class Trainer:
             return
         progress = {"step": self.step, "epoch": self.epoch, "batch": self.batch, "best_val": self.best_val,
                     "last_val": self.last_val, "first_loss": self.first_loss, "elapsed": self.elapsed,
-                    "has_state": self.state is not None}
+                    "has_state": self.state is not None, "bf16_after": self.bf16_after,
+                    "recent_losses": self.recent_losses}
         if math.isinf(self.best_val):
             progress["best_val"] = None
         save_checkpoint(self.checkpoint_path, self.model, self.corpus.vocab, self.optimizer, extra, progress,
@@ -341,6 +362,9 @@ class Trainer:
         self.step, self.epoch, self.batch = p["step"], p["epoch"], p["batch"]
         self.best_val = math.inf if p["best_val"] is None else p["best_val"]
         self.last_val, self.first_loss, self.elapsed = p["last_val"], p["first_loss"], p["elapsed"]
+        self.recent_losses = list(p.get("recent_losses") or [])
+        if self.bf16_below is not None and p.get("bf16_after") is not None:
+            self._turn_bf16(p["bf16_after"])
         checkpoint.restore_optimizer(self.optimizer, self.model)
         torch.set_rng_state(checkpoint.extra("rng"))
         if self.rank:
@@ -409,7 +433,19 @@ class Trainer:
         if self.world > 1:
             dist.all_reduce(loss)
             loss /= self.world
-        return loss.item()
+        value = loss.item()
+        if self.bf16_below is not None and not self.autocast:
+            self.recent_losses = (self.recent_losses + [value])[-PLATEAU_WINDOW:]
+            if len(self.recent_losses) == PLATEAU_WINDOW and \
+                    sum(self.recent_losses) / PLATEAU_WINDOW < self.bf16_below:
+                self._turn_bf16(self.step + 1)
+                self.emit(PrecisionEvent(step=self.step + 1, precision="bf16", reason=self.precision_reason))
+        return value
+
+    def _turn_bf16(self, step: int) -> None:
+        self.autocast, self.bf16_after = True, step
+        self.precision_reason = (f"bf16 after step {step:,}: the loss has left the unigram plateau (the mean of"
+                                 f" {PLATEAU_WINDOW} steps is below {self.bf16_below:.2f} nats/char); fp32 until then")
 
     def run(self) -> DoneEvent:
         if self.rank == 0:

@@ -73,14 +73,15 @@ def text_file(tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_model_path(tmp_path_factory) -> Path:
-    """A hidden-32 LSTM trained for a short while on `make_text()`; deterministic (seeded, CPU)."""
+    """A hidden-32 LSTM trained for a short while on `make_text()`; deterministic (seeded, CPU, fp32: `auto` would
+    turn bf16 on a CPU with native bf16, and the snapshots show the model's loss)."""
     from charwriter.lm.data import Corpus
     from charwriter.lm.train import TrainConfig, Trainer
 
     root = tmp_path_factory.mktemp("tiny")
     corpus = Corpus.from_text(make_text(20_000), name="tiny.txt")
     config = TrainConfig(hidden_size=32, num_layers=2, dropout=0.0, batch_size=8, seq_len=32, epochs=3, lr=1e-2,
-                         eval_every=0, seed=0, sample_length=20)
+                         eval_every=0, seed=0, sample_length=20, precision="fp32")
     Trainer(corpus, config, root / "run").run()
     return root / "run" / "best.safetensors"
 

@@ -110,8 +110,9 @@ class TrainConfig:
     seed: int = _option(1234, "random seed: weights, dropout and samples (default 1234)", low=0, high=2**63 - 1)
     device: str = _option("auto", "auto (cuda, then mps, then cpu), cpu, cuda or mps", choices=DEVICES,
                           resumable=True)
-    precision: str = _option("auto", "matmuls in auto (bf16 where native and shown to hold the curve), fp32 or"
-                             " bf16; weights, optimizer state and files stay fp32", choices=TRAIN_PRECISIONS,
+    precision: str = _option("auto", "matmuls in auto (bf16 where native; on a CPU above lr 1e-3, once the loss has"
+                             " left the unigram plateau), fp32 or bf16; weights, optimizer state and files stay"
+                             " fp32", choices=TRAIN_PRECISIONS,
                              resumable=True)
     eval_every: int = _option(50, "validate every N steps, and at every epoch end (default 50; 0: epoch ends only)",
                               label="Val every", resumable=True, low=0)

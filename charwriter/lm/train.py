@@ -185,8 +185,7 @@ def training_bf16(requested: str, device: torch.device, lr: float = 1e-3) -> tup
     if not native_bf16_cpu():
         return False, "fp32 (this CPU has no native bf16)"
     if lr > BF16_MAX_LR_ON_CPU:
-        return False, (f"fp32 until the loss leaves the unigram plateau, then bf16 (native on this CPU; above a"
-                       f" learning rate of {BF16_MAX_LR_ON_CPU:g} the plateau is crossed in fp32)")
+        return False, "fp32 until the loss leaves the unigram plateau, then bf16 (native on this CPU)"
     return True, "bf16 (native on this CPU)"
 
 

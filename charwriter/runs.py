@@ -28,8 +28,8 @@ from charwriter import paths
 from charwriter.errors import UserError
 from charwriter.lm import events
 from charwriter.lm.config import FORM_OPTIONS, RESUMABLE
-from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, SampleEvent, StepEvent,
-                                  ValEvent)
+from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, PrecisionEvent,
+                                  SampleEvent, StepEvent, ValEvent)
 
 RESUMABLE_OPTIONS = tuple(name for name in FORM_OPTIONS if name in RESUMABLE)
 """The form's fields that a resume takes along (for example more epochs)."""
@@ -59,6 +59,7 @@ class RunHistory:
     error: str | None = None  # an `error` event's message, or what a crashed trainer left on stderr
     checkpoints: int = 0
     speeds: list[float] = field(default_factory=list)  # chars/s of each step event
+    bf16_after: int | None = None  # `--precision auto` turned bf16 after this step (a `precision` event)
 
     @property
     def name(self) -> str:
@@ -74,6 +75,11 @@ class RunHistory:
             self.train_loss = [p for p in self.train_loss if p[0] <= resumed]
             self.val_loss = [p for p in self.val_loss if p[0] <= resumed]
             self.lrs = [p for p in self.lrs if p[0] <= resumed]
+            if self.bf16_after is not None and self.bf16_after > resumed:
+                self.bf16_after = None  # the switch was after the checkpoint: the resumed session repeats it
+        elif isinstance(event, PrecisionEvent):
+            if event.precision == "bf16":
+                self.bf16_after = event.step
         elif isinstance(event, StepEvent):
             self.last_step = event
             if event.loss is not None:
@@ -114,6 +120,13 @@ class RunHistory:
         if self.last_step:
             return self.last_step.step
         return self.config.resumed_at_step if self.config else 0
+
+    @property
+    def precision(self) -> str | None:
+        """The training step's precision now, with when it turned bf16 ("bf16 after step 78"), None if unknown."""
+        if self.bf16_after is not None:
+            return f"bf16 after step {self.bf16_after:,}"
+        return self.config.precision if self.config else None
 
     @property
     def hyperparameters(self) -> dict:

@@ -57,6 +57,18 @@ def test_history_replays_a_stopped_and_resumed_run(tmp_path):
     assert not history.resumable  # finished
 
 
+def test_history_says_when_auto_turned_bf16_and_forgets_a_switch_a_resume_repeats(tmp_path):
+    switch = {"type": "precision", "step": 6, "precision": "bf16", "reason": "bf16 after step 6: …"}
+    events = [config_event(), *steps(1, 7), switch]
+    history = read_history(write_events(tmp_path / "a", events))
+    assert history.precision == "bf16 after step 6"
+    # killed at 7, resumed from a checkpoint at 5: the switch is repeated (or not) by the resumed session
+    history = read_history(write_events(tmp_path / "b", [*events, config_event(step=5), *steps(6, 7)]))
+    assert history.bf16_after is None
+    history = read_history(write_events(tmp_path / "c", [*events, config_event(step=5), *steps(6, 7), switch]))
+    assert history.precision == "bf16 after step 6"
+
+
 def test_history_status_and_resumable(tmp_path):
     stopped = write_events(tmp_path / "a", [config_event(), *steps(1, 3),
                                             {"type": "done", "step": 3, "reason": "interrupted", "finished": False,

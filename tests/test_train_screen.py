@@ -381,6 +381,18 @@ async def test_opening_a_past_run_shows_its_settings_without_touching_the_form(t
         assert str(button(app, "resume").label) == "Extend"
 
 
+async def test_a_run_that_turned_bf16_says_so_in_its_line(tiny_model_path):
+    run_dir = fixed_run(tiny_model_path)
+    with open(run_dir / "events.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"type": "precision", "step": 40, "precision": "bf16", "reason": "…"}) + "\n")
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, TrainScreen) and app.screen._drawn, what="the screen")
+        app.screen.open_run(run_dir)
+        await pilot.pause()
+        assert str(app.screen.query_one("#stats", Static).render()).endswith("20,367 params on cpu, bf16 after step 40")
+
+
 @pytest.mark.parametrize("size", [SIZE, (80, 24), (160, 48)])
 def test_snapshot_of_a_finished_run(snap_compare, tiny_model_path, size):
     """At 120×40 you should see, on the left, the New run form as the user left it (the seed's defaults, the line

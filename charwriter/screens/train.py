@@ -351,8 +351,10 @@ class TrainScreen(Screen):
         config = h.config
         if config and config.parameters:
             threads = config.threads if config.device == "cpu" else None
+            precision = h.precision if h.precision and h.precision != "fp32" else None  # fp32: as the seed, unsaid
             parts.append(f"{config.parameters:,} params on {config.device or '?'}"
-                         + (f", {threads} thread{'s' if threads > 1 else ''}" if isinstance(threads, int) else ""))
+                         + (f", {threads} thread{'s' if threads > 1 else ''}" if isinstance(threads, int) else "")
+                         + (f", {precision}" if precision else ""))
         self.query_one("#stats", Static).update(" · ".join(parts))
         self.query_one("#settings", Static).update(settings_line(h))
 

@@ -361,9 +361,11 @@ class Trainer:
         self.step, self.epoch, self.batch = p["step"], p["epoch"], p["batch"]
         self.best_val = math.inf if p["best_val"] is None else p["best_val"]
         self.last_val, self.first_loss, self.elapsed = p["last_val"], p["first_loss"], p["elapsed"]
-        self.recent_losses = list(p.get("recent_losses") or [])
-        if self.bf16_below is not None and p.get("bf16_after") is not None:
-            self._turn_bf16(p["bf16_after"])
+        recent, after = p.get("recent_losses"), p.get("bf16_after")  # absent in a checkpoint from before them
+        if isinstance(recent, list) and all(isinstance(x, (int, float)) for x in recent):
+            self.recent_losses = [float(x) for x in recent][-PLATEAU_WINDOW:]
+        if self.bf16_below is not None and isinstance(after, int) and not isinstance(after, bool) and after >= 0:
+            self._turn_bf16(after)
         checkpoint.restore_optimizer(self.optimizer, self.model)
         torch.set_rng_state(checkpoint.extra("rng"))
         if self.rank:

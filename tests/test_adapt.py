@@ -88,7 +88,8 @@ async def test_the_app_adapts_to_a_long_document_in_the_background_and_lets_it_g
         summary = screen.engine.loaded.training["adapted"]
         assert summary["after"] < summary["before"] and screen._adapt_job is None
         assert screen.pane.border_subtitle == "memory on · adapted"
-        assert any("follow this document's style" in n.message for n in app._notifications)
+        # notify() posts a message: the notification may land a moment after the swap
+        await wait_for(pilot, lambda: any("follow this document's style" in n.message for n in app._notifications))
         adapted = screen.engine
         screen.new_document()  # another document: the model's own weights again
         await wait_for(pilot, lambda: screen.engine is not adapted)

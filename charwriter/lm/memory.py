@@ -164,7 +164,6 @@ class DocumentMemory:
         self.bits = np.uint64(max(1, int(vocab_size).bit_length()))  # a code + 1 in 1..V
         self.max_order = max(0, min(max_order, MAX_ORDER, 64 // int(self.bits) - 1))
         self.mask = np.uint64((1 << int(self.bits)) - 1)
-        self._bits, self._mask = int(self.bits), (1 << int(self.bits)) - 1  # as Python ints, for scalar lookups
         self.text = ""  # the document the memory describes
         self.base = Base(np.zeros(0, np.uint64), np.zeros(0, np.int64))
         self.delta: dict[int, dict[int, int]] = {}  # context key -> {next code: count change since the base}
@@ -319,10 +318,15 @@ class DocumentMemory:
         `MIX_ORDERS` longest that occurred (a context's suffixes occurred wherever it did)."""
         memo, missing = self._memo, {}
         for keys, orders in rows:
-            candidates = [o for o in (range(len(keys)) if orders is None else orders) if o < len(keys)]
-            for o in candidates[-PREFETCH:]:
+            wanted = 0
+            for o in reversed(range(len(keys)) if orders is None else orders):  # ascending: the longest first
+                if o >= len(keys):
+                    continue
                 if keys[o] not in memo:
                     missing[keys[o]] = None
+                wanted += 1
+                if wanted == PREFETCH:
+                    break
         if missing:
             self._look_up(list(missing))
 

@@ -10,7 +10,9 @@ order of preference:
 
 - accepts the whole grey text with one key (Tab) when all of it is what they were about to type;
 - else accepts it word by word, one key per word (Alt+Right), while the words match;
-- else picks a pane alternative (two keys: Alt+S and its number) when all of it matches and that saves more;
+- else picks a pane alternative (two keys: Alt+S and its number) when all of it matches and that saves more; a
+  picked word brings the space after it, and a punctuation mark or Enter typed next takes the space's place, as
+  the editor does it;
 - else types one character.
 
 Printed per text: characters, keys, keystroke savings rate KSR = 1 - keys / characters, the share of characters the
@@ -42,6 +44,7 @@ from charwriter.lm.checkpoint import load_model
 from charwriter.lm.data import gutenberg_body, read_text
 from charwriter.lm.registry import resolve_model
 from charwriter.settings import Settings
+from charwriter.widgets.editor import TAKES_THE_SPACE
 
 NEXT_WORD = re.compile(r"\s*[^\s]+")  # the editor's Alt+Right: the next word with the spaces before it
 
@@ -93,10 +96,21 @@ def best_action(suggestions, rest: str) -> tuple[int, int, str]:
                 chars, words = match.end(), words + 1
             if words:
                 options.append((chars, words, "word"))
-        for alternative in suggestions[1:]:
-            if rest.startswith(alternative.text):
-                options.append((len(alternative.text), 2, "pick"))
-    return max(options, key=lambda o: (o[0] - o[1], o[2] != "pick"))
+        for alternative in suggestions:
+            options += pick_options(alternative.text, rest)
+    return max(options, key=lambda o: (o[0] - o[1], not o[2].startswith("pick")))
+
+
+def pick_options(text: str, rest: str) -> list[tuple[int, int, str]]:
+    """Picking `text` in the pane, as the editor does it (`Editor.accept(pick=True)`): a word comes with a space after
+    it, and a punctuation mark or Enter typed next takes the space's place ("pick+": the writer's next key types it)."""
+    if not rest.startswith(text):
+        return []
+    if not text[-1:].isalnum():
+        return [(len(text), 2, "pick")]
+    if rest.startswith(text + " "):
+        return [(len(text) + 1, 2, "pick")]
+    return [(len(text), 2, "pick+")] if rest[len(text) : len(text) + 1] in TAKES_THE_SPACE | {""} else []
 
 
 def type_passage(engine: Engine, history: str, target: str) -> Tally:
@@ -105,7 +119,12 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
     engine.remember(history)  # opening the document: the memory is built before the first keystroke here
     engine.suggest(history)
     typed = 0
+    space_taken = False  # the last move was a "pick+": the writer types the punctuation over the picked space
     while typed < len(target):
+        if space_taken:
+            space_taken = False
+            typed, tally.keys = typed + 1, tally.keys + 1
+            continue
         started = time.perf_counter()
         suggestions = engine.suggest(history + target[:typed])
         tally.latencies.append((time.perf_counter() - started) * 1000)
@@ -114,8 +133,9 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
         tally.keys += keys
         if kind in ("tab", "word"):
             tally.grey_saved += chars - keys
-        elif kind == "pick":
+        elif kind.startswith("pick"):
             tally.pane_saved += chars - keys
+            space_taken = kind == "pick+"
         if kind != "type":
             tally.accepts += 1
             tally.accepted_chars += chars

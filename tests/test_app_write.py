@@ -143,18 +143,24 @@ async def test_picking_from_the_pane_by_number_and_by_arrows(tiny_model_path):
         await type_text(pilot, "The hou")
         await settle(pilot)
         second = app.writer.editor.continuations[1][0]
+        assert second[-1].isalnum()  # a word: it comes with a space, as on a phone's keyboard
         await pilot.press("alt+s")
         assert isinstance(app.focused, SuggestionsPane)
         await pilot.press("2")
-        assert app.writer.editor.text == "The hou" + second
+        assert app.writer.editor.text == "The hou" + second + " "
         assert app.focused is app.writer.editor
 
-        await pilot.press("enter")
+        await pilot.press("enter")  # Enter (or . , ; : ! ?) takes the picked space's place
+        assert app.writer.editor.text == "The hou" + second + "\n"
         await type_text(pilot, "The hou")
         await settle(pilot)
         third = app.writer.editor.continuations[2][0]
         await pilot.press("alt+s", "down", "down", "enter")
-        assert app.writer.editor.text.endswith("\nThe hou" + third)
+        assert app.writer.editor.text.endswith("\nThe hou" + third + " ")
+        await type_text(pilot, "x,")  # a letter keeps the space; the comma after it is only a comma
+        assert app.writer.editor.text.endswith("\nThe hou" + third + " x,")
+        await pilot.press("ctrl+z")
+        assert app.writer.editor.text.endswith("\nThe hou" + third + " ")
 
 
 async def test_alt_letters_from_a_real_terminal_are_not_typed(tiny_model_path):
@@ -214,6 +220,11 @@ async def test_mid_line_the_pane_suggests_but_no_ghost_text_is_drawn(tiny_model_
         assert ghost(app) == ""
         await pilot.press("tab")  # no ghost text: Tab moves the focus and inserts nothing
         assert app.writer.editor.text == "The house stood"
+        word = app.writer.editor.continuations[1][0]
+        await pilot.press("2")  # picked before a word: a space parts the two, and stays
+        assert app.writer.editor.text == "The house " + word + " stood"
+        await pilot.press("full_stop")
+        assert app.writer.editor.text == "The house " + word + " .stood"
 
 
 async def test_stale_results_are_dropped(tiny_model_path):

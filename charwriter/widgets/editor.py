@@ -55,6 +55,7 @@ Continuation = tuple[str, float]
 
 NEXT_WORD = re.compile(r"\s*[^\s]+")
 PARTIAL_WORD = re.compile(r"[\w'-]*$")
+TAKES_THE_SPACE = frozenset(".,;:!?\n")  # typed right after the space a picked word brought, it goes in its place
 
 
 _LINE_CACHE_AS_IN_TEXTUAL = all(
@@ -99,6 +100,8 @@ class Editor(TextArea):
         choice: int
 
     _continuations: tuple[Continuation, ...] = ()
+    _picked_space: tuple[int, int] | None = None
+    """Where the cursor stood after the space a pane pick added (see `accept`), until the next edit or move."""
     _choice = 0
     _editing = False
     """True while an edit moves the cursor (that move keeps the continuations)."""
@@ -355,6 +358,10 @@ class Editor(TextArea):
     def edit(self, edit: Edit) -> EditResult:
         """Typing along keeps the continuations that agree with what was typed; any other edit drops them."""
         cursor = self.cursor_location
+        at, self._picked_space = self._picked_space, None
+        if at == cursor and edit.text in TAKES_THE_SPACE and edit.from_location == edit.to_location == cursor \
+                and self.selection.is_empty and self.document[cursor[0]][cursor[1] - 1 : cursor[1]] == " ":
+            edit = Edit(edit.text, (cursor[0], cursor[1] - 1), cursor, edit.maintain_selection_offset)
         typed = edit.text if edit.from_location == edit.to_location == cursor and self.selection.is_empty else None
         if self._continuations:
             kept = []
@@ -378,16 +385,19 @@ class Editor(TextArea):
         return result
 
     def undo(self) -> None:
+        self._picked_space = None
         self.clear_continuations()
         super().undo()
 
     def redo(self) -> None:
+        self._picked_space = None
         self.clear_continuations()
         super().redo()
 
     def watch_selection(self, old: Selection, new: Selection) -> None:
         # A cursor move (not the one an edit makes) leaves the continuations behind: they belong to the old place.
         if not self._editing and old != new:
+            self._picked_space = None
             self.clear_continuations()
 
     def _on_key(self, event: events.Key) -> None:
@@ -404,8 +414,12 @@ class Editor(TextArea):
 
     # --- actions ----------------------------------------------------------------------------------------------------
 
-    def accept(self, index: int | None = None, word: bool = False) -> str:
-        """Insert continuation `index` (default: the ghost text), or only its next word; returns what was inserted."""
+    def accept(self, index: int | None = None, word: bool = False, pick: bool = False) -> str:
+        """Insert continuation `index` (default: the ghost text), or only its next word; returns what was inserted.
+
+        pick: chosen in the pane, as a word on a phone's keyboard: a continuation that ends a word comes with a space
+        after it (before a letter or at the end of the line), and a punctuation mark or Enter typed next takes that
+        space's place at the end of a line, so a picked word costs no key for the space and none to take it back."""
         index = self._choice if index is None else index
         if not 0 <= index < len(self._continuations):
             return ""
@@ -414,8 +428,13 @@ class Editor(TextArea):
         if word:
             match = NEXT_WORD.match(text)
             text = match.group(0) if match else text
-        self.insert(text)  # through edit(): the rest of the continuation stays as ghost text
-        return text
+        row, column = self.cursor_location
+        following = self.document[row][column : column + 1]
+        spaced = pick and text[-1:].isalnum() and (not following or following.isalnum())
+        self.insert(text + " " if spaced else text)  # through edit(): the rest of the continuation stays ghost text
+        if spaced and not following:  # before a word the space stays: it parts the two
+            self._picked_space = self.cursor_location
+        return text + " " if spaced else text
 
     def action_accept(self) -> None:
         if not self.suggestion:

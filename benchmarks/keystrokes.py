@@ -10,9 +10,9 @@ order of preference:
 
 - accepts the whole grey text with one key (Tab) when all of it is what they were about to type;
 - else accepts it word by word, one key per word (Alt+Right), while the words match;
-- else picks a pane alternative (two keys: Alt+S and its number) when all of it matches and that saves more; a
-  picked word brings the space after it, and a punctuation mark or Enter typed next takes the space's place, as
-  the editor does it;
+- else picks a pane alternative (two keys: Alt+S and its number) when all of it matches and that saves more;
+- a suggestion that ends with the space the model expects after a word counts as matching when a punctuation mark or
+  Enter comes instead: the editor lets the writer's next key take the space's place;
 - else types one character.
 
 Printed per text: characters, keys, keystroke savings rate KSR = 1 - keys / characters, the share of characters the
@@ -82,13 +82,13 @@ def app_settings(**changes) -> EngineSettings:
 
 
 def best_action(suggestions, rest: str) -> tuple[int, int, str]:
-    """(characters inserted, keys pressed, kind) for the writer's best move, or (1, 1, "type")."""
+    """(characters inserted, keys pressed, kind) for the writer's best move, or (1, 1, "type"). A kind ending in "+"
+    took the space the suggestion ended with back: the writer's next key types the punctuation mark in its place."""
     options = [(1, 1, "type")]
     if suggestions:
         grey = suggestions[0].text
-        if rest.startswith(grey):
-            options.append((len(grey), 1, "tab"))
-        else:
+        options += accepting(grey, rest, 1, "tab")
+        if not options[1:]:
             chars = words = 0
             for match in NEXT_WORD.finditer(grey):
                 if not rest.startswith(grey[: match.end()]):
@@ -96,21 +96,19 @@ def best_action(suggestions, rest: str) -> tuple[int, int, str]:
                 chars, words = match.end(), words + 1
             if words:
                 options.append((chars, words, "word"))
-        for alternative in suggestions:
-            options += pick_options(alternative.text, rest)
+        for alternative in suggestions[1:]:
+            options += accepting(alternative.text, rest, 2, "pick")
     return max(options, key=lambda o: (o[0] - o[1], not o[2].startswith("pick")))
 
 
-def pick_options(text: str, rest: str) -> list[tuple[int, int, str]]:
-    """Picking `text` in the pane, as the editor does it (`Editor.accept(pick=True)`): a word comes with a space after
-    it, and a punctuation mark or Enter typed next takes the space's place ("pick+": the writer's next key types it)."""
-    if not rest.startswith(text):
-        return []
-    if not text[-1:].isalnum():
-        return [(len(text), 2, "pick")]
-    if rest.startswith(text + " "):
-        return [(len(text) + 1, 2, "pick")]
-    return [(len(text), 2, "pick+")] if rest[len(text) : len(text) + 1] in TAKES_THE_SPACE | {""} else []
+def accepting(text: str, rest: str, keys: int, kind: str) -> list[tuple[int, int, str]]:
+    """Inserting `text` as the editor does (`Editor.accept`): all of it when it is what comes next; or, when it ends
+    with the space the model expected and a punctuation mark or Enter comes instead, all but that space."""
+    if rest.startswith(text):
+        return [(len(text), keys, kind)]
+    if text.endswith(" ") and rest.startswith(text[:-1]) and rest[len(text) - 1 : len(text)] in TAKES_THE_SPACE:
+        return [(len(text) - 1, keys, kind + "+")]
+    return []
 
 
 def type_passage(engine: Engine, history: str, target: str) -> Tally:
@@ -119,7 +117,7 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
     engine.remember(history)  # opening the document: the memory is built before the first keystroke here
     engine.suggest(history)
     typed = 0
-    space_taken = False  # the last move was a "pick+": the writer types the punctuation over the picked space
+    space_taken = False  # the last move ended "+": the writer types the punctuation mark over the accepted space
     while typed < len(target):
         if space_taken:
             space_taken = False
@@ -131,11 +129,11 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
         chars, keys, kind = best_action(suggestions, target[typed:])
         typed += chars
         tally.keys += keys
-        if kind in ("tab", "word"):
+        if kind.startswith(("tab", "word")):
             tally.grey_saved += chars - keys
         elif kind.startswith("pick"):
             tally.pane_saved += chars - keys
-            space_taken = kind == "pick+"
+        space_taken = kind.endswith("+")
         if kind != "type":
             tally.accepts += 1
             tally.accepted_chars += chars

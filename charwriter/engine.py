@@ -94,6 +94,8 @@ MEMORY_MAX_CHARS = 5_000_000  # above this the memory's arrays (8 keys a charact
 WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
 OPENING = " \"'(["  # characters a continuation may start with before its first word
 PARTIAL_WORD = re.compile(r"[\w'-]*$")  # the part of a word before the cursor
+SPACE = " "  # a continuation that ends a word where the model expects a space brings it (a phone keyboard's way:
+# the editor lets a punctuation mark typed next take its place)
 RESTATE_MIN = 4  # a continuation that starts by saying again the last this-many-or-more characters is a restatement
 
 
@@ -623,6 +625,7 @@ class Engine:
             state = self._expand(state, k)
         char_class, vocab, max_len = self._char_class, self.vocab, s.max_len
         batch = list(range(len(rows)))  # the row behind each position of the batch (rows that stop leave it)
+        ends = [vocab[code] for code in nxt.tolist()]  # what follows each row's text (the beam's: after its word)
         if s.ghost == "beam":
             # After the beam the alternatives are their words (short, each one to pick when the ghost text's word
             # is wrong); only the ghost text goes on.
@@ -683,7 +686,9 @@ class Engine:
             text = end_at_word(full[:cut], following)
             if text and text not in seen:
                 seen.add(text)
-                out.append(Suggestion(text, math.fsum(row.lps[: len(text)]) / len(text)))
+                after = full[len(text)] if len(text) < len(full) else ends[i] if s.ghost == "beam" and i > 0 else ""
+                score = math.fsum(row.lps[: len(text)]) / len(text)
+                out.append(Suggestion(text + SPACE if after == SPACE and _is_word(text[-1]) else text, score))
         if s.ghost != "beam":  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         out = worth_showing(out)
@@ -700,8 +705,8 @@ class Engine:
         shown = {suggestion.text for suggestion in out}
         found = memory.words.completions(start, k)
         total = sum(count for _, count in found)
-        words = [Suggestion(word[len(start) :], math.log(count / total) / (len(word) - len(start)))
-                 for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
+        words = [Suggestion(word[len(start) :] + SPACE, math.log(count / total) / (len(word) - len(start)))
+                 for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] + SPACE not in shown]
         at = 1 + self.settings.document_words_after
         return (out[:at] + words + out[at:])[:k]
 

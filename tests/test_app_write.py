@@ -143,24 +143,45 @@ async def test_picking_from_the_pane_by_number_and_by_arrows(tiny_model_path):
         await type_text(pilot, "The hou")
         await settle(pilot)
         second = app.writer.editor.continuations[1][0]
-        assert second[-1].isalnum()  # a word: it comes with a space, as on a phone's keyboard
+        assert second[-2].isalnum() and second[-1] == " "  # a word, with the space the model expects after it
         await pilot.press("alt+s")
         assert isinstance(app.focused, SuggestionsPane)
         await pilot.press("2")
-        assert app.writer.editor.text == "The hou" + second + " "
+        assert app.writer.editor.text == "The hou" + second
         assert app.focused is app.writer.editor
 
-        await pilot.press("enter")  # Enter (or . , ; : ! ?) takes the picked space's place
-        assert app.writer.editor.text == "The hou" + second + "\n"
+        await pilot.press("enter")  # Enter (or . , ; : ! ?) takes the space's place
+        assert app.writer.editor.text == "The hou" + second[:-1] + "\n"
         await type_text(pilot, "The hou")
         await settle(pilot)
         third = app.writer.editor.continuations[2][0]
+        assert third.endswith(" ")
         await pilot.press("alt+s", "down", "down", "enter")
-        assert app.writer.editor.text.endswith("\nThe hou" + third + " ")
+        assert app.writer.editor.text.endswith("\nThe hou" + third)
         await type_text(pilot, "x,")  # a letter keeps the space; the comma after it is only a comma
-        assert app.writer.editor.text.endswith("\nThe hou" + third + " x,")
-        await pilot.press("ctrl+z")
-        assert app.writer.editor.text.endswith("\nThe hou" + third + " ")
+        assert app.writer.editor.text.endswith("\nThe hou" + third + "x,")
+
+
+async def test_an_accepted_space_gives_way_to_punctuation_and_is_never_doubled():
+    app = make_app(file=None)
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.writer.editor
+        await type_text(pilot, "The hou")
+        editor.show_continuations([("se ", -0.1)])
+        await pilot.press("tab")
+        assert editor.text == "The house "
+        await pilot.press("full_stop")  # in the space's place
+        assert editor.text == "The house."
+        await type_text(pilot, " It")
+        editor.show_continuations([("s ", -0.1)])
+        await pilot.press("tab", "space")  # anything else keeps the space
+        assert editor.text == "The house. Its  "
+        await pilot.press("backspace", "left")
+        editor.show_continuations([("elf ", -0.1)])
+        editor.accept()  # before a space: the continuation's own is dropped, and none is taken back
+        assert editor.text == "The house. Itself "
+        await pilot.press("comma")
+        assert editor.text == "The house. Itself, "
 
 
 async def test_alt_letters_from_a_real_terminal_are_not_typed(tiny_model_path):
@@ -221,10 +242,11 @@ async def test_mid_line_the_pane_suggests_but_no_ghost_text_is_drawn(tiny_model_
         await pilot.press("tab")  # no ghost text: Tab moves the focus and inserts nothing
         assert app.writer.editor.text == "The house stood"
         word = app.writer.editor.continuations[1][0]
-        await pilot.press("2")  # picked before a word: a space parts the two, and stays
-        assert app.writer.editor.text == "The house " + word + " stood"
+        assert word.endswith(" ")
+        await pilot.press("2")  # picked before a word: its space parts the two, and stays
+        assert app.writer.editor.text == "The house " + word + "stood"
         await pilot.press("full_stop")
-        assert app.writer.editor.text == "The house " + word + " .stood"
+        assert app.writer.editor.text == "The house " + word + ".stood"
 
 
 async def test_stale_results_are_dropped(tiny_model_path):

@@ -167,7 +167,7 @@ def test_the_documents_words_follow_edits_and_finish_a_word_begun(tiny):
     engine.suggest(doc)
     assert engine.memory.words.counts["Quillmarrow"] == 3
     texts = [s.text for s in engine.suggest(doc + "Then Quil")]
-    assert "lmarrow" in texts
+    assert "lmarrow " in texts  # with the space after it, as every finished word
     assert engine.memory.words.completions("Quil", 3) == [("Quillmarrow", 3)]
     edited = doc.replace("Quillmarrow left", "Bob left")
     engine.suggest(edited)

@@ -142,9 +142,9 @@ async def test_form_offers_weight_dropout_and_forget_bias(text_file, tmp_path):
         argv = train_command(request.corpus, tmp_path / "run", request.options)
         assert argv[argv.index("--weight-dropout") + 1] == "0.25" and argv[argv.index("--forget-bias") + 1] == "1.0"
         form.query_one("#forget_bias", Input).value = ""
-        await pilot.pause(0.3)
-        await wait_for(pilot, lambda: form.valid, what="a valid form again")
-        assert form.request().options["forget_bias"] is None
+        # the form re-checks itself after a pause: wait for that check, not only for a valid form (it was valid)
+        await wait_for(pilot, lambda: form.valid and form.request().options["forget_bias"] is None,
+                       what="the emptied field taken as PyTorch's init")
         assert "--forget-bias" not in train_command(text_file, tmp_path / "run", form.request().options)
         form.load(None, {"hidden_size": 32})  # a run from before these options: their defaults come back
         assert form.query_one("#weight_dropout", Input).value == "0"

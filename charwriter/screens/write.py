@@ -695,7 +695,7 @@ class WriteScreen(InsideViews, Screen):
 
     @on(SuggestionsPane.Picked)
     def _picked(self, message: SuggestionsPane.Picked) -> None:
-        self.editor.accept(message.index, pick=True)
+        self.editor.accept(message.index)
         self.editor.focus()
 
     @on(SuggestionsPane.Typed)

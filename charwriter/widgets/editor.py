@@ -55,7 +55,7 @@ Continuation = tuple[str, float]
 
 NEXT_WORD = re.compile(r"\s*[^\s]+")
 PARTIAL_WORD = re.compile(r"[\w'-]*$")
-TAKES_THE_SPACE = frozenset(".,;:!?\n")  # typed right after the space a picked word brought, it goes in its place
+TAKES_THE_SPACE = frozenset(".,;:!?\n")  # typed right after the space an accepted word brought: in its place
 
 
 _LINE_CACHE_AS_IN_TEXTUAL = all(
@@ -100,8 +100,9 @@ class Editor(TextArea):
         choice: int
 
     _continuations: tuple[Continuation, ...] = ()
-    _picked_space: tuple[int, int] | None = None
-    """Where the cursor stood after the space a pane pick added (see `accept`), until the next edit or move."""
+    _accepted_space: tuple[int, int] | None = None
+    """Where the cursor stood after the space an accepted continuation ended with (see `accept`), until the next
+    edit or move."""
     _choice = 0
     _editing = False
     """True while an edit moves the cursor (that move keeps the continuations)."""
@@ -358,7 +359,7 @@ class Editor(TextArea):
     def edit(self, edit: Edit) -> EditResult:
         """Typing along keeps the continuations that agree with what was typed; any other edit drops them."""
         cursor = self.cursor_location
-        at, self._picked_space = self._picked_space, None
+        at, self._accepted_space = self._accepted_space, None
         if at == cursor and edit.text in TAKES_THE_SPACE and edit.from_location == edit.to_location == cursor \
                 and self.selection.is_empty and self.document[cursor[0]][cursor[1] - 1 : cursor[1]] == " ":
             edit = Edit(edit.text, (cursor[0], cursor[1] - 1), cursor, edit.maintain_selection_offset)
@@ -385,19 +386,19 @@ class Editor(TextArea):
         return result
 
     def undo(self) -> None:
-        self._picked_space = None
+        self._accepted_space = None
         self.clear_continuations()
         super().undo()
 
     def redo(self) -> None:
-        self._picked_space = None
+        self._accepted_space = None
         self.clear_continuations()
         super().redo()
 
     def watch_selection(self, old: Selection, new: Selection) -> None:
         # A cursor move (not the one an edit makes) leaves the continuations behind: they belong to the old place.
         if not self._editing and old != new:
-            self._picked_space = None
+            self._accepted_space = None
             self.clear_continuations()
 
     def _on_key(self, event: events.Key) -> None:
@@ -414,12 +415,12 @@ class Editor(TextArea):
 
     # --- actions ----------------------------------------------------------------------------------------------------
 
-    def accept(self, index: int | None = None, word: bool = False, pick: bool = False) -> str:
+    def accept(self, index: int | None = None, word: bool = False) -> str:
         """Insert continuation `index` (default: the ghost text), or only its next word; returns what was inserted.
 
-        pick: chosen in the pane, as a word on a phone's keyboard: a continuation that ends a word comes with a space
-        after it (before a letter or at the end of the line), and a punctuation mark or Enter typed next takes that
-        space's place at the end of a line, so a picked word costs no key for the space and none to take it back."""
+        A continuation that ends a word where the model expects a space brings the space (the engine's `SPACE`); at
+        the end of a line a punctuation mark or Enter typed next takes its place, as on a phone's keyboard, so the
+        space costs no key and taking it back none either."""
         index = self._choice if index is None else index
         if not 0 <= index < len(self._continuations):
             return ""
@@ -430,11 +431,12 @@ class Editor(TextArea):
             text = match.group(0) if match else text
         row, column = self.cursor_location
         following = self.document[row][column : column + 1]
-        spaced = pick and text[-1:].isalnum() and (not following or following.isalnum())
-        self.insert(text + " " if spaced else text)  # through edit(): the rest of the continuation stays ghost text
-        if spaced and not following:  # before a word the space stays: it parts the two
-            self._picked_space = self.cursor_location
-        return text + " " if spaced else text
+        if text.endswith(" ") and following and not following.isalnum():
+            text = text[:-1]  # before a space or a punctuation mark, the continuation's own space is one too many
+        self.insert(text)  # through edit(): the rest of the continuation stays as ghost text
+        if not following and text.endswith(" "):
+            self._accepted_space = self.cursor_location
+        return text
 
     def action_accept(self) -> None:
         if not self.suggestion:

@@ -47,7 +47,7 @@ class SuggestionsPane(OptionList):
     BINDINGS = [
         # One footer entry for the nine: "1…9 Insert" (Enter inserts the highlighted one, as in any list).
         Binding("1", "pick(0)", "Insert", key_display="1…9", id="pick_number",
-                tooltip="Insert continuation 1–9 (Enter: the highlighted one)"),
+                tooltip="Insert continuation 1–9 (Enter: the highlighted one); a word comes with its space"),
         *(Binding(str(n), f"pick({n - 1})", f"Pick {n}", show=False) for n in range(2, 10)),
         Binding("escape", "app.focus('editor')", "Back", id="back_to_editor",
                 tooltip="Back to the editor without inserting anything"),

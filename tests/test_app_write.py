@@ -27,7 +27,7 @@ from charwriter.dialogs.help import HelpScreen
 from charwriter.dialogs.model_picker import ModelPicker
 from charwriter.dialogs.path_prompt import PathPrompt
 from charwriter.widgets.suggestions import SuggestionsPane
-from conftest import make_text, rewrite_metadata
+from conftest import make_text, rewrite_metadata, wait_for
 
 SIZE = (100, 30)
 
@@ -939,18 +939,15 @@ async def test_the_status_line_counts_words_and_the_selection_and_drops_fields_w
     app = make_app(tiny_model_path, file=path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        await pilot.pause(0.4)  # the count waits for a pause in typing
-        await settle(pilot)
         status = app.writer.status
-        assert status.counts == (5, 23)
+        await wait_for(pilot, lambda: status.counts == (5, 23))  # the count waits for a pause in typing
         assert "5 words · 23 chars" in str(status.render())
         await pilot.press("shift+left", "shift+left", "shift+left", "shift+left")
         await settle(pilot)
         assert "selected: 1 word · 4 chars" in str(status.render())
         await type_text(pilot, "sixty")
-        await pilot.pause(0.4)
-        await settle(pilot)
-        assert status.counts == (5, 24) and status.selection_counts is None  # "five" was replaced by "sixty"
+        await wait_for(pilot, lambda: status.counts == (5, 24))
+        assert status.selection_counts is None  # "five" was replaced by "sixty"
     async with make_app(tiny_model_path, file=path).run_test(size=(60, 20)) as pilot:
         await settle(pilot)
         shown = str(pilot.app.writer.status.render())
@@ -1069,8 +1066,7 @@ async def test_open_lists_recent_documents_and_completes_paths(tiny_model_path, 
         assert isinstance(prompt, PathPrompt) and prompt.recent[:2] == writer.settings.recent[:2]
         field = prompt.query_one(Input)
         field.value = str(tmp_path / "sec")
-        await pilot.pause(0.2)
-        assert field._suggestion == str(second)  # the grey completion, taken with →
+        await wait_for(pilot, lambda: field._suggestion == str(second))  # the grey completion, taken with →
         await pilot.press("right")  # → at the end of the input accepts it
         await pilot.pause()
         assert field.value == str(second)

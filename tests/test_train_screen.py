@@ -200,9 +200,13 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         await wait_for(pilot, lambda: not manager.active, what="the trainer to stop")
         assert history.status == "stopped" and history.resumable, history.error
         stopped_at = history.step
-        await pilot.pause(0.1)
-        assert "ETA" not in str(screen.query_one("#stats", Static).render())  # nothing left to wait for
-        assert not button(app, "resume").disabled and not button(app, "write").disabled
+
+        def stats() -> str:
+            return str(screen.query_one("#stats", Static).render())
+
+        await wait_for(pilot, lambda: not button(app, "resume").disabled, what="Resume offered")
+        assert "ETA" not in stats()  # nothing left to wait for
+        assert not button(app, "write").disabled
         assert str(history.run_dir) in [key.value for key in screen.query_one(RunList).rows]
 
         # Resume with fewer epochs so it finishes soon (one more than it has begun: an idle machine gets further
@@ -220,9 +224,8 @@ async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
         steps = [s for s, _ in resumed.train_loss]
         assert steps == list(range(1, resumed.step + 1)) and resumed.step >= stopped_at
         assert resumed.config.resumed_at_step == stopped_at
-        await pilot.pause(0.2)
-        assert "finished" in str(screen.query_one("#stats", Static).render())
-        assert "ETA" not in str(screen.query_one("#stats", Static).render())
+        await wait_for(pilot, lambda: "finished" in stats(), what="the run shown finished")
+        assert "ETA" not in stats()
         assert str(button(app, "resume").label) == "Extend"  # a finished run may go on for more epochs
 
         await pilot.press("f8")  # write with this model
@@ -239,7 +242,8 @@ async def test_a_killed_trainer_shows_its_error_and_stays_resumable(text_file):
                        what="the first checkpoint (an epoch's end)")
         manager.process.kill()
         await wait_for(pilot, lambda: not manager.active, what="the trainer to die")
-        await pilot.pause(0.1)
+        await wait_for(pilot, lambda: "killed" in str(app.screen.query_one("#error", Static).render()),
+                       what="the error shown")
         error = str(app.screen.query_one("#error", Static).render())
         assert "killed (SIGKILL)" in error and "Resume continues" in error
         assert any("failed" in n.message for n in app._notifications)

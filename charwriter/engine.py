@@ -625,8 +625,9 @@ class Engine:
             state = self._expand(state, k)
         char_class, vocab, max_len = self._char_class, self.vocab, s.max_len
         batch = list(range(len(rows)))  # the row behind each position of the batch (rows that stop leave it)
-        ends = [vocab[code] for code in nxt.tolist()]  # what follows each row's text (the beam's: after its word)
+        ends = []  # the beam's: the character that ended each row's word (a space brings one with the word)
         if s.ghost == "beam":
+            ends = [vocab[code] for code in nxt.tolist()]
             # After the beam the alternatives are their words (short, each one to pick when the ghost text's word
             # is wrong); only the ghost text goes on.
             batch, state, logp, steps, nxt = [0], self._rows(state, 0, 1), logp[:1], steps[:1], nxt[:1]
@@ -686,7 +687,7 @@ class Engine:
             text = end_at_word(full[:cut], following)
             if text and text not in seen:
                 seen.add(text)
-                after = full[len(text)] if len(text) < len(full) else ends[i] if s.ghost == "beam" and i > 0 else ""
+                after = full[len(text)] if len(text) < len(full) else ends[i] if ends and i > 0 else ""
                 score = math.fsum(row.lps[: len(text)]) / len(text)
                 out.append(Suggestion(text + SPACE if after == SPACE and _is_word(text[-1]) else text, score))
         if s.ghost != "beam":  # the beam's rows come in its order: the ghost text, then the likeliest other words
@@ -702,11 +703,11 @@ class Engine:
         start = PARTIAL_WORD.search(self.window[-64:]).group(0)
         if not start:
             return out
-        shown = {suggestion.text for suggestion in out}
+        shown = {suggestion.text.removesuffix(SPACE) for suggestion in out}  # a word with or without its space
         found = memory.words.completions(start, k)
         total = sum(count for _, count in found)
         words = [Suggestion(word[len(start) :] + SPACE, math.log(count / total) / (len(word) - len(start)))
-                 for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] + SPACE not in shown]
+                 for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
         at = 1 + self.settings.document_words_after
         return (out[:at] + words + out[at:])[:k]
 

@@ -174,6 +174,17 @@ def test_the_documents_words_follow_edits_and_finish_a_word_begun(tiny):
     assert +engine.memory.words.counts == WordIndex.of(edited).counts
 
 
+def test_a_document_word_already_shown_without_its_space_is_not_offered_again(tiny):
+    """The beam's word before a comma has no space after it; the document's same word (with one) would look alike."""
+    from charwriter.engine import Suggestion
+
+    engine = engine_for(tiny, seed=0)
+    doc = make_text(600, seed=8) + " Quillmarrow came. Quillmarrow left. Then Quil"
+    engine.suggest(doc)
+    out = engine._with_document_words([Suggestion("l", -1.0), Suggestion("lmarrow", -1.0)], engine.memory, 5)
+    assert [s.text.strip() for s in out].count("lmarrow") == 1
+
+
 def test_a_document_too_long_for_the_memory_is_written_with_the_model_alone(tiny, monkeypatch):
     import charwriter.engine as engine_module
 

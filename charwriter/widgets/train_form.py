@@ -194,6 +194,8 @@ class TrainForm(Vertical):
             self.app.call_from_thread(self._checked, values, info, None)
 
     def _checked(self, values, info: CorpusInfo | None, error: str | None) -> None:
+        if not self.is_attached:
+            return  # the screen closed while this check ran: nothing left to show it on
         try:
             if values != self.values():
                 return  # the form changed while this check ran; a newer check is on its way

@@ -14,41 +14,14 @@ same state dict; only the random stream differs. Evaluation runs the plain `nn.L
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import _VF  # the kernels nn.LSTM/nn.GRU call; used to run their layers one at a time
 
-CELLS = ("lstm", "gru")
+from charwriter.lm.modelfile import CELLS, ModelConfig  # noqa: F401 - torch-free, re-exported here
 
 State = "tuple[torch.Tensor, torch.Tensor] | torch.Tensor"
-
-
-@dataclass
-class ModelConfig:
-    vocab_size: int  # distinct characters of the corpus; stored with the model as its vocabulary
-    hidden_size: int = 512  # the seed's width: big enough for Tolstoy, small enough for a laptop CPU
-    num_layers: int = 2  # two stacked layers, as the seed: the second learns word-level structure
-    dropout: float = 0.5  # between layers and before the head, as the seed; 2 MB of text overfits fast
-    cell: str = "lstm"  # "lstm" (the seed) or "gru" (char-rnn offers both)
-    weight_dropout: float = 0.0  # DropConnect on the hidden-to-hidden weights (AWD-LSTM); training only
-
-    def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, not {self.cell!r}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
-        names = {f.name for f in fields(cls)}
-        unknown = set(data) - names
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**data)
 
 
 class CharRNN(nn.Module):

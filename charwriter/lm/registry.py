@@ -8,7 +8,7 @@ from pathlib import Path
 
 from charwriter import paths
 from charwriter.errors import ModelFileError
-from charwriter.lm.checkpoint import read_metadata
+from charwriter.lm.modelfile import read_metadata
 
 
 @dataclass

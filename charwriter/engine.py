@@ -77,26 +77,22 @@ from charwriter.lm.memory import DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice, has_vnni
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.sample import default_start, masked_probs, translate
+from charwriter.lm.rules import (CLOSING, GHOST_CONFIDENCE, NO_REPEAT, RECENT_CHARS, REPEAT_TRIES,  # noqa: F401
+                                 RESTATE_MIN, SENTENCE_ENDS, SPACE, WORD_EXTRA, _is_word, _repeats, confident_prefix,
+                                 NEVER_SHOWN, char_classes, default_start, end_at_word, finished, grow,
+                                 loop_start, translate)
+from charwriter.lm.sample import masked_probs
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
 ALL_THREADS = torch.get_num_threads()
-SENTENCE_ENDS = ".!?"
-CLOSING = "\"')]\u201d\u2019"
 PRIME_MIN = 8  # below this many characters stepping beats one nn.LSTM call (measured: 8 chars 4.3 ms against 4.7 ms)
 KEEP_BACK = 2  # snapshots at multiples of N kept within KEEP_BACK * C characters of the cursor (cursor moves back)
-WORD_EXTRA = 16  # a continuation that reaches L inside a word may run this far past L to finish it
-RECENT_CHARS = 96  # a continuation must not repeat a run of `no_repeat` characters of this much text before it
-REPEAT_TRIES = 4  # a character that would repeat gives way to the likeliest of this many that do not
 FAR_BELOW = 1.0  # an alternative this many nats/char below the first is not worth reading
 MEMORY_MAX_CHARS = 5_000_000  # above this the memory's arrays (8 keys a character) would take gigabytes and
 # half a minute to build: a document this long is written with the model alone
 WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
 OPENING = " \"'(["  # characters a continuation may start with before its first word
 PARTIAL_WORD = re.compile(r"[\w'-]*$")  # the part of a word before the cursor
-SPACE = " "  # a continuation that ends a word where the model expects a space brings it (a phone keyboard's way:
-# the editor lets a punctuation mark typed next take its place)
-RESTATE_MIN = 4  # a continuation that starts by saying again the last this-many-or-more characters is a restatement
 
 
 @dataclass
@@ -121,13 +117,13 @@ class EngineSettings:
     # spin against each other (65 ms a step instead of 0.6 ms); None leaves torch's setting alone
     ghost: str = "beam"  # how the continuations open: "beam", the K likeliest distinct first words (beam search,
     # then greedy or sampled), or "greedy", the likeliest first characters; benchmarks/keystrokes.py compares them
-    ghost_confidence: float = 0.1  # end the ghost text at the last word the model gives this cumulative
+    ghost_confidence: float = GHOST_CONFIDENCE  # end the ghost text at the last word the model gives this cumulative
     # probability (0: off); a shorter grey text that is right more often is accepted whole with one key
     document_words_after: int = 8  # pane alternatives from the beam before the document's own words that finish
     # the word being typed (its names and long words, which the model may never rank high); they fill what is left
     beam_width: int = 10  # beams for the first word: wider finds likelier words, each beam is a row of every step
     memory: bool = True  # the document memory: names and phrases of the writer's own document (charwriter.lm.memory)
-    no_repeat: int = 12  # a continuation never repeats a run of this many characters of itself or the text just
+    no_repeat: int = NO_REPEAT  # a continuation never repeats a run of this many characters of itself or the text just
     # before it (0: off); loops and restatements of what was just accepted are what a writer rejects
     precision: str = "auto"  # the step's matmuls: "auto" measures fp32/bf16/fp16/int8 once per model and machine and
     # takes the fastest that agrees with fp32 (charwriter.lm.precision); or one of them
@@ -164,51 +160,6 @@ class _Row:
     capped: bool = False  # stopped by the length cap inside a word: cut back to its start
 
 
-def _is_word(ch: str) -> bool:
-    return ch.isalnum() or ch in "'-"
-
-
-def end_at_word(text: str, following: str) -> str:
-    """`text` cut where a writer would stop: if it ends inside a word that goes on (`following`), back to the end
-    of the last whole word; trailing spaces dropped."""
-    if following and _is_word(following) and text and _is_word(text[-1]):
-        end = len(text)
-        while end and _is_word(text[end - 1]):
-            end -= 1
-        text = text[:end]
-    stripped = text.rstrip(" ")
-    return stripped if stripped or len(text) < 2 else text  # an indentation alone is kept
-
-
-def _repeats(recent: str, row: str, ch: str, n: int) -> bool:
-    """Would `ch` make the row restate the text just before it, or repeat a run of n characters of either?"""
-    said = recent + row
-    grown = row + ch
-    if len(grown) >= RESTATE_MIN and recent.endswith(grown):
-        return True
-    return len(said) >= n - 1 and (said[len(said) - n + 1 :] + ch) in said
-
-
-def confident_prefix(text: str, lps: list[float], floor: float) -> int:
-    """Length of the longest start of `text` that ends where a word ends and that the model gives at least
-    probability `floor` in all (`lps`: each character's log-probability); never less than the first word, except
-    that an indentation (two or more spaces) the model is sure of stands alone when the word after it is unsure."""
-    limit, total, best, seen_word = math.log(floor), 0.0, None, False
-    indent = len(text) - len(text.lstrip(" "))
-    for i, ch in enumerate(text):
-        if seen_word and not _is_word(ch):  # text[:i] ends at a word end
-            if best is not None and total < limit:
-                return best
-            if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
-                return indent
-            best = i
-        seen_word = seen_word or _is_word(ch)
-        total += lps[i]
-    if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
-        return indent
-    return len(text) if best is None or total >= limit else best
-
-
 def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
     """The first (the ghost text) and the alternatives worth reading: not only punctuation or space, not far below
     the first in confidence, not the same as another but for spaces."""
@@ -242,22 +193,6 @@ def sample_from(logits: torch.Tensor, uniforms: torch.Tensor, temperature: float
     return torch.minimum(idx, cdf.argmax(-1, keepdim=True)).squeeze(-1)
 
 
-LOOP_CHARS = 8  # a continuation that repeats this many characters of itself has started to loop
-
-
-def loop_start(text: str) -> int:
-    """Where `text` starts repeating itself ("the street the street the s" -> 11), or its length.
-
-    Greedy decoding of a character model falls into loops; a writer wants the first lap, not three. The cut lands
-    on the start of the first repeated run of `LOOP_CHARS` characters; trailing spaces go too. Never 0.
-    """
-    for i in range(1, len(text) - LOOP_CHARS + 1):
-        if text.find(text[i : i + LOOP_CHARS]) < i:
-            cut = len(text[:i].rstrip())
-            return cut or len(text)
-    return len(text)
-
-
 class Engine:
     """Incremental suggestions for one model. Not thread-safe: call it from one thread at a time."""
 
@@ -274,10 +209,8 @@ class Engine:
         self.fast = FastRNN(loaded.model, self.precision.precision, vnni=has_vnni())
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
         self._codes: dict[str, tuple[int, ...]] = {}  # per-character result of the unknown-character policy
-        self._printable = torch.tensor([ch == " " or (ch.isprintable() and not ch.isspace()) for ch in self.vocab])
-        # per code, for the stopping rules: 0 plain, 1 sentence end, 2 closing quote or bracket, 3 never shown
-        self._char_class = [3 if not printable else 1 if ch in SENTENCE_ENDS else 2 if ch in CLOSING else 0
-                            for ch, printable in zip(self.vocab, self._printable.tolist())]
+        self._printable = torch.tensor([kind != NEVER_SHOWN for kind in char_classes(self.vocab)])
+        self._char_class = char_classes(self.vocab)
         self._snaps: dict[int, _Snapshot] = {}  # position -> the lanes there (see the module docstring)
         self._known = ""  # the document text the snapshots agree with, from `_known_start`
         self._known_start = 0
@@ -636,25 +569,12 @@ class Engine:
             codes = nxt.tolist()
             keep = []
             for b, r in enumerate(batch):
-                code, row = codes[b], rows[r]
-                kind = char_class[code]
-                if kind == 3 or (row.ending and kind == 0):
-                    continue  # stop before it: the ghost text never shows an unseen character
-                if len(row.chars) >= max_len and not _is_word(vocab[code]):
-                    continue  # the word that crossed L has ended: stop before what follows it
-                row.chars.append(vocab[code])
-                row.lps.append(pending[b])
-                row.steps.append(steps[b])
-                if row.ending and kind == 2:
-                    continue
-                if len(row.chars) >= max_len and (not _is_word(vocab[code]) or len(row.chars) >= limit):
-                    row.capped = _is_word(vocab[code])
-                    continue
-                row.ending = row.ending or kind == 1
-                if r == 0 and s.ghost_confidence > 0 and not _is_word(vocab[code]) and \
-                        confident_prefix("".join(row.chars), row.lps, s.ghost_confidence) < len(row.chars) - 1:
-                    continue  # the ghost text will end before this word: the rest would be cut anyway
-                keep.append(b)
+                goes_on = grow(rows[r], vocab[codes[b]], pending[b], char_class[codes[b]], max_len,
+                               s.ghost_confidence if r == 0 else 0.0)
+                if goes_on is not None:  # the character was taken
+                    rows[r].steps.append(steps[b])
+                if goes_on:
+                    keep.append(b)
             if not keep:
                 break
             if len(keep) < len(batch):  # step only the rows that go on
@@ -679,17 +599,10 @@ class Engine:
                                               for r in rows])
         out, seen = [], set()
         for i, row in enumerate(rows):
-            full = "".join(row.chars)
-            cut = loop_start(full)
-            if i == 0 and s.ghost_confidence > 0:
-                cut = min(cut, confident_prefix(full, row.lps, s.ghost_confidence))
-            following = full[cut] if cut < len(full) else "a" if row.capped else ""  # "a": the word went on
-            text = end_at_word(full[:cut], following)
-            if text and text not in seen:
-                seen.add(text)
-                after = full[len(text)] if len(text) < len(full) else ends[i] if ends and i > 0 else ""
-                score = math.fsum(row.lps[: len(text)]) / len(text)
-                out.append(Suggestion(text + SPACE if after == SPACE and _is_word(text[-1]) else text, score))
+            text, score = finished(row, s.ghost_confidence if i == 0 else 0.0, ends[i] if ends and i > 0 else "")
+            if text and text.removesuffix(SPACE) not in seen:
+                seen.add(text.removesuffix(SPACE))
+                out.append(Suggestion(text, score))
         if s.ghost != "beam":  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         out = worth_showing(out)

@@ -7,37 +7,13 @@ to tell the user. `pick_next` and `translate` are shared with the editor's engin
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Iterator
 
 import torch
 
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN
-
-
-LOOKALIKES = {
-    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
-    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
-    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
-    "\u2026": "...",
-    **dict.fromkeys("\t\u00a0\u2007\u2009\u200a\u202f\u3000", " "),
-    **dict.fromkeys("\r\u2028\u2029", "\n"),
-}
-"""Characters a model trained on plain text may lack, and what it knows that looks the same."""
-
-
-def translate(ch: str, index: dict[str, int]) -> str:
-    """What the model with this vocabulary (`index`: character -> code) reads for `ch`: itself, a look-alike
-    (curly quotes, dashes, odd spaces), the letter without its accent, or "" (skipped). The editor's policy, and
-    `generate`'s for its prime."""
-    if ch in index:
-        return ch
-    decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    for candidate in (LOOKALIKES.get(ch), decomposed, " " if ch.isspace() else None):
-        if candidate and all(c in index for c in candidate):
-            return candidate
-    return ""
+from charwriter.lm.rules import LOOKALIKES, default_start, translate  # noqa: F401 - shared, re-exported
 
 
 def unseen_characters(text: str, vocab: list[str]) -> list[str]:
@@ -100,11 +76,6 @@ def pick_next(logits: torch.Tensor, temperature: float = 1.0, top_k: int | None 
         return logits.argmax(-1)
     probs = masked_probs(logits, temperature, top_k, top_p)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
-
-
-def default_start(vocab: list[str]) -> int:
-    """What to feed when the prime is empty: a newline if the model knows one, as at the start of a paragraph."""
-    return vocab.index("\n") if "\n" in vocab else 0
 
 
 @torch.no_grad()

@@ -1,0 +1,160 @@
+"""The rules every continuation follows, shared by the engine and the numpy preview (no torch here).
+
+What a model reads for a character it has never seen (`translate`), where a continuation may stop (never inside a
+word, at a sentence end, before a loop, at the last word the model is sure enough of), and what it must not repeat
+(a run of its own text or of the text just before it: an accepted suggestion is not offered again).
+"""
+
+from __future__ import annotations
+
+import math
+import unicodedata
+
+SENTENCE_ENDS = ".!?"
+CLOSING = "\"')]\u201d\u2019"
+WORD_EXTRA = 16  # a continuation that reaches L inside a word may run this far past L to finish it
+RECENT_CHARS = 96  # a continuation must not repeat a run of `no_repeat` characters of this much text before it
+REPEAT_TRIES = 4  # a character that would repeat gives way to the likeliest of this many that do not
+SPACE = " "  # a continuation that ends a word where the model expects a space brings it (a phone keyboard's way:
+# the editor lets a punctuation mark typed next take its place)
+RESTATE_MIN = 4  # a continuation that starts by saying again the last this-many-or-more characters is a restatement
+GHOST_CONFIDENCE = 0.1  # the ghost text ends at the last word the model gives this cumulative probability
+NO_REPEAT = 12  # no run of this many characters of the continuation or the text before it is said again
+
+
+LOOKALIKES = {
+    **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
+    **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    "\u2026": "...",
+    **dict.fromkeys("\t\u00a0\u2007\u2009\u200a\u202f\u3000", " "),
+    **dict.fromkeys("\r\u2028\u2029", "\n"),
+}
+"""Characters a model trained on plain text may lack, and what it knows that looks the same."""
+
+
+def translate(ch: str, index: dict[str, int]) -> str:
+    """What the model with this vocabulary (`index`: character -> code) reads for `ch`: itself, a look-alike
+    (curly quotes, dashes, odd spaces), the letter without its accent, or "" (skipped). The editor's policy, and
+    `generate`'s for its prime."""
+    if ch in index:
+        return ch
+    decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+    for candidate in (LOOKALIKES.get(ch), decomposed, " " if ch.isspace() else None):
+        if candidate and all(c in index for c in candidate):
+            return candidate
+    return ""
+
+
+def default_start(vocab: list[str]) -> int:
+    """What to feed when the prime is empty: a newline if the model knows one, as at the start of a paragraph."""
+    return vocab.index("\n") if "\n" in vocab else 0
+
+
+def _is_word(ch: str) -> bool:
+    return ch.isalnum() or ch in "'-"
+
+
+def end_at_word(text: str, following: str) -> str:
+    """`text` cut where a writer would stop: if it ends inside a word that goes on (`following`), back to the end
+    of the last whole word; trailing spaces dropped."""
+    if following and _is_word(following) and text and _is_word(text[-1]):
+        end = len(text)
+        while end and _is_word(text[end - 1]):
+            end -= 1
+        text = text[:end]
+    stripped = text.rstrip(" ")
+    return stripped if stripped or len(text) < 2 else text  # an indentation alone is kept
+
+
+def _repeats(recent: str, row: str, ch: str, n: int) -> bool:
+    """Would `ch` make the row restate the text just before it, or repeat a run of n characters of either?"""
+    said = recent + row
+    grown = row + ch
+    if len(grown) >= RESTATE_MIN and recent.endswith(grown):
+        return True
+    return len(said) >= n - 1 and (said[len(said) - n + 1 :] + ch) in said
+
+
+def confident_prefix(text: str, lps: list[float], floor: float) -> int:
+    """Length of the longest start of `text` that ends where a word ends and that the model gives at least
+    probability `floor` in all (`lps`: each character's log-probability); never less than the first word, except
+    that an indentation (two or more spaces) the model is sure of stands alone when the word after it is unsure."""
+    limit, total, best, seen_word = math.log(floor), 0.0, None, False
+    indent = len(text) - len(text.lstrip(" "))
+    for i, ch in enumerate(text):
+        if seen_word and not _is_word(ch):  # text[:i] ends at a word end
+            if best is not None and total < limit:
+                return best
+            if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
+                return indent
+            best = i
+        seen_word = seen_word or _is_word(ch)
+        total += lps[i]
+    if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
+        return indent
+    return len(text) if best is None or total >= limit else best
+
+
+LOOP_CHARS = 8  # a continuation that repeats this many characters of itself has started to loop
+
+
+def loop_start(text: str) -> int:
+    """Where `text` starts repeating itself ("the street the street the s" -> 11), or its length.
+
+    Greedy decoding of a character model falls into loops; a writer wants the first lap, not three. The cut lands
+    on the start of the first repeated run of `LOOP_CHARS` characters; trailing spaces go too. Never 0.
+    """
+    for i in range(1, len(text) - LOOP_CHARS + 1):
+        if text.find(text[i : i + LOOP_CHARS]) < i:
+            cut = len(text[:i].rstrip())
+            return cut or len(text)
+    return len(text)
+
+
+PLAIN, SENTENCE_END, CLOSES, NEVER_SHOWN = range(4)
+
+
+def char_classes(vocab: list[str]) -> list[int]:
+    """Per code, for the stopping rules: plain, a sentence end, a closing quote or bracket, or a character a
+    suggestion never shows (a newline, a tab: not printed)."""
+    return [NEVER_SHOWN if not (ch == " " or (ch.isprintable() and not ch.isspace())) else SENTENCE_END
+            if ch in SENTENCE_ENDS else CLOSES if ch in CLOSING else PLAIN for ch in vocab]
+
+
+def grow(row, ch: str, lp: float, kind: int, max_len: int, floor: float) -> bool | None:
+    """Offer the next character `ch` (log-probability `lp`, `char_classes` kind) to a continuation being written
+    (`row`: its `chars`, `lps`, `ending` and `capped`). None: it stops before it; False: `ch` is its last character;
+    True: it goes on. floor: the ghost text's `confident_prefix` floor (0: none), past which it would be cut anyway."""
+    if kind == NEVER_SHOWN or (row.ending and kind == PLAIN):
+        return None  # the ghost text never shows an unseen character; after a sentence end only a closing one
+    if len(row.chars) >= max_len and not _is_word(ch):
+        return None  # the word that crossed L has ended: stop before what follows it
+    row.chars.append(ch)
+    row.lps.append(lp)
+    if row.ending and kind == CLOSES:
+        return False
+    if len(row.chars) >= max_len and (not _is_word(ch) or len(row.chars) >= max_len + WORD_EXTRA):
+        row.capped = _is_word(ch)
+        return False
+    row.ending = row.ending or kind == SENTENCE_END
+    if floor > 0 and not _is_word(ch) and confident_prefix("".join(row.chars), row.lps, floor) < len(row.chars) - 1:
+        return False  # the ghost text will end before this word: the rest would be cut anyway
+    return True
+
+
+def finished(row, floor: float, after: str = "") -> tuple[str, float]:
+    """A written continuation as shown, and its mean log-probability per character: cut at the start of a loop,
+    at the last word the model gives `floor` in all (0: no cut), never inside a word; with the space the model
+    expects after a last whole word (`after`: what follows the row, if known)."""
+    full = "".join(row.chars)
+    cut = loop_start(full)
+    if floor > 0:
+        cut = min(cut, confident_prefix(full, row.lps, floor))
+    following = full[cut] if cut < len(full) else "a" if row.capped else ""  # "a": the word went on
+    text = end_at_word(full[:cut], following)
+    if not text:
+        return "", 0.0
+    after = full[len(text)] if len(text) < len(full) else after
+    score = math.fsum(row.lps[: len(text)]) / len(text)
+    return (text + SPACE if after == SPACE and _is_word(text[-1]) else text), score

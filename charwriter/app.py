@@ -23,10 +23,15 @@ from charwriter.screens.write import WriteScreen
 from charwriter.dialogs.help import HelpScreen
 
 
-def _import_engine() -> None:
+def _read_preview(spec: str | None) -> None:
+    """Read the model file for the first grey text (`charwriter.lm.preview`) beside Textual's start; the writing
+    screen's model worker computes it, then imports torch (seconds: imported here, it would hold up that text)."""
     try:
-        import charwriter.engine  # noqa: F401 - torch and the engine, for the model worker
-    except Exception:  # a broken install: the model worker reports it
+        from charwriter.lm.preview import preview_of
+        from charwriter.lm.registry import resolve_model
+
+        preview_of(resolve_model(spec))
+    except Exception:  # noqa: BLE001 - the model worker reads the file again and reports what is wrong
         pass
 
 
@@ -54,10 +59,9 @@ class CharwriterApp(RunsOwner, App[None]):
         self.model = model
         self.train_corpus = train_corpus
         self.precision = precision
-        # torch takes about a second to import: begin now, beside Textual's start, so that the model loads as soon
-        # as the first frame is up (the loading worker's own import then waits for this one). Not a daemon: an exit
-        # during the import waits for it rather than tearing down a half-loaded extension.
-        threading.Thread(target=_import_engine, name="charwriter-preload").start()
+        # numpy and the model file for the first grey text, beside Textual's start (torch comes after that text).
+        threading.Thread(target=_read_preview, args=(model or self.settings.model,), name="charwriter-preview",
+                         daemon=True).start()
 
     def get_default_screen(self) -> Screen:
         return WriteScreen(self.file, self.model, self.settings, self.precision)

@@ -7,6 +7,7 @@ import json
 import random
 import struct
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import save_file
@@ -99,16 +100,34 @@ def tensor_changes(model: CharRNN):
     ]
 
 
+def preview_of(path) -> str:
+    """The numpy reader of the first grey text (charwriter.lm.preview): "refused" with one line, or "loaded" with
+    finite logits."""
+    from charwriter.lm.preview import Preview
+
+    try:
+        preview = Preview.load(path)
+    except UserError as error:
+        assert "\n" not in str(error) and str(error), error
+        return "refused"
+    assert np.isfinite(preview.read([0, 0])[0]).all()
+    return "loaded"
+
+
 def check(path) -> str:
-    """Load the file: "refused" with one line, or "loaded" with finite weights that write text."""
+    """Load the file: "refused" with one line, or "loaded" with finite weights that write text; the numpy preview
+    refuses what the loader refuses and reads what it loads (this file's weights are fp32)."""
+    preview = preview_of(path)
     try:
         loaded = load_model(path)
     except UserError as error:
         assert "\n" not in str(error) and str(error), error
+        assert preview == "refused", path
         return "refused"
     assert all(torch.isfinite(p).all() for p in loaded.model.parameters())
     text = "".join(generate(loaded.model, loaded.vocab, "ab", 5, seed=0))
     assert len(text) == 5
+    assert preview == "loaded", path
     return "loaded"
 
 

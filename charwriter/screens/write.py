@@ -9,6 +9,7 @@ them. The model loads in a worker too (torch is imported there), so the editor i
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -116,6 +117,20 @@ class ModelLoaded(Message):
     path: Path
     remember: bool = False  # picked by the user: remember it in the settings, now that it has loaded
     instead_of: str | None = None  # why the model asked for did not load (this one, the default, came instead)
+
+
+@dataclass
+class PreviewReady(Message):
+    """The first grey text, from the model file read with numpy while torch imports (`charwriter.lm.preview`)."""
+
+    version: int
+    text: str
+    score: float  # mean log-probability per character, nats
+
+
+def torch_imported() -> bool:
+    """Torch is in this process already (a model switch, the tests): the engine is as quick as a preview."""
+    return "torch" in sys.modules
 
 
 @dataclass
@@ -273,10 +288,15 @@ class WriteScreen(InsideViews, Screen):
         first_error = None
         for attempt in (spec, None) if fall_back and spec else (spec,):
             try:
-                from charwriter.engine import Engine
                 from charwriter.lm.registry import resolve_model
 
                 path = resolve_model(str(attempt) if attempt else None)
+                if self.engine is None and not torch_imported():
+                    self._preview(path)
+                from charwriter.engine import Engine
+                from charwriter.lm.preview import forget
+
+                forget()
                 engine = Engine.from_path(path, self.engine_settings())
             except UserError as error:
                 first_error = first_error or str(error)
@@ -287,6 +307,32 @@ class WriteScreen(InsideViews, Screen):
             self.post_message(ModelLoaded(engine, path, remember, instead_of=first_error))
             return
         self.post_message(ModelFailed(first_error, loading=True))
+
+    def _preview(self, path: Path) -> None:
+        """The first grey text while torch imports (seconds): the model file read with numpy, one greedy
+        continuation (`charwriter.lm.preview`). A file it cannot read is left to the engine's loader to report."""
+        from charwriter.lm.preview import CONTEXT, preview_of
+
+        try:
+            preview = preview_of(path)
+            context = self.app.call_from_thread(self._preview_context, 2 * CONTEXT)
+        except Exception:  # noqa: BLE001 - the preview is optional; `Engine.from_path`, next, says what is wrong
+            return
+        if context is not None:
+            text, score = preview.suggest(context[0], self.settings.max_length)
+            if text:
+                self.post_message(PreviewReady(context[1], text, score))
+
+    def _preview_context(self, chars: int) -> tuple[str, int] | None:
+        if self.engine is not None or self.hidden or not self.editor.selection.is_empty:
+            return None
+        return self.editor.tail_before_cursor(chars)[0], self.version
+
+    def on_preview_ready(self, message: "PreviewReady") -> None:
+        if self.engine is not None or message.version != self.version or self.hidden:
+            return  # the engine's own suggestions came first, or the writer moved on
+        self.editor.show_continuations([(message.text, message.score)])
+        self.pane.border_title = "Suggestions · a first guess while the model loads"
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self._stop_adapting()

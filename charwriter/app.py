@@ -60,8 +60,8 @@ class CharwriterApp(RunsOwner, App[None]):
         self.train_corpus = train_corpus
         self.precision = precision
         # numpy and the model file for the first grey text, beside Textual's start (torch comes after that text).
-        threading.Thread(target=_read_preview, args=(model or self.settings.model,), name="charwriter-preview",
-                         daemon=True).start()
+        # Not a daemon: an exit during the read waits for it rather than tearing down a half-loaded extension.
+        threading.Thread(target=_read_preview, args=(model or self.settings.model,), name="charwriter-preview").start()
 
     def get_default_screen(self) -> Screen:
         return WriteScreen(self.file, self.model, self.settings, self.precision)

@@ -77,10 +77,8 @@ from charwriter.lm.memory import DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice, has_vnni
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.rules import (CLOSING, GHOST_CONFIDENCE, NO_REPEAT, RECENT_CHARS, REPEAT_TRIES,  # noqa: F401
-                                 RESTATE_MIN, SENTENCE_ENDS, SPACE, WORD_EXTRA, _is_word, _repeats, confident_prefix,
-                                 NEVER_SHOWN, char_classes, default_start, end_at_word, finished, grow,
-                                 loop_start, translate)
+from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, RECENT_CHARS, REPEAT_TRIES, SPACE,
+                                 WORD_EXTRA, _is_word, _repeats, char_classes, default_start, finished, grow, translate)
 from charwriter.lm.sample import masked_probs
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
@@ -209,8 +207,8 @@ class Engine:
         self.fast = FastRNN(loaded.model, self.precision.precision, vnni=has_vnni())
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
         self._codes: dict[str, tuple[int, ...]] = {}  # per-character result of the unknown-character policy
-        self._printable = torch.tensor([kind != NEVER_SHOWN for kind in char_classes(self.vocab)])
-        self._char_class = char_classes(self.vocab)
+        self._char_class = char_classes(self.vocab)  # per code, for the stopping rules
+        self._printable = torch.tensor([kind != NEVER_SHOWN for kind in self._char_class])
         self._snaps: dict[int, _Snapshot] = {}  # position -> the lanes there (see the module docstring)
         self._known = ""  # the document text the snapshots agree with, from `_known_start`
         self._known_start = 0

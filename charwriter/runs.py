@@ -299,7 +299,7 @@ def check_corpus(path: str | Path, batch_size: int, seq_len: int, val_fraction: 
 
     Raises the trainer's own `CorpusError`/`UserError` messages: missing, binary, not UTF-8, too short.
     """
-    from charwriter.lm.checkpoint import read_metadata
+    from charwriter.lm.modelfile import read_metadata
     from charwriter.lm.data import Corpus
     from charwriter.lm.model import CharRNN, ModelConfig
     from charwriter.lm.registry import resolve_model

@@ -290,7 +290,7 @@ def test_engine_never_imports_textual():
 
 
 def test_a_looping_continuation_is_cut_after_its_first_lap():
-    from charwriter.engine import loop_start
+    from charwriter.lm.rules import loop_start
 
     text = "the streated the streated the strea"
     assert text[: loop_start(text)] == "the streated"
@@ -305,7 +305,7 @@ CONTEXTS = [make_text(200 + 37 * i, seed=i)[-150 - 7 * i :] for i in range(12)]
 def test_no_continuation_ends_inside_a_word(tiny, ghost):
     """A short length budget cuts many rows mid-word: each shown continuation ends where its word ends (the row
     went on with a space or punctuation), or was cut back to the last whole word."""
-    from charwriter.engine import _is_word
+    from charwriter.lm.rules import _is_word
 
     checked = 0
     for seed, context in enumerate(CONTEXTS):
@@ -345,7 +345,7 @@ def test_alternatives_worth_reading_only(tiny):
 
 def test_accepting_does_not_bring_back_the_same_text(tiny):
     """The tiny model loops ("the the the"): after the ghost text is accepted, the next one does not say it again."""
-    from charwriter.engine import RESTATE_MIN
+    from charwriter.lm.rules import RESTATE_MIN
 
     tried = 0
     for seed, context in enumerate(CONTEXTS):

@@ -249,7 +249,7 @@ def test_the_epoch_estimate_uses_the_speed_a_similar_past_run_reached_here(tmp_p
 
 
 def test_check_corpus_for_fine_tuning_uses_the_models_size_and_letters(text_file, tiny_model_path):
-    from charwriter.lm.checkpoint import read_metadata
+    from charwriter.lm.modelfile import read_metadata
 
     meta = read_metadata(tiny_model_path)
     info = check_corpus(text_file, 8, 32, 0.1, hidden_size=512, num_layers=3, init_from=str(tiny_model_path))

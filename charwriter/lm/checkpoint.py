@@ -22,9 +22,8 @@ from charwriter.atomic import atomic_write
 from charwriter.errors import ModelFileError
 from charwriter.textfile import regular_file_problem
 from charwriter.lm.model import CharRNN, ModelConfig
-from charwriter.lm.modelfile import (CHECKPOINT_FORMAT, FORMAT, FORMAT_VERSION, NOT_OURS, PICK_ANOTHER,  # noqa: F401
-                                     STORAGE_DTYPES, check_format, check_metadata, check_weights, expected_shapes,
-                                     read_metadata)
+from charwriter.lm.modelfile import (CHECKPOINT_FORMAT, FORMAT, FORMAT_VERSION, NOT_OURS, PICK_ANOTHER,
+                                     STORAGE_DTYPES, check_format, check_metadata, check_weights, expected_shapes)
 
 STORAGE = {name: getattr(torch, dtype) for name, dtype in STORAGE_DTYPES.items()}
 

@@ -12,10 +12,10 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from charwriter.errors import UserError
+from charwriter.lm.modelfile import CELLS
 
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
-CELLS = ("lstm", "gru")
 TRAIN_PRECISIONS = ("auto", "fp32", "bf16")
 DEFAULT_GLOB = "*.txt,*.md"  # the files a folder corpus is read from
 

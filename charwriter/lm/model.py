@@ -19,7 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import _VF  # the kernels nn.LSTM/nn.GRU call; used to run their layers one at a time
 
-from charwriter.lm.modelfile import CELLS, ModelConfig  # noqa: F401 - torch-free, re-exported here
+from charwriter.lm.modelfile import ModelConfig  # noqa: F401 - torch-free, re-exported here
 
 State = "tuple[torch.Tensor, torch.Tensor] | torch.Tensor"
 

@@ -332,7 +332,7 @@ class WriteScreen(InsideViews, Screen):
         if self.engine is not None or message.version != self.version or self.hidden:
             return  # the engine's own suggestions came first, or the writer moved on
         self.editor.show_continuations([(message.text, message.score)])
-        self.pane.border_title = "Suggestions · a first guess while the model loads"
+        self.pane.border_title = "Suggestions · first guess"  # the status line says the model is loading
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         self._stop_adapting()

@@ -289,6 +289,24 @@ def test_engine_never_imports_textual():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_what_lives_on_is_frozen_out_of_the_collectors_sight_once(tiny_model_path):
+    """A full collection during a keystroke walked every object torch's import made (75 ms with the bundled model):
+    the first engine freezes what exists by then, later engines nothing more."""
+    code = f"""
+import gc
+from charwriter.engine import Engine, EngineSettings
+from charwriter.lm.checkpoint import load_model
+assert gc.get_freeze_count() == 0
+loaded = load_model({str(tiny_model_path)!r})
+Engine(loaded, EngineSettings(precision="fp32")).suggest("The house was quiet. ")
+frozen = gc.get_freeze_count()
+assert frozen > 5 * len(gc.get_objects()), (frozen, len(gc.get_objects()))
+Engine(loaded, EngineSettings(precision="fp32"))
+assert gc.get_freeze_count() == frozen
+"""
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def test_a_looping_continuation_is_cut_after_its_first_lap():
     from charwriter.lm.rules import loop_start
 

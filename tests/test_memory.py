@@ -79,6 +79,34 @@ def test_memory_after_edits_deletions_and_undo_equals_one_built_from_the_edited_
         assert (memory.counts_for(codes[:end]) == fresh.counts_for(codes[:end])).all()
 
 
+def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
+    """The engine mixes in log space, in torch, for a batch of rows at once; `DocumentMemory.mix_rows` is the plain
+    reference (probabilities, numpy): the same distributions, rows the memory has nothing for left alone, and the
+    model's probability that learning reads the same."""
+    engine = engine_for(tiny)
+    doc = make_text(2_000, seed=3)
+    engine.suggest(doc)
+    memory = engine.memory
+    codes = engine.encode(doc)
+    keys = [memory.context_keys(codes[:end]) for end in range(1, len(codes), 11)]
+    keys.append(memory.context_keys(engine.encode("qqqq")))  # a context that never occurred
+    orders = [None if r % 2 else list(range(2 + r % 7)) for r in range(len(keys))]  # gated rows too
+    torch.manual_seed(0)
+    logits = torch.randn(len(keys), len(engine.vocab)) * 3
+    logp, steps = engine._next_logp(logits, memory, keys, orders)
+    probs = torch.softmax(logits.double(), -1).numpy()
+    mixed, reference = memory.mix_rows(probs, keys, orders)
+    assert sum(step is not None for step in steps) > len(keys) // 3
+    assert steps[-1] is None and torch.equal(logp[-1], torch.log_softmax(logits[-1], -1))
+    assert np.allclose(logp.exp().double().numpy(), mixed, atol=1e-6)
+    assert np.allclose(logp.exp().sum(-1).numpy(), 1.0, atol=1e-5)
+    for step, ref in zip(steps, reference):
+        assert (step is None) == (ref is None)
+        if step is not None:
+            assert step.weights == ref.weights and step.follow == ref.follow
+            assert step.model[codes[5]] == pytest.approx(ref.model[codes[5]], rel=1e-5)
+
+
 def test_the_followers_of_a_context_are_what_came_after_it():
     vocab = list(" abcd")
     memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])

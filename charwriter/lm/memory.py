@@ -128,7 +128,7 @@ class _Followers:
 
     total: int  # how often the context occurred (with a next character)
     deterministic: bool  # always the same next character
-    dist: np.ndarray  # (V,) float64: the followers' shares
+    dist: dict[int, float]  # next code -> its share: only the few codes that followed, not a (V,) vector
     bin: int  # its place in an order's part of the weight table: count bucket and determinism
 
 
@@ -137,10 +137,10 @@ class Step:
     """What the memory contributed to one prediction: enough to learn from it once the next character is known."""
 
     weights: list[float]  # the model's share, then each seen order's share in the final mixture (shortest first)
-    model: np.ndarray  # (V,) the model's distribution
-    follow: list[np.ndarray]  # each seen order's followers, (V,) each
+    follow: list[dict[int, float]]  # each seen order's followers: code -> share
     bins: list[int]  # each seen order's index into the weight table
     orders: list[int]  # the seen orders, 0-based
+    model: object = None  # (V,) the model's distribution (numpy or torch), set by whoever mixes it in
 
 
 @dataclass
@@ -290,9 +290,9 @@ class DocumentMemory:
         self._apply(context[-self.max_order :] if self.max_order else [], [code], [], +1)
 
     # --- looking up ------------------------------------------------------------------------------------------------
-    # Per step of generation this runs for every row, so it is plain Python on small lists plus one numpy vector per
-    # context, memoised, and the contexts a step meets for the first time are looked up together (`_look_up`):
-    # numpy's per-call cost would otherwise be most of it.
+    # Per step of generation this runs for every row, so it is plain Python on small lists and dicts (a context's
+    # followers, memoised), and the contexts a step meets for the first time are looked up together (`_look_up`):
+    # numpy's per-call cost, cold after each model step, would otherwise be most of it.
 
     def context_keys(self, codes: list[int]) -> list[int]:
         """Keys of the contexts that end after `codes`, orders 1, 2, … as far as there are codes (at most O)."""
@@ -331,48 +331,39 @@ class DocumentMemory:
             self._look_up(list(missing))
 
     def _look_up(self, keys: list[int]) -> list[_Followers | None]:
-        """The followers of each context in `keys` (distinct, none memoised yet), memoised. One call for all: a
-        context's followers are one range of the sorted keys, and numpy's cost per call, not the work, is what a
-        lookup takes, so a batch step's new contexts (dozens a keystroke) cost about what one did."""
-        memo, n, size = self._memo, len(keys), self.vocab_size
-        base, base_counts = self.base.keys, self.base.counts
-        lows = np.array(keys, np.uint64) << self.bits  # a context's followers lie in [low + 1, low | mask]
-        if len(base):
-            bounds = base.searchsorted(np.concatenate([lows, lows | self.mask]))
-            lo, lengths = bounds[:n], bounds[n:] - bounds[:n]
-        else:
-            lo = lengths = np.zeros(n, np.intp)
+        """The followers of each context in `keys` (distinct, none memoised yet), memoised. One binary search for
+        all (numpy's cost per call, not the work, is what a lookup takes, and right after a model step every numpy
+        call runs with cold caches), then plain Python on each context's few followers: a context's followers are
+        one range of the sorted keys."""
+        memo, n, base, delta = self._memo, len(keys), self.base.keys, self.delta
         if len(memo) + n > MEMO_LIMIT:
             memo.clear()
-        total_length = int(lengths.sum())
-        if total_length == 0 and not self.delta:
-            for key in keys:
-                memo[key] = None
-            return [None] * n
-        if total_length:
-            ends = np.cumsum(lengths)
-            at = np.arange(total_length) + np.repeat(lo - (ends - lengths), lengths)  # every range, end to end
-            cells = np.repeat(np.arange(n) * size, lengths) + (base[at] & self.mask).astype(np.intp) - 1
-            counts = np.bincount(cells, weights=base_counts[at], minlength=n * size).reshape(n, size)
+        if len(base):
+            lows = np.array(keys, np.uint64) << self.bits  # a context's followers lie in [low + 1, low | mask]
+            bounds = base.searchsorted(np.concatenate([lows, lows | self.mask])).tolist()
         else:
-            counts = np.zeros((n, size), np.float64)
-        delta = self.delta
-        if delta:
-            for i, key in enumerate(keys):
-                changes = delta.get(key)
-                if changes:
-                    for code, count in changes.items():
-                        counts[i, code] += count
-        totals = counts.sum(1)
-        nonzero = np.count_nonzero(counts, 1).tolist()
-        dists = counts / np.maximum(totals, 1)[:, None]
+            bounds = [0] * (2 * n)
+        mask, base_counts = int(self.mask), self.base.counts
         out = []
-        for i, (key, total) in enumerate(zip(keys, totals.tolist())):
+        for i, key in enumerate(keys):
+            lo, hi = bounds[i], bounds[n + i]
+            counts = {(k & mask) - 1: c for k, c in zip(base[lo:hi].tolist(), base_counts[lo:hi].tolist())} \
+                if hi > lo else {}
+            changes = delta.get(key) if delta else None
+            if changes:
+                for code, change in changes.items():
+                    count = counts.get(code, 0) + change
+                    if count:
+                        counts[code] = count
+                    else:
+                        del counts[code]
+            total = sum(counts.values())
             found = None
             if total > 0:
-                deterministic = nonzero[i] == 1
+                deterministic = len(counts) == 1
                 bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
-                found = _Followers(int(total), deterministic, dists[i], bucket * 2 + deterministic)
+                found = _Followers(total, deterministic, {code: count / total for code, count in counts.items()},
+                                   bucket * 2 + deterministic)
             memo[key] = found
             out.append(found)
         return out
@@ -383,7 +374,8 @@ class DocumentMemory:
         for order, key in enumerate(self.context_keys(codes)):
             found = self.followers(key)
             if found is not None:
-                out[order] = np.rint(found.dist * found.total).astype(np.int64)
+                for code, share in found.dist.items():
+                    out[order, code] = round(share * found.total)
         return out
 
     # --- mixing and learning ---------------------------------------------------------------------------------------
@@ -396,30 +388,36 @@ class DocumentMemory:
         At most the `MIX_ORDERS` longest contexts that occurred take part. orders: look only at these (0-based,
         ascending; `next_orders` says which can have occurred), and only if one of them from `GATE` up occurred:
         short contexts alone barely move a distribution, and in generation every lookup costs."""
-        self._prefetch([(keys, orders)])
-        step = self._step(probs, keys, orders)
+        step = self.steps([keys], [orders])[0]
         if step is None:
             return probs, None
-        return step.weights[0] * probs + np.dot(step.weights[1:], step.follow), step
+        step.model = probs
+        mixed = step.weights[0] * probs
+        for share, dist in zip(step.weights[1:], step.follow):
+            mixed[list(dist)] += share * np.fromiter(dist.values(), np.float64, len(dist))
+        return mixed, step
 
     def mix_rows(self, probs: np.ndarray, keys: list[list[int]], orders: list) -> tuple[np.ndarray, list]:
-        """`mix` for every row of probs (R, V) at once (one matrix product instead of a few numpy calls a row)."""
-        self._prefetch(zip(keys, orders))
-        steps = [self._step(probs[r], keys[r], orders[r]) for r in range(len(probs))]
-        follow = [dist for step in steps if step is not None for dist in step.follow]
-        if not follow:
-            return probs, steps
-        shares = np.zeros((len(probs), len(follow)))
-        keep = np.ones((len(probs), 1))
-        column = 0
+        """`mix` for every row of probs (R, V), the contexts looked up in one batch (the engine mixes its rows the
+        same way in torch: `Engine._next_logp`)."""
+        steps = self.steps(keys, orders)
+        mixed = probs.copy()
         for r, step in enumerate(steps):
             if step is not None:
-                keep[r, 0] = step.weights[0]
-                shares[r, column : column + len(step.follow)] = step.weights[1:]
-                column += len(step.follow)
-        return keep * probs + shares @ np.stack(follow), steps
+                step.model = probs[r]
+                mixed[r] *= step.weights[0]
+                for share, dist in zip(step.weights[1:], step.follow):
+                    mixed[r, list(dist)] += share * np.fromiter(dist.values(), np.float64, len(dist))
+        return mixed, steps
 
-    def _step(self, probs: np.ndarray, keys: list[int], orders: list[int] | None) -> Step | None:
+    def steps(self, keys: list[list[int]], orders: list) -> list[Step | None]:
+        """The memory's part at each row's point (its context `keys` and the `orders` that can have occurred
+        there, None: all), without the model's distribution: what to mix in, and None where the memory has nothing
+        to add (see `mix`). The contexts not looked up yet are looked up in one batch."""
+        self._prefetch(zip(keys, orders))
+        return [self._step(row_keys, row_orders) for row_keys, row_orders in zip(keys, orders)]
+
+    def _step(self, keys: list[int], orders: list[int] | None) -> Step | None:
         """The memory's part at one point (see `mix`), or None when it has nothing to add."""
         weights = self._weights
         found, bins, lams, seen = [], [], [], []
@@ -445,7 +443,7 @@ class DocumentMemory:
         for i in range(len(lams) - 1, -1, -1):
             shares[i] = lams[i] * keep
             keep *= 1 - lams[i]
-        return Step([keep] + shares, probs, found, bins, seen)
+        return Step([keep] + shares, found, bins, seen)
 
     def next_orders(self, step: Step | None, code: int) -> list[int]:
         """The orders (0-based) whose context can have occurred after `code` follows `step`'s point: the context of
@@ -453,7 +451,7 @@ class DocumentMemory:
         top = GATE - 1
         if step is not None:
             for o, dist in zip(step.orders, step.follow):
-                if o + 1 > top and dist[code] > 0:
+                if o + 1 > top and code in dist:
                     top = o + 1
         return list(range(min(top + 1, self.max_order)))
 
@@ -463,7 +461,7 @@ class DocumentMemory:
         if step is None:
             return
         joint = [step.weights[0] * float(step.model[code])]
-        joint += [w * float(dist[code]) for w, dist in zip(step.weights[1:], step.follow)]
+        joint += [w * dist.get(code, 0.0) for w, dist in zip(step.weights[1:], step.follow)]
         if sum(joint) <= 0:
             return
         stats, below = self.stats, joint[0]
@@ -472,7 +470,7 @@ class DocumentMemory:
             if below > 0:
                 stats.hits[b] = stats.hits[b] * DECAY + joint[i + 1] / below
                 stats.uses[b] = stats.uses[b] * DECAY + 1.0
-                self._weights[b] = stats.hits[b] / stats.uses[b]
+                self._weights[b] = float(stats.hits[b] / stats.uses[b])
 
 
 def common_prefix_length(a, b) -> int:

@@ -729,25 +729,27 @@ class Engine:
         if memory is None:
             return logp, [None] * len(logits)
         steps = memory.steps(keys, orders or [None] * len(logits))
-        rows, codes, extra, keep = [], [], [], [1.0] * len(steps)
+        size = logits.shape[1]
+        cells, extra, keep = [], [], [[0.0] for _ in steps]  # followers as row * V + code; each row's log share
         for r, step in enumerate(steps):
             if step is None:
                 continue
             step.model = _ModelProbs(logp, r)
-            keep[r] = step.weights[0]
-            merged: dict[int, float] = {}  # code -> the memory's share of it
-            for share, dist in zip(step.weights[1:], step.follow):
+            keep[r][0] = math.log(max(step.weights[0], 1e-30))
+            shares = step.weights[1:]
+            # the shortest context's followers include every longer one's (a context's suffix followed it too)
+            merged = {code: shares[0] * p for code, p in step.follow[0].items()}
+            for share, dist in zip(shares[1:], step.follow[1:]):
                 for code, p in dist.items():
                     merged[code] = merged.get(code, 0.0) + share * p
-            rows += [r] * len(merged)
-            codes += merged
-            extra += merged.values()
-        if not rows:
+            base = r * size
+            cells += [base + code for code in merged]
+            extra += [(r, e) for e in merged.values()]
+        if not cells:
             return logp, steps
-        at = (torch.tensor(rows), torch.tensor(codes))
-        followers = [math.log(keep[r] * math.exp(lp) + e) for r, lp, e in zip(rows, logp[at].tolist(), extra)]
-        mixed = logp + torch.tensor([math.log(max(k, 1e-30)) for k in keep]).unsqueeze(1)
-        return mixed.index_put_(at, torch.tensor(followers)), steps
+        at = torch.tensor(cells)
+        followers = [math.log(math.exp(keep[r][0] + lp) + e) for (r, e), lp in zip(extra, logp.take(at).tolist())]
+        return (logp + torch.tensor(keep)).put_(at, torch.tensor(followers)), steps
 
     def _choose(self, logp: torch.Tensor, rows: list[list[str]], recent: str, greedy: bool,
                 uniforms: torch.Tensor | None, ghost: int | None) -> torch.Tensor:

@@ -171,6 +171,7 @@ class DocumentMemory:
         self.stats = _Stats()
         self._weights: list[float] = self.stats.weights.tolist()  # λ per bin, as a list: read per step
         self._memo: dict[int, _Followers | None] = {}  # context key -> its followers, while the text keeps them
+        self._orders = [list(range(n)) for n in range(self.max_order + 1)]  # `next_orders`' answers, shared
 
     # --- building --------------------------------------------------------------------------------------------------
 
@@ -315,17 +316,19 @@ class DocumentMemory:
     def _prefetch(self, rows) -> None:
         """Look up, in one batch, the contexts of `rows` ((keys, orders) pairs; orders None: all) that `_step` will
         want and that are not looked up yet: the `PREFETCH` longest, as `_step` looks from the longest down to the
-        `MIX_ORDERS` longest that occurred (a context's suffixes occurred wherever it did)."""
+        `MIX_ORDERS` longest that occurred (a context's suffixes occurred wherever it did). Where `next_orders` gave
+        the orders, the longest of them occurred (but at the document's very end) or is the gate, below which `_step`
+        looks no further: the `MIX_ORDERS` longest are all it reads."""
         memo, missing = self._memo, {}
         for keys, orders in rows:
-            wanted = 0
+            wanted, limit = 0, PREFETCH if orders is None else MIX_ORDERS
             for o in reversed(range(len(keys)) if orders is None else orders):  # ascending: the longest first
                 if o >= len(keys):
                     continue
                 if keys[o] not in memo:
                     missing[keys[o]] = None
                 wanted += 1
-                if wanted == PREFETCH:
+                if wanted == limit:
                     break
         if missing:
             self._look_up(list(missing))
@@ -453,7 +456,7 @@ class DocumentMemory:
             for o, dist in zip(step.orders, step.follow):
                 if o + 1 > top and code in dist:
                     top = o + 1
-        return list(range(min(top + 1, self.max_order)))
+        return self._orders[min(top + 1, self.max_order)]
 
     def learn(self, step: Step | None, code: int) -> None:
         """EM on the weights from one prediction whose outcome is now known: each order's posterior share of the

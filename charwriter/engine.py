@@ -50,7 +50,8 @@ again), and is cut at the start of a loop. Only alternatives worth reading are r
 its counts are mixed into every next-character distribution above, with weights it learns from each character the
 writer adds (`_learn`: from the distributions of the run before). A small change is applied as the document is
 given (`remember`); a big document's memory is built off the keystroke's path (`memory_pending`), and until then
-the model suggests alone.
+the model suggests alone. A word of the document used twice takes the grey text from the model's when
+the model's word is one the document never used (`_document_word_first`).
 
 **Unknown characters.** `normalise` is the one policy for characters the model has never seen: common look-alikes
 are mapped (curly quotes to straight, dashes to '-', ellipsis to '...', unusual spaces and tabs to ' '), accented
@@ -73,7 +74,7 @@ import torch.nn.functional as F
 
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
-from charwriter.lm.memory import DocumentMemory, common_prefix_length
+from charwriter.lm.memory import MIN_WORD, DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice, has_vnni
 from charwriter.lm.precision import resolve as resolve_precision
@@ -91,6 +92,9 @@ MEMORY_MAX_CHARS = 5_000_000  # above this the memory's arrays (8 keys a charact
 WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
 OPENING = " \"'(["  # characters a continuation may start with before its first word
 PARTIAL_WORD = re.compile(r"[\w'-]*$")  # the part of a word before the cursor
+WORD_START = re.compile(r"[\w'-]*")  # the part of a word a continuation begins with
+DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take the grey text from the model's
+DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
 
 
 @dataclass
@@ -648,7 +652,27 @@ class Engine:
         words = [Suggestion(word[len(start) :] + SPACE, math.log(count / total) / (len(word) - len(start)))
                  for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
         at = 1 + self.settings.document_words_after
-        return (out[:at] + words + out[at:])[:k]
+        return self._document_word_first((out[:at] + words + out[at:])[:k], start, memory, k)
+
+    @staticmethod
+    def _document_word_first(out: list[Suggestion], start: str, memory: DocumentMemory, k: int) -> list[Suggestion]:
+        """The writer's own word as the grey text where the model's word is one the document never used: a name
+        typed twice ("Morvath") against a word the model knows well ("Moscow") after "Mo". Only from
+        `DOCUMENT_WORD_AFTER` letters typed, for a word the document used `DOCUMENT_WORD_TIMES` times or more, and
+        when the model's word is long enough to be in the document's word index."""
+        if len(start) < DOCUMENT_WORD_AFTER:
+            return out
+        rest = WORD_START.match(out[0].text).group(0)
+        if not rest or len(start + rest) < MIN_WORD or memory.words.counts.get(start + rest, 0):
+            return out
+        found = memory.words.completions(start, 1)
+        if not found or found[0][1] < DOCUMENT_WORD_TIMES:
+            return out
+        word = found[0][0][len(start) :]
+        for i, suggestion in enumerate(out):
+            if suggestion.text.removesuffix(SPACE) == word:
+                return [suggestion] + out[:i] + out[i + 1 :]
+        return [Suggestion(word + SPACE, out[0].mean_logprob)] + out[: k - 1]
 
     def _open_words(self, cursor: "_Row", state, logp: torch.Tensor, step, memory: DocumentMemory | None, k: int,
                     recent: str, cancelled: Callable[[], bool]):

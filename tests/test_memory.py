@@ -202,6 +202,38 @@ def test_the_documents_words_follow_edits_and_finish_a_word_begun(tiny):
     assert +engine.memory.words.counts == WordIndex.of(edited).counts
 
 
+def test_a_name_typed_twice_takes_the_grey_text_from_a_word_the_document_never_used(tiny, monkeypatch):
+    """After "Ha" the tiny model says "Haps"; the writer's "Hapsworth", typed twice, is what they mean."""
+    import charwriter.engine as engine_module
+
+    doc = "Hapsworth stood by the gate. So Hapsworth walked away. And Ha"
+    assert engine_for(tiny, seed=0).suggest(doc)[0].text == "psworth "
+    monkeypatch.setattr(engine_module, "DOCUMENT_WORD_AFTER", 99)  # the rule off: the model's word
+    assert not engine_for(tiny, seed=0).suggest(doc)[0].text.startswith("psworth")
+
+
+def test_the_model_keeps_the_grey_text_where_the_document_says_nothing_against_it():
+    from charwriter.engine import Engine, Suggestion
+
+    vocab = list(" .HSadeghkloprstwy")
+    memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t if c in vocab])
+    model_first = [Suggestion("ps ", -0.5), Suggestion("psworth ", -1.0)]
+
+    def first(text: str, start: str) -> str:
+        memory.rebuild(text)
+        return Engine._document_word_first(list(model_first), start, memory, 5)[0].text
+
+    assert first("Hapsworth sat. Hapsworth stood.", "Ha") == "psworth "  # twice, and "Haps" never
+    assert first("Hapsworth sat. Haps stood. Hapsworth sat.", "Ha") == "ps "  # the document used the model's word
+    assert first("Hapsworth sat.", "Ha") == "ps "  # once is not yet a habit
+    assert first("Hapsworth sat. Hapsworth stood.", "H") == "ps "  # one letter says too little
+    ends_here = [Suggestion(" sat.", -0.5)]  # the model ends the word typed ("Haps"): it is not completed
+    assert Engine._document_word_first(ends_here, "Haps", memory, 5)[0].text == " sat."
+    alone = [Suggestion("ppy ", -0.5)]  # "Happy": not among the suggestions yet, so it comes in first
+    assert [s.text for s in Engine._document_word_first(alone, "Ha", memory, 5)] == ["psworth ", "ppy "]
+    assert Engine._document_word_first([Suggestion("s ", -0.5)], "Ha", memory, 5)[0].text == "s "  # "Has": short
+
+
 def test_a_document_word_already_shown_without_its_space_is_not_offered_again(tiny):
     """The beam's word before a comma has no space after it; the document's same word (with one) would look alike."""
     from charwriter.engine import Suggestion

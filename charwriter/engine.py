@@ -62,7 +62,6 @@ from __future__ import annotations
 
 import gc
 import math
-import re
 import time
 from bisect import bisect_left
 from dataclasses import dataclass, replace
@@ -78,8 +77,9 @@ from charwriter.lm.memory import MIN_WORD, DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice, has_vnni
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, RECENT_CHARS, REPEAT_TRIES, SPACE,
-                                 WORD_EXTRA, _is_word, _repeats, char_classes, default_start, finished, grow, translate)
+from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
+                                 SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats, char_classes, default_start, finished,
+                                 grow, translate)
 from charwriter.lm.sample import masked_probs
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
@@ -91,8 +91,6 @@ MEMORY_MAX_CHARS = 5_000_000  # above this the memory's arrays (8 keys a charact
 # half a minute to build: a document this long is written with the model alone
 WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
 OPENING = " \"'(["  # characters a continuation may start with before its first word
-PARTIAL_WORD = re.compile(r"[\w'-]*$")  # the part of a word before the cursor
-WORD_START = re.compile(r"[\w'-]*")  # the part of a word a continuation begins with
 DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take the grey text from the model's
 DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
 
@@ -708,8 +706,10 @@ class Engine:
             candidates.sort(key=lambda c: -c[0])
             candidates = candidates[:width]
             best = sorted((f[0] for f in finished.values()), reverse=True)
-            if not candidates or (len(best) >= k and candidates[0][0] < best[k - 1]):
-                break  # scores only fall: no open beam can overtake the K-th finished word
+            if len(best) >= k:  # scores only fall: a beam below the K-th finished word can never overtake it
+                candidates = [c for c in candidates if c[0] >= best[k - 1]]
+            if not candidates:
+                break
             if cancelled():
                 return None
             idx = torch.tensor([c[2] for c in candidates])

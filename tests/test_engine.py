@@ -9,10 +9,11 @@ import sys
 import pytest
 import torch
 
-from charwriter.engine import PARTIAL_WORD, WORD_EXTRA, Engine, EngineSettings, common_prefix_length, sample_from
+from charwriter.engine import WORD_EXTRA, Engine, EngineSettings, common_prefix_length, sample_from
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN, ModelConfig
+from charwriter.lm.rules import PARTIAL_WORD
 from charwriter.lm.sample import default_start, pick_next
 from conftest import make_text
 

@@ -212,6 +212,13 @@ def test_a_name_typed_twice_takes_the_grey_text_from_a_word_the_document_never_u
     assert not engine_for(tiny, seed=0).suggest(doc)[0].text.startswith("psworth")
 
 
+def test_the_word_above_the_cursor_is_not_taken_for_a_word_begun(tiny):
+    """After "the" and a new line no word has been begun: the document's "theatre" is not offered as "atre"."""
+    doc = make_text(300, seed=2) + " The theatre was full. The theatre was dark. It was the\n"
+    texts = [s.text for s in engine_for(tiny, seed=0).suggest(doc)]
+    assert texts and not any(text.startswith("atre") for text in texts)
+
+
 def test_the_model_keeps_the_grey_text_where_the_document_says_nothing_against_it():
     from charwriter.engine import Engine, Suggestion
 

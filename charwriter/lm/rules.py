@@ -8,6 +8,7 @@ word, at a sentence end, before a loop, at the last word the model is sure enoug
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 
 SENTENCE_ENDS = ".!?"
@@ -20,6 +21,9 @@ SPACE = " "  # a continuation that ends a word where the model expects a space b
 RESTATE_MIN = 4  # a continuation that starts by saying again the last this-many-or-more characters is a restatement
 GHOST_CONFIDENCE = 0.1  # the ghost text ends at the last word the model gives this cumulative probability
 NO_REPEAT = 12  # no run of this many characters of the continuation or the text before it is said again
+PARTIAL_WORD = re.compile(r"[\w'-]*\Z")  # the part of a word before the cursor (\Z: `$` would also match before
+# a final newline, and take the word above the cursor for the one begun)
+WORD_START = re.compile(r"[\w'-]*")  # the part of a word a continuation begins with
 
 
 LOOKALIKES = {

@@ -29,6 +29,7 @@ from textual.strip import Strip
 from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult, Selection
 
+from charwriter.lm.rules import PARTIAL_WORD
 from charwriter.widgets.wrapping import FastWrappedDocument, VersionedDocument, ghost_rows
 
 GHOST_MAX_LINES_BELOW = 5_000
@@ -54,7 +55,6 @@ Continuation = tuple[str, float]
 """A continuation's text and its confidence (mean log-probability per character, in nats)."""
 
 NEXT_WORD = re.compile(r"\s*[^\s]+")
-PARTIAL_WORD = re.compile(r"[\w'-]*$")
 TAKES_THE_SPACE = frozenset(".,;:!?\n")  # typed right after the space an accepted word brought: in its place
 
 

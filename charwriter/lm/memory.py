@@ -140,7 +140,7 @@ class Step:
     follow: list[dict[int, float]]  # each seen order's followers: code -> share
     bins: list[int]  # each seen order's index into the weight table
     orders: list[int]  # the seen orders, 0-based
-    model: object = None  # (V,) the model's distribution (numpy or torch), set by whoever mixes it in
+    model: object = None  # the model's probability of each code (`model[code]`), set by whoever mixes it in
 
 
 @dataclass

@@ -160,17 +160,12 @@ class _Row:
     capped: bool = False  # stopped by the length cap inside a word: cut back to its start
 
 
-_frozen = False
-
-
 def _freeze_what_lives_on() -> None:
     """Once per process, when the first engine is ready: what exists then (torch's and the app's modules, the model)
     lives as long as the process, so it is moved out of the collector's sight and a full collection during a
     keystroke no longer walks it (measured with the 768x2 model: 75 ms, once every few hundred keystrokes; 3 ms
     after this). Once only: later engines replace earlier ones, whose cycles must stay collectable."""
-    global _frozen
-    if not _frozen:
-        _frozen = True
+    if not gc.get_freeze_count():
         gc.freeze()
 
 
@@ -650,20 +645,21 @@ class Engine:
         words = [Suggestion(word[len(start) :] + SPACE, math.log(count / total) / (len(word) - len(start)))
                  for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
         at = 1 + self.settings.document_words_after
-        return self._document_word_first((out[:at] + words + out[at:])[:k], start, memory, k)
+        return self._document_word_first((out[:at] + words + out[at:])[:k], start, found, memory, k)
 
     @staticmethod
-    def _document_word_first(out: list[Suggestion], start: str, memory: DocumentMemory, k: int) -> list[Suggestion]:
+    def _document_word_first(out: list[Suggestion], start: str, found: list[tuple[str, int]], memory: DocumentMemory,
+                             k: int) -> list[Suggestion]:
         """The writer's own word as the grey text where the model's word is one the document never used: a name
         typed twice ("Morvath") against a word the model knows well ("Moscow") after "Mo". Only from
         `DOCUMENT_WORD_AFTER` letters typed, for a word the document used `DOCUMENT_WORD_TIMES` times or more, and
-        when the model's word is long enough to be in the document's word index."""
+        when the model's word is long enough to be in the document's word index. found: the document's words that
+        finish `start`, the most frequent first (`WordIndex.completions`)."""
         if len(start) < DOCUMENT_WORD_AFTER:
             return out
         rest = WORD_START.match(out[0].text).group(0)
         if not rest or len(start + rest) < MIN_WORD or memory.words.counts.get(start + rest, 0):
             return out
-        found = memory.words.completions(start, 1)
         if not found or found[0][1] < DOCUMENT_WORD_TIMES:
             return out
         word = found[0][0][len(start) :]

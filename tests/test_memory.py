@@ -228,17 +228,20 @@ def test_the_model_keeps_the_grey_text_where_the_document_says_nothing_against_i
 
     def first(text: str, start: str) -> str:
         memory.rebuild(text)
-        return Engine._document_word_first(list(model_first), start, memory, 5)[0].text
+        return Engine._document_word_first(list(model_first), start, memory.words.completions(start, 5), memory,
+                                           5)[0].text
 
     assert first("Hapsworth sat. Hapsworth stood.", "Ha") == "psworth "  # twice, and "Haps" never
     assert first("Hapsworth sat. Haps stood. Hapsworth sat.", "Ha") == "ps "  # the document used the model's word
     assert first("Hapsworth sat.", "Ha") == "ps "  # once is not yet a habit
     assert first("Hapsworth sat. Hapsworth stood.", "H") == "ps "  # one letter says too little
     ends_here = [Suggestion(" sat.", -0.5)]  # the model ends the word typed ("Haps"): it is not completed
-    assert Engine._document_word_first(ends_here, "Haps", memory, 5)[0].text == " sat."
+    assert Engine._document_word_first(ends_here, "Haps", memory.words.completions("Haps", 5), memory, 5)[0].text \
+        == " sat."
     alone = [Suggestion("ppy ", -0.5)]  # "Happy": not among the suggestions yet, so it comes in first
-    assert [s.text for s in Engine._document_word_first(alone, "Ha", memory, 5)] == ["psworth ", "ppy "]
-    assert Engine._document_word_first([Suggestion("s ", -0.5)], "Ha", memory, 5)[0].text == "s "  # "Has": short
+    found = memory.words.completions("Ha", 5)
+    assert [s.text for s in Engine._document_word_first(alone, "Ha", found, memory, 5)] == ["psworth ", "ppy "]
+    assert Engine._document_word_first([Suggestion("s ", -0.5)], "Ha", found, memory, 5)[0].text == "s "  # "Has": short
 
 
 def test_a_document_word_already_shown_without_its_space_is_not_offered_again(tiny):

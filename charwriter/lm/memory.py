@@ -391,14 +391,8 @@ class DocumentMemory:
         At most the `MIX_ORDERS` longest contexts that occurred take part. orders: look only at these (0-based,
         ascending; `next_orders` says which can have occurred), and only if one of them from `GATE` up occurred:
         short contexts alone barely move a distribution, and in generation every lookup costs."""
-        step = self.steps([keys], [orders])[0]
-        if step is None:
-            return probs, None
-        step.model = probs
-        mixed = step.weights[0] * probs
-        for share, dist in zip(step.weights[1:], step.follow):
-            mixed[list(dist)] += share * np.fromiter(dist.values(), np.float64, len(dist))
-        return mixed, step
+        mixed, steps = self.mix_rows(probs[None], [keys], [orders])
+        return (probs, None) if steps[0] is None else (mixed[0], steps[0])
 
     def mix_rows(self, probs: np.ndarray, keys: list[list[int]], orders: list) -> tuple[np.ndarray, list]:
         """`mix` for every row of probs (R, V), the contexts looked up in one batch (the engine mixes its rows the

@@ -170,16 +170,107 @@ def _freeze_what_lives_on() -> None:
 
 
 class _ModelProbs:
-    """A row's model probabilities, read lazily from its log-probabilities: the memory learns from one of them per
-    character typed (`DocumentMemory.learn`), so turning the whole row into probabilities every step is waste."""
+    """A row's model probabilities, read lazily from its log-probabilities (a numpy view): the memory learns from
+    one of them per character typed (`DocumentMemory.learn`), so turning the whole row into probabilities every step
+    is waste."""
 
     __slots__ = ("logp", "row")
 
-    def __init__(self, logp: torch.Tensor, row: int):
+    def __init__(self, logp, row: int):
         self.logp, self.row = logp, row
 
     def __getitem__(self, code: int) -> float:
         return math.exp(float(self.logp[self.row, code]))
+
+
+class _Mixed:
+    """Next-character log-probabilities of R rows as the suggestions use them, in two parts: the model's (R, V),
+    and per row the document memory's change. A row's mixture is its model share times the model's distribution,
+    plus the memory's shares on the few codes that followed its contexts; so every code moves by log(share) but
+    those few, whose values are kept here (`own`). A beam step reads each row's best few and a greedy step its
+    best one: both come from the model's own ranking and those few codes, in plain Python. The whole (R, V)
+    mixture costs a handful of torch calls, each 5-20 µs right after an LSTM step, and is made only where it is
+    read whole (sampling, the cursor's guesses, evaluation)."""
+
+    __slots__ = ("model", "keep", "own", "_full")
+
+    def __init__(self, model: torch.Tensor, keep: list[float] | None = None, own: list[dict] | None = None):
+        self.model = model  # (R, V): the model's log-probabilities
+        self.keep = keep  # per row: log of the model's share (0.0 where the memory had nothing to add); None: no memory
+        self.own = own  # per row: {code: mixed log-probability} for the codes that followed its contexts
+        self._full: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.model.shape[0]
+
+    def full(self) -> torch.Tensor:
+        """The mixture as one (R, V) tensor."""
+        if self.own is None:
+            return self.model
+        if self._full is None:
+            size = self.model.shape[1]
+            cells = [r * size + code for r, own in enumerate(self.own) for code in own]
+            full = self.model + torch.tensor(self.keep)[:, None]
+            if cells:
+                full.put_(torch.tensor(cells), torch.tensor([v for own in self.own for v in own.values()]))
+            self._full = full
+        return self._full
+
+    def top(self, n: int) -> tuple[list[list[float]], list[list[int]]]:
+        """Each row's n likeliest codes and their log-probabilities, likeliest first. A code outside the model's n
+        likeliest that did not follow the row's contexts moved as much as those n: it cannot be among them."""
+        top = self.model.topk(min(n, self.model.shape[1]), -1)
+        values, codes = top.values.tolist(), top.indices.tolist()
+        if self.own is not None:
+            for r, own in enumerate(self.own):
+                if own:
+                    keep, row = self.keep[r], codes[r]
+                    pairs = [(own[c] if c in own else v + keep, c) for v, c in zip(values[r], row)]
+                    pairs += [(v, c) for c, v in own.items() if c not in row]
+                    pairs.sort(key=_first, reverse=True)
+                    values[r], codes[r] = [v for v, _ in pairs[:n]], [c for _, c in pairs[:n]]
+        return values, codes
+
+    def best(self) -> tuple[list[int], list[float]]:
+        """Each row's likeliest code and its log-probability."""
+        if self.own is None:
+            values, codes = self.model.max(-1)
+            return codes.tolist(), values.tolist()
+        values, codes = self.model.max(-1)
+        values, codes = values.tolist(), codes.tolist()
+        for r, own in enumerate(self.own):
+            if own:
+                best = own.get(codes[r], values[r] + self.keep[r])
+                for code, value in own.items():
+                    if value > best:
+                        best, codes[r] = value, code
+                values[r] = best
+        return codes, values
+
+    def at(self, codes: list[int]) -> list[float]:
+        """Each row's log-probability of its code."""
+        values = self.model.gather(1, torch.tensor(codes)[:, None])[:, 0].tolist()
+        if self.own is not None:
+            for r, (own, code) in enumerate(zip(self.own, codes)):
+                if own:
+                    values[r] = own[code] if code in own else values[r] + self.keep[r]
+        return values
+
+    def rows(self, index: list[int]) -> "_Mixed":
+        return _Mixed.cat([(self, r) for r in index])
+
+    @staticmethod
+    def cat(parts: list[tuple["_Mixed", int]]) -> "_Mixed":
+        """Row r of each part, as one."""
+        model = torch.cat([m.model[r : r + 1] for m, r in parts])
+        if all(m.own is None for m, _ in parts):
+            return _Mixed(model)
+        return _Mixed(model, [m.keep[r] if m.own is not None else 0.0 for m, r in parts],
+                      [m.own[r] if m.own is not None else {} for m, r in parts])
+
+
+def _first(pair: tuple) -> float:
+    return pair[0]
 
 
 def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
@@ -492,7 +583,7 @@ class Engine:
         self._advance(text, document, lambda: False)
         logp, steps = self._cursor_logp()
         self._last = _LastRun(self._view[1], [("", [], [steps[0] if steps else None])])
-        return F.log_softmax(self._view[3][0], -1), logp[0]
+        return F.log_softmax(self._view[3][0], -1), logp.full()[0]
 
     @torch.inference_mode()
     def cursor_guesses(self, k: int = 5) -> list[tuple[str, float]]:
@@ -501,7 +592,7 @@ class Engine:
         if self._view is None:
             return []
         seen = self._cursor_seen
-        logp = seen[1] if seen is not None and seen[0] is self._view else self._cursor_logp()[0]
+        logp = (seen[1] if seen is not None and seen[0] is self._view else self._cursor_logp()[0]).full()
         values, indices = logp[0].exp().topk(min(k, logp.shape[1]))
         return [(self.vocab[j], float(v)) for v, j in zip(values.tolist(), indices.tolist())]
 
@@ -573,23 +664,22 @@ class Engine:
             opened = self._open_words(cursor, state, logp, steps[0] if steps else None, memory, k, recent, cancelled)
             if opened is None:
                 return []
-            rows, state, logp, steps, nxt = opened  # nxt: the character that ended each word
+            rows, state, logp, steps, codes = opened  # codes: the character that ended each word
         else:
             rows = [_Row([], [], [], keys, None) for _ in range(k)]
-            nxt = self._first_chars(logp, k, greedy, uniforms)  # (K,)
-            logp, steps = logp.expand(k, -1), steps * k
+            codes = self._first_chars(logp.full(), k, greedy, uniforms).tolist()
+            logp, steps = logp.rows([0] * k), steps * k
             state = self._expand(state, k)
         char_class, vocab, max_len = self._char_class, self.vocab, s.max_len
         batch = list(range(len(rows)))  # the row behind each position of the batch (rows that stop leave it)
         ends = []  # the beam's: the character that ended each row's word (a space brings one with the word)
         if s.ghost == "beam":
-            ends = [vocab[code] for code in nxt.tolist()]
+            ends = [vocab[code] for code in codes]
             # After the beam the alternatives are their words (short, each one to pick when the ghost text's word
             # is wrong); only the ghost text goes on.
-            batch, state, logp, steps, nxt = [0], self._rows(state, 0, 1), logp[:1], steps[:1], nxt[:1]
-        pending = logp.gather(1, nxt[:, None])[:, 0].tolist()  # log-probability of each row's next character
+            batch, state, logp, steps, codes = [0], self._rows(state, 0, 1), logp.rows([0]), steps[:1], codes[:1]
+        pending = logp.at(codes)  # log-probability of each row's next character
         for t in range(1, limit + 1):
-            codes = nxt.tolist()
             keep = []
             for b, r in enumerate(batch):
                 goes_on = grow(rows[r], vocab[codes[b]], pending[b], char_class[codes[b]], max_len,
@@ -604,20 +694,19 @@ class Engine:
                 index = torch.tensor(keep)
                 state = tuple(x.index_select(1, index) for x in state) if isinstance(state, tuple) \
                     else state.index_select(1, index)
-                nxt, codes, batch = nxt[index], [codes[b] for b in keep], [batch[b] for b in keep]
+                codes, batch = [codes[b] for b in keep], [batch[b] for b in keep]
             if cancelled():
                 return []
-            logits, state = self.fast.step(nxt, state)
+            logits, state = self.fast.step(torch.tensor(codes), state)
             going = [rows[r] for r in batch]
             if memory is not None:
                 for row, code in zip(going, codes):
                     row.keys = memory.advance(row.keys, code)
                     row.orders = memory.next_orders(row.steps[-1], code)
             logp, steps = self._next_logp(logits, memory, [row.keys for row in going], [row.orders for row in going])
-            nxt = self._choose(logp, [row.chars for row in going], recent, greedy,
-                               uniforms[t][batch] if uniforms is not None else None,
-                               batch.index(0) if 0 in batch and not resample else None)
-            pending = logp.gather(1, nxt[:, None])[:, 0].tolist()
+            codes, pending = self._choose(logp, [row.chars for row in going], recent, greedy,
+                                          uniforms[t][batch] if uniforms is not None else None,
+                                          batch.index(0) if 0 in batch and not resample else None)
         self._last = _LastRun(self._view[1], [("".join(r.chars), self.encode("".join(r.chars)), r.steps)
                                               for r in rows])
         out, seen = [], set()
@@ -668,21 +757,21 @@ class Engine:
                 return [suggestion] + out[:i] + out[i + 1 :]
         return [Suggestion(word + SPACE, out[0].mean_logprob)] + out[: k - 1]
 
-    def _open_words(self, cursor: "_Row", state, logp: torch.Tensor, step, memory: DocumentMemory | None, k: int,
+    def _open_words(self, cursor: "_Row", state, logp: _Mixed, step, memory: DocumentMemory | None, k: int,
                     recent: str, cancelled: Callable[[], bool]):
         """Beam search for the K likeliest distinct ways to finish the word at the cursor (or, after a space, the
-        next word): returns their rows, states (K rows), next-character log-probabilities (K, V), memory steps and
-        the character that ends each word (K,); None if cancelled. A word ends where a character that is not part of a word would follow, so "so" may stay
-        "so" (the empty completion) when a space after it is likelier than "some"."""
+        next word): returns their rows, states (K rows), next-character log-probabilities (K rows), memory steps
+        and the code of the character that ends each word; None if cancelled. A word ends where a character that is
+        not part of a word would follow, so "so" may stay "so" (the empty completion) when a space after it is
+        likelier than "some"."""
         width = max(k, self.settings.beam_width)
         vocab, char_class, no_repeat = self.vocab, self._char_class, self.settings.no_repeat
         in_word = _is_word(self.window[-1:] or " ")
         beams, steps = [cursor], [step]
         finished: dict[str, tuple] = {}  # word -> (score, row, states, its row there, logps, step, next code)
         for _ in range(WORD_STEPS):
-            top = logp.topk(min(width, logp.shape[1]), -1)
             candidates = []
-            for j, (values, codes) in enumerate(zip(top.values.tolist(), top.indices.tolist())):
+            for j, (values, codes) in enumerate(zip(*logp.top(width))):
                 beam = beams[j]
                 started = in_word or any(_is_word(ch) for ch in beam.chars)
                 score = math.fsum(beam.lps)
@@ -728,76 +817,75 @@ class Engine:
         for j, beam in enumerate(beams):  # words still open when the search stopped, if K did not finish
             if len(ranked) >= k:
                 break
-            ranked.append((math.fsum(beam.lps), beam, state, j, logp, steps[j], int(logp[j].argmax())))
+            ranked.append((math.fsum(beam.lps), beam, state, j, logp, steps[j], logp.best()[0][j]))
         rows = [_Row(list(b.chars), list(b.lps), list(b.steps), b.keys, b.orders) for _, b, *_ in ranked]
         if isinstance(state, tuple):
             state = tuple(torch.cat([r[2][i][:, r[3] : r[3] + 1] for r in ranked], 1) for i in range(len(state)))
         else:
             state = torch.cat([r[2][:, r[3] : r[3] + 1] for r in ranked], 1)
-        logp = torch.cat([r[4][r[3] : r[3] + 1] for r in ranked])
-        return rows, state, logp, [r[5] for r in ranked], torch.tensor([r[6] for r in ranked])
+        logp = _Mixed.cat([(r[4], r[3]) for r in ranked])
+        return rows, state, logp, [r[5] for r in ranked], [r[6] for r in ranked]
 
-    def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, keys: list, orders: list | None = None):
-        """Log-probabilities of the next character (R, V): the model's, mixed with the document memory's (each
+    def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, keys: list,
+                   orders: list | None = None) -> tuple[_Mixed, list]:
+        """Log-probabilities of the next character (R rows): the model's, mixed with the document memory's (each
         row's context `keys`, and the `orders` that can have occurred there, None: all); and per row the memory's
         `Step` (None where it had nothing to add).
 
-        `DocumentMemory.mix_rows` in log space, in a few torch calls for all rows whatever their number: a row's
-        mixture is its model share times the model's distribution, plus the memory's shares on the few codes that
-        followed its contexts, so every code moves by log(share) but those few, which are computed here."""
+        `DocumentMemory.mix_rows` in log space, kept as the model's log-probabilities and each row's changes
+        (`_Mixed`): the memory's few codes are computed here in plain Python from a numpy view of the model's."""
         logp = F.log_softmax(logits, -1)
         if memory is None:
-            return logp, [None] * len(logits)
+            return _Mixed(logp), [None] * len(logits)
         steps = memory.steps(keys, orders or [None] * len(logits))
-        size = logits.shape[1]
-        cells, extra, keep = [], [], [[0.0] for _ in steps]  # followers as row * V + code; each row's log share
+        keep, own, model = [0.0] * len(steps), [{}] * len(steps), None
+        exp, log = math.exp, math.log
         for r, step in enumerate(steps):
             if step is None:
                 continue
-            step.model = _ModelProbs(logp, r)
-            keep[r][0] = math.log(max(step.weights[0], 1e-30))
+            if model is None:
+                model = logp.numpy()
+            step.model = _ModelProbs(model, r)
+            share = max(step.weights[0], 1e-30)
             shares = step.weights[1:]
             # the shortest context's followers include every longer one's (a context's suffix followed it too)
             merged = {code: shares[0] * p for code, p in step.follow[0].items()}
-            for share, dist in zip(shares[1:], step.follow[1:]):
+            for weight, dist in zip(shares[1:], step.follow[1:]):
                 for code, p in dist.items():
-                    merged[code] = merged.get(code, 0.0) + share * p
-            base = r * size
-            cells += [base + code for code in merged]
-            extra += [(r, e) for e in merged.values()]
-        if not cells:
-            return logp, steps
-        at = torch.tensor(cells)
-        followers = [math.log(math.exp(keep[r][0] + lp) + e) for (r, e), lp in zip(extra, logp.take(at).tolist())]
-        return (logp + torch.tensor(keep)).put_(at, torch.tensor(followers)), steps
+                    merged[code] = merged.get(code, 0.0) + weight * p
+            row = model[r]
+            own[r] = {code: log(share * exp(row[code]) + extra) for code, extra in merged.items()}
+            keep[r] = log(share)
+        return _Mixed(logp, keep, own), steps
 
-    def _choose(self, logp: torch.Tensor, rows: list[list[str]], recent: str, greedy: bool,
-                uniforms: torch.Tensor | None, ghost: int | None) -> torch.Tensor:
-        """Each row's next character: greedy for the ghost text's row (position `ghost`), else sampled; one that
-        would repeat what the row or the text just before it already said gives way to the likeliest one that
-        does not."""
+    def _choose(self, logp: _Mixed, rows: list[list[str]], recent: str, greedy: bool,
+                uniforms: torch.Tensor | None, ghost: int | None) -> tuple[list[int], list[float]]:
+        """Each row's next character and its log-probability: greedy for the ghost text's row (position `ghost`),
+        else sampled; one that would repeat what the row or the text just before it already said gives way to the
+        likeliest one that does not."""
         s = self.settings
         if greedy or (ghost == 0 and len(rows) == 1) or uniforms is None:
-            nxt = logp.argmax(-1)
+            codes, values = logp.best()
         else:
-            nxt = sample_from(logp, uniforms, s.temperature, s.top_k, s.top_p)
+            full = logp.full()
+            nxt = sample_from(full, uniforms, s.temperature, s.top_k, s.top_p)
             if ghost is not None:
-                nxt[ghost] = logp[ghost].argmax()
+                nxt[ghost] = full[ghost].argmax()
+            codes, values = nxt.tolist(), full.gather(1, nxt[:, None])[:, 0].tolist()
         if not s.no_repeat:
-            return nxt
-        codes = nxt.tolist()
-        candidates = None
+            return codes, values
+        top = None
         for r, chars in enumerate(rows):
             row = "".join(chars)
             if not _repeats(recent, row, self.vocab[codes[r]], s.no_repeat):
                 continue
-            if candidates is None:
-                candidates = logp.topk(min(REPEAT_TRIES, logp.shape[1]), -1).indices.tolist()
-            for code in candidates[r]:
+            if top is None:
+                top = logp.top(REPEAT_TRIES)
+            for value, code in zip(top[0][r], top[1][r]):
                 if not _repeats(recent, row, self.vocab[code], s.no_repeat):
-                    codes[r] = code
+                    codes[r], values[r] = code, value
                     break
-        return torch.tensor(codes)
+        return codes, values
 
     def _recent_text(self) -> str:
         """The end of the context as the model read it: what a continuation must not simply say again."""

@@ -93,7 +93,8 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
     orders = [None if r % 2 else list(range(2 + r % 7)) for r in range(len(keys))]  # gated rows too
     torch.manual_seed(0)
     logits = torch.randn(len(keys), len(engine.vocab)) * 3
-    logp, steps = engine._next_logp(logits, memory, keys, orders)
+    mixed_logp, steps = engine._next_logp(logits, memory, keys, orders)
+    logp = mixed_logp.full()
     probs = torch.softmax(logits.double(), -1).numpy()
     mixed, reference = memory.mix_rows(probs, keys, orders)
     assert sum(step is not None for step in steps) > len(keys) // 3
@@ -105,6 +106,16 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
         if step is not None:
             assert step.weights == ref.weights and step.follow == ref.follow
             assert step.model[codes[5]] == pytest.approx(ref.model[codes[5]], rel=1e-5)
+    # the beam's and the greedy row's readings, made without the whole mixture, are the whole mixture's
+    for n in (1, 4, 10):
+        values, top = mixed_logp.top(n)
+        assert top == logp.topk(n, -1).indices.tolist()
+        assert np.allclose(values, logp.topk(n, -1).values.numpy(), atol=1e-5)
+    best, values = mixed_logp.best()
+    assert best == logp.argmax(-1).tolist() and np.allclose(values, logp.max(-1).values.numpy(), atol=1e-5)
+    picks = [(r * 7) % len(engine.vocab) for r in range(len(keys))]
+    assert np.allclose(mixed_logp.at(picks), logp.gather(1, torch.tensor(picks)[:, None])[:, 0].numpy(), atol=1e-5)
+    assert any(step is not None and len(step.follow[0]) > 1 for step in steps)  # rows where the ranking moved
 
 
 def test_the_followers_of_a_context_are_what_came_after_it():

@@ -155,7 +155,7 @@ class _Row:
     lps: list[float]  # each character's log-probability, nats
     steps: list  # the memory's `Step` behind each character (None where it had nothing to add)
     keys: list[int]  # the memory's context keys after these characters
-    orders: list[int] | None  # the memory orders whose context can have occurred next (None: all)
+    reach: int | None  # how many memory orders' contexts can have occurred next, the shortest first (None: all)
     ending: bool = False  # a sentence end was written: only a closing quote or bracket may follow
     capped: bool = False  # stopped by the length cap inside a word: cut back to its start
 
@@ -702,8 +702,8 @@ class Engine:
             if memory is not None:
                 for row, code in zip(going, codes):
                     row.keys = memory.advance(row.keys, code)
-                    row.orders = memory.next_orders(row.steps[-1], code)
-            logp, steps = self._next_logp(logits, memory, [row.keys for row in going], [row.orders for row in going])
+                    row.reach = memory.next_reach(row.steps[-1], code)
+            logp, steps = self._next_logp(logits, memory, [row.keys for row in going], [row.reach for row in going])
             codes, pending = self._choose(logp, [row.chars for row in going], recent, greedy,
                                           uniforms[t][batch] if uniforms is not None else None,
                                           batch.index(0) if 0 in batch and not resample else None)
@@ -808,17 +808,17 @@ class Engine:
             for score, j, code, value in candidates:
                 parent = beams[j]
                 keys = memory.advance(parent.keys, code) if memory is not None else parent.keys
-                orders = memory.next_orders(steps[j], code) if memory is not None else None
+                reach = memory.next_reach(steps[j], code) if memory is not None else None
                 new.append(_Row(parent.chars + [vocab[code]], parent.lps + [value], parent.steps + [steps[j]], keys,
-                                orders))
+                                reach))
             beams = new
-            logp, steps = self._next_logp(logits, memory, [b.keys for b in beams], [b.orders for b in beams])
+            logp, steps = self._next_logp(logits, memory, [b.keys for b in beams], [b.reach for b in beams])
         ranked = sorted(finished.values(), key=lambda f: -f[0])[:k]
         for j, beam in enumerate(beams):  # words still open when the search stopped, if K did not finish
             if len(ranked) >= k:
                 break
             ranked.append((math.fsum(beam.lps), beam, state, j, logp, steps[j], logp.best()[0][j]))
-        rows = [_Row(list(b.chars), list(b.lps), list(b.steps), b.keys, b.orders) for _, b, *_ in ranked]
+        rows = [_Row(list(b.chars), list(b.lps), list(b.steps), b.keys, b.reach) for _, b, *_ in ranked]
         if isinstance(state, tuple):
             state = tuple(torch.cat([r[2][i][:, r[3] : r[3] + 1] for r in ranked], 1) for i in range(len(state)))
         else:
@@ -827,17 +827,17 @@ class Engine:
         return rows, state, logp, [r[5] for r in ranked], [r[6] for r in ranked]
 
     def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, keys: list,
-                   orders: list | None = None) -> tuple[_Mixed, list]:
+                   reach: list | None = None) -> tuple[_Mixed, list]:
         """Log-probabilities of the next character (R rows): the model's, mixed with the document memory's (each
-        row's context `keys`, and the `orders` that can have occurred there, None: all); and per row the memory's
-        `Step` (None where it had nothing to add).
+        row's context `keys`, and the `reach` of the orders that can have occurred there, None: all); and per row
+        the memory's `Step` (None where it had nothing to add).
 
         `DocumentMemory.mix_rows` in log space, kept as the model's log-probabilities and each row's changes
         (`_Mixed`): the memory's few codes are computed here in plain Python from a numpy view of the model's."""
         logp = F.log_softmax(logits, -1)
         if memory is None:
             return _Mixed(logp), [None] * len(logits)
-        steps = memory.steps(keys, orders or [None] * len(logits))
+        steps = memory.steps(keys, reach or [None] * len(logits))
         keep, own, model = [0.0] * len(steps), [{}] * len(steps), None
         exp, log = math.exp, math.log
         for r, step in enumerate(steps):

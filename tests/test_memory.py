@@ -90,13 +90,13 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
     codes = engine.encode(doc)
     keys = [memory.context_keys(codes[:end]) for end in range(1, len(codes), 11)]
     keys.append(memory.context_keys(engine.encode("qqqq")))  # a context that never occurred
-    orders = [None if r % 2 else list(range(2 + r % 7)) for r in range(len(keys))]  # gated rows too
+    reach = [None if r % 2 else 2 + r % 7 for r in range(len(keys))]  # gated rows too
     torch.manual_seed(0)
     logits = torch.randn(len(keys), len(engine.vocab)) * 3
-    mixed_logp, steps = engine._next_logp(logits, memory, keys, orders)
+    mixed_logp, steps = engine._next_logp(logits, memory, keys, reach)
     logp = mixed_logp.full()
     probs = torch.softmax(logits.double(), -1).numpy()
-    mixed, reference = memory.mix_rows(probs, keys, orders)
+    mixed, reference = memory.mix_rows(probs, keys, reach)
     assert sum(step is not None for step in steps) > len(keys) // 3
     assert steps[-1] is None and torch.equal(logp[-1], torch.log_softmax(logits[-1], -1))
     assert np.allclose(logp.exp().double().numpy(), mixed, atol=1e-6)
@@ -116,6 +116,22 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
     picks = [(r * 7) % len(engine.vocab) for r in range(len(keys))]
     assert np.allclose(mixed_logp.at(picks), logp.gather(1, torch.tensor(picks)[:, None])[:, 0].numpy(), atol=1e-5)
     assert any(step is not None and len(step.follow[0]) > 1 for step in steps)  # rows where the ranking moved
+
+
+def test_a_context_forgotten_by_an_edit_is_looked_up_again():
+    """The lookups are memoised and an edit forgets the contexts it touched: a row whose long contexts are
+    remembered as absent but whose short ones were forgotten reads them again, alone in its batch."""
+    vocab = list(" abcxyz")
+    memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
+    memory.rebuild("xab xab")
+    keys = memory.context_keys(memory.encode("zzzab"))  # only "b" and "ab" occurred
+    first = memory.steps([keys], [None])[0]
+    assert memory.sync("xab xabc")  # forgets "b", "ab", ... (what "c" followed), keeps "zab", "zzab", "zzzab"
+    fresh = DocumentMemory(len(vocab), memory.encode)
+    fresh.rebuild("xab xabc")
+    again, expected = memory.steps([keys], [None])[0], fresh.steps([keys], [None])[0]
+    assert first.orders == again.orders == expected.orders == [0, 1]
+    assert again.follow == expected.follow == [{0: 0.5, 3: 0.5}] * 2  # " " once, "c" once
 
 
 def test_the_followers_of_a_context_are_what_came_after_it():

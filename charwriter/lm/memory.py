@@ -41,7 +41,6 @@ FOLD_CHARS = 50_000  # `sync` rebuilds texts up to this size at once (~30 ms); b
 DECAY = 0.995  # evidence of each weight decays per observation: it follows the last few hundred uses
 PRIOR_STRENGTH = 8.0  # pseudo-observations behind the starting weights
 MIX_ORDERS = 2  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
-PREFETCH = MIX_ORDERS + 1  # the longest context that occurred is mostly the longest possible or one below (87 %)
 GATE = 4  # in generation, a step consults the memory only if a context of this many characters or more occurred
 MEMO_LIMIT = 100_000  # contexts whose followers are kept looked up
 _MISSING = object()
@@ -166,12 +165,12 @@ class DocumentMemory:
         self.mask = np.uint64((1 << int(self.bits)) - 1)
         self.text = ""  # the document the memory describes
         self.base = Base(np.zeros(0, np.uint64), np.zeros(0, np.int64))
+        self._sorted, self._counts = memoryview(self.base.keys), memoryview(self.base.counts)  # see `followers`
         self.delta: dict[int, dict[int, int]] = {}  # context key -> {next code: count change since the base}
         self.words = WordIndex()  # the document's words, for completing a word begun
         self.stats = _Stats()
         self._weights: list[float] = self.stats.weights.tolist()  # λ per bin, as a list: read per step
         self._memo: dict[int, _Followers | None] = {}  # context key -> its followers, while the text keeps them
-        self._orders = [list(range(n)) for n in range(self.max_order + 1)]  # `next_orders`' answers, shared
 
     # --- building --------------------------------------------------------------------------------------------------
 
@@ -199,6 +198,7 @@ class DocumentMemory:
     def install(self, text: str, base: Base) -> None:
         """Take arrays that `build(text)` made; then describe `text` exactly (the delta is dropped)."""
         self.text, self.base, self.delta = text, base, {}
+        self._sorted, self._counts = memoryview(base.keys), memoryview(base.counts)
         self.words = base.words or WordIndex()
         self._memo.clear()
 
@@ -291,9 +291,9 @@ class DocumentMemory:
         self._apply(context[-self.max_order :] if self.max_order else [], [code], [], +1)
 
     # --- looking up ------------------------------------------------------------------------------------------------
-    # Per step of generation this runs for every row, so it is plain Python on small lists and dicts (a context's
-    # followers, memoised), and the contexts a step meets for the first time are looked up together (`_look_up`):
-    # numpy's per-call cost, cold after each model step, would otherwise be most of it.
+    # Per step of generation this runs for every row, right after a model step has pushed everything out of the
+    # CPU's caches, so it is plain Python on small lists and dicts (a context's followers, memoised): a numpy call
+    # costs 2-3 µs there, a binary search in the sorted keys' buffer (`bisect` on a memoryview) well under one.
 
     def context_keys(self, codes: list[int]) -> list[int]:
         """Keys of the contexts that end after `codes`, orders 1, 2, … as far as there are codes (at most O)."""
@@ -309,67 +309,37 @@ class DocumentMemory:
         return [c] + [(key << bits) | c for key in keys[: self.max_order - 1]]
 
     def followers(self, key: int) -> _Followers | None:
-        """What followed the context `key` in the document (None if it never occurred)."""
-        found = self._memo.get(key, _MISSING)
-        return self._look_up([key])[0] if found is _MISSING else found
-
-    def _prefetch(self, rows) -> None:
-        """Look up, in one batch, the contexts of `rows` ((keys, orders) pairs; orders None: all) that `_step` will
-        want and that are not looked up yet: the `PREFETCH` longest, as `_step` looks from the longest down to the
-        `MIX_ORDERS` longest that occurred (a context's suffixes occurred wherever it did). Where `next_orders` gave
-        the orders, the longest of them occurred (but at the document's very end) or is the gate, below which `_step`
-        looks no further: the `MIX_ORDERS` longest are all it reads."""
-        memo, missing = self._memo, {}
-        for keys, orders in rows:
-            wanted, limit = 0, PREFETCH if orders is None else MIX_ORDERS
-            for o in reversed(range(len(keys)) if orders is None else orders):  # ascending: the longest first
-                if o >= len(keys):
-                    continue
-                if keys[o] not in memo:
-                    missing[keys[o]] = None
-                wanted += 1
-                if wanted == limit:
-                    break
-        if missing:
-            self._look_up(list(missing))
-
-    def _look_up(self, keys: list[int]) -> list[_Followers | None]:
-        """The followers of each context in `keys` (distinct, none memoised yet), memoised. One binary search for
-        all (numpy's cost per call, not the work, is what a lookup takes, and right after a model step every numpy
-        call runs with cold caches), then plain Python on each context's few followers: a context's followers are
-        one range of the sorted keys."""
-        memo, n, base, delta = self._memo, len(keys), self.base.keys, self.delta
-        if len(memo) + n > MEMO_LIMIT:
+        """What followed the context `key` in the document (None if it never occurred), memoised: a context's
+        followers are one range of the sorted keys, and the delta's changes to it."""
+        memo = self._memo
+        found = memo.get(key, _MISSING)
+        if found is not _MISSING:
+            return found
+        if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        if len(base):
-            lows = np.array(keys, np.uint64) << self.bits  # a context's followers lie in [low + 1, low | mask]
-            bounds = base.searchsorted(np.concatenate([lows, lows | self.mask])).tolist()
-        else:
-            bounds = [0] * (2 * n)
-        mask, base_counts = int(self.mask), self.base.counts
-        out = []
-        for i, key in enumerate(keys):
-            lo, hi = bounds[i], bounds[n + i]
-            counts = {(k & mask) - 1: c for k, c in zip(base[lo:hi].tolist(), base_counts[lo:hi].tolist())} \
-                if hi > lo else {}
-            changes = delta.get(key) if delta else None
-            if changes:
-                for code, change in changes.items():
-                    count = counts.get(code, 0) + change
-                    if count:
-                        counts[code] = count
-                    else:
-                        del counts[code]
-            total = sum(counts.values())
-            found = None
-            if total > 0:
-                deterministic = len(counts) == 1
-                bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
-                found = _Followers(total, deterministic, {code: count / total for code, count in counts.items()},
-                                   bucket * 2 + deterministic)
-            memo[key] = found
-            out.append(found)
-        return out
+        base, mask, delta = self._sorted, int(self.mask), self.delta
+        low = key << int(self.bits)  # the followers' keys lie in [low + 1, low | mask]
+        lo = bisect_left(base, low)
+        hi = bisect_left(base, low | mask, lo)
+        counts = dict(zip([(k & mask) - 1 for k in base[lo:hi].tolist()], self._counts[lo:hi].tolist())) \
+            if hi > lo else {}
+        changes = delta.get(key) if delta else None
+        if changes:
+            for code, change in changes.items():
+                count = counts.get(code, 0) + change
+                if count:
+                    counts[code] = count
+                else:
+                    del counts[code]
+        total = sum(counts.values())
+        found = None
+        if total > 0:
+            deterministic = len(counts) == 1
+            bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
+            found = _Followers(total, deterministic, {code: count / total for code, count in counts.items()},
+                               bucket * 2 + deterministic)
+        memo[key] = found
+        return found
 
     def counts_for(self, codes: list[int]) -> np.ndarray:
         """Followers of each order's context at the end of `codes`, as counts: (O, V) (tests and tools)."""
@@ -383,21 +353,20 @@ class DocumentMemory:
 
     # --- mixing and learning ---------------------------------------------------------------------------------------
 
-    def mix(self, probs: np.ndarray, keys: list[int], orders: list[int] | None = None
-            ) -> tuple[np.ndarray, Step | None]:
+    def mix(self, probs: np.ndarray, keys: list[int], reach: int | None = None) -> tuple[np.ndarray, Step | None]:
         """The model's distribution (V,) and the context keys at this point -> the mixed distribution (V,) and the
         `Step` to learn from once the next character is known (None: the memory had nothing to say).
 
-        At most the `MIX_ORDERS` longest contexts that occurred take part. orders: look only at these (0-based,
-        ascending; `next_orders` says which can have occurred), and only if one of them from `GATE` up occurred:
-        short contexts alone barely move a distribution, and in generation every lookup costs."""
-        mixed, steps = self.mix_rows(probs[None], [keys], [orders])
+        At most the `MIX_ORDERS` longest contexts that occurred take part. reach: look only at the orders below it
+        (`next_reach` says which can have occurred), and only if one of them from `GATE` up occurred: short
+        contexts alone barely move a distribution, and in generation every lookup costs."""
+        mixed, steps = self.mix_rows(probs[None], [keys], [reach])
         return (probs, None) if steps[0] is None else (mixed[0], steps[0])
 
-    def mix_rows(self, probs: np.ndarray, keys: list[list[int]], orders: list) -> tuple[np.ndarray, list]:
+    def mix_rows(self, probs: np.ndarray, keys: list[list[int]], reach: list) -> tuple[np.ndarray, list]:
         """`mix` for every row of probs (R, V), the contexts looked up in one batch (the engine mixes its rows the
         same way in torch: `Engine._next_logp`)."""
-        steps = self.steps(keys, orders)
+        steps = self.steps(keys, reach)
         mixed = probs.copy()
         for r, step in enumerate(steps):
             if step is not None:
@@ -407,50 +376,53 @@ class DocumentMemory:
                     mixed[r, list(dist)] += share * np.fromiter(dist.values(), np.float64, len(dist))
         return mixed, steps
 
-    def steps(self, keys: list[list[int]], orders: list) -> list[Step | None]:
-        """The memory's part at each row's point (its context `keys` and the `orders` that can have occurred
-        there, None: all), without the model's distribution: what to mix in, and None where the memory has nothing
-        to add (see `mix`). The contexts not looked up yet are looked up in one batch."""
-        self._prefetch(zip(keys, orders))
-        return [self._step(row_keys, row_orders) for row_keys, row_orders in zip(keys, orders)]
+    def steps(self, keys: list[list[int]], reach: list) -> list[Step | None]:
+        """The memory's part at each row's point (its context `keys` and the `reach` of the orders that can have
+        occurred there, None: all), without the model's distribution: what to mix in, and None where the memory has
+        nothing to add (see `mix`)."""
+        return [self._step(row_keys, row_reach) for row_keys, row_reach in zip(keys, reach)]
 
-    def _step(self, keys: list[int], orders: list[int] | None) -> Step | None:
+    def _step(self, keys: list[int], reach: int | None) -> Step | None:
         """The memory's part at one point (see `mix`), or None when it has nothing to add."""
-        weights = self._weights
-        found, bins, lams, seen = [], [], [], []
-        candidates = range(len(keys)) if orders is None else [o for o in orders if o < len(keys)]
-        for order in reversed(candidates):  # longest first: it has the last word
-            f = self.followers(keys[order])
+        memo = self._memo
+        top = len(keys) if reach is None else min(reach, len(keys))
+        found: list[_Followers] = []
+        seen: list[int] = []
+        for order in range(top - 1, -1, -1):  # longest first: it has the last word
+            f = memo.get(keys[order], _MISSING)
+            if f is _MISSING:
+                f = self.followers(keys[order])
             if f is None:
                 continue
-            if not found and order < GATE - 1 and orders is not None:
+            if not found and order < GATE - 1 and reach is not None:
                 return None
-            found.append(f.dist)
-            bins.append(order * BINS_PER_ORDER + f.bin)
-            lams.append(weights[bins[-1]])
+            found.append(f)
             seen.append(order)
             if len(found) == MIX_ORDERS:
                 break
         if not found:
             return None
-        found.reverse(), bins.reverse(), lams.reverse(), seen.reverse()
         # each order's final share is its λ times what every longer order left; the model keeps what all left
-        shares = [0.0] * len(lams)
-        keep = 1.0
-        for i in range(len(lams) - 1, -1, -1):
-            shares[i] = lams[i] * keep
-            keep *= 1 - lams[i]
-        return Step([keep] + shares, found, bins, seen)
+        weights, shares, bins, keep = self._weights, [], [], 1.0
+        for order, f in zip(seen, found):
+            bins.append(order * BINS_PER_ORDER + f.bin)
+            lam = weights[bins[-1]]
+            shares.append(lam * keep)
+            keep *= 1 - lam
+        shares.append(keep)
+        shares.reverse(), bins.reverse(), seen.reverse()
+        return Step(shares, [f.dist for f in reversed(found)], bins, seen)
 
-    def next_orders(self, step: Step | None, code: int) -> list[int]:
-        """The orders (0-based) whose context can have occurred after `code` follows `step`'s point: the context of
-        order o + 1 occurred only if `code` followed the order-o context, so nothing above the longest such."""
+    def next_reach(self, step: Step | None, code: int) -> int:
+        """How many orders' contexts (the shortest first) can have occurred after `code` follows `step`'s point:
+        the context of order o + 1 occurred only if `code` followed the order-o context, so nothing above the
+        longest such."""
         top = GATE - 1
         if step is not None:
             for o, dist in zip(step.orders, step.follow):
                 if o + 1 > top and code in dist:
                     top = o + 1
-        return self._orders[min(top + 1, self.max_order)]
+        return min(top + 1, self.max_order)
 
     def learn(self, step: Step | None, code: int) -> None:
         """EM on the weights from one prediction whose outcome is now known: each order's posterior share of the

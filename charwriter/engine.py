@@ -154,7 +154,7 @@ class _Row:
     chars: list[str]
     lps: list[float]  # each character's log-probability, nats
     steps: list  # the memory's `Step` behind each character (None where it had nothing to add)
-    keys: list[int]  # the memory's context keys after these characters
+    context: int  # the memory's context after these characters (`DocumentMemory.context`)
     reach: int | None  # how many memory orders' contexts can have occurred next, the shortest first (None: all)
     ending: bool = False  # a sentence end was written: only a closing quote or bracket may follow
     capped: bool = False  # stopped by the length cap inside a word: cut back to its start
@@ -599,8 +599,8 @@ class Engine:
     def _cursor_logp(self):
         """The next-character log-probabilities at the cursor (1, V) and the memory's steps (see `_next_logp`)."""
         memory = self._memory_in_use()
-        keys = [memory.context_keys(self.encode(self.window[-2 * memory.max_order :]))] if memory else []
-        return self._next_logp(self._view[3], memory, keys)
+        contexts = [memory.context(self.encode(self.window[-2 * memory.max_order :]))] if memory else []
+        return self._next_logp(self._view[3], memory, contexts)
 
     # --- the document memory ------------------------------------------------------------------------------------
 
@@ -658,15 +658,15 @@ class Engine:
         memory = self._memory_in_use()
         logp, steps = self._cursor_logp()
         self._cursor_seen = (self._view, logp)  # for `cursor_guesses`: the run's own figures, not mixed again
-        keys = memory.context_keys(self.encode(self.window[-2 * memory.max_order :])) if memory is not None else []
-        cursor = _Row([], [], [], keys, None)
+        context = memory.context(self.encode(self.window[-2 * memory.max_order :])) if memory is not None else 0
+        cursor = _Row([], [], [], context, None)
         if s.ghost == "beam":
             opened = self._open_words(cursor, state, logp, steps[0] if steps else None, memory, k, recent, cancelled)
             if opened is None:
                 return []
             rows, state, logp, steps, codes = opened  # codes: the character that ended each word
         else:
-            rows = [_Row([], [], [], keys, None) for _ in range(k)]
+            rows = [_Row([], [], [], context, None) for _ in range(k)]
             codes = self._first_chars(logp.full(), k, greedy, uniforms).tolist()
             logp, steps = logp.rows([0] * k), steps * k
             state = self._expand(state, k)
@@ -701,9 +701,10 @@ class Engine:
             going = [rows[r] for r in batch]
             if memory is not None:
                 for row, code in zip(going, codes):
-                    row.keys = memory.advance(row.keys, code)
+                    row.context = memory.advance(row.context, code)
                     row.reach = memory.next_reach(row.steps[-1], code)
-            logp, steps = self._next_logp(logits, memory, [row.keys for row in going], [row.reach for row in going])
+            logp, steps = self._next_logp(logits, memory, [row.context for row in going],
+                                          [row.reach for row in going])
             codes, pending = self._choose(logp, [row.chars for row in going], recent, greedy,
                                           uniforms[t][batch] if uniforms is not None else None,
                                           batch.index(0) if 0 in batch and not resample else None)
@@ -807,18 +808,18 @@ class Engine:
             new = []
             for score, j, code, value in candidates:
                 parent = beams[j]
-                keys = memory.advance(parent.keys, code) if memory is not None else parent.keys
+                context = memory.advance(parent.context, code) if memory is not None else 0
                 reach = memory.next_reach(steps[j], code) if memory is not None else None
-                new.append(_Row(parent.chars + [vocab[code]], parent.lps + [value], parent.steps + [steps[j]], keys,
+                new.append(_Row(parent.chars + [vocab[code]], parent.lps + [value], parent.steps + [steps[j]], context,
                                 reach))
             beams = new
-            logp, steps = self._next_logp(logits, memory, [b.keys for b in beams], [b.reach for b in beams])
+            logp, steps = self._next_logp(logits, memory, [b.context for b in beams], [b.reach for b in beams])
         ranked = sorted(finished.values(), key=lambda f: -f[0])[:k]
         for j, beam in enumerate(beams):  # words still open when the search stopped, if K did not finish
             if len(ranked) >= k:
                 break
             ranked.append((math.fsum(beam.lps), beam, state, j, logp, steps[j], logp.best()[0][j]))
-        rows = [_Row(list(b.chars), list(b.lps), list(b.steps), b.keys, b.reach) for _, b, *_ in ranked]
+        rows = [_Row(list(b.chars), list(b.lps), list(b.steps), b.context, b.reach) for _, b, *_ in ranked]
         if isinstance(state, tuple):
             state = tuple(torch.cat([r[2][i][:, r[3] : r[3] + 1] for r in ranked], 1) for i in range(len(state)))
         else:
@@ -826,10 +827,10 @@ class Engine:
         logp = _Mixed.cat([(r[4], r[3]) for r in ranked])
         return rows, state, logp, [r[5] for r in ranked], [r[6] for r in ranked]
 
-    def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, keys: list,
+    def _next_logp(self, logits: torch.Tensor, memory: DocumentMemory | None, contexts: list,
                    reach: list | None = None) -> tuple[_Mixed, list]:
         """Log-probabilities of the next character (R rows): the model's, mixed with the document memory's (each
-        row's context `keys`, and the `reach` of the orders that can have occurred there, None: all); and per row
+        row's `context`, and the `reach` of the orders that can have occurred there, None: all); and per row
         the memory's `Step` (None where it had nothing to add).
 
         `DocumentMemory.mix_rows` in log space, kept as the model's log-probabilities and each row's changes
@@ -837,7 +838,7 @@ class Engine:
         logp = F.log_softmax(logits, -1)
         if memory is None:
             return _Mixed(logp), [None] * len(logits)
-        steps = memory.steps(keys, reach or [None] * len(logits))
+        steps = memory.steps(contexts, reach or [None] * len(logits))
         keep, own, model = [0.0] * len(steps), [{}] * len(steps), None
         exp, log = math.exp, math.log
         for r, step in enumerate(steps):

@@ -68,13 +68,12 @@ def test_memory_after_edits_deletions_and_undo_equals_one_built_from_the_edited_
     fresh = DocumentMemory(len(engine.vocab), engine.encode)
     fresh.rebuild(text)
     codes = engine.encode(text)
-    # many rows' contexts, looked up in one batch (the base and the edits' delta together), mix as in a memory
-    # built from the text, one row at a time
-    keys = [memory.context_keys(codes[:end]) for end in range(1, len(codes), 7)]
-    probs = np.full((len(keys), len(engine.vocab)), 1 / len(engine.vocab))
-    mixed, _ = memory.mix_rows(probs, keys, [None] * len(keys))
-    for r, row_keys in enumerate(keys):
-        assert np.allclose(mixed[r], fresh.mix(probs[r], row_keys)[0]), r
+    # many rows' contexts (the base and the edits' delta together) mix as in a memory built from the text
+    contexts = [memory.context(codes[:end]) for end in range(1, len(codes), 7)]
+    probs = np.full((len(contexts), len(engine.vocab)), 1 / len(engine.vocab))
+    mixed, _ = memory.mix_rows(probs, contexts, [None] * len(contexts))
+    for r, context in enumerate(contexts):
+        assert np.allclose(mixed[r], fresh.mix(probs[r], context)[0]), r
     for end in range(0, len(codes), 37):
         assert (memory.counts_for(codes[:end]) == fresh.counts_for(codes[:end])).all()
 
@@ -88,16 +87,16 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
     engine.suggest(doc)
     memory = engine.memory
     codes = engine.encode(doc)
-    keys = [memory.context_keys(codes[:end]) for end in range(1, len(codes), 11)]
-    keys.append(memory.context_keys(engine.encode("qqqq")))  # a context that never occurred
-    reach = [None if r % 2 else 2 + r % 7 for r in range(len(keys))]  # gated rows too
+    contexts = [memory.context(codes[:end]) for end in range(1, len(codes), 11)]
+    contexts.append(memory.context(engine.encode("qqqq")))  # a context that never occurred
+    reach = [None if r % 2 else 2 + r % 7 for r in range(len(contexts))]  # gated rows too
     torch.manual_seed(0)
-    logits = torch.randn(len(keys), len(engine.vocab)) * 3
-    mixed_logp, steps = engine._next_logp(logits, memory, keys, reach)
+    logits = torch.randn(len(contexts), len(engine.vocab)) * 3
+    mixed_logp, steps = engine._next_logp(logits, memory, contexts, reach)
     logp = mixed_logp.full()
     probs = torch.softmax(logits.double(), -1).numpy()
-    mixed, reference = memory.mix_rows(probs, keys, reach)
-    assert sum(step is not None for step in steps) > len(keys) // 3
+    mixed, reference = memory.mix_rows(probs, contexts, reach)
+    assert sum(step is not None for step in steps) > len(contexts) // 3
     assert steps[-1] is None and torch.equal(logp[-1], torch.log_softmax(logits[-1], -1))
     assert np.allclose(logp.exp().double().numpy(), mixed, atol=1e-6)
     assert np.allclose(logp.exp().sum(-1).numpy(), 1.0, atol=1e-5)
@@ -113,7 +112,7 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
         assert np.allclose(values, logp.topk(n, -1).values.numpy(), atol=1e-5)
     best, values = mixed_logp.best()
     assert best == logp.argmax(-1).tolist() and np.allclose(values, logp.max(-1).values.numpy(), atol=1e-5)
-    picks = [(r * 7) % len(engine.vocab) for r in range(len(keys))]
+    picks = [(r * 7) % len(engine.vocab) for r in range(len(contexts))]
     assert np.allclose(mixed_logp.at(picks), logp.gather(1, torch.tensor(picks)[:, None])[:, 0].numpy(), atol=1e-5)
     assert any(step is not None and len(step.follow[0]) > 1 for step in steps)  # rows where the ranking moved
 
@@ -124,12 +123,12 @@ def test_a_context_forgotten_by_an_edit_is_looked_up_again():
     vocab = list(" abcxyz")
     memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
     memory.rebuild("xab xab")
-    keys = memory.context_keys(memory.encode("zzzab"))  # only "b" and "ab" occurred
-    first = memory.steps([keys], [None])[0]
+    context = memory.context(memory.encode("zzzab"))  # only "b" and "ab" occurred
+    first = memory.steps([context], [None])[0]
     assert memory.sync("xab xabc")  # forgets "b", "ab", ... (what "c" followed), keeps "zab", "zzab", "zzzab"
     fresh = DocumentMemory(len(vocab), memory.encode)
     fresh.rebuild("xab xabc")
-    again, expected = memory.steps([keys], [None])[0], fresh.steps([keys], [None])[0]
+    again, expected = memory.steps([context], [None])[0], fresh.steps([context], [None])[0]
     assert first.orders == again.orders == expected.orders == [0, 1]
     assert again.follow == expected.follow == [{0: 0.5, 3: 0.5}] * 2  # " " once, "c" once
 
@@ -206,9 +205,9 @@ def test_mixing_keeps_a_distribution_and_unseen_contexts_change_nothing():
     memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
     memory.rebuild("abcabcabd")
     probs = np.full(5, 0.2)
-    mixed, step = memory.mix(probs, memory.context_keys(memory.encode("ab")))
+    mixed, step = memory.mix(probs, memory.context(memory.encode("ab")))
     assert mixed.sum() == pytest.approx(1.0) and mixed[3] > 0.2 and step is not None
-    same, nothing = memory.mix(probs, memory.context_keys(memory.encode("dd")))
+    same, nothing = memory.mix(probs, memory.context(memory.encode("dd")))
     assert nothing is None and (same == probs).all()
 
 

@@ -171,6 +171,8 @@ class DocumentMemory:
         self.stats = _Stats()
         self._weights: list[float] = self.stats.weights.tolist()  # λ per bin, as a list: read per step
         self._memo: dict[int, _Followers | None] = {}  # context key -> its followers, while the text keeps them
+        self._bits = int(self.bits)
+        self._order_mask = [(1 << (self._bits * order)) - 1 for order in range(1, self.max_order + 1)] or [0]
 
     # --- building --------------------------------------------------------------------------------------------------
 
@@ -295,18 +297,22 @@ class DocumentMemory:
     # CPU's caches, so it is plain Python on small lists and dicts (a context's followers, memoised): a numpy call
     # costs 2-3 µs there, a binary search in the sorted keys' buffer (`bisect` on a memoryview) well under one.
 
-    def context_keys(self, codes: list[int]) -> list[int]:
-        """Keys of the contexts that end after `codes`, orders 1, 2, … as far as there are codes (at most O)."""
-        keys, key, bits = [], 0, int(self.bits)
+    def context(self, codes: list[int]) -> int:
+        """The context that ends after `codes`: its last `max_order` codes as one key. The key of its order-o
+        context (its last o codes) is the key's low o * bits bits (`_order_mask`), and a code + 1 is never 0, so
+        the key's length in bits says how many codes it holds."""
+        key, bits = 0, int(self.bits)
         for order in range(1, min(self.max_order, len(codes)) + 1):
             key |= (codes[-order] + 1) << (bits * (order - 1))
-            keys.append(key)
-        return keys
+        return key
 
-    def advance(self, keys: list[int], code: int) -> list[int]:
-        """The context keys after one more code: order o is the old order o - 1 followed by the code."""
-        c, bits = code + 1, int(self.bits)
-        return [c] + [(key << bits) | c for key in keys[: self.max_order - 1]]
+    def advance(self, context: int, code: int) -> int:
+        """The context after one more code."""
+        return ((context << self._bits) | (code + 1)) & self._order_mask[-1]
+
+    def context_keys(self, context: int) -> list[int]:
+        """The keys of a context's orders 1, 2, … as far as it goes."""
+        return [context & mask for mask in self._order_mask[: -(-context.bit_length() // self._bits)]]
 
     def followers(self, key: int) -> _Followers | None:
         """What followed the context `key` in the document (None if it never occurred), memoised: a context's
@@ -344,7 +350,7 @@ class DocumentMemory:
     def counts_for(self, codes: list[int]) -> np.ndarray:
         """Followers of each order's context at the end of `codes`, as counts: (O, V) (tests and tools)."""
         out = np.zeros((self.max_order, self.vocab_size), np.int64)
-        for order, key in enumerate(self.context_keys(codes)):
+        for order, key in enumerate(self.context_keys(self.context(codes))):
             found = self.followers(key)
             if found is not None:
                 for code, share in found.dist.items():
@@ -353,20 +359,20 @@ class DocumentMemory:
 
     # --- mixing and learning ---------------------------------------------------------------------------------------
 
-    def mix(self, probs: np.ndarray, keys: list[int], reach: int | None = None) -> tuple[np.ndarray, Step | None]:
-        """The model's distribution (V,) and the context keys at this point -> the mixed distribution (V,) and the
+    def mix(self, probs: np.ndarray, context: int, reach: int | None = None) -> tuple[np.ndarray, Step | None]:
+        """The model's distribution (V,) and the context at this point -> the mixed distribution (V,) and the
         `Step` to learn from once the next character is known (None: the memory had nothing to say).
 
         At most the `MIX_ORDERS` longest contexts that occurred take part. reach: look only at the orders below it
         (`next_reach` says which can have occurred), and only if one of them from `GATE` up occurred: short
         contexts alone barely move a distribution, and in generation every lookup costs."""
-        mixed, steps = self.mix_rows(probs[None], [keys], [reach])
+        mixed, steps = self.mix_rows(probs[None], [context], [reach])
         return (probs, None) if steps[0] is None else (mixed[0], steps[0])
 
-    def mix_rows(self, probs: np.ndarray, keys: list[list[int]], reach: list) -> tuple[np.ndarray, list]:
+    def mix_rows(self, probs: np.ndarray, contexts: list[int], reach: list) -> tuple[np.ndarray, list]:
         """`mix` for every row of probs (R, V), the contexts looked up in one batch (the engine mixes its rows the
         same way in torch: `Engine._next_logp`)."""
-        steps = self.steps(keys, reach)
+        steps = self.steps(contexts, reach)
         mixed = probs.copy()
         for r, step in enumerate(steps):
             if step is not None:
@@ -376,26 +382,30 @@ class DocumentMemory:
                     mixed[r, list(dist)] += share * np.fromiter(dist.values(), np.float64, len(dist))
         return mixed, steps
 
-    def steps(self, keys: list[list[int]], reach: list) -> list[Step | None]:
-        """The memory's part at each row's point (its context `keys` and the `reach` of the orders that can have
+    def steps(self, contexts: list[int], reach: list) -> list[Step | None]:
+        """The memory's part at each row's point (its `context` and the `reach` of the orders that can have
         occurred there, None: all), without the model's distribution: what to mix in, and None where the memory has
         nothing to add (see `mix`)."""
-        return [self._step(row_keys, row_reach) for row_keys, row_reach in zip(keys, reach)]
+        return [self._step(context, row_reach) for context, row_reach in zip(contexts, reach)]
 
-    def _step(self, keys: list[int], reach: int | None) -> Step | None:
+    def _step(self, context: int, reach: int | None) -> Step | None:
         """The memory's part at one point (see `mix`), or None when it has nothing to add."""
-        memo = self._memo
-        top = len(keys) if reach is None else min(reach, len(keys))
+        memo, masks = self._memo, self._order_mask
+        top = -(-context.bit_length() // self._bits)  # the codes it holds
+        if reach is not None and reach < top:
+            top = reach
         found: list[_Followers] = []
         seen: list[int] = []
+        gate = GATE - 1 if reach is not None else 0
         for order in range(top - 1, -1, -1):  # longest first: it has the last word
-            f = memo.get(keys[order], _MISSING)
+            if order < gate and not found:
+                return None  # in generation, short contexts alone are not worth a lookup
+            key = context & masks[order]
+            f = memo.get(key, _MISSING)
             if f is _MISSING:
-                f = self.followers(keys[order])
+                f = self.followers(key)
             if f is None:
                 continue
-            if not found and order < GATE - 1 and reach is not None:
-                return None
             found.append(f)
             seen.append(order)
             if len(found) == MIX_ORDERS:
@@ -499,7 +509,7 @@ def score_stream(model, before: list[int], codes: list[int], memory: DocumentMem
                 static -= math.log(max(probs[j, code], 1e-300))
                 if memory is not None:
                     context = stream[max(0, i - memory.max_order) : i]
-                    mix, step = memory.mix(probs[j], memory.context_keys(context))
+                    mix, step = memory.mix(probs[j], memory.context(context))
                     mixed -= math.log(max(mix[code], 1e-300))
                     memory.learn(step, code)
                     memory.observe(context, code)

@@ -147,7 +147,7 @@ class _LastRun:
     rows: list  # per row: (text, codes, memory steps: one per character, the first shared by all rows)
 
 
-@dataclass
+@dataclass(slots=True)  # made and read for every row of every step
 class _Row:
     """One continuation while it is generated."""
 
@@ -847,15 +847,18 @@ class Engine:
             if model is None:
                 model = logp.numpy()
             step.model = _ModelProbs(model, r)
-            share = max(step.weights[0], 1e-30)
-            shares = step.weights[1:]
+            share, row = max(step.weights[0], 1e-30), model[r]
             # the shortest context's followers include every longer one's (a context's suffix followed it too)
-            merged = {code: shares[0] * p for code, p in step.follow[0].items()}
-            for weight, dist in zip(shares[1:], step.follow[1:]):
-                for code, p in dist.items():
-                    merged[code] = merged.get(code, 0.0) + weight * p
-            row = model[r]
-            own[r] = {code: log(share * exp(row[code]) + extra) for code, extra in merged.items()}
+            if len(step.follow) == 2:  # `MIX_ORDERS`: written out, as this runs for most rows of every step
+                (_, near, far), (shorter, longer) = step.weights, step.follow
+                own[r] = {code: log(share * exp(row[code]) + (near * p + far * longer.get(code, 0.0)))
+                          for code, p in shorter.items()}
+            else:
+                merged: dict[int, float] = {}
+                for weight, dist in zip(step.weights[1:], step.follow):
+                    for code, p in dist.items():
+                        merged[code] = merged.get(code, 0.0) + weight * p
+                own[r] = {code: log(share * exp(row[code]) + extra) for code, extra in merged.items()}
             keep[r] = log(share)
         return _Mixed(logp, keep, own), steps
 

@@ -121,7 +121,7 @@ class Base:
     words: WordIndex | None = None
 
 
-@dataclass
+@dataclass(slots=True)  # made and read for every row of every step
 class _Followers:
     """What followed one context in the document."""
 
@@ -131,7 +131,7 @@ class _Followers:
     bin: int  # its place in an order's part of the weight table: count bucket and determinism
 
 
-@dataclass
+@dataclass(slots=True)  # made and read for every row of every step
 class Step:
     """What the memory contributed to one prediction: enough to learn from it once the next character is known."""
 
@@ -323,27 +323,28 @@ class DocumentMemory:
             return found
         if len(memo) >= MEMO_LIMIT:
             memo.clear()
-        base, mask, delta = self._sorted, int(self.mask), self.delta
-        low = key << int(self.bits)  # the followers' keys lie in [low + 1, low | mask]
+        base, mask = self._sorted, int(self.mask)
+        low = key << self._bits  # the followers' keys lie in [low + 1, low | mask], at most V of them
         lo = bisect_left(base, low)
-        hi = bisect_left(base, low | mask, lo)
-        counts = dict(zip([(k & mask) - 1 for k in base[lo:hi].tolist()], self._counts[lo:hi].tolist())) \
-            if hi > lo else {}
-        changes = delta.get(key) if delta else None
+        hi = bisect_left(base, low | mask, lo, min(lo + self.vocab_size, len(base)))
+        codes = [(k & mask) - 1 for k in base[lo:hi].tolist()]
+        counts = self._counts[lo:hi].tolist()
+        changes = self.delta.get(key) if self.delta else None
         if changes:
+            merged = dict(zip(codes, counts))
             for code, change in changes.items():
-                count = counts.get(code, 0) + change
+                count = merged.get(code, 0) + change
                 if count:
-                    counts[code] = count
+                    merged[code] = count
                 else:
-                    del counts[code]
-        total = sum(counts.values())
+                    del merged[code]
+            codes, counts = list(merged), list(merged.values())
+        total = sum(counts)
         found = None
         if total > 0:
-            deterministic = len(counts) == 1
             bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
-            found = _Followers(total, deterministic, {code: count / total for code, count in counts.items()},
-                               bucket * 2 + deterministic)
+            found = _Followers(total, len(codes) == 1, dict(zip(codes, [count / total for count in counts])),
+                               bucket * 2 + (len(codes) == 1))
         memo[key] = found
         return found
 

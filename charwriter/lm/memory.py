@@ -41,7 +41,8 @@ FOLD_CHARS = 50_000  # `sync` rebuilds texts up to this size at once (~30 ms); b
 DECAY = 0.995  # evidence of each weight decays per observation: it follows the last few hundred uses
 PRIOR_STRENGTH = 8.0  # pseudo-observations behind the starting weights
 MIX_ORDERS = 2  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
-GATE = 4  # in generation, a step consults the memory only if a context of this many characters or more occurred
+GATE = 6  # in generation, a step consults the memory only if a context of this many characters or more occurred:
+# shorter ones alone barely move a distribution, and every lookup costs (the README's keystroke savings by gate)
 MEMO_LIMIT = 100_000  # contexts whose followers are kept looked up
 _MISSING = object()
 

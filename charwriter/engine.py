@@ -638,7 +638,11 @@ class Engine:
         added = self.encode(text[start : start + self.settings.max_len + WORD_EXTRA])
         best, agreed = None, -1
         for _, codes, steps in last.rows:
-            n = common_prefix_length(codes, added)
+            n = 0
+            for a, b in zip(codes, added):  # mostly one character typed: a loop beats `common_prefix_length`
+                if a != b:
+                    break
+                n += 1
             if n > agreed:
                 best, agreed = steps, n
         if best is None:

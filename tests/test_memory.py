@@ -228,6 +228,17 @@ def test_the_documents_words_follow_edits_and_finish_a_word_begun(tiny):
     assert +engine.memory.words.counts == WordIndex.of(edited).counts
 
 
+def test_a_word_begun_is_completed_by_the_documents_most_frequent_words_with_that_start():
+    from charwriter.lm.memory import WordIndex
+
+    words = WordIndex.of("Stiva Stiva Stepan Stepan Stepan Step Stood Strong Sunday zebra zebras Stive")
+    assert words.completions("St", 3) == [("Stepan", 3), ("Stiva", 2), ("Step", 1)]  # ties: alphabetical
+    assert words.completions("Step", 5) == [("Stepan", 3)]  # the start itself is no completion
+    assert words.completions("Sx", 5) == [] and words.completions("", 2) == [("Stepan", 3), ("Stiva", 2)]
+    assert words.completions("zebra", 5) == [("zebras", 1)]  # the last words of the index
+    assert words.completions("zz", 5) == []
+
+
 def test_a_name_typed_twice_takes_the_grey_text_from_a_word_the_document_never_used(tiny, monkeypatch):
     """After "Ha" the tiny model says "Haps"; the writer's "Hapsworth", typed twice, is what they mean."""
     import charwriter.engine as engine_module

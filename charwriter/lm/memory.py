@@ -102,15 +102,13 @@ class WordIndex:
 
     def completions(self, start: str, limit: int) -> list[tuple[str, int]]:
         """The most frequent words that begin with `start` (and go on), with their counts."""
-        i = bisect_left(self.sorted, start)
-        found = []
-        for word in self.sorted[i : i + WORD_SCAN]:
-            if not word.startswith(start):
-                break
-            if len(word) > len(start):
-                found.append(word)
-        found.sort(key=lambda w: -self.counts[w])
-        return [(w, self.counts[w]) for w in found[:limit]]
+        words, counts = self.sorted, self.counts
+        i = bisect_left(words, start)
+        j = bisect_left(words, start + "\U0010ffff", i, min(len(words), i + WORD_SCAN))  # past the words with it
+        if i < j and words[i] == start:
+            i += 1  # the start itself is not a completion
+        found = sorted(range(i, j), key=lambda n: -counts[words[n]])[:limit]
+        return [(words[n], counts[words[n]]) for n in found]
 
 
 @dataclass
@@ -217,8 +215,11 @@ class DocumentMemory:
         old = self.text
         if text == old:
             return True
-        start = common_prefix_length(old, text)
-        tail = _common_suffix(old, text, len(old) - start, len(text) - start)
+        if text.startswith(old) or old.startswith(text):  # typing or deleting at the end: the usual change
+            start, tail = min(len(old), len(text)), 0
+        else:
+            start = common_prefix_length(old, text)
+            tail = _common_suffix(old, text, len(old) - start, len(text) - start)
         removed, added = old[start : len(old) - tail], text[start : len(text) - tail]
         if max(len(removed), len(added)) > SYNC_LIMIT:
             if len(text) > FOLD_CHARS:

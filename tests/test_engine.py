@@ -345,6 +345,55 @@ def test_no_continuation_ends_inside_a_word(tiny, ghost):
     assert checked >= 20
 
 
+def test_the_grey_text_stops_being_generated_once_the_rest_would_be_cut():
+    """The grey text ends at the last word the model gives `floor` in all; a word during which the sum falls below
+    it is cut anyway, so generation stops there, inside it, with the same text shown as if it had gone on. Never
+    inside the first word (a grey text is at least one word)."""
+    from types import SimpleNamespace
+
+    from charwriter.lm.rules import PLAIN, finished, grow
+
+    def row():
+        return SimpleNamespace(chars=[], lps=[], ending=False, capped=False)
+
+    floor = 0.1  # log: -2.30
+    stopped, went_on = row(), row()
+    for ch, lp in zip("the cat", [-0.1] * 5 + [-2.0, -0.1]):
+        if not grow(stopped, ch, lp, PLAIN, 48, floor):
+            break
+    assert "".join(stopped.chars) == "the ca"  # "a" took the sum below the floor: the rest of "cat" is waste
+    for ch, lp in zip("the cat sat", [-0.1] * 5 + [-2.0] + [-0.1] * 5):
+        went_on.chars.append(ch), went_on.lps.append(lp)  # the whole row, as generated before
+    assert finished(stopped, floor) == finished(went_on, floor) == ("the ", finished(went_on, floor)[1])
+    first = row()  # an unsure first word is still generated to its end
+    assert all(grow(first, ch, -1.0, PLAIN, 48, floor) for ch in "extraordinary")
+
+
+def test_the_engine_stops_the_grey_text_where_the_rest_would_be_cut(tiny, monkeypatch):
+    """Over many contexts, a grey text cut where the model's sum fell below the floor was generated no further
+    than into the word after it: never a whole word beyond the cut."""
+    import math
+
+    import charwriter.engine as engine_module
+    from charwriter.lm.rules import _is_word, confident_prefix, finished, loop_start
+
+    rows = []
+    monkeypatch.setattr(engine_module, "finished", lambda row, floor, after="": (
+        rows.append((row, floor)) if floor > 0 else None) or finished(row, floor, after))
+    checked = 0
+    for seed, context in enumerate(CONTEXTS + [make_text(400, seed=50 + i) for i in range(12)]):
+        rows.clear()
+        engine_for(tiny, seed=seed, max_len=48).suggest(context)
+        (row, floor), = rows
+        full = "".join(row.chars)
+        if math.fsum(row.lps) >= math.log(floor) or loop_start(full) < len(full):
+            continue  # not cut by the floor
+        rest = full[confident_prefix(full, row.lps, floor) :]
+        assert not any(_is_word(rest[i - 1]) and not _is_word(rest[i]) for i in range(1, len(rest))), (full, rest)
+        checked += 1
+    assert checked >= 5
+
+
 def test_alternatives_worth_reading_only(tiny):
     from charwriter.engine import FAR_BELOW, Suggestion, worth_showing
 

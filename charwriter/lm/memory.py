@@ -328,9 +328,12 @@ class DocumentMemory:
         base, mask = self._sorted, int(self.mask)
         low = key << self._bits  # the followers' keys lie in [low + 1, low | mask], at most V of them
         lo = bisect_left(base, low)
-        hi = bisect_left(base, low | mask, lo, min(lo + self.vocab_size, len(base)))
-        codes = [(k & mask) - 1 for k in base[lo:hi].tolist()]
-        counts = self._counts[lo:hi].tolist()
+        if lo < len(base) and base[lo] <= low | mask:
+            hi = bisect_left(base, low | mask, lo, min(lo + self.vocab_size, len(base)))
+            codes = [(k & mask) - 1 for k in base[lo:hi].tolist()]
+            counts = self._counts[lo:hi].tolist()
+        else:  # most contexts met in generation never occurred
+            codes, counts = [], []
         changes = self.delta.get(key) if self.delta else None
         if changes:
             merged = dict(zip(codes, counts))
@@ -388,43 +391,44 @@ class DocumentMemory:
     def steps(self, contexts: list[int], reach: list) -> list[Step | None]:
         """The memory's part at each row's point (its `context` and the `reach` of the orders that can have
         occurred there, None: all), without the model's distribution: what to mix in, and None where the memory has
-        nothing to add (see `mix`)."""
-        return [self._step(context, row_reach) for context, row_reach in zip(contexts, reach)]
-
-    def _step(self, context: int, reach: int | None) -> Step | None:
-        """The memory's part at one point (see `mix`), or None when it has nothing to add."""
-        memo, masks = self._memo, self._order_mask
-        top = -(-context.bit_length() // self._bits)  # the codes it holds
-        if reach is not None and reach < top:
-            top = reach
-        found: list[_Followers] = []
-        seen: list[int] = []
-        gate = GATE - 1 if reach is not None else 0
-        for order in range(top - 1, -1, -1):  # longest first: it has the last word
-            if order < gate and not found:
-                return None  # in generation, short contexts alone are not worth a lookup
-            key = context & masks[order]
-            f = memo.get(key, _MISSING)
-            if f is _MISSING:
-                f = self.followers(key)
-            if f is None:
+        nothing to add (see `mix`). One loop for all rows: it runs for every row of every step."""
+        memo, masks, bits, weights, followers = self._memo, self._order_mask, self._bits, self._weights, self.followers
+        out: list[Step | None] = []
+        for context, limit in zip(contexts, reach):
+            top = -(-context.bit_length() // bits)  # the codes it holds
+            gate = 0
+            if limit is not None:
+                gate = GATE - 1
+                if limit < top:
+                    top = limit
+            found: list[_Followers] = []
+            seen: list[int] = []
+            for order in range(top - 1, -1, -1):  # longest first: it has the last word
+                if order < gate and not found:
+                    break  # in generation, short contexts alone are not worth a lookup
+                key = context & masks[order]
+                f = memo.get(key, _MISSING)
+                if f is _MISSING:
+                    f = followers(key)
+                if f is not None:
+                    found.append(f)
+                    seen.append(order)
+                    if len(found) == MIX_ORDERS:
+                        break
+            if not found:
+                out.append(None)
                 continue
-            found.append(f)
-            seen.append(order)
-            if len(found) == MIX_ORDERS:
-                break
-        if not found:
-            return None
-        # each order's final share is its λ times what every longer order left; the model keeps what all left
-        weights, shares, bins, keep = self._weights, [], [], 1.0
-        for order, f in zip(seen, found):
-            bins.append(order * BINS_PER_ORDER + f.bin)
-            lam = weights[bins[-1]]
-            shares.append(lam * keep)
-            keep *= 1 - lam
-        shares.append(keep)
-        shares.reverse(), bins.reverse(), seen.reverse()
-        return Step(shares, [f.dist for f in reversed(found)], bins, seen)
+            # each order's final share is its λ times what every longer order left; the model keeps what all left
+            shares, bins, keep = [], [], 1.0
+            for order, f in zip(seen, found):
+                bins.append(order * BINS_PER_ORDER + f.bin)
+                lam = weights[bins[-1]]
+                shares.append(lam * keep)
+                keep *= 1 - lam
+            shares.append(keep)
+            shares.reverse(), bins.reverse(), seen.reverse()
+            out.append(Step(shares, [f.dist for f in reversed(found)], bins, seen))
+        return out
 
     def next_reach(self, step: Step | None, code: int) -> int:
         """How many orders' contexts (the shortest first) can have occurred after `code` follows `step`'s point:

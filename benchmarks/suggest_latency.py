@@ -7,8 +7,8 @@ step too). Each keystroke is timed on every engine in turn, and the whole typing
 fresh engines: a keystroke's time is its fastest of those runs (as `timeit` does), since a busy moment on a shared
 machine only ever adds time, and the runs are otherwise the same work. The memory's cost is then timed again with
 its two engines alone (memory off and on, at the chosen precision), as in the app, where one engine runs: the fp32
-engines typing between their keystrokes stream 12.6 MB of weights through the caches, which evicts the memory's
-data and not the model-only engine's (both figures are printed). The seed's way, timed on a few
+engines typing between their keystrokes stream their weights through the caches (28 MB for a 768×2 model), which
+evicts the memory's data too (both figures are printed). The seed's way, timed on a few
 keystrokes only (each costs seconds): from the zero state, prime the same context window one `nn.LSTM` call per
 character with a numpy one-hot input (the notebook's `predict`), then sample K continuations of L characters, one
 call per character (kinder to the seed than re-priming for each continuation). Then times the first suggestions

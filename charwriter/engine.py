@@ -200,9 +200,6 @@ class _Mixed:
         self.own = own  # per row: {code: mixed log-probability} for the codes that followed its contexts
         self._full: torch.Tensor | None = None
 
-    def __len__(self) -> int:
-        return self.model.shape[0]
-
     def full(self) -> torch.Tensor:
         """The mixture as one (R, V) tensor."""
         if self.own is None:

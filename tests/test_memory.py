@@ -119,7 +119,7 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
 
 def test_a_context_forgotten_by_an_edit_is_looked_up_again():
     """The lookups are memoised and an edit forgets the contexts it touched: a row whose long contexts are
-    remembered as absent but whose short ones were forgotten reads them again, alone in its batch."""
+    remembered as absent but whose short ones were forgotten reads them again."""
     vocab = list(" abcxyz")
     memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
     memory.rebuild("xab xab")

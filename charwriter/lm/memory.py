@@ -120,7 +120,7 @@ class Base:
     words: WordIndex | None = None
 
 
-@dataclass(slots=True)  # made and read for every row of every step
+@dataclass(slots=True)  # read for every row of every step
 class _Followers:
     """What followed one context in the document."""
 
@@ -376,8 +376,8 @@ class DocumentMemory:
         return (probs, None) if steps[0] is None else (mixed[0], steps[0])
 
     def mix_rows(self, probs: np.ndarray, contexts: list[int], reach: list) -> tuple[np.ndarray, list]:
-        """`mix` for every row of probs (R, V), the contexts looked up in one batch (the engine mixes its rows the
-        same way in torch: `Engine._next_logp`)."""
+        """`mix` for every row of probs (R, V): the plain reference for the engine, which mixes its rows the same
+        way in log space (`Engine._next_logp`)."""
         steps = self.steps(contexts, reach)
         mixed = probs.copy()
         for r, step in enumerate(steps):

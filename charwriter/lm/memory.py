@@ -439,6 +439,8 @@ class DocumentMemory:
             for o, dist in zip(step.orders, step.follow):
                 if o + 1 > top and code in dist:
                     top = o + 1
+                elif o == GATE - 2 and code not in dist:
+                    return GATE - 1  # not even the gate's context can have occurred: nothing to look up
         return min(top + 1, self.max_order)
 
     def learn(self, step: Step | None, code: int) -> None:

@@ -133,6 +133,28 @@ def test_a_context_forgotten_by_an_edit_is_looked_up_again():
     assert again.follow == expected.follow == [{0: 0.5, 3: 0.5}] * 2  # " " once, "c" once
 
 
+def test_generation_reads_only_the_contexts_that_can_have_occurred(monkeypatch):
+    """A step knows what followed its contexts: after a code that never followed its gate-length-minus-one context,
+    the next step's gate context cannot have occurred, and it is not looked up; after one that did, it is."""
+    from charwriter.lm.memory import GATE, DocumentMemory
+
+    vocab = list(" abcdefgh")
+    memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
+    memory.rebuild("abcdefgh abcdefgh")
+    context = memory.context(memory.encode("abcdefg"))
+    step = memory.steps([context], [GATE])[0]  # as in generation, where the gate's context is the longest seen
+    assert step.orders == [GATE - 2, GATE - 1]
+    looked = []
+    original = memory.followers
+    monkeypatch.setattr(memory, "followers", lambda key: looked.append(key) or original(key))
+    never = memory.encode("a")[0]  # "bcdefga" never occurred
+    reach = memory.next_reach(step, never)
+    assert memory.steps([memory.advance(context, never)], [reach]) == [None] and looked == []
+    followed = memory.encode("h")[0]
+    reach = memory.next_reach(step, followed)
+    assert memory.steps([memory.advance(context, followed)], [reach])[0] is not None
+
+
 def test_the_followers_of_a_context_are_what_came_after_it():
     vocab = list(" abcd")
     memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])

@@ -64,6 +64,7 @@ import gc
 import math
 import time
 from bisect import bisect_left
+from operator import itemgetter
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
@@ -224,18 +225,15 @@ class _Mixed:
                     keep, row = self.keep[r], codes[r]
                     pairs = [(own[c] if c in own else v + keep, c) for v, c in zip(values[r], row)]
                     pairs += [(v, c) for c, v in own.items() if c not in row]
-                    pairs.sort(key=_first, reverse=True)
+                    pairs.sort(key=itemgetter(0), reverse=True)
                     values[r], codes[r] = [v for v, _ in pairs[:n]], [c for _, c in pairs[:n]]
         return values, codes
 
     def best(self) -> tuple[list[int], list[float]]:
         """Each row's likeliest code and its log-probability."""
-        if self.own is None:
-            values, codes = self.model.max(-1)
-            return codes.tolist(), values.tolist()
         values, codes = self.model.max(-1)
         values, codes = values.tolist(), codes.tolist()
-        for r, own in enumerate(self.own):
+        for r, own in enumerate(self.own or ()):
             if own:
                 best = own.get(codes[r], values[r] + self.keep[r])
                 for code, value in own.items():
@@ -264,10 +262,6 @@ class _Mixed:
             return _Mixed(model)
         return _Mixed(model, [m.keep[r] if m.own is not None else 0.0 for m, r in parts],
                       [m.own[r] if m.own is not None else {} for m, r in parts])
-
-
-def _first(pair: tuple) -> float:
-    return pair[0]
 
 
 def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
@@ -635,11 +629,7 @@ class Engine:
         added = self.encode(text[start : start + self.settings.max_len + WORD_EXTRA])
         best, agreed = None, -1
         for _, codes, steps in last.rows:
-            n = 0
-            for a, b in zip(codes, added):  # mostly one character typed: a loop beats `common_prefix_length`
-                if a != b:
-                    break
-                n += 1
+            n = common_prefix_length(codes, added)
             if n > agreed:
                 best, agreed = steps, n
         if best is None:

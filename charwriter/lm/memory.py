@@ -303,7 +303,7 @@ class DocumentMemory:
         """The context that ends after `codes`: its last `max_order` codes as one key. The key of its order-o
         context (its last o codes) is the key's low o * bits bits (`_order_mask`), and a code + 1 is never 0, so
         the key's length in bits says how many codes it holds."""
-        key, bits = 0, int(self.bits)
+        key, bits = 0, self._bits
         for order in range(1, min(self.max_order, len(codes)) + 1):
             key |= (codes[-order] + 1) << (bits * (order - 1))
         return key
@@ -344,12 +344,12 @@ class DocumentMemory:
                 else:
                     del merged[code]
             codes, counts = list(merged), list(merged.values())
-        total = sum(counts)
+        total, deterministic = sum(counts), len(codes) == 1
         found = None
         if total > 0:
             bucket = bisect_right(COUNT_BUCKET_LIST, total) - 1
-            found = _Followers(total, len(codes) == 1, dict(zip(codes, [count / total for count in counts])),
-                               bucket * 2 + (len(codes) == 1))
+            found = _Followers(total, deterministic, dict(zip(codes, [count / total for count in counts])),
+                               bucket * 2 + deterministic)
         memo[key] = found
         return found
 
@@ -433,14 +433,14 @@ class DocumentMemory:
     def next_reach(self, step: Step | None, code: int) -> int:
         """How many orders' contexts (the shortest first) can have occurred after `code` follows `step`'s point:
         the context of order o + 1 occurred only if `code` followed the order-o context, so nothing above the
-        longest such."""
+        longest such; and if `code` never followed the shortest order the step saw, nothing above that one."""
         top = GATE - 1
         if step is not None:
+            if code not in step.follow[0] and step.orders[0] < top:
+                return step.orders[0] + 1  # below the gate: nothing to look up
             for o, dist in zip(step.orders, step.follow):
                 if o + 1 > top and code in dist:
                     top = o + 1
-                elif o == GATE - 2 and code not in dist:
-                    return GATE - 1  # not even the gate's context can have occurred: nothing to look up
         return min(top + 1, self.max_order)
 
     def learn(self, step: Step | None, code: int) -> None:

@@ -142,22 +142,12 @@ def grow(row, ch: str, lp: float, kind: int, max_len: int, floor: float) -> bool
         row.capped = _is_word(ch)
         return False
     row.ending = row.ending or kind == SENTENCE_END
-    if floor > 0 and not _is_word(ch) and confident_prefix("".join(row.chars), row.lps, floor) < len(row.chars) - 1:
-        return False  # the ghost text will end before this word: the rest would be cut anyway
-    if floor > 0 and _is_word(ch) and sum(row.lps) < math.log(floor) and _past_a_word(row.chars):
-        return False  # the same, found inside the word: it ends before this word, as its sum only falls
+    # The ghost text will end before this character's word, inside it or at its end, once its sum fell below the
+    # floor (sums only fall): the rest would be cut anyway. The sum first: `confident_prefix` only when it can cut.
+    if floor > 0 and sum(row.lps) < math.log(floor) and \
+            confident_prefix("".join(row.chars), row.lps, floor) < len(row.chars) - 1:
+        return False
     return True
-
-
-def _past_a_word(chars: list[str]) -> bool:
-    """Has a word ended in `chars` (a word, then a character that is not part of one)?"""
-    seen = False
-    for ch in chars:
-        if _is_word(ch):
-            seen = True
-        elif seen:
-            return True
-    return False
 
 
 def finished(row, floor: float, after: str = "") -> tuple[str, float]:

@@ -79,8 +79,8 @@ from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice, has_vnni
 from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
-                                 SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats, char_classes, default_start, finished,
-                                 grow, translate)
+                                 SENTENCE_END, SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats, char_classes,
+                                 default_start, finished, grow, translate)
 from charwriter.lm.sample import masked_probs
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
@@ -93,6 +93,7 @@ MEMORY_MAX_CHARS = 5_000_000  # above this the memory's arrays (8 keys a charact
 WORD_STEPS = 24  # the beam search for the first word gives up after this many characters
 OPENING = " \"'(["  # characters a continuation may start with before its first word
 DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take the grey text from the model's
+DRAFT_MIN = 2  # a shorter guess of the memory's is stepped: one run costs about a step (see `_walk_draft`)
 DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
 
 
@@ -333,6 +334,8 @@ class Engine:
         with torch.inference_mode():
             logits, state = self.fast.step(torch.tensor([default_start(self.vocab)]), self.fast.init_state(1))
         self._base = (state, logits)  # every window starts after a newline, like a paragraph
+        if self.settings.memory:
+            self.fast.prepare_run()  # the memory's guesses are read in runs (`_walk_draft`)
         _freeze_what_lives_on()
 
     @classmethod
@@ -670,7 +673,9 @@ class Engine:
             # is wrong); only the ghost text goes on.
             batch, state, logp, steps, codes = [0], self._rows(state, 0, 1), logp.rows([0]), steps[:1], codes[:1]
         pending = logp.at(codes)  # log-probability of each row's next character
-        for t in range(1, limit + 1):
+        drafts = memory is not None and self.fast.runs_fast
+        t = 1
+        while t <= limit:
             keep = []
             for b, r in enumerate(batch):
                 goes_on = grow(rows[r], vocab[codes[b]], pending[b], char_class[codes[b]], max_len,
@@ -688,6 +693,14 @@ class Engine:
                 codes, batch = [codes[b] for b in keep], [batch[b] for b in keep]
             if cancelled():
                 return []
+            if drafts and batch == [0]:
+                walked = self._walk_draft(rows[0], codes[0], state, memory, recent, greedy, uniforms, t, limit,
+                                          resample)
+                if walked is not None:
+                    if walked[0] is None:
+                        break  # the ghost text ended inside the draft
+                    state, codes, pending, steps, t = walked
+                    continue
             logits, state = self.fast.step(torch.tensor(codes), state)
             going = [rows[r] for r in batch]
             if memory is not None:
@@ -699,6 +712,7 @@ class Engine:
             codes, pending = self._choose(logp, [row.chars for row in going], recent, greedy,
                                           uniforms[t][batch] if uniforms is not None else None,
                                           batch.index(0) if 0 in batch and not resample else None)
+            t += 1
         self._last = _LastRun(self._view[1], [("".join(r.chars), self.encode("".join(r.chars)), r.steps)
                                               for r in rows])
         out, seen = [], set()
@@ -713,6 +727,46 @@ class Engine:
         if memory is not None and s.ghost == "beam" and out:
             out = self._with_document_words(out, memory, k)
         return out
+
+    def _walk_draft(self, row: _Row, code: int, state, memory: DocumentMemory, recent: str, greedy: bool, uniforms,
+                    t: int, limit: int, resample: bool):
+        """The ghost text's next characters where the document says what comes: speculative decoding with the
+        memory as the draft. The memory guesses the characters after `code` (`DocumentMemory.draft`); the model reads
+        `code` and the guess in one `FastRNN.run`; then, position by position, the next character is chosen exactly
+        as a step would choose it, and the walk goes on while it is the guessed one. A guessed character the choice
+        disagrees with costs a second, shorter run for the state before it. The same characters and values as
+        stepping (to the precision's rounding), at ~115 µs a character instead of ~300 (768×2 at int8).
+
+        row: the ghost text, `code` its last character, not yet read (`state`: before it); t: the step loop's
+        count of it. -> None: no guess, step as usual; (None, ...): the ghost text ended; else the state after the
+        last character read, the next character and its value, the memory's step for it, and the loop's count."""
+        vocab, char_class, s = self.vocab, self._char_class, self.settings
+        if row.ending:
+            return None  # after a sentence end only a closing quote may come
+        guess = memory.draft(memory.advance(row.context, code), min(limit - t, s.max_len + WORD_EXTRA - len(row.chars)),
+                             lambda c: char_class[c] in (SENTENCE_END, NEVER_SHOWN))  # the ghost text ends there
+        if len(guess) < DRAFT_MIN:
+            return None
+        read = [code] + guess
+        logits, end = self.fast.run(read, state)
+        for i, code in enumerate(read):
+            row.context = memory.advance(row.context, code)
+            row.reach = memory.next_reach(row.steps[-1], code)
+            logp, steps = self._next_logp(logits[i : i + 1], memory, [row.context], [row.reach])
+            codes, pending = self._choose(logp, [row.chars], recent, greedy,
+                                          uniforms[t + i][[0]] if uniforms is not None else None,
+                                          None if resample else 0)
+            if t + i + 1 > limit:
+                return (None,)
+            if i + 1 == len(read) or codes[0] != read[i + 1]:  # the guess ends, or the choice leaves it
+                return end if i + 1 == len(read) else self.fast.run(read[: i + 1], state)[1], codes, pending, steps, \
+                    t + i + 1
+            goes_on = grow(row, vocab[codes[0]], pending[0], char_class[codes[0]], s.max_len, s.ghost_confidence)
+            if goes_on is not None:
+                row.steps.append(steps[0])
+            if not goes_on:
+                return (None,)
+        raise AssertionError("unreachable: the loop returns at its last position")
 
     def _with_document_words(self, out: list[Suggestion], memory: DocumentMemory, k: int) -> list[Suggestion]:
         """Put the document's own words that finish the word at the cursor among the alternatives, after the

@@ -321,3 +321,50 @@ def test_a_document_too_long_for_the_memory_is_written_with_the_model_alone(tiny
     engine = engine_for(tiny, seed=0)
     assert engine.suggest(make_text(2_000, seed=1)) and engine.memory is None and engine.memory_too_big
     assert engine.suggest(make_text(500, seed=1)) and engine.memory is not None and not engine.memory_too_big
+
+
+def test_the_memory_drafts_only_what_it_alone_is_sure_of():
+    """`draft`: the characters the memory alone holds above one half of the mixture, so that the model cannot
+    outvote them; it stops where the document went on in several ways, at `stop`, and at the limit."""
+    text = "Zorvath walked in. Zorvath walked out. Zorvath walked home. Zorvath walked back. "
+    vocab = sorted(set(text))
+    memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t])
+    memory.rebuild(text)
+    decode = lambda codes: "".join(vocab[c] for c in codes)
+    context = memory.context(memory.encode("hen Zorvat"))
+    assert decode(memory.draft(context, 40)) == "h walked "  # then "in", "out", "home" or "back": not sure
+    assert decode(memory.draft(context, 4)) == "h wa"
+    assert decode(memory.draft(context, 40, lambda code: vocab[code] == " ")) == "h "
+    assert memory.draft(memory.context(memory.encode(" Zo")), 40) == []  # shorter than the gate: no guess
+    assert memory.draft(memory.context(memory.encode("hen walked ")), 40) == []
+
+
+@pytest.mark.parametrize("sure", [memory_module.DRAFT_SURE, 0.0])
+def test_the_memorys_guesses_read_in_one_run_suggest_what_stepping_suggests(tiny, monkeypatch, sure):
+    """Speculative decoding with the memory as the draft (`Engine._walk_draft`): where the document says what comes
+    next, the model reads the guess in one run and the ghost text goes on while its choice is the guess. With a
+    run that computes exactly what steps compute, the suggestions are the same to the last bit as the stepped
+    engine's, over many contexts, greedy or drawn; guesses were read; and at `sure` 0, where the memory guesses
+    whenever it has a follower, the choice left some, and the state before the one it left was read again."""
+    monkeypatch.setattr(memory_module, "DRAFT_SURE", sure)
+    phrase = " Zorvath of the hollow marrow, who"
+    doc = "".join(make_text(150, seed=20 + s) + phrase for s in range(6))
+    contexts = [doc[: doc.index(phrase, 400 + 150 * i) + cut] for i in range(4) for cut in (3, 6, 9, 16, 22)]
+    contexts += [doc[: 300 + 97 * i] for i in range(8)]
+    walks = []  # per walk: the length of each run
+    for seed, context in enumerate(contexts):
+        stepped = engine_for(tiny, seed=seed)
+        stepped.fast.runs_fast = False
+        drafted = engine_for(tiny, seed=seed)
+        drafted.fast.runs_fast = True  # the tiny model is fp32: guesses are read with steps, the same figures
+        drafted.fast.run = lambda codes, state, fast=drafted.fast: walks[-1].append(len(codes)) or \
+            fast.run_stepped(codes, state)
+        walk = drafted._walk_draft
+        drafted._walk_draft = lambda *args, walk=walk: walks.append([]) or walk(*args)
+        for resample in (False, True):  # greedy, then drawn with the run's random numbers
+            want = [(s.text, s.mean_logprob) for s in stepped.suggest(context, resample=resample)]
+            got = [(s.text, s.mean_logprob) for s in drafted.suggest(context, resample=resample)]
+            assert got == want, (context[-40:], resample)
+    assert sum(max(runs, default=0) >= 8 for runs in walks) >= 10
+    if sure == 0.0:
+        assert any(len(runs) == 2 for runs in walks)

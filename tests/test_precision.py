@@ -40,6 +40,32 @@ def test_every_precision_steps_like_nn_rnn(name, cell, batch):
     assert (fhidden - hidden).abs().max() <= TOLERANCE[name]
 
 
+@pytest.mark.parametrize("name", [p for p in PRECISIONS if p in precision.available(
+    CharRNN(ModelConfig(vocab_size=5, hidden_size=8, num_layers=1, dropout=0.0)))])
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_a_run_reads_a_sequence_like_nn_rnn_at_every_precision(name, cell):
+    """`FastRNN.run` (one quantized C++ call for an LSTM at int8 or fp16, steps otherwise): the logits after every
+    character and the state after the last, from a state read before."""
+    torch.manual_seed(1)
+    model = CharRNN(ModelConfig(vocab_size=17, hidden_size=64, num_layers=2, dropout=0.0, cell=cell)).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.mul_(3)  # a trained model's range: the state read before moves the logits well past TOLERANCE
+    idx = torch.randint(0, 17, (1, 20))
+    with torch.no_grad():
+        logits, state = model(idx)
+        _, before = model(idx[:, :8])
+    fast = FastRNN(model, name)
+    assert fast.runs_fast == (cell == "lstm" and name in ("int8", "fp16"))
+    flogits, fstate = fast.run(idx[0, 8:].tolist(), before)
+    assert flogits.shape == (12, 17)
+    assert (flogits - logits[0, 8:]).abs().max() <= TOLERANCE[name]
+    for got, want in zip(fstate, state) if cell == "lstm" else [(fstate, state)]:
+        assert (got - want).abs().max() <= TOLERANCE[name]
+    unread, _ = fast.run(idx[0, 8:].tolist(), fast.init_state(1))  # the control: without the state read before
+    assert (unread - logits[0, 8:]).abs().max() > 5 * TOLERANCE[name]
+
+
 def test_the_setting_offers_what_the_step_offers():
     assert SETTING_CHOICES == precision.CHOICES
 

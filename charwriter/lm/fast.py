@@ -44,6 +44,17 @@ PRECISIONS = ("fp32", "bf16", "fp16", "int8")
 """What the step's matmuls can read their weights as (the model itself always stays fp32)."""
 
 
+def _int8_packed(weight: torch.Tensor, bias: torch.Tensor | None):
+    """fbgemm's packed int8 copy of `weight` (out, in), one symmetric scale per output row, with its fp32 bias."""
+    import warnings
+
+    scales = (weight.abs().amax(1) / 127).clamp(min=1e-12).double()
+    with warnings.catch_warnings():  # quantize_per_channel is marked deprecated; fbgemm's packing still takes it
+        warnings.simplefilter("ignore")
+        q = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
+        return torch.ops.quantized.linear_prepack(q, bias)
+
+
 def reduced_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, vnni: bool = True):
     """x (B, in) fp32 -> x @ weight.T + bias as fp32, reading `weight` (out, in) at `precision` (not fp32)."""
     weight = weight.detach().float()
@@ -57,13 +68,7 @@ def reduced_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: s
         packed = torch.ops.quantized.linear_prepack_fp16(weight.contiguous(), bias)
         return lambda x: torch.ops.quantized.linear_dynamic_fp16(x, packed)
     if precision == "int8":
-        import warnings
-
-        scales = (weight.abs().amax(1) / 127).clamp(min=1e-12).double()  # symmetric, one scale per output row
-        with warnings.catch_warnings():  # quantize_per_channel is marked deprecated; fbgemm's packing still takes it
-            warnings.simplefilter("ignore")
-            q = torch.quantize_per_channel(weight, scales, torch.zeros(len(scales), dtype=torch.long), 0, torch.qint8)
-            packed = torch.ops.quantized.linear_prepack(q, bias)
+        packed = _int8_packed(weight, bias)
         reduce_range = not vnni  # without VNNI, fbgemm's int16 pair sums can saturate on 8-bit activations
         return lambda x: torch.ops.quantized.linear_dynamic(x, packed, reduce_range)
     raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
@@ -96,6 +101,10 @@ class FastRNN:
         self.cell = model.config.cell
         self.hidden_size = model.config.hidden_size
         self.num_layers = model.config.num_layers
+        self.runs_fast = self.cell == "lstm" and precision in ("int8", "fp16")
+        """`run` reads a sequence in one call, cheaper than a step per character: an LSTM at int8 or fp16, whose
+        quantized kernels keep the whole loop in C++ (measured at 768×2, int8: 16 characters 2.0 ms against
+        4.5 ms stepped). fp32's `nn.LSTM` pays ~8 ms a call to prepare its weights, and bf16 has no such kernel."""
         rnn = model.rnn
         layers = range(self.num_layers)
         # Views of the module's parameters, (out, in) layout: nothing copied.
@@ -124,6 +133,7 @@ class FastRNN:
         self._reduced: list | None = None
         if self.precision != "fp32":
             self._reduced = self._reduced_layers()
+        self._sequence: list | None = None  # `run`'s cell parameters, made on first use
 
     def _reduced_layers(self) -> list:
         """Per layer, the matmuls at the reduced precision. LSTM: layer 1 h -> gates (its biases are in the table),
@@ -140,6 +150,48 @@ class FastRNN:
                 ih = None if l == 0 else reduced_linear(self.w_ih[l], self.b_ih[l], p, vnni)
                 layers.append((ih, reduced_linear(self.w_hh[l], self.b_hh[l], p, vnni)))
         return layers
+
+    @torch.no_grad()
+    def run(self, codes: list[int], state):
+        """Read `codes` in order from `state` (batch 1): -> logits after each (T, V), the state after the last.
+        One C++ call where `runs_fast`, else a step per character. The given state is never modified."""
+        if not self.runs_fast:
+            return self.run_stepped(codes, state)
+        self.prepare_run()
+        x = torch.nn.functional.one_hot(torch.tensor(codes), self.table.shape[0]).float()[:, None]  # (T, 1, V)
+        dtype = torch.qint8 if self.precision == "int8" else torch.float16
+        out, h, c = torch.quantized_lstm(x, state, self._sequence, True, self.num_layers, 0.0, False, False, False,
+                                         dtype=dtype, use_dynamic=True)
+        return torch.addmm(self.head_b, out[:, 0], self.head_w_t), (h, c)
+
+    def run_stepped(self, codes: list[int], state):
+        """`run`, a step per character."""
+        out = []
+        for code in codes:
+            logits, state = self.step(torch.tensor([code]), state)
+            out.append(logits)
+        return torch.cat(out), state
+
+    def prepare_run(self) -> None:
+        """Pack `run`'s weights now (~50 ms at 768×2) rather than in the first call, a keystroke's."""
+        if self.runs_fast and self._sequence is None:
+            self._sequence = self._sequence_params()
+
+    def _sequence_params(self) -> list:
+        """Per layer, the quantized cell `torch.quantized_lstm` reads: the same per-row int8 (or fp16) weights as
+        the step's, packed apart for the input and the hidden state."""
+        params = []
+        for l in range(self.num_layers):
+            w_ih, w_hh = self.w_ih[l].detach().float(), self.w_hh[l].detach().float()
+            b_ih, b_hh = self.b_ih[l].detach().float().contiguous(), self.b_hh[l].detach().float().contiguous()
+            if self.precision == "int8":
+                params.append(torch.ops.quantized.make_quantized_cell_params_dynamic(
+                    _int8_packed(w_ih, b_ih), _int8_packed(w_hh, b_hh), b_ih, b_hh, not self.vnni))
+            else:
+                params.append(torch.ops.quantized.make_quantized_cell_params_fp16(
+                    torch.ops.quantized.linear_prepack_fp16(w_ih.contiguous(), b_ih),
+                    torch.ops.quantized.linear_prepack_fp16(w_hh.contiguous(), b_hh)))
+        return params
 
     def init_state(self, batch_size: int):
         return self.model.init_state(batch_size, "cpu")

@@ -43,6 +43,7 @@ PRIOR_STRENGTH = 8.0  # pseudo-observations behind the starting weights
 MIX_ORDERS = 2  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
 GATE = 6  # in generation, a step consults the memory only if a context of this many characters or more occurred:
 # shorter ones alone barely move a distribution, and every lookup costs (the README's keystroke savings by gate)
+DRAFT_SURE = 0.5  # a draft goes on while the memory alone gives its next code more than this in the mixture
 MEMO_LIMIT = 100_000  # contexts whose followers are kept looked up
 _MISSING = object()
 
@@ -428,6 +429,29 @@ class DocumentMemory:
             shares.append(keep)
             shares.reverse(), bins.reverse(), seen.reverse()
             out.append(Step(shares, [f.dist for f in reversed(found)], bins, seen))
+        return out
+
+    def draft(self, context: int, limit: int, stop: Callable[[int], bool] = lambda code: False) -> list[int]:
+        """What the document says comes next after `context`, up to `limit` codes: each the code whose mixture
+        the memory alone holds above one half (its share of the mixture times its followers' share), so the model
+        cannot outvote it; `stop(code)`: end after this code. A guess for the model to check in one pass
+        (`Engine._walk_draft`), where a name or phrase the writer used before goes on; never shown as it is."""
+        out: list[int] = []
+        while len(out) < limit:
+            step = self.steps([context], [self.max_order])[0]  # as generation reads it, with the gate
+            if step is None:
+                break
+            sure: dict[int, float] = {}
+            for share, dist in zip(step.weights[1:], step.follow):
+                for code, p in dist.items():
+                    sure[code] = sure.get(code, 0.0) + share * p
+            code = max(sure, key=sure.__getitem__)
+            if sure[code] <= DRAFT_SURE:
+                break
+            out.append(code)
+            if stop(code):
+                break
+            context = self.advance(context, code)
         return out
 
     def next_reach(self, step: Step | None, code: int) -> int:

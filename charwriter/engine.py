@@ -53,6 +53,14 @@ given (`remember`); a big document's memory is built off the keystroke's path (`
 the model suggests alone. A word of the document used twice takes the grey text from the model's when
 the model's word is one the document never used (`_document_word_first`).
 
+**The memory's guesses.** Where the document says what comes next (a name, a phrase used before: the memory alone
+holds the next character above half the mixture, so the model cannot outvote it), the grey text is decoded
+speculatively, with the memory as the draft: the memory guesses the characters ahead (`DocumentMemory.draft`), the
+model reads the guess in one quantized C++ run (`FastRNN.run`, an LSTM at int8 or fp16), and each next character
+is then chosen exactly as a step would choose it, the walk going on while it is the guessed one (`_walk_draft`).
+A guessed character the choice disagrees with costs a second, shorter run for the state before it. The suggestions
+are the stepped engine's; a test holds them equal to the last bit with a run that steps.
+
 **Unknown characters.** `normalise` is the one policy for characters the model has never seen: common look-alikes
 are mapped (curly quotes to straight, dashes to '-', ellipsis to '...', unusual spaces and tabs to ' '), accented
 letters lose their accents (NFKD) when the base letter is known, and the rest are skipped, so suggestions never stop.

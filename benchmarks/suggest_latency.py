@@ -6,7 +6,8 @@ keystrokes where the window start moves on (every N characters: the engine's lan
 step too). Each keystroke is timed on every engine in turn, and the whole typing is done `--repeats` times with
 fresh engines: a keystroke's time is its fastest of those runs (as `timeit` does), since a busy moment on a shared
 machine only ever adds time, and the runs are otherwise the same work. The memory's cost is then timed again with
-its two engines alone (memory off and on, at the chosen precision), as in the app, where one engine runs: the fp32
+its engines alone (memory off, on, and on with every character stepped instead of reading its guesses in one run;
+at the chosen precision), as in the app, where one engine runs: the fp32
 engines typing between their keystrokes stream their weights through the caches (28 MB for a 768×2 model), which
 evicts the memory's data too (both figures are printed). The seed's way, timed on a few
 keystrokes only (each costs seconds): from the zero state, prime the same context window one `nn.LSTM` call per
@@ -164,10 +165,16 @@ def main() -> None:
         line(f"engine {precision}, memory {'on' if memory else 'off'}", latencies)
     p50, p95 = percentile(times[(choice.precision, True)], 0.5), percentile(times[(choice.precision, True)], 0.95)
     off = times[(choice.precision, False)]
-    pair, _, _ = type_keys(lambda: {memory: Engine(loaded, replace(settings, memory=memory, precision=choice.precision))
-                                    for memory in (False, True)})
+    alone = {False: replace(settings, memory=False), True: settings, "stepped": replace(settings, guesses=False)}
+    pair, _, last = type_keys(lambda: {name: Engine(loaded, replace(value, precision=choice.precision))
+                                       for name, value in alone.items()})
     line(f"engine {choice.precision}, memory off, alone", pair[False])
     line(f"engine {choice.precision}, memory on, alone", pair[True])
+    line(f"engine {choice.precision}, memory on, no guesses", pair["stepped"])
+    guessed = last[True].guessed
+    print(f"the memory's guesses (last repeat): {guessed['runs']} runs, {guessed['chars']} characters guessed,"
+          f" {guessed['taken']} taken into the grey text, {guessed['again']} runs again for the state before a guess"
+          f" left; the memory on p95 with them / without: {percentile(pair[True], 0.95) / percentile(pair['stepped'], 0.95):.2f}")
     print(f"ratio (memory on p95 / memory off p95): {percentile(pair[True], 0.95) / percentile(pair[False], 0.95):.2f}"
           f"   (p50: {percentile(pair[True], 0.5) / percentile(pair[False], 0.5):.2f}), at {choice.precision}, the two"
           f" engines alone; with the fp32 engines typing between keystrokes: {p95 / percentile(off, 0.95):.2f}"

@@ -135,6 +135,8 @@ class EngineSettings:
     memory: bool = True  # the document memory: names and phrases of the writer's own document (charwriter.lm.memory)
     no_repeat: int = NO_REPEAT  # a continuation never repeats a run of this many characters of itself or the text just
     # before it (0: off); loops and restatements of what was just accepted are what a writer rejects
+    guesses: bool = True  # the memory's guesses, read in one run where the precision has one (`_walk_draft`);
+    # False: every character stepped (the same suggestions: benchmarks/suggest_latency.py compares the time)
     precision: str = "auto"  # the step's matmuls: "auto" measures fp32/bf16/fp16/int8 once per model and machine and
     # takes the fastest that agrees with fp32 (charwriter.lm.precision); or one of them
 
@@ -331,6 +333,9 @@ class Engine:
         self._view: tuple | None = None  # (window start, tip, state, logits) of the current context
         self._cursor_seen: tuple | None = None  # (view, cursor log-probabilities) of the last suggestion run
         self.last_latency_ms: float = 0.0
+        self.guessed = {"runs": 0, "chars": 0, "taken": 0, "again": 0}
+        """The memory's guesses so far (`_walk_draft`): runs, characters guessed, taken into the grey text, and the
+        runs again for the state before a guess the choice left."""
         self.memory: DocumentMemory | None = None
         """The document memory (None while switched off); it describes `memory.text`, the document last given."""
         self.memory_too_big = False
@@ -342,7 +347,7 @@ class Engine:
         with torch.inference_mode():
             logits, state = self.fast.step(torch.tensor([default_start(self.vocab)]), self.fast.init_state(1))
         self._base = (state, logits)  # every window starts after a newline, like a paragraph
-        if self.settings.memory:
+        if self.settings.memory and self.settings.guesses:
             self.fast.prepare_run()  # the memory's guesses are read in runs (`_walk_draft`)
         _freeze_what_lives_on()
 
@@ -681,7 +686,7 @@ class Engine:
             # is wrong); only the ghost text goes on.
             batch, state, logp, steps, codes = [0], self._rows(state, 0, 1), logp.rows([0]), steps[:1], codes[:1]
         pending = logp.at(codes)  # log-probability of each row's next character
-        drafts = memory is not None and self.fast.runs_fast
+        drafts = memory is not None and s.guesses and self.fast.runs_fast
         t = 1
         while t <= limit:
             keep = []
@@ -757,6 +762,8 @@ class Engine:
             return None
         read = [code] + guess
         logits, end = self.fast.run(read, state)
+        self.guessed["runs"] += 1
+        self.guessed["chars"] += len(guess)
         for i, code in enumerate(read):
             row.context = memory.advance(row.context, code)
             row.reach = memory.next_reach(row.steps[-1], code)
@@ -766,12 +773,15 @@ class Engine:
                                           None if resample else 0)
             if t + i + 1 > limit:
                 return (None,)
-            if i + 1 == len(read) or codes[0] != read[i + 1]:  # the guess ends, or the choice leaves it
-                return end if i + 1 == len(read) else self.fast.run(read[: i + 1], state)[1], codes, pending, steps, \
-                    t + i + 1
+            if i + 1 == len(read):
+                return end, codes, pending, steps, t + i + 1
+            if codes[0] != read[i + 1]:  # the choice leaves the guess: the state before it is read again
+                self.guessed["again"] += 1
+                return self.fast.run(read[: i + 1], state)[1], codes, pending, steps, t + i + 1
             goes_on = grow(row, vocab[codes[0]], pending[0], char_class[codes[0]], s.max_len, s.ghost_confidence)
             if goes_on is not None:
                 row.steps.append(steps[0])
+                self.guessed["taken"] += 1
             if not goes_on:
                 return (None,)
         raise AssertionError("unreachable: the loop returns at its last position")

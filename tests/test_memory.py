@@ -353,8 +353,7 @@ def test_the_memorys_guesses_read_in_one_run_suggest_what_stepping_suggests(tiny
     contexts += [doc[: 300 + 97 * i] for i in range(8)]
     walks = []  # per walk: the length of each run
     for seed, context in enumerate(contexts):
-        stepped = engine_for(tiny, seed=seed)
-        stepped.fast.runs_fast = False
+        stepped = engine_for(tiny, seed=seed, guesses=False)
         drafted = engine_for(tiny, seed=seed)
         drafted.fast.runs_fast = True  # the tiny model is fp32: guesses are read with steps, the same figures
         drafted.fast.run = lambda codes, state, fast=drafted.fast: walks[-1].append(len(codes)) or \

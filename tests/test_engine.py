@@ -411,6 +411,19 @@ def test_alternatives_worth_reading_only(tiny):
             assert alternative.mean_logprob >= first.mean_logprob - FAR_BELOW
 
 
+def test_a_repeat_is_judged_where_a_word_begins_so_a_name_above_is_spelt_as_it_was():
+    """The no-repeat rule never bends a word: finishing a name used a line above is allowed ("Arkadyevitch", not
+    "Arkidyevitch"); the next word that would go on repeating the run gives way, and so does restating the end."""
+    from charwriter.lm.rules import NO_REPEAT, _repeats
+
+    recent = "Anna said nothing. Stepan Arkadyevitch smiled. Then Stepan Ark"
+    assert not any(_repeats(recent, "adyevitch "[:i], ch, NO_REPEAT) for i, ch in enumerate("adyevitch "))
+    assert _repeats(recent, "adyevitch ", "s", NO_REPEAT)  # "...kadyevitch s" again: "smiled" gives way
+    assert not _repeats(recent, "adyevitch ", "w", NO_REPEAT)
+    assert _repeats("he looked at her and", " an", "d", NO_REPEAT)  # restating the text just before: never,
+    assert _repeats("Stop, she said,", " said", ",", NO_REPEAT)  # inside a word or not
+
+
 def test_accepting_does_not_bring_back_the_same_text(tiny):
     """The tiny model loops ("the the the"): after the ghost text is accepted, the next one does not say it again."""
     from charwriter.lm.rules import RESTATE_MIN

@@ -72,11 +72,16 @@ def end_at_word(text: str, following: str) -> str:
 
 
 def _repeats(recent: str, row: str, ch: str, n: int) -> bool:
-    """Would `ch` make the row restate the text just before it, or repeat a run of n characters of either?"""
+    """Would `ch` make the row restate the text just before it, or begin a word that repeats a run of n characters
+    of either? A repeat is judged where a word begins, never inside one: a name that occurred a line above
+    ("Stepan Arkadyevitch") is spelt as it was, not bent into "Arkidyevitch" to avoid its own letters, and the
+    word that would go on a repeated run gives way to another."""
     said = recent + row
     grown = row + ch
     if len(grown) >= RESTATE_MIN and recent.endswith(grown):
         return True
+    if not _is_word(ch) or (said and _is_word(said[-1])):
+        return False
     return len(said) >= n - 1 and (said[len(said) - n + 1 :] + ch) in said
 
 

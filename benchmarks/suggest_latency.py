@@ -171,10 +171,10 @@ def main() -> None:
     line(f"engine {choice.precision}, memory off, alone", pair[False])
     line(f"engine {choice.precision}, memory on, alone", pair[True])
     line(f"engine {choice.precision}, memory on, no guesses", pair["stepped"])
-    guessed = last[True].guessed
+    guessed, gain = last[True].guessed, percentile(pair[True], 0.95) / percentile(pair["stepped"], 0.95)
     print(f"the memory's guesses (last repeat): {guessed['runs']} runs, {guessed['chars']} characters guessed,"
           f" {guessed['taken']} taken into the grey text, {guessed['again']} runs again for the state before a guess"
-          f" left; the memory on p95 with them / without: {percentile(pair[True], 0.95) / percentile(pair['stepped'], 0.95):.2f}")
+          f" left; the memory on p95 with them / without: {gain:.2f}")
     print(f"ratio (memory on p95 / memory off p95): {percentile(pair[True], 0.95) / percentile(pair[False], 0.95):.2f}"
           f"   (p50: {percentile(pair[True], 0.5) / percentile(pair[False], 0.5):.2f}), at {choice.precision}, the two"
           f" engines alone; with the fp32 engines typing between keystrokes: {p95 / percentile(off, 0.95):.2f}"

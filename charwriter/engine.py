@@ -715,16 +715,10 @@ class Engine:
                     state, codes, pending, steps, t = walked
                     continue
             logits, state = self.fast.step(torch.tensor(codes), state)
-            going = [rows[r] for r in batch]
-            if memory is not None:
-                for row, code in zip(going, codes):
-                    row.context = memory.advance(row.context, code)
-                    row.reach = memory.next_reach(row.steps[-1], code)
-            logp, steps = self._next_logp(logits, memory, [row.context for row in going],
-                                          [row.reach for row in going])
-            codes, pending = self._choose(logp, [row.chars for row in going], recent, greedy,
-                                          uniforms[t][batch] if uniforms is not None else None,
-                                          batch.index(0) if 0 in batch and not resample else None)
+            codes, pending, steps = self._choose_next(
+                [rows[r] for r in batch], codes, logits, memory, recent, greedy,
+                uniforms[t][batch] if uniforms is not None else None,
+                batch.index(0) if 0 in batch and not resample else None)
             t += 1
         self._last = _LastRun(self._view[1], [("".join(r.chars), self.encode("".join(r.chars)), r.steps)
                                               for r in rows])
@@ -740,6 +734,18 @@ class Engine:
         if memory is not None and s.ghost == "beam" and out:
             out = self._with_document_words(out, memory, k)
         return out
+
+    def _choose_next(self, going: list[_Row], codes: list[int], logits: torch.Tensor, memory: DocumentMemory | None,
+              recent: str, greedy: bool, uniforms, ghost: int | None) -> tuple[list[int], list[float], list]:
+        """The rows `going` have read `codes` (the model's `logits` after them): their memory contexts move on, and
+        -> each row's next character, its log-probability and the memory's step for it (`_choose`)."""
+        if memory is not None:
+            for row, code in zip(going, codes):
+                row.context = memory.advance(row.context, code)
+                row.reach = memory.next_reach(row.steps[-1], code)
+        logp, steps = self._next_logp(logits, memory, [row.context for row in going], [row.reach for row in going])
+        codes, pending = self._choose(logp, [row.chars for row in going], recent, greedy, uniforms, ghost)
+        return codes, pending, steps
 
     def _walk_draft(self, row: _Row, code: int, state, memory: DocumentMemory, recent: str, greedy: bool, uniforms,
                     t: int, limit: int, resample: bool):
@@ -765,12 +771,9 @@ class Engine:
         self.guessed["runs"] += 1
         self.guessed["chars"] += len(guess)
         for i, code in enumerate(read):
-            row.context = memory.advance(row.context, code)
-            row.reach = memory.next_reach(row.steps[-1], code)
-            logp, steps = self._next_logp(logits[i : i + 1], memory, [row.context], [row.reach])
-            codes, pending = self._choose(logp, [row.chars], recent, greedy,
-                                          uniforms[t + i][[0]] if uniforms is not None else None,
-                                          None if resample else 0)
+            codes, pending, steps = self._choose_next([row], [code], logits[i : i + 1], memory, recent, greedy,
+                                                      uniforms[t + i][[0]] if uniforms is not None else None,
+                                                      None if resample else 0)
             if t + i + 1 > limit:
                 return (None,)
             if i + 1 == len(read):
@@ -917,11 +920,7 @@ class Engine:
                 own[r] = {code: log(share * exp(row[code]) + (near * p + far * longer.get(code, 0.0)))
                           for code, p in shorter.items()}
             else:
-                merged: dict[int, float] = {}
-                for weight, dist in zip(step.weights[1:], step.follow):
-                    for code, p in dist.items():
-                        merged[code] = merged.get(code, 0.0) + weight * p
-                own[r] = {code: log(share * exp(row[code]) + extra) for code, extra in merged.items()}
+                own[r] = {code: log(share * exp(row[code]) + extra) for code, extra in step.shares().items()}
             keep[r] = log(share)
         return _Mixed(logp, keep, own), steps
 

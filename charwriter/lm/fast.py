@@ -138,7 +138,7 @@ class FastRNN:
         self._reduced: list | None = None
         if self.precision != "fp32":
             self._reduced = self._reduced_layers()
-        self._sequence: list | None = None  # `run`'s cell parameters, made on first use
+        self._sequence: list | None = None  # `run`'s cell parameters (`prepare_run`)
 
     def _reduced_layers(self) -> list:
         """Per layer, the matmuls at the reduced precision. LSTM: layer 1 h -> gates (its biases are in the table),

@@ -141,6 +141,14 @@ class Step:
     orders: list[int]  # the seen orders, 0-based
     model: object = None  # the model's probability of each code (`model[code]`), set by whoever mixes it in
 
+    def shares(self) -> dict[int, float]:
+        """The memory's part of the mixture: each code that followed a seen context, and its share in all."""
+        merged: dict[int, float] = {}
+        for weight, dist in zip(self.weights[1:], self.follow):
+            for code, p in dist.items():
+                merged[code] = merged.get(code, 0.0) + weight * p
+        return merged
+
 
 @dataclass
 class _Stats:
@@ -441,10 +449,7 @@ class DocumentMemory:
             step = self.steps([context], [self.max_order])[0]  # as generation reads it, with the gate
             if step is None:
                 break
-            sure: dict[int, float] = {}
-            for share, dist in zip(step.weights[1:], step.follow):
-                for code, p in dist.items():
-                    sure[code] = sure.get(code, 0.0) + share * p
+            sure = step.shares()
             code = max(sure, key=sure.__getitem__)
             if sure[code] <= DRAFT_SURE:
                 break

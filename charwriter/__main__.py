@@ -600,10 +600,10 @@ def cmd_eval(args) -> int:
         score, how = (lambda model: evaluate(model, streams, "cpu")), ""
     else:
         from charwriter.lm.fast import FastRNN
-        from charwriter.lm.precision import has_vnni, resolve
+        from charwriter.lm.precision import resolve
 
         chosen = resolve(args.precision, loaded.model, loaded.path)
-        score = lambda model: evaluate_stepped(FastRNN(model, chosen.precision, vnni=has_vnni()), streams)  # noqa: E731
+        score = lambda model: evaluate_stepped(FastRNN(model, chosen.precision), streams)  # noqa: E731
         how = f", read by the suggestions' step at {chosen.precision}"
     loss = score(loaded.model)
     print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "

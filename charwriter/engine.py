@@ -84,7 +84,7 @@ from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.memory import MIN_WORD, DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
-from charwriter.lm.precision import Choice, has_vnni
+from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
                                  SENTENCE_END, SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats, char_classes,
@@ -321,7 +321,7 @@ class Engine:
         self.precision: Choice = precision or resolve_precision(self.settings.precision, loaded.model, loaded.path,
                                                                 default_start(self.vocab), (1, self.settings.beam_width))
         """The precision the step runs at, and why (the probe's figures when it measured)."""
-        self.fast = FastRNN(loaded.model, self.precision.precision, vnni=has_vnni())
+        self.fast = FastRNN(loaded.model, self.precision.precision)
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
         self._codes: dict[str, tuple[int, ...]] = {}  # per-character result of the unknown-character policy
         self._char_class = char_classes(self.vocab)  # per code, for the stopping rules

@@ -25,8 +25,9 @@ Priming a long context is fastest as one `nn.LSTM` call over the whole sequence 
 
 **Reduced precision** (`FastRNN(model, precision)`): the step's matmuls can read weights stored as bf16 (oneDNN),
 fp16 or int8 (fbgemm's packed weights, fp32 activations in and out; int8 quantises each row of the activations on
-the fly), which moves a half or a quarter of the bytes. Layer 1's gather table, the gates' nonlinearities, the cell
-state and the head stay fp32; layers from the second read one matmul over [input, hidden]. Which is fastest
+the fly: to 8 bits where fbgemm's kernel adds u8 × s8 products exactly, `has_vnni`, to 7 bits elsewhere), which
+moves a half or a quarter of the bytes. Layer 1's gather table, the gates' nonlinearities, the cell state and the
+head stay fp32; layers from the second read one matmul over [input, hidden]. Which is fastest
 depends on the CPU (int8 was 4-5x fp32 per matmul on a Sapphire Rapids core; bf16 matmuls are slow where the CPU
 has no native bf16): `charwriter.lm.precision` measures and chooses.
 
@@ -37,6 +38,8 @@ against ~300 µs for a step from Python; a test holds it to `nn.LSTM` at each pr
 """
 
 from __future__ import annotations
+
+from functools import lru_cache
 
 import torch
 
@@ -60,7 +63,23 @@ def _int8_packed(weight: torch.Tensor, bias: torch.Tensor | None):
         return torch.ops.quantized.linear_prepack(q, bias)
 
 
-def reduced_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, vnni: bool = True):
+@lru_cache(1)
+def has_vnni() -> bool:
+    """Whether fbgemm's int8 matmul adds u8 × s8 products exactly here (AVX512-VNNI's vpdpbusd), tried on one row
+    where the AVX2 and plain AVX-512 kernels (vpmaddubsw) saturate a pair's sum at 32,767. Tried rather than read
+    from the CPU's flags: fbgemm has no AVX-VNNI kernel (avx_vnni, as on many laptops) and obeys
+    FBGEMM_ENABLE_INSTRUCTIONS, so the flags can claim VNNI where the kernel in use saturates."""
+    try:
+        packed = _int8_packed(torch.ones(8, 64), None)  # every weight 127
+        x = torch.ones(1, 64)
+        x[0, 0] = 0.0  # dynamic quantization maps [0, 1] onto u8 [0, 255]: pairs of 255 × 127, twice 32,767
+        out = torch.ops.quantized.linear_dynamic(x, packed, False)
+    except (RuntimeError, NotImplementedError):  # no int8 kernel at all: int8 is not offered (precision.available)
+        return False
+    return bool((out - 63.0).abs().max() < 0.5)  # saturated pairs give ~32
+
+
+def reduced_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: str, vnni: bool):
     """x (B, in) fp32 -> x @ weight.T + bias as fp32, reading `weight` (out, in) at `precision` (not fp32)."""
     weight = weight.detach().float()
     bias = None if bias is None else bias.detach().float().contiguous()
@@ -74,7 +93,7 @@ def reduced_linear(weight: torch.Tensor, bias: torch.Tensor | None, precision: s
         return lambda x: torch.ops.quantized.linear_dynamic_fp16(x, packed)
     if precision == "int8":
         packed = _int8_packed(weight, bias)
-        reduce_range = not vnni  # without VNNI, fbgemm's int16 pair sums can saturate on 8-bit activations
+        reduce_range = not vnni  # 7-bit activations: a pair's sum stays under 2 × 127 × 127, inside int16
         return lambda x: torch.ops.quantized.linear_dynamic(x, packed, reduce_range)
     raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
 
@@ -96,13 +115,15 @@ class FastRNN:
     Not thread-safe (the gate buffers are shared); the editor's engine uses it from one worker at a time.
     """
 
-    def __init__(self, model: CharRNN, precision: str = "fp32", vnni: bool = True):
+    def __init__(self, model: CharRNN, precision: str = "fp32", vnni: bool | None = None):
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r} (one of {', '.join(PRECISIONS)})")
         model.eval()
         self.model = model
         self.precision = precision
-        self.vnni = vnni
+        self.vnni = has_vnni() if vnni is None else vnni
+        """int8: activations at 8 bits, which only an exact kernel adds without saturating (`has_vnni`, measured
+        unless a test picks the kernel)."""
         self.cell = model.config.cell
         self.hidden_size = model.config.hidden_size
         self.num_layers = model.config.num_layers

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from charwriter.lm.fast import PRECISIONS, FastRNN
+from charwriter.lm.fast import PRECISIONS, FastRNN, has_vnni
 from charwriter.lm.model import CharRNN
 
 CHOICES = ("auto",) + PRECISIONS
@@ -64,14 +64,10 @@ def cpu_summary() -> str:
     return " · ".join(p for p in (name, capability, " ".join(f for f in wanted if f in flags)) if p)
 
 
-def has_vnni() -> bool:
-    return "vnni" in cpu_summary() or "i8mm" in cpu_summary()
-
-
 def _build(model: CharRNN, precision: str) -> FastRNN | None:
     """The step at this precision, or None where this torch cannot run it (no fbgemm packing, say)."""
     try:
-        fast = FastRNN(model, precision, vnni=has_vnni())
+        fast = FastRNN(model, precision)
         with torch.inference_mode():
             fast.step(torch.zeros(1, dtype=torch.long))
     except (RuntimeError, NotImplementedError):
@@ -161,7 +157,8 @@ def _cache_key(model_path: Path, batches: tuple[int, ...]) -> str | None:
         st = model_path.stat()
     except OSError:
         return None
-    raw = f"{model_path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{cpu_summary()}|{torch.__version__}|{batches}"
+    raw = (f"{model_path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{cpu_summary()}|vnni={has_vnni()}|"
+           f"{torch.__version__}|{batches}")
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
 
 

@@ -88,9 +88,7 @@ def generate(model: CharRNN, vocab: list[str], prime: str, length: int, top_k: i
     codes, _ = split_mapped(prime, vocab)
     if not codes:
         codes = [default_start(vocab)]
-    from charwriter.lm.precision import has_vnni
-
-    fast = FastRNN(model, precision, vnni=has_vnni())
+    fast = FastRNN(model, precision)
     logits, state = fast.prime(torch.tensor([codes]))
     for _ in range(length):
         nxt = pick_next(logits, temperature, top_k, top_p, greedy, generator)

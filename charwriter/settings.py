@@ -23,6 +23,16 @@ RECENT = 10
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 """The `precision` setting's values (`charwriter.lm.precision.CHOICES`, without importing torch)."""
 
+RANGES = {"temperature": (0.1, 2.0), "suggestions": (1, 9), "max_length": (1, 500), "top_k": (1, 1000),
+          "debounce_ms": (0, 5000), "autosave_seconds": (0.1, 3600.0)}
+"""Bounds of the numeric settings: a value outside them (a hand edit, a language server's option) is not used."""
+
+TAKES = {"model": "a model name (see `charwriter models`) or a path, or null for the default",
+         "precision": "one of " + ", ".join(PRECISIONS),
+         **{name: f"a number from {low} to {high}" for name, (low, high) in RANGES.items()},
+         **dict.fromkeys(("greedy", "memory", "adapt"), "true or false")}
+"""What each setting takes, for the one line that refuses a wrong value."""
+
 
 @dataclass
 class Settings:
@@ -70,28 +80,49 @@ class Settings:
                 where = "it will be replaced when a setting changes"
             Settings.problem = f"{path} is not valid settings ({error}): using the defaults; your file is {where}"
             return cls()
-        defaults = cls()
+        known, wrong = cls._checked(data, cls())
+        if wrong:
+            Settings.problem = f"{path}: ignored {', '.join(wrong)} (wrong type): using the default for them"
+        return cls(**known)
+
+    @classmethod
+    def _checked(cls, data: dict, base: "Settings") -> tuple[dict, list[str]]:
+        """Every field: `data`'s value where it has the right type (and range), else `base`'s; and the names of the
+        fields whose value in `data` was wrong."""
         known, wrong = {}, []
         for f in fields(cls):
-            value = data.get(f.name, getattr(defaults, f.name))
-            default = getattr(defaults, f.name)
+            default = getattr(base, f.name)
+            value = data.get(f.name, default)
             # A hand-edited file with a wrong type falls back to the default for that key only.
-            if default is None:
+            if f.name == "model":
                 bad = value is not None and not isinstance(value, str)  # the model: a name, a path, or none
             else:
-                int_for_float = isinstance(default, float) and isinstance(value, int)
-                bad = not isinstance(value, type(default)) and not int_for_float
+                int_for_float = isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
+                bad = (not isinstance(value, type(default)) and not int_for_float) or \
+                    (isinstance(value, bool) and not isinstance(default, bool))
             if f.name == "precision" and value not in PRECISIONS:
                 bad = True
+            if not bad and f.name in RANGES:
+                low, high = RANGES[f.name]
+                bad = not low <= value <= high
             if f.name == "recent" and not bad:
                 value = [p for p in value if isinstance(p, str)][:RECENT]
             if bad:
                 value = default
                 wrong.append(f.name)
             known[f.name] = value
-        if wrong:
-            Settings.problem = f"{path}: ignored {', '.join(wrong)} (wrong type): using the default for them"
-        return cls(**known)
+        return known, wrong
+
+    def updated(self, data: dict) -> tuple["Settings", list[str]]:
+        """These settings with `data`'s values (a language server's options, by field name); and one line per key
+        that was ignored (unknown, or a wrong type or value), saying what the key takes."""
+        known, wrong = self._checked(data, self)
+        names = {f.name for f in fields(self)}
+        problems = [f"unknown setting {key!r} (known: {', '.join(sorted(names - {'recent'}))})"
+                    for key in data if key not in names]
+        problems += [f"setting {name!r} cannot be {data[name]!r}: {TAKES.get(name, 'see the settings file')}"
+                     for name in wrong]
+        return type(self)(**known), problems
 
     def remember_document(self, path: str | Path) -> None:
         """Put `path` first in the recent documents (and save the settings)."""

@@ -19,24 +19,13 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from charwriter.session import confidence_bar
 from charwriter.widgets.editor import Continuation
 
 
 def visible(text: str) -> str:
     """A continuation on one line: newlines and tabs drawn as symbols."""
     return text.replace("\n", "↵").replace("\t", "→")
-
-
-CONFIDENCE = [(-0.25, "●●●●", "sure"), (-0.6, "●●●○", "likely"), (-1.0, "●●○○", "maybe"), (None, "●○○○", "a guess")]
-"""Mean log-probability per character (nats) from which a continuation gets each bar, and the bar's word."""
-
-
-def confidence_bar(mean_logprob: float) -> tuple[str, str]:
-    """The bar and the word for a confidence figure."""
-    for floor, bar, word in CONFIDENCE:
-        if floor is None or mean_logprob >= floor:
-            return bar, word
-    raise AssertionError("unreachable")
 
 
 def is_word_char(ch: str) -> bool:

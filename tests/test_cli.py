@@ -94,6 +94,19 @@ def test_train_refuses_bad_hyperparameters_with_one_line(text_file, tmp_path, ca
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
+def test_train_refuses_bf16_on_a_cpu_that_cannot_train_in_it_with_one_line(text_file, tmp_path, capsys,
+                                                                           monkeypatch):
+    """As on an AVX2-only CPU (the probe's answer there, `ONEDNN_MAX_CPU_ISA=AVX2` here): one line, exit 2, no run."""
+    from charwriter.lm import train
+
+    monkeypatch.setattr(train, "bf16_training_fails", lambda cell="lstm": "no AVX-512, which oneDNN's bf16 LSTM needs")
+    code, out, err = run_cli(["train", str(text_file), *TINY_ARGS, "--precision", "bf16", "--out", str(tmp_path / "r")],
+                             capsys)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert "this CPU cannot train an LSTM in bf16 (no AVX-512" in err and "use --precision fp32 or auto" in err
+    assert not (tmp_path / "r").exists()
+
+
 def test_weight_dropout_trains_and_is_recorded_with_the_model(text_file, tmp_path, capsys):
     code, out, err = run_cli(["train", str(text_file), *TINY_ARGS, "--epochs", "1", "--weight-dropout", "0.25",
                               "--out", str(tmp_path / "run")], capsys)

@@ -116,7 +116,7 @@ def _adapt(loaded, corpus, cancelled, progress, lr: float, start: float) -> Adap
     held = corpus.val_streams(BATCH, SEQ_LEN)
     model = copy.deepcopy(loaded.model).train()
     before = evaluate(model, held)
-    autocast, _ = training_bf16("auto", torch.device("cpu"), lr)
+    autocast, _ = training_bf16("auto", torch.device("cpu"), lr, loaded.model.config.cell)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     state = None
     total = len(train)

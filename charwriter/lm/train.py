@@ -24,6 +24,7 @@ import time
 from collections import deque
 from dataclasses import replace
 from datetime import datetime, timezone
+from functools import lru_cache
 from pathlib import Path
 from typing import Callable
 
@@ -157,20 +158,42 @@ run's course is set, so it is crossed in fp32; past it bf16 held at 3e-3 (300 st
 PLATEAU_WINDOW = 20
 
 
-def native_bf16_cpu() -> bool:
+@lru_cache(None)
+def bf16_training_fails(cell: str = "lstm") -> str | None:
+    """What this CPU lacks to train a `cell` in bf16, or None where it can: one forward and backward step of a tiny
+    model under autocast, tried once per process. Tried rather than read from the CPU's flags: oneDNN's bf16 LSTM
+    needs AVX-512 (without it: "could not create a primitive descriptor for the LSTM forward propagation
+    primitive"), a GRU runs anywhere, and ONEDNN_MAX_CPU_ISA can hide what the flags claim."""
+    with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
+        model = CharRNN(ModelConfig(vocab_size=4, hidden_size=8, num_layers=1, dropout=0.0, cell=cell)).train()
+        try:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits, _ = model(torch.zeros(2, 3, dtype=torch.long))
+            logits.float().sum().backward()
+        except (RuntimeError, NotImplementedError) as error:
+            if "primitive descriptor" in str(error):
+                return f"no AVX-512, which oneDNN's bf16 {cell.upper()} needs"
+            return str(error).split(". ")[0]
+    return None
+
+
+def native_bf16_cpu(cell: str = "lstm") -> bool:
+    """Whether the CPU has native bf16 (its flags: speed) and trains a `cell` in it (tried)."""
     from charwriter.lm.precision import cpu_summary
 
-    return any(flag in cpu_summary() for flag in ("avx512_bf16", "amx_bf16"))
+    native = any(flag in cpu_summary() for flag in ("avx512_bf16", "amx_bf16"))
+    return native and bf16_training_fails(cell) is None
 
 
-def bf16_after_plateau(requested: str, device: torch.device, lr: float) -> bool:
+def bf16_after_plateau(requested: str, device: torch.device, lr: float, cell: str = "lstm") -> bool:
     """`auto` where bf16 is native on the CPU but the rate is above `BF16_MAX_LR_ON_CPU`: fp32 until the loss has
     left the unigram plateau, bf16 from there."""
-    return requested == "auto" and device.type == "cpu" and lr > BF16_MAX_LR_ON_CPU and native_bf16_cpu()
+    return requested == "auto" and device.type == "cpu" and lr > BF16_MAX_LR_ON_CPU and native_bf16_cpu(cell)
 
 
-def training_bf16(requested: str, device: torch.device, lr: float = 1e-3) -> tuple[bool, str]:
-    """Whether the training step starts with its matmuls in bf16 (autocast), and why, for the progress line."""
+def training_bf16(requested: str, device: torch.device, lr: float = 1e-3, cell: str = "lstm") -> tuple[bool, str]:
+    """Whether the training step starts with its matmuls in bf16 (autocast), and why, for the progress line; a
+    `UserError` for `bf16` on a CPU that cannot train this cell in it."""
     if requested == "fp32":
         return False, "fp32 (--precision)"
     if device.type == "cuda":
@@ -180,11 +203,17 @@ def training_bf16(requested: str, device: torch.device, lr: float = 1e-3) -> tup
         return False, "fp32 (this GPU has no native bf16)"
     if device.type != "cpu":
         return False, f"fp32 (bf16 is not used on {device.type})"
+    lacks, model = bf16_training_fails(cell), "an LSTM" if cell == "lstm" else "a GRU"
+    if requested == "bf16" and lacks:
+        raise UserError(f"--precision bf16: this CPU cannot train {model} in bf16 ({lacks}) — use --precision fp32"
+                        " or auto")
     if requested == "bf16":
-        return True, "bf16 (--precision)" + ("" if native_bf16_cpu() else "; this CPU has no native bf16: slow")
-    if not native_bf16_cpu():
+        return True, "bf16 (--precision)" + ("" if native_bf16_cpu(cell) else "; this CPU has no native bf16: slow")
+    if lacks:
+        return False, f"fp32 (this CPU cannot train {model} in bf16: {lacks})"
+    if not native_bf16_cpu(cell):
         return False, "fp32 (this CPU has no native bf16)"
-    if bf16_after_plateau(requested, device, lr):
+    if bf16_after_plateau(requested, device, lr, cell):
         return False, "fp32 until the loss leaves the unigram plateau, then bf16 (native on this CPU)"
     return True, "bf16 (native on this CPU)"
 
@@ -219,10 +248,11 @@ class Trainer:
         self.corpus_path = corpus_path
         self._stop_reason: str | None = None
         self.device = pick_device(config.device)
-        self.autocast, self.precision_reason = training_bf16(config.precision, self.device, config.lr)
+        # config.cell is the model's: the command line sets it from --init-from, a resumed run from its checkpoint
+        self.autocast, self.precision_reason = training_bf16(config.precision, self.device, config.lr, config.cell)
         # `auto` above BF16_MAX_LR_ON_CPU: bf16 once the mean loss of the last steps falls below this
         self.bf16_below = corpus.unigram_entropy() - PLATEAU_MARGIN if bf16_after_plateau(
-            config.precision, self.device, config.lr) else None
+            config.precision, self.device, config.lr, config.cell) else None
         self.recent_losses: list[float] = []
         self.bf16_after: int | None = None  # the last fp32 step, when `bf16_below` turned bf16 on
         self.threads_reason = "torch's default"  # the command line measures and says (charwriter.lm.threads)

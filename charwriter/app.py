@@ -13,6 +13,7 @@ import threading
 from pathlib import Path
 from typing import Iterable
 
+from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -62,6 +63,15 @@ class CharwriterApp(RunsOwner, App[None]):
         # numpy and the model file for the first grey text, beside Textual's start (torch comes after that text).
         # Not a daemon: an exit during the read waits for it rather than tearing down a half-loaded extension.
         threading.Thread(target=_read_preview, args=(model or self.settings.model,), name="charwriter-preview").start()
+
+    async def on_event(self, event: events.Event) -> None:
+        # A terminal sends Alt+A as ESC then "a", which Textual reports as key "alt+a" with character "a": an Input or
+        # the TextArea with the focus inserts the "a" and stops the key before any binding sees it (the Pilot sends
+        # no character, so only a real terminal shows this). An Alt key never types its letter here: it is a key for
+        # the bindings (Alt+A replaces all, Alt+C toggles case, Alt+S picks, Alt+T types a tab).
+        if isinstance(event, events.Key) and event.character and "alt" in event.key.split("+")[:-1]:
+            event.character = None
+        await super().on_event(event)
 
     def get_default_screen(self) -> Screen:
         return WriteScreen(self.file, self.model, self.settings, self.precision)

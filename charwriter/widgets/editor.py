@@ -278,7 +278,9 @@ class Editor(TextArea):
                 self.set_reactive(TextArea.suggestion, full)
         theme = self._theme
         base = theme.base_style if theme and theme.base_style is not None else self.rich_style
-        text = Text(ghost[info[1] - first + 1], style=self.get_component_rich_style("text-area--suggestion"))
+        # The style goes on a span: `Text.render` leaves a Text's own `style` out (only printing a Text applies it),
+        # which drew these rows in the typed text's colour.
+        text = Text.assemble((ghost[info[1] - first + 1], self.get_component_rich_style("text-area--suggestion")))
         width = self.scrollable_content_region.size.width - self.gutter_width
         strip = Strip(text.render(self.app.console), cell_length=text.cell_len)
         return strip.extend_cell_length(width, theme.base_style if theme else None).apply_style(base)
@@ -402,11 +404,8 @@ class Editor(TextArea):
             self.clear_continuations()
 
     def _on_key(self, event: events.Key) -> None:
-        # A real terminal sends Alt+S as key "alt+s" with character "s", which TextArea would insert (the Pilot
-        # sends no character, so only tmux shows this). Stop TextArea's insert and let the key reach the bindings.
-        if event.key.startswith("alt+"):
-            event.prevent_default()
-        elif event.character and not event.is_printable and unicodedata.category(event.character) == "Cf":
+        # (Alt keys reach here without their character: `CharwriterApp.on_event`.)
+        if event.character and not event.is_printable and unicodedata.category(event.character) == "Cf":
             # TextArea inserts only what str.isprintable() accepts, which leaves out the format characters: the
             # zero-width joiner of an emoji sequence, Persian's zero-width non-joiner, the zero-width space.
             event.stop()

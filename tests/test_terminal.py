@@ -1,0 +1,105 @@
+"""charwriter in a real pseudo-terminal (`tests/terminal.py`): the bytes a terminal sends, the screen it draws.
+
+Each test starts the `charwriter` command with the session's tiny model, at 120x34 and at 80x24, and waits for
+what it expects on the screen (never a fixed sleep).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from terminal import Terminal
+
+SIZES = [pytest.param((120, 34), id="120x34"), pytest.param((80, 24), id="80x24")]
+
+
+@pytest.fixture
+def start(tmp_path, tiny_model_path, isolated_home):
+    """`start(args, size)`: charwriter running on a pty with the tiny model, once its model has loaded."""
+    started = []
+
+    def run(args: list[str], size: tuple[int, int]) -> Terminal:
+        term = Terminal([*args, "--model", str(tiny_model_path)], *size, env={"CHARWRITER_HOME": str(isolated_home)},
+                        cwd=str(tmp_path))
+        started.append(term)
+        term.wait(lambda: "model loading" not in term.lines()[-2] and "model" in term.lines()[-2], 60, "the model")
+        return term
+
+    yield run
+    for term in started:
+        term.close()
+
+
+def wrap_width(term: Terminal) -> int:
+    """Columns of text in the editor's rows: its box less the borders, the padding and the cursor's cell."""
+    return term.lines()[0].index("╮") + 1 - 5
+
+
+def press_to_focus(term: Terminal, key: str, placeholder: str) -> None:
+    """Press `key` and wait until the input showing `placeholder` has the focus (Textual moves the focus after the
+    key that asked for it: keys sent at once would still reach the old one). A focused input is drawn on another
+    background."""
+    y = term.row_of(placeholder)
+    x = term.lines()[y].index(placeholder)
+    unfocused = term.cells(y, x, x + 1)[0].bg
+    term.press(key)
+    term.wait(lambda: term.cells(y, x, x + 1)[0].bg != unfocused, what=f"the focus on {placeholder!r}")
+
+
+def editor_lines(term: Terminal) -> list[str]:
+    """The editor's rows of text (inside its box), without trailing spaces."""
+    right = term.lines()[0].index("╮")
+    return [line[2:right - 1].rstrip() for line in term.lines()[1:-3]]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_grey_text_wrapped_onto_the_next_row_keeps_the_suggestion_style(start, tmp_path, size):
+    """A continuation that does not fit on the cursor's row goes on below in grey italics, never as typed text."""
+    term = start(["write", str(tmp_path / "story.txt")], size)
+    phrase = "Zorvath Quellin marched to the river."
+    term.type(f"{phrase}\n{phrase}\n")
+    # The third "Zorvath" ends two cells before the wrap, so the memory's " Quellin" must go on the next row.
+    line = "a " * ((wrap_width(term) - 2 - len("Zorvath")) // 2) + "Zorvath"
+    term.type(line)
+    term.wait(lambda: any(row.strip() == "Quellin" for row in editor_lines(term)), what="Quellin below the line")
+    y = [row.strip() for row in editor_lines(term)].index("Quellin") + 1
+    typed = term.cells(y - 1, 2, 3)[0]
+    ghost = [c for c in term.cells(y, 2, 2 + len("Quellin"))]
+    assert "".join(c.data for c in ghost) == "Quellin"
+    assert all(c.italics and c.fg != typed.fg for c in ghost), [(c.data, c.fg, c.italics) for c in ghost]
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_alt_keys_in_the_find_bar_run_their_bindings(start, tmp_path, size):
+    """Alt+A (ESC a) replaces every match and Alt+C (ESC c) makes the search case-sensitive; neither types its
+    letter into the field that has the focus."""
+    story = tmp_path / "story.txt"
+    story.write_text("Marta met marta by the river. Marta waved.\n", encoding="utf-8")
+    term = start(["write", str(story)], size)
+    term.press("ctrl+f")
+    term.wait_for("alt+c Case")  # the footer shows the find bar's keys once its field has the focus
+    term.type("Marta")
+    term.press("alt+c")
+    term.wait_for("Find (Aa)")
+    press_to_focus(term, "tab", "replace with")
+    term.type("Greta")
+    term.press("alt+a")
+    term.wait_for("replaced 2")
+    assert "Greta met marta by the river. Greta waved." in term.text()
+    assert "Gretaa" not in term.text() and "Martac" not in term.text()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_alt_keys_in_the_editor_never_type_their_letter(start, tmp_path, size):
+    """Alt+T types a tab (not a "t"); an Alt key with no binding types nothing."""
+    story = tmp_path / "story.txt"
+    term = start(["write", str(story)], size)
+    term.type("one")
+    term.press("alt+t")
+    term.type("two")
+    term.press("alt+x")
+    term.type("three")
+    term.wait(lambda: "three" in term.text(), what="three")
+    term.press("ctrl+s")
+    term.wait_for("saved")
+    assert story.read_text(encoding="utf-8") == "one\ttwothree"

@@ -168,6 +168,33 @@ async def test_form_offers_weight_dropout_and_forget_bias(text_file, tmp_path):
         assert form.query_one("#weight_dropout", Input).value == "0"
 
 
+@pytest.mark.parametrize("lacks", [None, "no AVX-512, which oneDNN's bf16 LSTM needs"])
+async def test_the_form_offers_only_the_precisions_that_train_here(text_file, monkeypatch, lacks):
+    """bf16 once a worker has tried it and it ran; on a CPU that cannot (an AVX2-only one), auto and fp32, and a past
+    run's bf16 comes back as auto."""
+    from textual.widgets import Select
+
+    from charwriter.lm import train
+
+    monkeypatch.setattr(train, "bf16_training_fails", lambda cell="lstm": lacks)
+    monkeypatch.setattr(train, "pick_device", lambda name: train.torch.device("cpu"))
+    app = TrainApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await fill(pilot, text_file, **TINY)
+        form = form_of(app)
+        select = form.query_one("#precision", Select)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        offered = ("auto", "fp32") if lacks else ("auto", "fp32", "bf16")
+        assert form.offered["precision"] == offered
+        assert [value for _, value in select._options] == list(offered)
+        form.load(None, {"precision": "bf16"})
+        assert select.value == ("auto" if lacks else "bf16")
+        await wait_for(pilot, lambda: form.valid, what="a valid form")
+        argv = train_command(text_file, Path("run"), form.request().options)
+        assert argv[argv.index("--precision") + 1] == select.value
+
+
 async def test_train_watch_leave_come_back_stop_resume_finish(text_file):
     app = TrainApp()
     async with app.run_test(size=SIZE) as pilot:
@@ -410,7 +437,7 @@ async def test_a_run_that_turned_bf16_says_so_in_its_line(tiny_model_path):
 
 @pytest.mark.parametrize("size", [SIZE, (80, 24), (160, 48)])
 def test_snapshot_of_a_finished_run(snap_compare, tiny_model_path, size):
-    """At 120×40 you should see, on the left, the New run form as the user left it (the seed's defaults, the line
+    """At 120×40 you should see, on the left, the New run form as the user left it (the seed's defaults, Precision auto, the line
     "Give a text file to train on."), the buttons (Start dim, Extend, Write with this model green) and the past runs
     table with the row "fixed-run  finished  100/100  2.000  1s"; on the right the plot "fixed-run — loss" with axes
     (step, nats/char), a legend "train" / "validation" and two falling curves, both progress bars full (Epoch 2/2,

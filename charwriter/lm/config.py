@@ -112,8 +112,9 @@ class TrainConfig:
                           resumable=True)
     precision: str = _option("auto", "matmuls in auto (bf16 where native; on a CPU above lr 1e-3, once the loss has"
                              " left the unigram plateau), fp32 or bf16; weights, optimizer state and files stay"
-                             " fp32", choices=TRAIN_PRECISIONS,
-                             resumable=True)
+                             " fp32", choices=TRAIN_PRECISIONS, label="Precision",
+                             resumable=True, tooltip="The training step's matmuls: auto (bf16 where this CPU or GPU"
+                             " has it natively), fp32, or bf16 where it runs here")
     eval_every: int = _option(50, "validate every N steps, and at every epoch end (default 50; 0: epoch ends only)",
                               label="Val every", resumable=True, low=0)
     log_every: int = _option(1, "a step event every N steps, their mean loss (default 1)", resumable=True,

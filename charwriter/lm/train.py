@@ -177,6 +177,14 @@ def bf16_training_fails(cell: str = "lstm") -> str | None:
     return None
 
 
+def trainable_precisions(device: str = "auto", cell: str = "lstm") -> tuple[str, ...]:
+    """The `--precision` values a run on `device` can train with here (what the training form offers): bf16 only
+    where it runs."""
+    if pick_device(device).type == "cpu" and bf16_training_fails(cell):
+        return tuple(p for p in TRAIN_PRECISIONS if p != "bf16")
+    return TRAIN_PRECISIONS
+
+
 def native_bf16_cpu(cell: str = "lstm") -> bool:
     """Whether the CPU has native bf16 (its flags: speed) and trains a `cell` in it (tried)."""
     from charwriter.lm.precision import cpu_summary

@@ -5,7 +5,8 @@ Every change is checked at once, in a thread worker, by the trainer's own code (
 or too short corpus, an impossible dropout. A valid form shows the corpus size, the vocabulary, batches per epoch
 and an estimate of the time per epoch. The fields and their defaults are the trainer's (`TrainConfig`, the seed's), in the
 form at once (`charwriter.lm.config` needs no torch); only the corpus check and the list of starting models load
-the trainer, in a worker.
+the trainer, in a worker. The precision field offers bf16 once a worker has tried it on this machine
+(`trainable_precisions`): a CPU that cannot train in bf16 gets auto and fp32.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ SWITCHES = {name for name in FORM_OPTIONS if kind_of(name) is bool}
 TEXTS = {name for name in FORM_OPTIONS if kind_of(name) is str and not option_of(name).choices}
 OPTIONAL = {name for name in FORM_OPTIONS if option_of(name).optional}  # empty: the trainer's default (None)
 CHOICES = {name: option_of(name).choices for name in FORM_OPTIONS if option_of(name).choices}
+UNTRIED = {"precision": ("bf16",)}  # offered once a worker has tried them on this machine (`trainable_precisions`)
 FROM_SCRATCH = "scratch"
 CHECK_DELAY = 0.25  # seconds of quiet before the corpus is (re)read
 
@@ -58,6 +60,9 @@ class TrainForm(Vertical):
         self.defaults: dict = TrainConfig().to_dict()
         self.info: CorpusInfo | None = None
         self._debounce: Timer | None = None
+        self.offered = {name: tuple(c for c in choices if c not in UNTRIED.get(name, ()))
+                        for name, choices in CHOICES.items()}
+        """Per choice field, the values its Select offers now."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="row"):
@@ -77,7 +82,7 @@ class TrainForm(Vertical):
                 yield Label(LABELS[name], classes="field-label")
                 value, tooltip = self.defaults[name], option_of(name).tooltip or option_of(name).help
                 if name in CHOICES:
-                    yield Select([(c, c) for c in CHOICES[name]], value=value, allow_blank=False, id=name,
+                    yield Select([(c, c) for c in self.offered[name]], value=value, allow_blank=False, id=name,
                                  compact=True, tooltip=tooltip)
                 elif name in SWITCHES:
                     yield Checkbox("add", value=bool(value), id=name, compact=True, tooltip=tooltip)
@@ -90,6 +95,7 @@ class TrainForm(Vertical):
     def on_mount(self) -> None:
         # After the first refresh: a fast worker could otherwise come back before every field is mounted.
         self.call_after_refresh(self.load_models)
+        self.call_after_refresh(self.load_precisions)
         self.call_after_refresh(self.check)
 
     @work(thread=True, group="form-models")
@@ -106,9 +112,26 @@ class TrainForm(Vertical):
         if any(path == chosen for _, path in models):
             select.value = chosen
 
+    @work(thread=True, group="form-precisions")
+    def load_precisions(self) -> None:
+        from charwriter.lm.train import trainable_precisions
+
+        offered = trainable_precisions()  # bf16 is tried once per process: a step of a tiny model
+        self.app.call_from_thread(self._fill_precisions, offered)
+
+    def _fill_precisions(self, offered: tuple[str, ...]) -> None:
+        if not self.is_attached:
+            return
+        self.offered["precision"] = offered
+        select = self.query_one("#precision", Select)
+        chosen = select.value
+        select.set_options([(p, p) for p in offered])
+        select.value = chosen if chosen in offered else self.defaults["precision"]
+
     def set_option(self, name: str, value, only_if_empty: bool = False) -> None:
         if name in CHOICES:
-            self.query_one(f"#{name}", Select).value = value
+            # a past run's bf16 on a CPU that cannot train in it: the default instead
+            self.query_one(f"#{name}", Select).value = value if value in self.offered[name] else self.defaults[name]
             return
         if name in SWITCHES:
             self.query_one(f"#{name}", Checkbox).value = bool(value)

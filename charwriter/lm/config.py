@@ -12,7 +12,12 @@ import math
 from dataclasses import MISSING, asdict, dataclass, field, fields
 
 from charwriter.errors import UserError
-from charwriter.lm.modelfile import CELLS
+from charwriter.lm.alphabet import MAX_VOCAB
+
+CELLS = ("lstm", "gru")
+MODEL_LIMITS = {"vocab_size": (1, MAX_VOCAB), "hidden_size": (1, 8192), "num_layers": (1, 16)}
+"""Sane maxima for a model: `train` refuses beyond them and so does the loader (a hostile or broken file would ask
+for absurd memory or time)."""
 
 SCHEDULES = ("constant", "cosine")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -65,14 +70,20 @@ def _option(default, help: str, **kwargs):
     return field(default=default, metadata={"option": Option(help, **kwargs)})
 
 
+def _model_limit(name: str) -> dict:
+    """The bounds of an option that shapes the model: the loader's (`MODEL_LIMITS`), so what trains loads."""
+    low, high = MODEL_LIMITS[name]
+    return {"low": low, "high": high}
+
+
 AT_LEAST_1 = {"low": 1}
 FRACTION_BELOW_1 = {"low": 0, "high": 1, "high_open": True}
 
 
 @dataclass
 class TrainConfig:
-    hidden_size: int = _option(512, "LSTM width (seed: 512)", label="Hidden size", **AT_LEAST_1)
-    num_layers: int = _option(2, "stacked layers (seed: 2)", label="Layers", **AT_LEAST_1)
+    hidden_size: int = _option(512, "LSTM width (seed: 512)", label="Hidden size", **_model_limit("hidden_size"))
+    num_layers: int = _option(2, "stacked layers (seed: 2)", label="Layers", **_model_limit("num_layers"))
     dropout: float = _option(0.5, "dropout between layers and before the head (seed: 0.5)", label="Dropout",
                              **FRACTION_BELOW_1)
     cell: str = _option("lstm", "lstm (seed) or gru", choices=CELLS)

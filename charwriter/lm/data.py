@@ -1,7 +1,7 @@
 """Reading a text corpus, its vocabulary, the train/validation split and the seed's batching.
 
-A corpus is any UTF-8 text file. Newlines are normalised (CRLF and CR become LF) and a leading BOM is dropped, so
-`anna.txt` yields the seed's 83 characters. The vocabulary is the *sorted* set of characters (the seed used
+A corpus is any UTF-8 text file, read as a model holds text (`charwriter.lm.alphabet`): CRLF and CR become LF, odd
+spaces spaces, a BOM or a soft hyphen is dropped, so `anna.txt` yields the seed's 83 characters. The vocabulary is the *sorted* set of characters (the seed used
 `tuple(set(text))`, whose order changes between Python processes) and travels inside every model file.
 
 Batching follows the seed: the training text is cut into `batch_size` contiguous streams read side by side in
@@ -21,22 +21,17 @@ import numpy as np
 import torch
 
 from charwriter.errors import CorpusError
+from charwriter.lm.alphabet import check_vocab, model_text
 from charwriter.lm.config import DEFAULT_GLOB
 from charwriter.textfile import read_text_file
 
 MAX_CORPUS_BYTES = 2_000_000_000  # a sanity cap: the encoded corpus lives in memory
 
 
-CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # control characters but tab and newline (CR is a newline)
-
-
 def normalise_text(text: str) -> str:
-    """CRLF and CR to LF, leading BOM dropped, other control characters (form feeds, escapes) to spaces: the same
-    text whatever platform wrote it, in characters a model file may hold."""
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return CONTROL.sub(" ", text) if CONTROL.search(text) else text
+    """The text as a model holds it (`charwriter.lm.alphabet`): CRLF and CR to LF, any space to a space, control
+    characters to spaces, invisible formatting (a BOM, soft hyphens) dropped; the same text whatever wrote it."""
+    return model_text(text)
 
 
 def read_text(path: str | Path, encoding: str = "utf-8", what: str = "corpus") -> str:
@@ -232,6 +227,10 @@ class Corpus:
             if not text:
                 raise CorpusError(f"{name}: none of its characters are in the model's vocabulary"
                                   " — give a text in the model's alphabet, or train a new model on it")
+        problem = check_vocab(list(vocab))
+        if problem:  # the loader's own rule: a model this corpus trains must load
+            raise CorpusError(f"{name}: {problem} — a model cannot hold them; give a text with fewer distinct"
+                              " characters")
         return cls(name, text, list(vocab), encode(text, vocab), val_fraction, sha256_text(text))
 
     @property

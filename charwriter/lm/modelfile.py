@@ -14,12 +14,13 @@ from pathlib import Path
 from typing import Callable
 
 from charwriter.errors import ModelFileError
+from charwriter.lm.alphabet import check_vocab
+from charwriter.lm.config import CELLS, MODEL_LIMITS
 from charwriter.textfile import regular_file_problem
 
 FORMAT = "charwriter-model"
 CHECKPOINT_FORMAT = "charwriter-checkpoint"
 FORMAT_VERSION = 1
-CELLS = ("lstm", "gru")
 
 STORAGE_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 """How a model file may store its weights. The loader always computes in fp32; 16 bits halve the file (fp16 keeps
@@ -29,8 +30,6 @@ three more bits of each weight than bf16, and trained weights are far below its 
 PICK_ANOTHER = " — pick another model (`charwriter models`) or train this one again"
 NOT_OURS = " — give a model file written by `charwriter train`"
 
-# Sane maxima for a model file's config: beyond these a hostile or broken file would ask for absurd memory or time.
-CONFIG_LIMITS = {"vocab_size": (1, 1 << 16), "hidden_size": (1, 8192), "num_layers": (1, 16)}
 MAX_WEIGHT = 1e4  # trained weights are small; beyond this the model's arithmetic overflows (nan suggestions)
 
 
@@ -59,27 +58,12 @@ class ModelConfig:
         return cls(**data)
 
 
-def check_vocab(vocab) -> str | None:
-    """What is wrong with a model's vocabulary (None: nothing): distinct single printable characters, newline and
-    tab allowed, no surrogates."""
-    if not isinstance(vocab, list) or not vocab:
-        return "the vocabulary is not a non-empty list"
-    for ch in vocab:
-        if not isinstance(ch, str) or len(ch) != 1:
-            return f"vocabulary entry {ch!r} is not one character"
-        if "\ud800" <= ch <= "\udfff" or (not ch.isprintable() and ch not in "\n\t" and ch != " "):
-            return f"vocabulary entry {ch!r} is a control character or a surrogate"
-    if len(set(vocab)) != len(vocab):
-        return "the vocabulary holds a character twice"
-    return None
-
-
 def _config(meta: dict) -> ModelConfig:
     """The model config of a file's metadata, checked for types and sane ranges before anything is built."""
     raw = meta.get("config")
     if not isinstance(raw, dict):
         raise ValueError("no config object")
-    for name, (low, high) in CONFIG_LIMITS.items():
+    for name, (low, high) in MODEL_LIMITS.items():
         value = raw.get(name)
         if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
             raise ValueError(f"{name} {value!r} is not a whole number from {low} to {high}")

@@ -11,6 +11,8 @@ import math
 import re
 import unicodedata
 
+from charwriter.lm.alphabet import model_char
+
 SENTENCE_ENDS = ".!?"
 CLOSING = "\"')]\u201d\u2019"
 WORD_EXTRA = 16  # a continuation that reaches L inside a word may run this far past L to finish it
@@ -31,10 +33,10 @@ LOOKALIKES = {
     **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
     **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
     "\u2026": "...",
-    **dict.fromkeys("\t\u00a0\u2007\u2009\u200a\u202f\u3000", " "),
-    **dict.fromkeys("\r\u2028\u2029", "\n"),
+    "\t": " ",
 }
-"""Characters a model trained on plain text may lack, and what it knows that looks the same."""
+"""Characters a model trained on plain text may lack, and what it knows that looks the same (odd spaces and line
+separators are the alphabet's rule: `model_char`)."""
 
 
 def translate(ch: str, index: dict[str, int]) -> str:
@@ -43,6 +45,9 @@ def translate(ch: str, index: dict[str, int]) -> str:
     `generate`'s for its prime."""
     if ch in index:
         return ch
+    ruled = model_char(ch)  # what training would have made of it: a no-break space is a space, a soft hyphen nothing
+    if ruled != ch:
+        return translate(ruled, index) if ruled else ""
     decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
     for candidate in (LOOKALIKES.get(ch), decomposed, " " if ch.isspace() else None):
         if candidate and all(c in index for c in candidate):

@@ -42,6 +42,8 @@ from charwriter.engine import Engine, EngineSettings
 from charwriter.lm.adapt import adapt, adaptable
 from charwriter.lm.checkpoint import load_model
 from charwriter.lm.data import gutenberg_body, read_text
+from charwriter.lm.lexicon import bundled as bundled_lexicon
+from charwriter.lm.rules import PARTIAL_WORD, WORD_START
 from charwriter.lm.registry import resolve_model
 from charwriter.settings import Settings
 from charwriter.widgets.editor import TAKES_THE_SPACE
@@ -61,16 +63,29 @@ class Tally:
     static_nats: float = 0.0
     memory_nats: float = 0.0
     scored: int = 0
+    grey_shown: int = 0  # keystrokes where a grey text was shown
+    grey_taken: int = 0  # ... and the writer took at least one word of it (Tab or Alt+Right)
+    pane_words: int = 0  # the pane's alternatives that complete or add a word
+    pane_known: int = 0  # ... a word the word list or the document knows
 
     def add(self, other: "Tally") -> None:
         for name in ("chars", "keys", "grey_saved", "pane_saved", "accepts", "accepted_chars", "static_nats",
-                     "memory_nats", "scored"):
+                     "memory_nats", "scored", "grey_shown", "grey_taken", "pane_words", "pane_known"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         self.latencies += other.latencies
 
     @property
     def ksr(self) -> float:
         return 1 - self.keys / max(1, self.chars)
+
+    @property
+    def precision(self) -> float:
+        """The grey text's acceptance rate: of the keystrokes that showed one, the share where a word was taken."""
+        return self.grey_taken / max(1, self.grey_shown)
+
+    @property
+    def known_share(self) -> float:
+        return self.pane_known / max(1, self.pane_words)
 
 
 def app_settings(**changes) -> EngineSettings:
@@ -127,6 +142,10 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
         suggestions = engine.suggest(history + target[:typed])
         tally.latencies.append((time.perf_counter() - started) * 1000)
         chars, keys, kind = best_action(suggestions, target[typed:])
+        if suggestions and suggestions[0].text.strip():
+            tally.grey_shown += 1
+            tally.grey_taken += kind.startswith(("tab", "word"))
+        count_pane_words(tally, suggestions[1:], history + target[:typed])
         typed += chars
         tally.keys += keys
         if kind.startswith(("tab", "word")):
@@ -138,6 +157,20 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
             tally.accepts += 1
             tally.accepted_chars += chars
     return tally
+
+
+def count_pane_words(tally: Tally, alternatives, document: str) -> None:
+    """How many of the pane's alternatives complete or add a word, and how many of those words exist: the word list
+    knows them, or the document used them."""
+    lexicon = bundled_lexicon()
+    start = PARTIAL_WORD.search(document[-64:]).group(0)
+    for alternative in alternatives:
+        word = (start + WORD_START.match(alternative.text.lstrip(" \"'(\u201c\u2018")).group(0)).strip("'-")
+        if not any(ch.isalpha() for ch in word):
+            continue
+        tally.pane_words += 1
+        tally.pane_known += bool((lexicon is not None and lexicon.knows(word)) or
+                                 re.search(rf"\b{re.escape(word)}\b", document[-200_000:]))
 
 
 def score_passage(engine: Engine, history: str, target: str, tally: Tally) -> None:
@@ -173,7 +206,7 @@ ADAPTED: dict = {}  # (text name, passage start) -> the adapted weights, shared 
 def adapted_weights(loaded, name: str, start: int, history: str):
     """The model adapted to the document before the passage, as the app adapts it after opening the document
     (`charwriter.lm.adapt`), or None when the app would not adapt it or the adaptation was not better."""
-    key = (name, start)
+    key = (name, start, len(history))
     if key not in ADAPTED:
         result = adapt(loaded, history) if adaptable(history) else None
         if result is not None:
@@ -184,10 +217,13 @@ def adapted_weights(loaded, name: str, start: int, history: str):
     return ADAPTED[key]
 
 
-def run(loaded, name: str, text: str, settings: EngineSettings, args, adapting: bool = True) -> Tally:
+def run(loaded, name: str, text: str, settings: EngineSettings, args, adapting: bool = True,
+        keep: int | None = None) -> Tally:
+    """The passages of `text` typed with these settings; `keep`: the characters of the document before each passage
+    (None: all of it, a long document; 0: a new document)."""
     total = Tally()
     for start, chars in passages(text, args):
-        history = text[max(0, start - args.history) if args.history is not None else 0 : start]
+        history = text[max(0, start - keep) if keep is not None else 0 : start]
         target = text[start : start + chars]
         weights = adapted_weights(loaded, name, start, history) if adapting else None
 
@@ -205,7 +241,9 @@ def run(loaded, name: str, text: str, settings: EngineSettings, args, adapting: 
 def report(name: str, label: str, t: Tally) -> None:
     per_accept = t.accepted_chars / t.accepts if t.accepts else 0.0
     line = (f"{name} [{label}]: {t.chars:,} chars, {t.keys:,} keys, KSR {t.ksr:.3f} (grey text {t.grey_saved / t.chars:.3f},"
-            f" pane {t.pane_saved / t.chars:.3f}), {per_accept:.1f} chars per accept, keystroke p50"
+            f" pane {t.pane_saved / t.chars:.3f}), grey text precision {t.precision:.3f} ({t.grey_taken:,} of"
+            f" {t.grey_shown:,}), pane words known {t.known_share:.3f} ({t.pane_known:,} of {t.pane_words:,}),"
+            f" {per_accept:.1f} chars per accept, keystroke p50"
             f" {percentile(t.latencies, 0.5):.1f} ms p95 {percentile(t.latencies, 0.95):.1f} ms")
     if t.scored:
         line += (f"; loss {t.static_nats / t.scored:.4f} nats/char model alone, {t.memory_nats / t.scored:.4f} with"
@@ -213,16 +251,20 @@ def report(name: str, label: str, t: Tally) -> None:
     print(line, flush=True)
 
 
+DOCUMENTS = [("long document", None), ("new document", 0)]  # all of the text before a passage, or none
+
 VARIANTS = {
     "memory": [("memory on", {}), ("memory off", {"memory": False})],
     "no-repeat": [("no-repeat 12", {}), ("no-repeat off", {"no_repeat": 0})],
     "k": [("K=3", {"k": 3, "beam_width": 6}), ("K=5", {"k": 5, "beam_width": 8}), ("K=9", {"k": 9, "beam_width": 10})],
     "confidence": [("whole", {"ghost_confidence": 0.0}), ("p>=0.1", {"ghost_confidence": 0.1}),
                    ("p>=0.25", {"ghost_confidence": 0.25})],
-    "words": [("document words after 2", {}), ("after 0", {"document_words_after": 0}),
+    "document-words": [("document words after 2", {}), ("after 0", {"document_words_after": 0}),
               ("after 8", {"document_words_after": 8}), ("none", {"document_words_after": 99})],
     "ghost": [("beam", {"ghost": "beam"}), ("greedy", {"ghost": "greedy"})],
     "adapt": [("adapted", {}), ("not adapted", {"adapt": False})],
+    "words": [("word list", {}), ("model's words", {"words": False})],
+    "typography": [("the document's typography", {}), ("plain", {"typography": False})],
 }
 
 
@@ -233,7 +275,8 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=None, help="type from this character on (one passage)")
     parser.add_argument("--chars", type=int, default=1000, help="characters per passage (default 1000)")
     parser.add_argument("--passages", type=int, default=3, help="passages over the last 10 %% (default 3)")
-    parser.add_argument("--history", type=int, default=None, help="keep only the last N characters before a passage")
+    parser.add_argument("--history", type=int, default=None, help="keep only the last N characters before a passage"
+                        " (default: both a long document, all of the text before it, and a new document, none)")
     parser.add_argument("--no-memory", action="store_true", help="the document memory off")
     parser.add_argument("--no-adapt", action="store_true", help="do not adapt the model to the document")
     parser.add_argument("--compare", choices=sorted(VARIANTS), help="run the variants of one setting side by side")
@@ -255,20 +298,25 @@ def main() -> None:
         variants.append((label, changes))
     variants = variants or [("memory on" if base.memory else "memory off", {})]
     print(f"model {loaded.name}; K={base.k} L={base.max_len} temperature {base.temperature} top-k {base.top_k};"
-          f" history {'all' if args.history is None else args.history} chars; torch threads 1", flush=True)
+          f" {'adapted' if not args.no_adapt else 'not adapted'}; torch threads 1", flush=True)
+    documents = DOCUMENTS if args.history is None else [(f"history {args.history:,}", args.history)]
     results = []
     for path in args.texts:
         text = gutenberg_body(read_text(path))
         name = Path(path).name
-        for label, changes in variants:
-            changes = dict(changes)
-            adapting = changes.pop("adapt", not args.no_adapt)
-            tally = run(loaded, name, text, replace(base, **changes), args, adapting)
-            report(name, label, tally)
-            results.append((name, label, tally))
+        for document, keep in documents:
+            for label, changes in variants:
+                changes = dict(changes)
+                adapting = changes.pop("adapt", not args.no_adapt)
+                tally = run(loaded, name, text, replace(base, **changes), args, adapting, keep)
+                report(name, f"{document}, {label}", tally)
+                results.append((name, f"{document}, {label}" if len(variants) > 1 else document, tally))
+    print(f"{'text':<40} {'document':<32} {'KSR':>6} {'grey':>6} {'precision':>9} {'known':>6}")
     for name, label, tally in results:
-        suffix = f" [{label}]" if len(variants) > 1 else ""
-        print(f"KSR {name}{suffix}: {tally.ksr:.3f}")
+        print(f"{name:<40} {label:<32} {tally.ksr:6.3f} {tally.grey_saved / max(1, tally.chars):6.3f}"
+              f" {tally.precision:9.3f} {tally.known_share:6.3f}")
+    for name, label, tally in results:
+        print(f"KSR {name} [{label}]: {tally.ksr:.3f}")
 
 
 if __name__ == "__main__":

@@ -82,13 +82,17 @@ import torch.nn.functional as F
 
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
+from charwriter.lm.lexicon import WORD as LEXICON_WORD
+from charwriter.lm.lexicon import Lexicon
+from charwriter.lm.lexicon import bundled as bundled_lexicon
 from charwriter.lm.memory import MIN_WORD, DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
                                  SENTENCE_END, SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats, char_classes,
-                                 default_start, finished, grow, translate)
+                                 default_start, finished, grow, restates_punctuation, restyle, translate,
+                                 typography_of)
 from charwriter.lm.sample import masked_probs
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
@@ -102,6 +106,11 @@ WORD_STEPS = 24  # the beam search for the first word gives up after this many c
 OPENING = " \"'(["  # characters a continuation may start with before its first word
 DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take the grey text from the model's
 DRAFT_MIN = 2  # a shorter guess of the memory's is stepped: one run costs about a step (see `_walk_draft`)
+TYPOGRAPHY_SAMPLE = 20_000  # the document's typography is read from this much text before the cursor
+PROPOSE_AFTER = 2  # letters typed before the word list proposes completions the beam missed
+PROPOSALS = 6  # the word list's most frequent completions scored by the model on a keystroke (one batch a letter)
+GUESSES_SHOWN = 2  # alternatives nobody knows, shown only when no suggestion is a known word
+GUESS = -1.01  # a word nobody knows is rated at most this: "a guess" (widgets.suggestions: below -1.0)
 DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
 
 
@@ -137,6 +146,8 @@ class EngineSettings:
     # before it (0: off); loops and restatements of what was just accepted are what a writer rejects
     guesses: bool = True  # the memory's guesses, read in one run where the precision has one (`_walk_draft`);
     # False: every character stepped (the same suggestions: benchmarks/suggest_latency.py compares the time)
+    words: bool = True  # judge words by the document and the word list (`_real_words`); False: the model alone
+    typography: bool = True  # suggestions in the document's own quotes, apostrophes, dashes and ellipses
     precision: str = "auto"  # the step's matmuls: "auto" measures fp32/bf16/fp16/int8 once per model and machine and
     # takes the fastest that agrees with fp32 (charwriter.lm.precision); or one of them
 
@@ -275,6 +286,15 @@ class _Mixed:
                       [m.own[r] if m.own is not None else {} for m, r in parts])
 
 
+def _document_knows(word: str, memory: DocumentMemory | None, window: str) -> bool:
+    """Has the document used this word (its word index, in any of its usual cases, or the window read)?"""
+    if memory is not None:
+        counts = memory.words.counts
+        if any(counts.get(form) for form in (word, word.lower(), word.capitalize())):
+            return True
+    return word in window
+
+
 def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
     """The first (the ghost text) and the alternatives worth reading: not only punctuation or space, not far below
     the first in confidence, not the same as another but for spaces."""
@@ -325,6 +345,9 @@ class Engine:
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
         self._codes: dict[str, tuple[int, ...]] = {}  # per-character result of the unknown-character policy
         self._char_class = char_classes(self.vocab)  # per code, for the stopping rules
+        self._word_ends = [c for c, ch in enumerate(self.vocab) if not _is_word(ch) and self._char_class[c] != NEVER_SHOWN]
+        self.lexicon: Lexicon | None = bundled_lexicon() if self.settings.words else None
+        """The word list that judges suggestions' words (`charwriter.lm.lexicon`), None where switched off."""
         self._printable = torch.tensor([kind != NEVER_SHOWN for kind in self._char_class])
         self._snaps: dict[int, _Snapshot] = {}  # position -> the lanes there (see the module docstring)
         self._known = ""  # the document text the snapshots agree with, from `_known_start`
@@ -565,7 +588,12 @@ class Engine:
             if text is not None and not self._advance(text, document, cancelled, offset, quick):
                 return []
             self._ensure_context()
-            return self._generate(self._view[2], self._view[3], cancelled, resample)
+            out = self._generate(self._view[2], self._view[3], cancelled, resample)
+            if self.settings.typography and out:
+                before = text[-TYPOGRAPHY_SAMPLE:] if text is not None else self.window
+                style = typography_of(before)
+                out = [Suggestion(restyle(s.text, before, style), s.mean_logprob) for s in out]
+            return out
         finally:
             self.last_latency_ms = (time.perf_counter() - started) * 1000
 
@@ -730,10 +758,94 @@ class Engine:
                 out.append(Suggestion(text, score))
         if s.ghost != "beam":  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
-        out = worth_showing(out)
+        before = self.normalise(self.window[-8:])
+        out = worth_showing([suggestion for suggestion in out if not restates_punctuation(before, suggestion.text)])
         if memory is not None and s.ghost == "beam" and out:
             out = self._with_document_words(out, memory, k)
+        if s.words and s.ghost == "beam" and out and self.lexicon is not None:
+            out = self._real_words(out, memory, self._view[2], self._view[3], k)  # the cursor's state
         return out
+
+    # --- real words ---------------------------------------------------------------------------------------------
+
+    def _real_words(self, out: list[Suggestion], memory: DocumentMemory | None, state, logits,
+                    k: int) -> list[Suggestion]:
+        """Suggestions that complete or add words the writer can trust (`charwriter.lm.lexicon`): a word neither
+        the document nor the word list knows is rated a guess and shown only when nothing better exists (the grey
+        text stops before one it would add later); an alternative never ends in a hyphen or a dash; and the
+        list's likeliest completions of the letters typed, which the beam missed, are scored by the model and
+        take their place among the alternatives."""
+        window = self.window
+        if not self.lexicon.english_enough(window[-2000:]):
+            return out  # another language, or a jargon: the document's own words judge alone
+        start = PARTIAL_WORD.search(window[-64:]).group(0)
+        kept, guesses = [], []
+        for i, suggestion in enumerate(out):
+            if i and suggestion.text.rstrip().endswith("-"):
+                continue
+            unknown = self._first_unknown(start, suggestion.text, memory, window)
+            if unknown is None:
+                kept.append(suggestion)
+            elif i == 0 and unknown > 0 and suggestion.text[:unknown].strip(" \"'(["):
+                kept.append(Suggestion(suggestion.text[:unknown].rstrip("\"'(["), suggestion.mean_logprob))
+            else:
+                guesses.append(Suggestion(suggestion.text, min(suggestion.mean_logprob, GUESS)))
+        if len(start) >= PROPOSE_AFTER and start.isalpha():
+            kept = self._with_word_list(kept, start, state, logits, k)
+        return kept[:k] if kept else guesses[: 1 + GUESSES_SHOWN]
+
+    def _first_unknown(self, start: str, text: str, memory: DocumentMemory | None, window: str) -> int | None:
+        """Where in `text` the first word it completes or adds that nobody knows begins (<= 0: the word begun at
+        the cursor), or None."""
+        for match in LEXICON_WORD.finditer(start + text):
+            if match.end() <= len(start):
+                continue  # typed by the writer: theirs to judge
+            word = match.group(0)
+            if not (self.lexicon.knows(word) or _document_knows(word, memory, window)):
+                return match.start() - len(start)
+        return None
+
+    def _with_word_list(self, kept: list[Suggestion], start: str, state, logits, k: int) -> list[Suggestion]:
+        """The word list's most frequent completions of `start` that no suggestion offers, scored by the model
+        (`_score_words`), among the alternatives by their score when it is worth reading beside the first."""
+        shown = {start + WORD_START.match(suggestion.text).group(0) for suggestion in kept}
+        rests = [word[len(start) :] for word in self.lexicon.completions(start, PROPOSALS)
+                 if word not in shown and len(word) - len(start) >= 2]
+        if start.isupper() and len(start) > 1:
+            rests = [rest.upper() for rest in rests]
+        rests = [rest for rest in rests if self.normalise(rest) == rest]  # spelt in the model's own characters
+        if not rests:
+            return kept
+        floor = kept[0].mean_logprob - FAR_BELOW if kept else -math.inf  # a known word beats any guess
+        proposed = [Suggestion(rest + SPACE, score) for rest, score in zip(rests, self._score_words(state, logits, rests))
+                    if score >= floor]
+        if not kept:
+            return sorted(proposed, key=lambda p: -p.mean_logprob)[:k]
+        others = sorted(kept[1:] + proposed, key=lambda p: -p.mean_logprob) if proposed else kept[1:]
+        return ([kept[0]] + others)[:k]
+
+    @torch.inference_mode()
+    def _score_words(self, state, logits, rests: list[str]) -> list[float]:
+        """Mean log-probability per character the model alone gives each of `rests` after the cursor (`state`,
+        `logits`: the context's), counting the character that ends the word: all rows in one batch per step."""
+        codes = [self.encode(rest) for rest in rests]
+        ends = self._word_ends
+        n, longest = len(codes), max(map(len, codes))
+        logp = F.log_softmax(logits[:1], -1).expand(n, -1)
+        state = self._expand(self._rows(state, 0, 1), n)
+        totals = [0.0] * n
+        for t in range(longest + 1):
+            rows = logp.tolist()
+            for i, row_codes in enumerate(codes):
+                if t < len(row_codes):
+                    totals[i] += rows[i][row_codes[t]]
+                elif t == len(row_codes):
+                    totals[i] += math.log(max(1e-30, sum(math.exp(rows[i][c]) for c in ends)))
+            if t == longest:
+                break
+            logits, state = self.fast.step(torch.tensor([c[min(t, len(c) - 1)] for c in codes]), state)
+            logp = F.log_softmax(logits, -1)
+        return [total / len(c) for total, c in zip(totals, codes)]
 
     def _choose_next(self, going: list[_Row], codes: list[int], logits: torch.Tensor, memory: DocumentMemory | None,
               recent: str, greedy: bool, uniforms, ghost: int | None) -> tuple[list[int], list[float], list]:

@@ -1,6 +1,10 @@
 """Build the general English model's training text from ../shared/data/english/ (the recipe in models/README.md).
 
     python models/prepare_english.py ../shared/data/english english.txt
+    python models/prepare_english.py --words english.txt ../shared/data/anna.txt models/words-en.txt.gz
+
+The second builds the word list that judges suggestions (`charwriter.lm.lexicon`): every word of the prepared
+corpus and of anna.txt's training split (its first 90 %) used at least twice, lower case, most frequent first.
 
 What it keeps, maps and drops, and why:
 - The seed's 83 characters (the vocabulary of anna-karenina.safetensors, which the general model starts from) are
@@ -53,5 +57,23 @@ def main(folder: str, out: str) -> None:
     print(f"{len(files)} books, {len(text):,} characters, {len(set(text))} symbols -> {out}")
 
 
+def words(corpus: str, anna: str, out: str) -> None:
+    import gzip
+    from collections import Counter
+
+    from charwriter.lm.lexicon import WORD
+
+    counts = Counter(w.lower() for w in WORD.findall(Path(corpus).read_text(encoding="utf-8")))
+    seed = normalise_text(Path(anna).read_text(encoding="utf-8"))
+    counts.update(w.lower() for w in WORD.findall(seed[: int(len(seed) * 0.9)]))
+    kept = sorted((w for w, n in counts.items() if n >= 2), key=lambda w: (-counts[w], w))
+    with gzip.GzipFile(out, "wb", mtime=0) as f:  # mtime 0: the same bytes on every rebuild
+        f.write("".join(f"{w}\t{counts[w]}\n" for w in kept).encode("utf-8"))
+    print(f"{len(kept):,} words used twice or more -> {out}")
+
+
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    if sys.argv[1] == "--words":
+        words(*sys.argv[2:5])
+    else:
+        main(*sys.argv[1:3])

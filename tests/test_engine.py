@@ -332,9 +332,10 @@ def test_no_continuation_ends_inside_a_word(tiny, ghost):
         for suggestion in engine.suggest(context):
             text = suggestion.text.rstrip(" ")  # a word may bring the space the model expects after it
             rows = [row for row, _, _ in engine._last.rows]
-            if not any(row.startswith(text) for row in rows):  # a word of the document itself: whole by nature
-                start = PARTIAL_WORD.search(context).group(0)
-                assert start + text in engine.memory.words.counts
+            if not any(row.startswith(text) for row in rows):  # a word of the document or of the word list:
+                start = PARTIAL_WORD.search(context).group(0)  # whole by nature
+                assert start + text in engine.memory.words.counts or start + text in engine.lexicon.completions(
+                    start, 50)
                 continue
             full = text if text in rows else next(row for row in rows if row.startswith(text))
             assert (not _is_word(text[-1]) or len(full) == len(text) < 10 + WORD_EXTRA
@@ -449,10 +450,10 @@ def test_accepting_does_not_bring_back_the_same_text(tiny):
 def test_resampling_draws_the_ghost_texts_continuation_at_the_temperature(tiny):
     """The beam's words are the likeliest, so a plain run repeats itself; Ctrl+R (resample) draws the rest of the
     ghost text instead, and differently from one draw to the next."""
-    context = CONTEXTS[3]
+    context = CONTEXTS[3]  # the tiny model's draws at 1.5 are rarely words: the word list would cut them all
     plain = {engine_for(tiny, ghost_confidence=0).suggest(context)[0].text for _ in range(3)}
     assert len(plain) == 1
-    drawn = {engine_for(tiny, seed=seed, ghost_confidence=0, temperature=1.5).suggest(context, resample=True)[0].text
+    drawn = {engine_for(tiny, seed=seed, ghost_confidence=0, temperature=1.5, words=False).suggest(context, resample=True)[0].text
              for seed in range(6)}
     assert len(drawn) >= 3
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from charwriter.lm.alphabet import model_char
 
@@ -31,7 +32,8 @@ WORD_START = re.compile(r"[\w'-]*")  # the part of a word a continuation begins 
 LOOKALIKES = {
     **dict.fromkeys("\u2018\u2019\u201a\u201b\u2032\u00b4`", "'"),
     **dict.fromkeys("\u201c\u201d\u201e\u201f\u2033\u00ab\u00bb", '"'),
-    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2014\u2015\u2212", "-"),
+    **dict.fromkeys("\u2010\u2011\u2012\u2013\u2212", "-"),
+    **dict.fromkeys("\u2014\u2015", "--"),  # an em dash is "--" in the plain texts models learn from
     "\u2026": "...",
     "\t": " ",
 }
@@ -175,3 +177,66 @@ def finished(row, floor: float, after: str = "") -> tuple[str, float]:
     after = full[len(text)] if len(text) < len(full) else after
     score = math.fsum(row.lps[: len(text)]) / len(text)
     return (text + SPACE if after == SPACE and _is_word(text[-1]) else text), score
+
+
+# --- the writer's typography ------------------------------------------------------------------------------------
+
+OPENS_AFTER = "([{\u201c\u2018\u2014\u2013-/"  # a quote after these (or a space) opens
+
+
+@dataclass(frozen=True)
+class Typography:
+    """How a document writes what a plain-text model writes one way: its quotes, apostrophes, dashes, ellipses."""
+
+    double: str = '""'  # opening and closing double quote
+    single: str = "''"  # opening single quote, and the closing one that is also the apostrophe
+    dash: str = "--"  # what the model's "--" (a dash between words) becomes
+    ellipsis: str = "..."
+
+
+def typography_of(text: str) -> Typography:
+    """The document's own forms, the more frequent of each kind in `text`; plain where it has neither (what a
+    keyboard types)."""
+    curly_double = text.count("\u201c") + text.count("\u201d") > text.count('"')
+    curly_single = text.count("\u2019") + text.count("\u2018") > text.count("'")
+    em, en, plain = text.count("\u2014"), text.count(" \u2013 "), text.count("--")
+    dash = "\u2014" if em > max(en, plain) else " \u2013 " if en > plain else "--"
+    ellipsis = "\u2026" if text.count("\u2026") > text.count("...") else "..."
+    return Typography("\u201c\u201d" if curly_double else '""', "\u2018\u2019" if curly_single else "''", dash, ellipsis)
+
+
+def restyle(text: str, before: str, style: Typography) -> str:
+    """A continuation the model wrote in plain characters, in the document's typography; `before`: the text just
+    before it (whether a quote opens or closes depends on what precedes it)."""
+    if style == Typography() or not any(ch in text for ch in "\"'-."):
+        return text
+    if style.dash != "--" and "--" in text:
+        text = re.sub(r" ?-- ?", style.dash, text) if style.dash.startswith(" ") else text.replace("--", style.dash)
+    if style.ellipsis != "...":
+        text = text.replace("...", style.ellipsis)
+    out, previous = [], before[-1:] or " "
+    for ch in text:
+        if ch in "\"'":
+            opens = previous.isspace() or previous in OPENS_AFTER
+            pair = style.double if ch == '"' else style.single
+            if not (ch == "'" and previous.isalnum()):  # an apostrophe inside a word closes
+                ch = pair[0] if opens else pair[1]
+            else:
+                ch = pair[1]
+        out.append(ch)
+        previous = ch
+    return "".join(out)
+
+
+SENTENCE_DONE = re.compile(r"[.!?][\"')\]]*\Z")
+
+
+def restates_punctuation(before: str, text: str) -> bool:
+    """A continuation a writer would never take: a second sentence end right after one (`."` then "."), or only
+    punctuation that says again what was just typed."""
+    if not text:
+        return False
+    if text[0] in ".!?,;:" and SENTENCE_DONE.search(before):
+        return True
+    mark = text.strip()
+    return bool(mark) and not any(ch.isalnum() for ch in mark) and before.rstrip().endswith(mark)

@@ -50,6 +50,7 @@ FRACTION = _number(float, 0, 1, low_open=True, high_open=True, what="give a numb
 SEED = _number(int, 0, 2**63 - 1, what="give a whole number from 0 to 2**63 - 1")
 THREADS_HELP = ("torch threads (default: measured at start — every core if that is clearly faster now, else one,"
                 " so a busy machine does not slow the run down many times over)")
+FORCE_HELP = "replace an existing file that charwriter did not write, without asking (never one of its inputs)"
 PRECISION_HELP = ("the step's matmuls: auto (the fastest that agrees with fp32 on this CPU, measured once per model),"
                   " fp32, bf16, fp16 or int8")
 
@@ -92,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--init-from", metavar="MODEL", help="fine-tune: start from this model (name or path)")
     train.add_argument("--name", help="run name (default: corpus name and time)")
     train.add_argument("--out", metavar="DIR", help="run directory (default: the user data dir's runs/NAME)")
+    train.add_argument("--force", action="store_true", help=FORCE_HELP)
     train.add_argument("--resume", metavar="RUN", help="continue a stopped run (its name or directory)")
     train.add_argument("--restart-schedule", action="store_true",
                        help="with --resume: start the cosine schedule again (warm-up and decay) from where the run is,"
@@ -141,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("out", help="the new .safetensors file")
     export.add_argument("--storage", choices=("fp16", "bf16", "fp32"), default="fp16",
                         help="how the weights are stored (default fp16; the model always computes in fp32)")
+    export.add_argument("--force", action="store_true", help=FORCE_HELP)
 
     sub.add_parser("models", help="list bundled, user and trained models")
 
@@ -154,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--find", action="store_true", help="list the cells that track quotes, the position in the line,"
                       " sentence ends and words")
     ins.add_argument("--html", metavar="OUT.html", help="also write the view as a self-contained HTML page")
+    ins.add_argument("--force", action="store_true", help=FORCE_HELP)
     ins.add_argument("--json", action="store_true", help="print the per-character figures as JSON instead")
     ins.add_argument("--limit", type=POSITIVE_INT, default=20_000,
                      help="read at most this many characters from the start (default 20,000: a step per character)")
@@ -311,12 +315,30 @@ def cmd_train(args) -> int:
         if (run_dir / "checkpoint.safetensors").exists():
             raise UserError(f"a run already exists at {run_dir} — resume it with --resume {shlex.quote(str(run_dir))}"
                             " or pick another --name")
+        _check_run_dir(run_dir, Path(args.corpus).expanduser(), init, args.force)
         if (run_dir / "events.jsonl").exists():  # a run that stopped before its first checkpoint: start it again
             kept = _set_aside_events(run_dir)
             print(f"charwriter: {run_dir} stopped before its first checkpoint: starting it again (its earlier events"
                   f" are kept as {kept.name})", file=sys.stderr)
         trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(args.corpus).resolve()))
     return _run_trainer(trainer, args)
+
+
+def _check_run_dir(run_dir: Path, corpus: Path, init, force: bool) -> None:
+    """A new run's folder: a folder that can be made, not the corpus, with no model in it that the run would write
+    over (the one it fine-tunes, or a file charwriter did not write)."""
+    from charwriter.outputs import check_output, folder_problem, same_file, shown
+
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"--out {shown(run_dir)} is a file — give a folder for the run")
+    if same_file(run_dir, corpus):
+        raise UserError(f"--out {shown(run_dir)} is the corpus folder — give another folder for the run")
+    inputs = [(corpus, "the corpus"), (init.path if init else None, "the model it fine-tunes (--init-from)")]
+    for name in ("best.safetensors", "last.safetensors"):
+        check_output(run_dir / name, inputs, "charwriter model", _is_model, force)
+    problem = folder_problem(run_dir)
+    if problem:
+        raise UserError(f"cannot write the run to {shown(run_dir)}: {problem} — give --out a folder you can write to")
 
 
 def _fine_tune_vocab(init, corpus_path: str, encoding: str, config):
@@ -634,19 +656,28 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def _is_model(path: Path) -> bool:
+    from charwriter.lm.modelfile import read_metadata
+
+    try:
+        read_metadata(path)
+    except UserError:
+        return False
+    return True
+
+
 def cmd_export(args) -> int:
     import torch
 
     from charwriter.lm.checkpoint import STORAGE, save_model
 
+    from charwriter.outputs import check_output, shown
+
     loaded = _load(args.model)
     out = Path(args.out).expanduser()
     if out.suffix != ".safetensors":
-        raise UserError(f"{out}: give a file name ending in .safetensors")
-    if loaded.path is not None and out.resolve() == loaded.path.resolve():
-        raise UserError(f"{out} is the model itself — give another file name")
-    if out.is_dir():
-        raise UserError(f"{out} is a directory — give a file name ending in .safetensors")
+        raise UserError(f"{shown(out)}: give a file name ending in .safetensors")
+    check_output(out, [(loaded.path, "the model itself")], "charwriter model", _is_model, args.force)
     for name, weight in loaded.model.state_dict().items():
         if not torch.isfinite(weight.to(STORAGE[args.storage])).all():
             raise UserError(f"{loaded.name}: {name} does not fit in {args.storage} — use --storage bf16 or fp32")
@@ -660,6 +691,7 @@ def cmd_export(args) -> int:
 
 
 SURPRISE_STYLES = ("", "black on green", "black on yellow", "bold white on red")  # read in 16 colours too
+INSPECT_PAGE_MARK = '<meta name="generator" content="charwriter inspect">'  # how --html knows its own pages
 CELL_STYLES = ((-0.6, "bold white on blue"), (-0.2, "black on cyan"), (0.2, ""), (0.6, "black on magenta"),
                (1.01, "bold white on red"))
 
@@ -677,6 +709,12 @@ def cmd_inspect(args) -> int:
 
     torch.set_num_threads(args.threads)
     loaded = _load(args.model)
+    out = Path(args.html).expanduser() if args.html else None
+    if out is not None:  # before the work: a page that would be refused is better refused at once
+        from charwriter.outputs import check_output, starts_with
+
+        check_output(out, [(Path(args.file).expanduser(), "the text being inspected"), (loaded.path, "the model")],
+                     "page written by charwriter inspect", starts_with(INSPECT_PAGE_MARK.encode()), args.force)
     text = read_text(args.file, encoding=args.encoding, what="text")[: args.limit]
     cell = None
     if args.cell:
@@ -723,12 +761,12 @@ def cmd_inspect(args) -> int:
                       style="bold")
         for found in find_cells(reading):
             console.print(f"  {found.feature:22s} cell {found.layer + 1}:{found.cell:<5d} r = {found.r:+.2f}")
-    if args.html:
-        out = Path(args.html).expanduser()
-        from charwriter.atomic import atomic_write_text
+    if out is not None:
+        from charwriter.outputs import shown, write_output
 
-        atomic_write_text(out, console.export_html(inline_styles=True))
-        print(f"wrote {out}", file=sys.stderr)
+        page = console.export_html(inline_styles=True).replace("<head>", f"<head>\n{INSPECT_PAGE_MARK}", 1)
+        write_output(out, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+        print(f"wrote {shown(out)}", file=sys.stderr)
     return 0
 
 

@@ -80,11 +80,28 @@ class DiskState:
         return now is None or now.sha256 != self.sha256
 
 
-def save_document(path: str | Path, text: str) -> None:
-    """Save atomically, or raise a `DocumentError` saying why not."""
+class ReadOnlyDocument(DocumentError):
+    """The file's permissions say it is not to be written: saving over it takes the writer's explicit yes."""
+
+
+def is_read_only(path: Path) -> bool:
+    """An existing file without write permission (for us, or for anyone: root may write anything, yet a mode of
+    444 still says "do not touch")."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not os.access(path, os.W_OK) or not mode & 0o222
+
+
+def save_document(path: str | Path, text: str, read_only_ok: bool = False) -> None:
+    """Save atomically, or raise a `DocumentError` saying why not: a `ReadOnlyDocument` for a read-only file unless
+    `read_only_ok` (the atomic rename would pass over its permissions; an explicit overwrite keeps them)."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise DocumentError(f"{path} is a directory — give a file name")
+    if not read_only_ok and is_read_only(path):
+        raise ReadOnlyDocument(f"{path.name} is read-only — save it under another name, or overwrite it anyway")
     try:
         atomic_write_text(path, text)
     except OSError as error:

@@ -24,7 +24,8 @@ from textual.timer import Timer
 from textual.widgets.text_area import Selection
 from textual.worker import get_current_worker
 
-from charwriter.documents import Autosave, DiskState, DocumentError, read_document, save_document
+from charwriter.documents import (Autosave, DiskState, DocumentError, ReadOnlyDocument, read_document,
+                                  save_document)
 from charwriter.errors import UserError
 from charwriter.settings import Settings
 from charwriter.dialogs.cells import CellPicker
@@ -880,10 +881,10 @@ class WriteScreen(InsideViews, Screen):
 
         self.app.push_screen(PathPrompt("Save as", "Save the document to:"), chosen)
 
-    def save(self, path: Path | None = None, then=None, force: bool = False) -> bool:
+    def save(self, path: Path | None = None, then=None, force: bool = False, read_only_ok: bool = False) -> bool:
         """Save (to `path`, or the document's file) and run `then`. If the file changed on disk since this window
-        read or wrote it (another program, another window), ask first: overwrite, save as, or cancel. True if
-        saved now."""
+        read or wrote it (another program, another window), ask first: overwrite, save as, or cancel; a read-only
+        file too (unless `read_only_ok`). True if saved now."""
         path = path or self.document_path
         assert path is not None
         if not force and path == self.document_path and self.disk is not None and self.disk.changed(path):
@@ -891,7 +892,10 @@ class WriteScreen(InsideViews, Screen):
             return False
         text = self.editor.text
         try:
-            save_document(path, text)
+            save_document(path, text, read_only_ok)
+        except ReadOnlyDocument:
+            self._ask_read_only(path, then)
+            return False
         except DocumentError as error:
             self.notify(str(error), title="Not saved", severity="error", timeout=10)
             return False
@@ -909,6 +913,20 @@ class WriteScreen(InsideViews, Screen):
         if then is not None:
             then()
         return True
+
+    def _ask_read_only(self, path: Path, then) -> None:
+        def answered(choice: str | None) -> None:
+            if choice == "overwrite":
+                self.save(path, then, force=True, read_only_ok=True)
+            elif choice == "save_as":
+                self.save_as(then)
+
+        question = (f"{path.name} is read-only: its permissions say it is not to be changed. Save your text under "
+                    "another name, or overwrite the file anyway (it stays read-only)?")
+        self.app.push_screen(ConfirmScreen("Read-only file", question, [
+            ("Save as…", "save_as", "primary"), ("Overwrite anyway", "overwrite", "error"),
+            ("Cancel", "cancel", "default"),
+        ]), answered)
 
     def _ask_overwrite(self, path: Path, then) -> None:
         def answered(choice: str | None) -> None:

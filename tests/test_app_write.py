@@ -1063,15 +1063,19 @@ async def test_open_lists_recent_documents_and_completes_paths(tiny_model_path, 
         await pilot.press("ctrl+o")
         await settle(pilot)
         prompt = app.screen
-        assert isinstance(prompt, PathPrompt) and prompt.recent[:2] == writer.settings.recent[:2]
+        # The open document (second) is not offered: the newest recent one is the document before it.
+        assert isinstance(prompt, PathPrompt) and prompt.recent[0] == writer.settings.recent[1] == str(first.resolve())
         field = prompt.query_one(Input)
         field.value = str(tmp_path / "sec")
         await wait_for(pilot, lambda: field._suggestion == str(second))  # the grey completion, taken with →
         await pilot.press("right")  # → at the end of the input accepts it
         await pilot.pause()
         assert field.value == str(second)
-        prompt.query_one("#recent").focus()
-        await pilot.press("down", "enter")  # the second recent one: first.txt
+        field.value = ""
+        await pilot.press("down")  # from the path field to the recent documents, the newest highlighted
+        await pilot.pause()
+        assert prompt.query_one("#recent").has_focus
+        await pilot.press("enter")  # first.txt
         await settle(pilot)
         assert writer.document_path == first.resolve() or writer.document_path == first
         assert writer.editor.text == "One."

@@ -6,6 +6,9 @@ what it expects on the screen (never a fixed sleep).
 
 from __future__ import annotations
 
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from terminal import Terminal
@@ -35,15 +38,34 @@ def wrap_width(term: Terminal) -> int:
     return term.lines()[0].index("╮") + 1 - 5
 
 
-def press_to_focus(term: Terminal, key: str, placeholder: str) -> None:
-    """Press `key` and wait until the input showing `placeholder` has the focus (Textual moves the focus after the
-    key that asked for it: keys sent at once would still reach the old one). A focused input is drawn on another
-    background."""
-    y = term.row_of(placeholder)
-    x = term.lines()[y].index(placeholder)
+def press_to_focus(term: Terminal, key: str, text: str) -> None:
+    """Press `key` and wait until the widget showing `text` has the focus (Textual moves the focus after the key
+    that asked for it: keys sent at once would still reach the old one). A focused input, a highlighted option,
+    is drawn on another background."""
+    y = term.row_of(text)
+    x = term.lines()[y].index(text)
     unfocused = term.cells(y, x, x + 1)[0].bg
     term.press(key)
-    term.wait(lambda: term.cells(y, x, x + 1)[0].bg != unfocused, what=f"the focus on {placeholder!r}")
+    term.wait(lambda: term.cells(y, x, x + 1)[0].bg != unfocused, what=f"the focus on {text!r}")
+
+
+def wait_for_cursor(term: Terminal, placeholder: str) -> None:
+    """Until the empty input showing `placeholder` has the focus: its cursor is drawn on the placeholder's first
+    character (blinking: polled until seen)."""
+
+    def look(cell):
+        return cell.fg, cell.bg, cell.reverse
+
+    def drawn() -> bool:
+        lines = term.lines()
+        y = next((y for y, line in enumerate(lines) if placeholder in line), None)
+        if y is None:
+            return False
+        x = lines[y].index(placeholder)
+        first, second = term.cells(y, x, x + 2)
+        return look(first) != look(second)
+
+    term.wait(drawn, what=f"the cursor in {placeholder!r}")
 
 
 def editor_lines(term: Terminal) -> list[str]:
@@ -103,3 +125,46 @@ def test_alt_keys_in_the_editor_never_type_their_letter(start, tmp_path, size):
     term.press("ctrl+s")
     term.wait_for("saved")
     assert story.read_text(encoding="utf-8") == "one\ttwothree"
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_ctrl_home_and_ctrl_end_go_to_the_ends_of_the_document(start, tmp_path, size):
+    """Ctrl+Home (ESC [1;5H) goes to the document's first character, Ctrl+End (ESC [1;5F) to its last, scrolling."""
+    story = tmp_path / "story.txt"
+    story.write_text("".join(f"line {n}\n" for n in range(1, 81)) + "the end", encoding="utf-8")
+    term = start(["write", str(story)], size)
+    term.press("ctrl+home")
+    term.wait(lambda: editor_lines(term)[0] == "line 1", what="line 1 at the top")
+    term.type("First ")
+    term.wait_for("First line 1")
+    term.press("ctrl+end")
+    term.wait(lambda: "the end" in term.text(), what="the end in view")
+    term.type(". Last")
+    term.wait_for("the end. Last")
+    term.press("ctrl+s")
+    term.wait_for("saved")
+    text = story.read_text(encoding="utf-8")
+    assert text.startswith("First line 1\n") and text.endswith("the end. Last")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_open_picks_a_recent_document_with_down_and_enter(start, size):
+    """Open (Ctrl+O) says "↓ to pick, Enter opens": ↓ reaches the recent documents, Enter opens the highlighted
+    one; Enter on the empty path field opens the newest."""
+    with tempfile.TemporaryDirectory(prefix="cw", dir="/tmp") as folder:  # paths short enough for one row
+        for name in ("alpha.txt", "beta.txt"):
+            Path(folder, name).write_text(f"Text of {name[:-4]}.\n", encoding="utf-8")
+        term = start(["write", f"{folder}/alpha.txt"], size)
+        term.press("ctrl+o")
+        wait_for_cursor(term, "path/to/file.txt")
+        term.type(f"{folder}/beta.txt\n")
+        term.wait_for("Text of beta.")  # the document before it: alpha.txt (beta.txt is open, so not offered)
+        term.press("ctrl+o")
+        wait_for_cursor(term, "path/to/file.txt")
+        press_to_focus(term, "down", f"{folder}/alpha.txt")
+        term.press("enter")
+        term.wait_for("Text of alpha.")
+        term.press("ctrl+o")
+        wait_for_cursor(term, "path/to/file.txt")
+        term.press("enter")
+        term.wait_for("Text of beta.")

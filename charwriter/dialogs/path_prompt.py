@@ -14,7 +14,10 @@ from charwriter.widgets.path_suggester import PathSuggester
 
 
 class PathPrompt(ModalScreen[Path | None]):
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without choosing")]
+    BINDINGS = [
+        Binding("escape", "dismiss(None)", "Cancel", id="cancel", tooltip="Close without choosing"),
+        Binding("down", "pick_recent", "Recent", show=False, tooltip="Move to the recent documents"),
+    ]
 
     def __init__(self, title: str, prompt: str, value: str = "", recent: list[str] | tuple = ()) -> None:
         """`recent`: paths to offer below the input (those that still exist), newest first."""
@@ -38,7 +41,16 @@ class PathPrompt(ModalScreen[Path | None]):
         event.stop()
         self.dismiss(Path(self.recent[event.option_index]))
 
+    def action_pick_recent(self) -> None:
+        """↓ in the path field (the option list takes its own ↓): the recent documents, the newest highlighted."""
+        if self.recent:
+            recent = self.query_one("#recent", OptionList)
+            recent.highlighted = recent.highlighted or 0
+            recent.focus()
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.stop()
         if event.value.strip():
             self.dismiss(Path(event.value.strip()).expanduser())
+        elif self.recent:  # Enter on an empty field opens the highlighted recent document (the newest at first)
+            self.dismiss(Path(self.recent[self.query_one("#recent", OptionList).highlighted or 0]))

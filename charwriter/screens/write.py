@@ -987,7 +987,10 @@ class WriteScreen(InsideViews, Screen):
             if path is not None:
                 self.confirm_discard(lambda: self.open(path))
 
-        self.app.push_screen(PathPrompt("Open", "Open the file:", recent=self.settings.recent), chosen)
+        # The document open now is not offered: Enter on the empty field then opens the one before it.
+        current = str(self.document_path.expanduser().resolve()) if self.document_path else None
+        recent = [path for path in self.settings.recent if path != current]
+        self.app.push_screen(PathPrompt("Open", "Open the file:", recent=recent), chosen)
 
     def open(self, path: Path) -> bool:
         try:

@@ -89,6 +89,13 @@ class Editor(TextArea):
                 tooltip="Hide the suggestions until the next keystroke"),
         Binding("alt+t", "insert_tab", "Tab char", id="insert_tab", show=False,
                 tooltip="Type a tab character (Tab itself accepts the grey suggestion)"),
+        # TextArea binds Home/End to the line only; every editor takes Ctrl+Home/End to the document's ends.
+        Binding("ctrl+home", "document_start", "Start", id="document_start", show=False,
+                tooltip="Go to the start of the document (with Shift: select to it)"),
+        Binding("ctrl+end", "document_end", "End", id="document_end", show=False,
+                tooltip="Go to the end of the document (with Shift: select to it)"),
+        Binding("ctrl+shift+home", "document_start(True)", "Select to start", show=False),
+        Binding("ctrl+shift+end", "document_end(True)", "Select to end", show=False),
     ]
 
     @dataclass
@@ -461,6 +468,12 @@ class Editor(TextArea):
             return
         self.suggestion = ""
         super().action_cursor_right(select)
+
+    def action_document_start(self, select: bool = False) -> None:
+        self.move_cursor((0, 0), select=select)
+
+    def action_document_end(self, select: bool = False) -> None:
+        self.move_cursor(self.document.end, select=select)
 
     def action_insert_tab(self) -> None:
         self._replace_via_keyboard("\t", *self.selection)

@@ -108,7 +108,7 @@ DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take 
 DRAFT_MIN = 2  # a shorter guess of the memory's is stepped: one run costs about a step (see `_walk_draft`)
 TYPOGRAPHY_SAMPLE = 20_000  # the document's typography is read from this much text before the cursor
 PROPOSE_AFTER = 2  # letters typed before the word list proposes completions the beam missed
-PROPOSALS = 6  # the word list's most frequent completions scored by the model on a keystroke (one batch a letter)
+PROPOSALS = 10  # the word list's most frequent completions scored by the model on a keystroke (one batch a letter)
 GUESSES_SHOWN = 2  # alternatives nobody knows, shown only when no suggestion is a known word
 GUESS = -1.01  # a word nobody knows is rated at most this: "a guess" (widgets.suggestions: below -1.0)
 DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
@@ -293,6 +293,24 @@ def _document_knows(word: str, memory: DocumentMemory | None, window: str) -> bo
         if any(counts.get(form) for form in (word, word.lower(), word.capitalize())):
             return True
     return word in window
+
+
+def _names_of_the_document_first(out: list[Suggestion], start: str, memory: DocumentMemory) -> list[Suggestion]:
+    """The writer's name as the grey text where the model's is a name the document never used ("Marta Vell", typed
+    twice, not the training text's "Marta Nikolaevna"): the first alternative whose word is a capitalised word of
+    the document used `DOCUMENT_WORD_TIMES` times or more."""
+    def word(suggestion: Suggestion) -> str:
+        return start + WORD_START.match(suggestion.text).group(0)
+
+    counts = memory.words.counts
+    first = word(out[0])
+    if not first[:1].isupper() or counts.get(first, 0):
+        return out
+    for i, suggestion in enumerate(out[1:], 1):
+        name = word(suggestion)
+        if name[:1].isupper() and counts.get(name, 0) >= DOCUMENT_WORD_TIMES:
+            return [suggestion] + out[:i] + out[i + 1 :]
+    return out
 
 
 def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
@@ -792,6 +810,8 @@ class Engine:
                 guesses.append(Suggestion(suggestion.text, min(suggestion.mean_logprob, GUESS)))
         if len(start) >= PROPOSE_AFTER and start.isalpha():
             kept = self._with_word_list(kept, start, state, logits, k)
+        if memory is not None and len(kept) > 1:
+            kept = _names_of_the_document_first(kept, start, memory)
         return kept[:k] if kept else guesses[: 1 + GUESSES_SHOWN]
 
     def _first_unknown(self, start: str, text: str, memory: DocumentMemory | None, window: str) -> int | None:

@@ -186,3 +186,17 @@ def test_the_bundled_word_list_knows_english_and_not_the_pane_s_old_non_words():
     for word in ("finting", "Pelace", "Peliever", "Tobition", "Harrowm"):
         assert not lexicon.knows(word), word
     assert "harbour" in lexicon.completions("har", 20)
+
+
+def test_the_document_s_name_takes_the_grey_text_from_a_name_it_never_used():
+    from types import SimpleNamespace
+
+    from charwriter.engine import Suggestion, _names_of_the_document_first
+    from charwriter.lm.memory import WordIndex
+
+    memory = SimpleNamespace(words=WordIndex.of("Marta Vell came. Marta Vell went. The Vellov house."))
+    out = [Suggestion("Nikolaevna ", -0.2), Suggestion("Vellov ", -0.3), Suggestion("Vell ", -0.4)]
+    assert [s.text for s in _names_of_the_document_first(out, "", memory)] == ["Vell ", "Nikolaevna ", "Vellov "]
+    assert _names_of_the_document_first(out[1:], "", memory) == out[1:]  # the model's name is the document's
+    lower = [Suggestion("was ", -0.2), Suggestion("Vell ", -0.4)]
+    assert _names_of_the_document_first(lower, "", memory) == lower  # only a name gives way to a name

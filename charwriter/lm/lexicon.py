@@ -22,7 +22,7 @@ from pathlib import Path
 WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # letters, with inner apostrophes ("don't", "o'clock")
 WORDS_FILE = "words-en.txt.gz"
 ENGLISH_SHARE = 0.8  # the list judges a document when it knows this share of the document's recent words
-ENGLISH_SAMPLE = 20  # ... of at least this many words
+ENGLISH_SAMPLE = 12  # ... of at least this many words in lower case
 
 
 def _plain(word: str) -> str:
@@ -73,8 +73,9 @@ class Lexicon:
         return [start + word[len(start) :] for word in found]
 
     def english_enough(self, text: str) -> bool:
-        """Does the list know most of the words of `text` (the end of a document)? Too few words: yes."""
-        words = WORD.findall(text)
+        """Does the list know most of the words of `text` (the end of a document)? Too few words: yes. Only words
+        in lower case count: a short story's names are not a sign of another language."""
+        words = [word for word in WORD.findall(text) if word.islower()]
         if len(words) < ENGLISH_SAMPLE:
             return True
         return sum(self.knows(w) for w in words) >= ENGLISH_SHARE * len(words)

@@ -120,7 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev = sub.add_parser("eval", help="validation loss of a model on a text's held-out tail")
     ev.add_argument("corpus", help="a UTF-8 text file")
     ev.add_argument("--model", help="model name or path (default: the bundled model)")
-    ev.add_argument("--val-fraction", type=FRACTION, default=None, help="held-out tail (default: as trained, else 0.1)")
+    ev.add_argument("--val-fraction", type=FRACTION, default=None, help="held-out tail (default: the model's own when the text is its training corpus, else the seed's 0.1)")
     ev.add_argument("--batch-size", type=POSITIVE_INT, default=None, help="streams (default: as trained)")
     ev.add_argument("--seq-len", type=POSITIVE_INT, default=None, help="window (default: as trained)")
     ev.add_argument("--encoding", default="utf-8")
@@ -590,6 +590,18 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def _own_corpus(loaded, text: str) -> set[str]:
+    """The training corpus's hash when `text` is it (whole, or its book without a Project Gutenberg licence, as
+    `train` reads it by default); else nothing: another text is scored on the seed's split."""
+    from charwriter.lm.data import Corpus, cut_boilerplate
+
+    own = loaded.training.get("corpus_sha256")
+    if not own:
+        return set()
+    cut = cut_boilerplate(text)[0]
+    return {own} & {Corpus.from_text(t, vocab=loaded.vocab).sha256 for t in {text, cut}}
+
+
 def cmd_eval(args) -> int:
     from charwriter.lm.data import Corpus, cut_boilerplate, read_text
     from charwriter.lm.sample import split_mapped
@@ -597,7 +609,7 @@ def cmd_eval(args) -> int:
 
     loaded = _load(args.model)
     hyper = loaded.training.get("hyperparameters") or {}
-    val_fraction = args.val_fraction or loaded.training.get("val_fraction") or 0.1
+    val_fraction = args.val_fraction or 0.1
     batch_size = args.batch_size or hyper.get("batch_size") or 128
     seq_len = args.seq_len or hyper.get("seq_len") or 100
     text = read_text(args.corpus, encoding=args.encoding)
@@ -610,6 +622,8 @@ def cmd_eval(args) -> int:
         print(f"charwriter: warning: {sum(text.count(c) for c in skipped):,} characters not in the model's vocabulary"
               f" were skipped ({', '.join(repr(c) for c in skipped[:10])})", file=sys.stderr)
     corpus = Corpus.from_text(text, Path(args.corpus).name, val_fraction, vocab=loaded.vocab)
+    if not args.val_fraction and corpus.sha256 in _own_corpus(loaded, text):
+        corpus.val_fraction = val_fraction = loaded.training.get("val_fraction") or 0.1  # its own held-out tail
     val = corpus.val_data
     if len(val) < seq_len + 1:
         raise UserError(f"{args.corpus}: the held-out tail has {len(val)} characters, fewer than one window of "

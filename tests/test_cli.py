@@ -469,3 +469,22 @@ def test_eval_adapt_scores_the_tail_with_the_model_adapted_to_the_text_before_it
                              capsys)
     assert code == 2 and "too few to adapt the model to" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_eval_scores_another_text_on_the_seed_s_split_and_the_training_corpus_on_its_own(tmp_path, capsys):
+    """A model that held out 5 % of its corpus is scored on that 5 % of its corpus, and on the seed's last 10 % of
+    any other text (a general model's 1 % would say little of a writer's book)."""
+    from charwriter.lm.data import Corpus
+    from charwriter.lm.train import TrainConfig, Trainer
+
+    corpus = Corpus.from_text(make_text(12_000, seed=7), name="own.txt", val_fraction=0.05)
+    (tmp_path / "own.txt").write_text(corpus.text, encoding="utf-8")
+    config = TrainConfig(hidden_size=16, num_layers=1, dropout=0.0, batch_size=4, seq_len=32, epochs=1, lr=1e-2,
+                         eval_every=0, seed=0, sample_length=10, precision="fp32", val_fraction=0.05)
+    Trainer(corpus, config, tmp_path / "run").run()
+    model = str(tmp_path / "run" / "best.safetensors")
+    (tmp_path / "other.txt").write_text(make_text(12_000, seed=8), encoding="utf-8")
+    code, out, err = run_cli(["eval", str(tmp_path / "own.txt"), "--model", model], capsys)
+    assert code == 0 and "on the last 0.05 of own.txt" in out, (out, err)
+    code, out, err = run_cli(["eval", str(tmp_path / "other.txt"), "--model", model], capsys)
+    assert code == 0 and "on the last 0.1 of other.txt" in out, (out, err)

@@ -165,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--threads", type=POSITIVE_INT, default=1,
                      help="torch threads (default 1: one character at a time is bound by memory speed)")
 
+    server = sub.add_parser("lsp", help="a language server on stdin/stdout: the suggestions in Neovim, Emacs, Helix,"
+                            " VS Code (README: Your own editor)")
+    server.add_argument("--model", help="model name or path (default: the settings' model, else the bundled one)")
+    server.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP + " (default: the"
+                        " setting)")
+    server.add_argument("--threads", type=POSITIVE_INT, default=None, help="torch threads (default: every core)")
+
     runs = sub.add_parser("runs", help="list training runs, or delete or rename one")
     runs.add_argument("action", nargs="?", choices=("list", "delete", "rename"), default="list")
     runs.add_argument("run", nargs="?", help="the run's name (or folder)")
@@ -182,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_write(getattr(args, "file", None), getattr(args, "model", None),
                              precision=getattr(args, "precision", None))
         return {"train": cmd_train, "generate": cmd_generate, "eval": cmd_eval, "models": cmd_models,
-                "export": cmd_export, "runs": cmd_runs, "inspect": cmd_inspect}[command](args)
+                "export": cmd_export, "runs": cmd_runs, "inspect": cmd_inspect, "lsp": cmd_lsp}[command](args)
     except UserError as error:
         print(f"charwriter: {error}", file=sys.stderr)
         return error.exit_code
@@ -212,6 +219,22 @@ def make_app(file: str | None, model: str | None = None, train_corpus: str | Non
     from charwriter.app import CharwriterApp
 
     return CharwriterApp(file=file, model=model, train_corpus=train_corpus, precision=precision)
+
+
+def cmd_lsp(args) -> int:
+    """`charwriter lsp`: the settings file, then the command line's model and precision; the client's settings
+    (initializationOptions, didChangeConfiguration) apply on top of these, and none is written back."""
+    from dataclasses import replace
+
+    from charwriter.settings import Settings
+
+    settings = Settings.load()
+    if Settings.problem:
+        print(f"charwriter: {Settings.problem}", file=sys.stderr)
+    settings = replace(settings, model=args.model or settings.model, precision=args.precision or settings.precision)
+    from charwriter.lsp import serve
+
+    return serve(settings, args.threads)
 
 
 # --- train ------------------------------------------------------------------------------------------------------

@@ -180,12 +180,16 @@ class WritingSession:
 
     # --- suggestions ------------------------------------------------------------------------------------------------
 
-    def suggest(self, offset: int, cancelled: Callable[[], bool] = lambda: False) -> Suggestions | None:
+    def suggest(self, offset: int, cancelled: Callable[[], bool] = lambda: False,
+                version: int | None = None) -> Suggestions | None:
         """The grey text and the alternatives at `offset` (characters into the text, clamped to it). None when no
         model has loaded yet, or when the text changed or `cancelled()` turned True meanwhile: the engine stops at
-        its next step."""
+        its next step. `version`: the text the offset was computed for (None: the text as it is now)."""
         with self._text_lock:
-            text, version = self.text, self.version
+            text, now = self.text, self.version
+        if version is not None and version != now:
+            return None  # the offset belongs to an older text
+        version = now
         offset = min(max(0, offset), len(text))
         stale = lambda: self.version != version or self.closed or cancelled()  # noqa: E731 - polled by the engine
         with self._engine_lock:  # a stopped older run may still be finishing its step

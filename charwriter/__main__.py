@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--model", help="model name or path (default: the bundled model)")
     gen.add_argument("--prime", default=None, help="text to start from (default 'Anna')")
     gen.add_argument("--prime-file", metavar="FILE", help="read the prime from a file ('-' for stdin)")
+    gen.add_argument("--encoding", default="utf-8", help="the prime file's text encoding (default utf-8)")
     gen.add_argument("--length", type=COUNT, default=1000, help="characters to generate (default 1000)")
     gen.add_argument("--top-k", type=COUNT, default=5, help="sample from the k most likely (default 5, as the seed; 0: all)")
     gen.add_argument("--top-p", type=FINITE, default=None, help="nucleus sampling: the smallest set with this mass")
@@ -577,10 +578,8 @@ def cmd_generate(args) -> int:
         raise UserError("--temperature must be positive (or use --greedy)")
     if args.prime_file and args.prime is not None:
         raise UserError("give --prime or --prime-file, not both")
-    if args.prime_file == "-":
-        prime = sys.stdin.read()
-    elif args.prime_file:
-        prime = read_text(args.prime_file, what="prime file")
+    if args.prime_file:  # a file or standard input ('-'): one reader, one rule
+        prime = read_text(args.prime_file, encoding=args.encoding, what="prime file")
     else:
         prime = "Anna" if args.prime is None else args.prime
     loaded = _load(args.model)

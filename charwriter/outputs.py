@@ -13,18 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from charwriter.atomic import atomic_write
-from charwriter.errors import UserError
-
-MAX_SHOWN = 120  # a path in a one-line message is cut to this many characters (a 10,000-character name stays one line)
-
-
-def shown(path: str | Path) -> str:
-    """A path as a one-line message shows it: at most `MAX_SHOWN` characters, the middle cut."""
-    text = str(path)
-    if len(text) <= MAX_SHOWN:
-        return text
-    half = (MAX_SHOWN - 1) // 2
-    return f"{text[:half]}…{text[-half:]}"
+from charwriter.errors import UserError, shown  # noqa: F401 - shown: re-exported for the commands
 
 
 def same_file(a: Path, b: Path) -> bool:

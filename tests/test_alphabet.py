@@ -12,7 +12,7 @@ import pytest
 from charwriter.__main__ import main
 from charwriter.lm.alphabet import check_vocab, model_char
 from charwriter.lm.checkpoint import load_checkpoint, load_model
-from charwriter.lm.config import MODEL_LIMITS, TrainConfig, option_of
+from charwriter.lm.config import MODEL_LIMITS, TrainConfig, kind_of, option_of
 from charwriter.lm.data import Corpus
 from charwriter.lm.train import Trainer
 from conftest import make_text
@@ -77,7 +77,7 @@ def test_fine_tuning_with_an_extended_vocabulary_writes_a_model_that_loads(tiny_
 
 def _accepted_extremes(name: str) -> list:
     """The smallest and largest values `train` accepts for an option (or its choices), within reason."""
-    option, kind = option_of(name), type(getattr(TrainConfig(), name))
+    option, kind = option_of(name), kind_of(name)
     if option.choices:
         return list(option.choices)
     values = []

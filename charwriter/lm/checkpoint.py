@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +20,15 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from charwriter.atomic import atomic_write
-from charwriter.errors import ModelFileError
-from charwriter.textfile import regular_file_problem
+from charwriter.errors import ModelFileError, shown
+from charwriter.outputs import write_output
+from charwriter.textfile import read_problem, regular_file_problem
 from charwriter.lm.model import CharRNN, ModelConfig
-from charwriter.lm.modelfile import (CHECKPOINT_FORMAT, FORMAT, FORMAT_VERSION, NOT_OURS, PICK_ANOTHER,
-                                     STORAGE_DTYPES, check_format, check_metadata, check_weights, expected_shapes)
+from charwriter.lm.modelfile import (CHECKPOINT_FORMAT, CHECKSUM_KEY, FORMAT, FORMAT_VERSION, NOT_OURS, PICK_ANOTHER,
+                                     STORAGE_DTYPES, check_checksum, check_format, check_metadata, check_progress,
+                                     check_weights, expected_shapes, weights_checksum)
 
+RESTART = " — start the run again, or fine-tune from its best model with --init-from"
 STORAGE = {name: getattr(torch, dtype) for name, dtype in STORAGE_DTYPES.items()}
 
 
@@ -60,20 +64,38 @@ def save_model(path: str | Path, model: CharRNN, vocab: list[str], training: dic
         "training": training or {},
         "storage": storage,
     }
-    tensors = {k: v.to(STORAGE[storage]) for k, v in _cpu(model.state_dict()).items()}
-    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={"charwriter": json.dumps(meta)}))
+    _write(Path(path), {k: v.to(STORAGE[storage]) for k, v in _cpu(model.state_dict()).items()}, meta)
+
+
+def _bytes_of(tensor: torch.Tensor) -> tuple[str, tuple[int, ...], object]:
+    """A tensor's dtype name, shape and bytes, for `weights_checksum`."""
+    return str(tensor.dtype).replace("torch.", ""), tuple(tensor.shape), \
+        tensor.contiguous().reshape(-1).view(torch.uint8).numpy()
+
+
+def _write(path: Path, tensors: dict[str, torch.Tensor], meta: dict) -> None:
+    """Write a model or checkpoint file atomically, with the checksum of its tensors; a disk that is full or
+    read-only is one line (`UserError`)."""
+    meta = {**meta, CHECKSUM_KEY: weights_checksum(tensors, _bytes_of)}
+
+    def write(tmp: str) -> None:
+        try:
+            save_file(tensors, tmp, metadata={"charwriter": json.dumps(meta)})
+        except SafetensorError as error:  # safetensors reports the OS's error as text: keep its errno
+            code = re.search(r"os error (\d+)", str(error))
+            errno = int(code.group(1)) if code else 5  # EIO
+            raise OSError(errno, os.strerror(errno)) from None
+
+    write_output(path, write)
 
 
 def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
     """Header metadata and tensors of a charwriter safetensors file, or one clear `ModelFileError`."""
     path = Path(path)
-    if not path.exists():
-        raise ModelFileError(f"{kind} not found: {path} — check the path, or run `charwriter models` to list models")
-    if path.is_dir():
-        raise ModelFileError(f"{kind} path is a directory: {path} — give a .safetensors file")
-    problem = regular_file_problem(path, kind)
+    problem = regular_file_problem(path, kind)  # missing, a folder, a symbolic link loop, a FIFO
     if problem:
-        raise ModelFileError(problem)
+        raise ModelFileError(problem + (", or run `charwriter models` to list models" if not path.exists() and
+                                        not path.is_symlink() else ""))
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -86,10 +108,12 @@ def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
         tensors = load_file(str(path))
     except ModelFileError:
         raise
-    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
-        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+    except OSError as error:  # permission denied, an I/O error: the file may be fine
+        raise ModelFileError(f"cannot read {kind} {shown(path)}: {read_problem(error)}") from None
+    except (SafetensorError, ValueError, RuntimeError) as error:
+        detail = shown(str(error).splitlines()[0]) if str(error) else type(error).__name__
         raise ModelFileError(
-            f"not a readable safetensors file (truncated or corrupt: {detail}): {path}{PICK_ANOTHER}"
+            f"not a readable safetensors file (truncated or corrupt: {detail}): {shown(path)}{PICK_ANOTHER}"
         ) from None
     raw = header.get("charwriter")
     if raw is None:
@@ -102,6 +126,7 @@ def _read(path: Path, kind: str) -> tuple[dict, dict[str, torch.Tensor]]:
         raise ModelFileError(f"corrupt charwriter metadata in {path}{PICK_ANOTHER}") from None
     if not isinstance(meta, dict):
         raise ModelFileError(f"corrupt charwriter metadata in {path} (not a JSON object){PICK_ANOTHER}")
+    check_checksum(meta, tensors, path, _bytes_of)
     return meta, tensors
 
 
@@ -167,8 +192,7 @@ def save_checkpoint(path: str | Path, model: CharRNN, vocab: list[str], optimize
             {k: v for k, v in g.items() if k != "params"} for g in opt_state["param_groups"]
         ]},
     }
-    tensors = _cpu(tensors)
-    atomic_write(Path(path), lambda tmp: save_file(tensors, tmp, metadata={"charwriter": json.dumps(meta)}))
+    _write(Path(path), _cpu(tensors), meta)
 
 
 @dataclass
@@ -202,13 +226,26 @@ class Checkpoint:
                 optimizer.state[p] = state
 
 
+def _check_extra(tensors: dict[str, torch.Tensor], config: ModelConfig, path: Path) -> None:
+    """The RNG state and the carried hidden state must be what `Trainer._restore` can put back."""
+    rng = tensors.get("extra.rng")
+    if rng is None or rng.dtype != torch.uint8 or rng.shape != torch.get_rng_state().shape:
+        raise ModelFileError(f"invalid checkpoint (its random-number state is missing or malformed): {path}{RESTART}")
+    for key, value in tensors.items():
+        if key.startswith("extra.state") and (value.dim() != 3 or value.shape[0] != config.num_layers or
+                                              value.shape[2] != config.hidden_size or not value.is_floating_point()):
+            raise ModelFileError(f"invalid checkpoint ({key} has shape {tuple(value.shape)}): {path}{RESTART}")
+
+
 def load_checkpoint(path: str | Path) -> Checkpoint:
     path = Path(path)
     meta, tensors = _read(path, "checkpoint")
     check_format(meta, path, CHECKPOINT_FORMAT, "checkpoint")
-    if "progress" not in meta or "optimizer" not in meta:
-        raise ModelFileError(f"incomplete checkpoint (no progress or optimizer state): {path}"
-                             " — start the run again, or fine-tune from its best model with --init-from")
-    model, vocab, _ = _build(meta, tensors, path, prefix="model.")
+    try:
+        check_progress(meta)
+    except ValueError as error:
+        raise ModelFileError(f"incomplete or invalid checkpoint ({error}): {path}{RESTART}") from None
+    model, vocab, config = _build(meta, tensors, path, prefix="model.")
+    _check_extra(tensors, config, path)
     model.train()
     return Checkpoint(model, vocab, meta, tensors)

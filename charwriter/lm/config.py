@@ -66,6 +66,21 @@ class Option:
         return low_ok and high_ok
 
 
+KIND_NAMES = {bool: "true or false", int: "a whole number", float: "a number", str: "text"}
+
+
+def value_problem(value, kind: type, option: Option) -> str | None:
+    """What a value must be and is not, for a field of type `kind` (bool, int, float, str) with `option`'s bounds
+    (None: it is fine). One check for the command line, the training form and every model file's metadata."""
+    if value is None:
+        return None if option.optional else KIND_NAMES[kind]
+    fits = isinstance(value, bool) if kind is bool else isinstance(value, str) if kind is str else \
+        isinstance(value, (int, float) if kind is float else int) and not isinstance(value, bool)
+    if not fits:
+        return KIND_NAMES[kind]
+    return None if option.allows(value) else option.describe()
+
+
 def _option(default, help: str, **kwargs):
     return field(default=default, metadata={"option": Option(help, **kwargs)})
 
@@ -150,8 +165,9 @@ class TrainConfig:
         for f in fields(self):
             opt = option_of(f.name)
             value = getattr(self, f.name)
-            if opt is not None and not opt.allows(value):
-                problems.append(f"--{f.name.replace('_', '-')} must be {opt.describe()}")
+            problem = opt and value_problem(value, kind_of(f.name), opt)
+            if problem:
+                problems.append(f"--{f.name.replace('_', '-')} must be {problem}")
         try:
             temperatures = self.temperatures
         except ValueError:

@@ -1,8 +1,9 @@
 """Reading a text corpus, its vocabulary, the train/validation split and the seed's batching.
 
 A corpus is any UTF-8 text file, read as a model holds text (`charwriter.lm.alphabet`): CRLF and CR become LF, odd
-spaces spaces, a BOM or a soft hyphen is dropped, so `anna.txt` yields the seed's 83 characters. The vocabulary is the *sorted* set of characters (the seed used
-`tuple(set(text))`, whose order changes between Python processes) and travels inside every model file.
+spaces spaces, a BOM or a soft hyphen is dropped, so `anna.txt` yields the seed's 83 characters. The vocabulary is
+the *sorted* set of characters (the seed used `tuple(set(text))`, whose order changes between Python processes) and
+travels inside every model file.
 
 Batching follows the seed: the training text is cut into `batch_size` contiguous streams read side by side in
 windows of `seq_len` characters, so the hidden state carried from one window to the next continues the same
@@ -20,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from charwriter.errors import CorpusError
+from charwriter.errors import CorpusError, shown
 from charwriter.lm.alphabet import check_vocab, model_text
 from charwriter.lm.config import DEFAULT_GLOB
-from charwriter.textfile import read_text_file
+from charwriter.textfile import STDIN, read_text_file
 
 MAX_CORPUS_BYTES = 2_000_000_000  # a sanity cap: the encoded corpus lives in memory
 
@@ -41,7 +42,8 @@ def read_text(path: str | Path, encoding: str = "utf-8", what: str = "corpus") -
         advice="convert it to UTF-8 or pass --encoding (for example --encoding cp1252)",
         utf16_advice="pass --encoding utf-16, or convert it to UTF-8"))
     if not text.strip():
-        raise CorpusError(f"{what} is empty: {Path(path).expanduser()} — give a file with some text in it")
+        where = "standard input" if str(path) == STDIN else shown(Path(path).expanduser())
+        raise CorpusError(f"{what} is empty: {where} — give a file with some text in it")
     return text
 
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from charwriter.errors import ModelFileError
-from charwriter.lm.modelfile import (FORMAT, PICK_ANOTHER, ModelConfig, check_format, check_metadata, check_weights,
-                                     read_metadata)
+from charwriter.errors import ModelFileError, shown
+from charwriter.lm.modelfile import (FORMAT, PICK_ANOTHER, ModelConfig, check_checksum, check_format, check_metadata,
+                                     check_weights, read_metadata)
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, RECENT_CHARS, REPEAT_TRIES, WORD_EXTRA, _repeats,
                                  NEVER_SHOWN, char_classes, default_start, finished, grow, translate)
 
@@ -32,6 +32,10 @@ def _describe(weight: np.ndarray) -> tuple[tuple[int, ...], str, float]:
     if weight.dtype in (np.float32, np.float16) and weight.size:
         largest = float(np.abs(weight).max()) if np.isfinite(weight).all() else float("inf")
     return tuple(weight.shape), dtype, largest
+
+
+def _bytes_of(weight: np.ndarray) -> tuple[str, tuple[int, ...], np.ndarray]:
+    return str(weight.dtype), tuple(weight.shape), np.ascontiguousarray(weight).reshape(-1).view(np.uint8)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -79,7 +83,9 @@ class Preview:
         try:
             tensors = load_file(str(path))
         except Exception as error:  # safetensors' own errors, or numpy's for a dtype it lacks
-            raise ModelFileError(f"not a readable safetensors file ({error}): {path}{PICK_ANOTHER}") from None
+            raise ModelFileError(f"not a readable safetensors file ({shown(str(error))}): {shown(path)}"
+                                 f"{PICK_ANOTHER}") from None
+        check_checksum(meta, tensors, path, _bytes_of)
         check_weights(tensors, config, storage, path, _describe)
         return cls(vocab, config, tensors)
 

@@ -32,11 +32,12 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
-from charwriter.errors import UserError
+from charwriter.errors import UserError, shown
+from charwriter.outputs import os_problem
 from charwriter.lm.config import DEVICES, SCHEDULES, TRAIN_PRECISIONS, TrainConfig  # noqa: F401 (re-exported)
 from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, PrecisionEvent,
                                   SampleEvent, StepEvent, ValEvent)
-from charwriter.lm.checkpoint import LoadedModel, load_checkpoint, save_checkpoint, save_model
+from charwriter.lm.checkpoint import RESTART, LoadedModel, load_checkpoint, save_checkpoint, save_model
 from charwriter.lm.data import Corpus, Streams
 from charwriter.lm.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
 
@@ -412,7 +413,11 @@ class Trainer:
             n = 2 if self.model.config.cell == "lstm" else 1
             lo = self.rank * self.config.batch_size // self.world
             rows = slice(lo, lo + self.local_train.batch_size)
-            tensors = [checkpoint.extra(f"state{i}")[:, rows].to(self.device) for i in range(n)]
+            saved = [checkpoint.extra(f"state{i}") for i in range(n)]
+            if any(t is None or t.shape[1] != self.config.batch_size for t in saved):
+                raise UserError(f"invalid checkpoint (its carried state is missing or not {self.config.batch_size}"
+                                f" streams): {self.checkpoint_path}{RESTART}")
+            tensors = [t[:, rows].to(self.device) for t in saved]
             self.state = state_from_tensors(tensors, self.model.config.cell)
 
     def _gather_streams(self, t: torch.Tensor) -> torch.Tensor:
@@ -488,27 +493,43 @@ class Trainer:
 
     def run(self) -> DoneEvent:
         if self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            for stale in self.run_dir.glob(".*.safetensors.*.tmp"):  # a write a kill interrupted: never renamed
-                stale.unlink(missing_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                for stale in self.run_dir.glob(".*.safetensors.*.tmp"):  # a write a kill interrupted: never renamed
+                    stale.unlink(missing_ok=True)
+            except OSError as error:
+                raise UserError(f"cannot make the run folder {shown(self.run_dir)}: {os_problem(error)}") from None
         c = self.config
         per_epoch = len(self.train_streams)
-        self.emit(ConfigEvent(run=self.run_dir.name, run_dir=str(self.run_dir), corpus=self.corpus.name,
-                              corpus_path=self.corpus_path, corpus_chars=len(self.corpus.data),
-                              vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch,
-                              total_steps=self.total_steps, parameters=self.model.num_parameters(),
-                              device=str(self.device), resumed_at_step=self.step, processes=self.world,
-                              threads=torch.get_num_threads(), threads_reason=self.threads_reason,
-                              precision="bf16" if self.autocast else "fp32", precision_reason=self.precision_reason,
-                              reading=self.corpus.reading, config=c.to_dict()))
         try:
+            self.emit(ConfigEvent(run=self.run_dir.name, run_dir=str(self.run_dir), corpus=self.corpus.name,
+                                  corpus_path=self.corpus_path, corpus_chars=len(self.corpus.data),
+                                  vocab_size=len(self.corpus.vocab), batches_per_epoch=per_epoch,
+                                  total_steps=self.total_steps, parameters=self.model.num_parameters(),
+                                  device=str(self.device), resumed_at_step=self.step, processes=self.world,
+                                  threads=torch.get_num_threads(), threads_reason=self.threads_reason,
+                                  precision="bf16" if self.autocast else "fp32",
+                                  precision_reason=self.precision_reason, reading=self.corpus.reading,
+                                  config=c.to_dict()))
             return self._loop(per_epoch)
-        except TrainingDiverged as error:
-            self.emit(ErrorEvent(step=self.step, message=str(error)))
+        except UserError as error:
+            self._emit_error(str(error))
             raise
+        except OSError as error:  # the events file: a full disk, a folder made read-only under the run
+            message = f"cannot write to the run folder {shown(self.run_dir)}: {os_problem(error)}"
+            self._emit_error(message)
+            raise UserError(message) from None
         except Exception as error:
-            self.emit(ErrorEvent(step=self.step, message=f"{type(error).__name__}: {error}"))
+            self._emit_error(f"{type(error).__name__}: {error}")
             raise
+
+    def _emit_error(self, message: str) -> None:
+        """Say why the run stopped, to the events file if it can still be written, and to the callbacks."""
+        try:
+            self.emit(ErrorEvent(step=self.step, message=message))
+        except OSError:
+            for callback in self.callbacks:
+                callback(ErrorEvent(step=self.step, message=message))
 
     def _loop(self, per_epoch: int) -> DoneEvent:
         c = self.config

@@ -23,7 +23,7 @@ import pyte
 
 # The bytes xterm sends (without the kitty keyboard protocol, which Textual asks for and xterm ignores).
 KEYS = {
-    "enter": b"\r", "tab": b"\t", "escape": b"\x1b", "backspace": b"\x7f",
+    "enter": b"\r", "tab": b"\t", "shift+tab": b"\x1b[Z", "escape": b"\x1b", "backspace": b"\x7f",
     "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
     "home": b"\x1b[H", "end": b"\x1b[F",
     "ctrl+up": b"\x1b[1;5A", "ctrl+down": b"\x1b[1;5B", "ctrl+right": b"\x1b[1;5C", "ctrl+left": b"\x1b[1;5D",

@@ -6,11 +6,16 @@ what it expects on the screen (never a fixed sleep).
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
+from conftest import make_text
 from terminal import Terminal
 
 SIZES = [pytest.param((120, 34), id="120x34"), pytest.param((80, 24), id="80x24")]
@@ -168,3 +173,58 @@ def test_open_picks_a_recent_document_with_down_and_enter(start, size):
         wait_for_cursor(term, "path/to/file.txt")
         term.press("enter")
         term.wait_for("Text of beta.")
+
+
+def train_tiny_run(tmp_path, home) -> None:
+    """A finished one-epoch run named "tiny" in the test's charwriter home, trained by the command line."""
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text(make_text(3_000), encoding="utf-8")
+    subprocess.run([sys.executable, "-m", "charwriter", "train", str(corpus), "--hidden-size", "16", "--num-layers",
+                    "1", "--batch-size", "4", "--seq-len", "16", "--dropout", "0", "--eval-every", "20",
+                    "--sample-length", "10", "--epochs", "1", "--name", "tiny", "--precision", "fp32"],
+                   check=True, capture_output=True, env={**os.environ, "CHARWRITER_HOME": str(home)}, timeout=120)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_extend_dialog_shows_its_epochs_field(start, tmp_path, isolated_home, size):
+    """F7 on a finished run: "Epochs in all" and its field on one row, the field's number visible, and what is
+    typed there extends the run."""
+    train_tiny_run(tmp_path, isolated_home)
+    term = start(["write"], size)
+    term.press("ctrl+t")
+    term.wait_for("New run")
+    if size[0] < 110:  # a narrow terminal shows the form, the past runs and the curves in turn
+        term.press("f3")
+    else:  # back from the corpus field: the curves, then the past runs
+        term.wait_for("finished")
+        term.press("shift+tab")
+        term.wait(lambda: "Smooth" in term.lines()[-1], what="the curves' keys")
+        term.press("shift+tab")
+    term.wait(lambda: "Delete run" in term.lines()[-1], what="the past runs' keys")
+    term.press("enter")
+    term.wait_for("Settings:")
+    term.press("f7")
+    # One epoch done: it offers two in all, selected, so that a number typed replaces it.
+    term.wait(lambda: re.search(r"Epochs in all\s+2\b", term.text()), what="the epochs field showing 2")
+    term.type("3")
+    term.wait(lambda: re.search(r"Epochs in all\s+3\b", term.text()), what="the epochs field showing 3")
+    term.press("enter")
+    term.wait_for("Epoch 2/3")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_cell_view_dialog_fits_with_its_unit_field_and_checkbox(start, tmp_path, size):
+    """F8: the cell finder's list, the LAYER:INDEX field and the hidden-state checkbox all on the screen; a unit
+    typed there colours the text."""
+    story = tmp_path / "story.txt"
+    story.write_text(make_text(1_500), encoding="utf-8")
+    term = start(["write", str(story)], size)
+    term.press("f8")
+    term.wait_for("Enter: colour the text by it")  # the finder has filled the list
+    assert "LAYER:INDEX" in term.text() and "hidden state" in term.text()
+    dialog = term.lines()[term.row_of("Cell view"):]
+    bottom = next(y for y, line in enumerate(dialog) if "╰" in line)
+    assert any("hidden state" in line for line in dialog[:bottom])  # inside the dialog's box, not cut off
+    press_to_focus(term, "tab", "or a unit: LAYER:INDEX")
+    term.type("1:0\n")
+    term.wait_gone("Cell view")

@@ -29,7 +29,7 @@ class CellPicker(ModalScreen[tuple | None]):
         self.found: list = []
 
     def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog-box wide") as box:
+        with Vertical(classes="dialog-box wide cells") as box:
             box.border_title = "Cell view"
             yield Label("Finding the cells that follow the text's quotes, line position, sentence ends and words…",
                         id="cells-note", classes="question")

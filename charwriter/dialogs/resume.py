@@ -43,7 +43,7 @@ class ResumeScreen(ModalScreen[tuple[int, bool] | None]):
                         "is now, then falls to its end again) or restart from here (warm-up to the full rate, then "
                         "a new decay over the epochs left).", classes="question")
             with Horizontal(classes="row"):
-                yield Label("Epochs in all ", classes="question")
+                yield Label("Epochs in all")
                 yield Input(str(h.epochs + (h.epochs if self.finished else 0)), id="epochs", type="integer",
                             compact=True)
             yield Label("", id="problem", classes="question")

@@ -82,8 +82,7 @@ import torch.nn.functional as F
 
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
-from charwriter.lm.lexicon import WORD as LEXICON_WORD
-from charwriter.lm.lexicon import Lexicon
+from charwriter.lm.lexicon import GUESS, Lexicon, trusted
 from charwriter.lm.lexicon import bundled as bundled_lexicon
 from charwriter.lm.memory import MIN_WORD, DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
@@ -92,7 +91,7 @@ from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
                                  SENTENCE_END, SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats, char_classes,
                                  default_start, finished, grow, restates_punctuation, restyle, translate,
-                                 typography_of)
+                                 TYPOGRAPHY_SAMPLE, typography_of)
 from charwriter.lm.sample import masked_probs
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
@@ -106,11 +105,9 @@ WORD_STEPS = 24  # the beam search for the first word gives up after this many c
 OPENING = " \"'(["  # characters a continuation may start with before its first word
 DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take the grey text from the model's
 DRAFT_MIN = 2  # a shorter guess of the memory's is stepped: one run costs about a step (see `_walk_draft`)
-TYPOGRAPHY_SAMPLE = 20_000  # the document's typography is read from this much text before the cursor
 PROPOSE_AFTER = 2  # letters typed before the word list proposes completions the beam missed
 PROPOSALS = 10  # the word list's most frequent completions scored by the model on a keystroke (one batch a letter)
 GUESSES_SHOWN = 2  # alternatives nobody knows, shown only when no suggestion is a known word
-GUESS = -1.01  # a word nobody knows is rated at most this: "a guess" (widgets.suggestions: below -1.0)
 DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
 
 
@@ -780,7 +777,7 @@ class Engine:
         out = worth_showing([suggestion for suggestion in out if not restates_punctuation(before, suggestion.text)])
         if memory is not None and s.ghost == "beam" and out:
             out = self._with_document_words(out, memory, k)
-        if s.words and s.ghost == "beam" and out and self.lexicon is not None:
+        if s.words and out and self.lexicon is not None:
             out = self._real_words(out, memory, self._view[2], self._view[3], k)  # the cursor's state
         return out
 
@@ -797,33 +794,26 @@ class Engine:
         if not self.lexicon.english_enough(window[-2000:]):
             return out  # another language, or a jargon: the document's own words judge alone
         start = PARTIAL_WORD.search(window[-64:]).group(0)
+
+        def knows(word: str) -> bool:
+            return self.lexicon.knows(word) or _document_knows(word, memory, window)
+
         kept, guesses = [], []
         for i, suggestion in enumerate(out):
             if i and suggestion.text.rstrip().endswith("-"):
                 continue
-            unknown = self._first_unknown(start, suggestion.text, memory, window)
-            if unknown is None:
+            text = trusted(start, suggestion.text, knows)
+            if text == suggestion.text:
                 kept.append(suggestion)
-            elif i == 0 and unknown > 0 and suggestion.text[:unknown].strip(" \"'(["):
-                kept.append(Suggestion(suggestion.text[:unknown].rstrip("\"'(["), suggestion.mean_logprob))
+            elif i == 0 and text:
+                kept.append(Suggestion(text, suggestion.mean_logprob))
             else:
                 guesses.append(Suggestion(suggestion.text, min(suggestion.mean_logprob, GUESS)))
-        if len(start) >= PROPOSE_AFTER and start.isalpha():
+        if len(start) >= PROPOSE_AFTER and start.isalpha() and self.settings.ghost == "beam":
             kept = self._with_word_list(kept, start, state, logits, k)
         if memory is not None and len(kept) > 1:
             kept = _names_of_the_document_first(kept, start, memory)
         return kept[:k] if kept else guesses[: 1 + GUESSES_SHOWN]
-
-    def _first_unknown(self, start: str, text: str, memory: DocumentMemory | None, window: str) -> int | None:
-        """Where in `text` the first word it completes or adds that nobody knows begins (<= 0: the word begun at
-        the cursor), or None."""
-        for match in LEXICON_WORD.finditer(start + text):
-            if match.end() <= len(start):
-                continue  # typed by the writer: theirs to judge
-            word = match.group(0)
-            if not (self.lexicon.knows(word) or _document_knows(word, memory, window)):
-                return match.start() - len(start)
-        return None
 
     def _with_word_list(self, kept: list[Suggestion], start: str, state, logits, k: int) -> list[Suggestion]:
         """The word list's most frequent completions of `start` that no suggestion offers, scored by the model

@@ -200,3 +200,13 @@ def test_the_document_s_name_takes_the_grey_text_from_a_name_it_never_used():
     assert _names_of_the_document_first(out[1:], "", memory) == out[1:]  # the model's name is the document's
     lower = [Suggestion("was ", -0.2), Suggestion("Vell ", -0.4)]
     assert _names_of_the_document_first(lower, "", memory) == lower  # only a name gives way to a name
+
+
+def test_the_first_grey_text_before_torch_follows_the_same_rules():
+    """The numpy preview's grey text (`charwriter.lm.preview`) is judged as the engine's is."""
+    from charwriter.lm.preview import as_the_writer_writes
+
+    assert as_the_writer_writes("He said, \u201cgo.\u201d", ". And", -0.1) == ("", 0.0)
+    assert as_the_writer_writes("She said, \u201cgo\u2014now", ' is "here" Tobition', -0.1)[0] == " is \u201chere\u201d "
+    assert as_the_writer_writes("the wet stones of the ", "Pelace of", -0.1) == ("Pelace of", -1.01)  # a guess
+    assert as_the_writer_writes("the wet stones of the ", "harbour Pelace", -0.1) == ("harbour ", -0.1)

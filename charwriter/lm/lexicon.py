@@ -21,6 +21,7 @@ from pathlib import Path
 
 WORD = re.compile(r"[^\W\d_]+(?:['\u2019][^\W\d_]+)*")  # letters, with inner apostrophes ("don't", "o'clock")
 WORDS_FILE = "words-en.txt.gz"
+GUESS = -1.01  # a word nobody knows is rated at most this: "a guess" (widgets.suggestions: below -1.0)
 ENGLISH_SHARE = 0.8  # the list judges a document when it knows this share of the document's recent words
 ENGLISH_SAMPLE = 12  # ... of at least this many words in lower case
 
@@ -79,6 +80,25 @@ class Lexicon:
         if len(words) < ENGLISH_SAMPLE:
             return True
         return sum(self.knows(w) for w in words) >= ENGLISH_SHARE * len(words)
+
+
+def first_unknown(start: str, text: str, knows) -> int | None:
+    """Where in `text` (a continuation of `start`, the word begun at the cursor) the first word it completes or
+    adds that `knows(word)` rejects begins (<= 0: the word begun at the cursor), or None. Words typed whole before
+    the cursor are the writer's, not judged."""
+    for match in WORD.finditer(start + text):
+        if match.end() > len(start) and not knows(match.group(0)):
+            return match.start() - len(start)
+    return None
+
+
+def trusted(start: str, text: str, knows) -> str:
+    """`text` cut before the first word nobody knows ("" when that is its first word): the grey text a writer can
+    take as it is."""
+    cut = first_unknown(start, text, knows)
+    if cut is None:
+        return text
+    return text[: max(0, cut)].rstrip("\"'([\u201c\u2018") if text[: max(0, cut)].strip(" \"'([\u201c\u2018") else ""
 
 
 @lru_cache(maxsize=None)

@@ -21,8 +21,11 @@ import numpy as np
 from charwriter.errors import ModelFileError, shown
 from charwriter.lm.modelfile import (FORMAT, PICK_ANOTHER, ModelConfig, check_checksum, check_format, check_metadata,
                                      check_weights, read_metadata)
-from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, RECENT_CHARS, REPEAT_TRIES, WORD_EXTRA, _repeats,
-                                 NEVER_SHOWN, char_classes, default_start, finished, grow, translate)
+from charwriter.lm.lexicon import bundled as bundled_lexicon
+from charwriter.lm.lexicon import GUESS, trusted
+from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
+                                 TYPOGRAPHY_SAMPLE, WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start,
+                                 finished, grow, restates_punctuation, restyle, translate, typography_of)
 
 CONTEXT = 128  # characters read before the cursor: the engine's first read of a document is this long too
 
@@ -144,7 +147,25 @@ class Preview:
             if not grow(row, self.vocab[code], float(logp[code]), self.kinds[code], max_len, floor):
                 break
             logits, state = self.step(code, state)
-        return finished(row, floor)
+        return as_the_writer_writes(text, *finished(row, floor))
+
+
+def as_the_writer_writes(text: str, ghost: str, score: float) -> tuple[str, float]:
+    """The engine's rules for what a writer sees (`Engine._real_words`, `restyle`): no repeated sentence end; the
+    grey text stops before a word that neither the word list nor the document knows, or is rated a guess when that
+    is its first; the document's own quotes and dashes."""
+    if restates_punctuation(text[-8:], ghost):
+        return "", 0.0
+    lexicon = bundled_lexicon()
+    if lexicon is not None and lexicon.english_enough(text[-2000:]):
+        kept = trusted(PARTIAL_WORD.search(text[-64:]).group(0), ghost,
+                       lambda word: lexicon.knows(word) or word in text)
+        if kept or not ghost:
+            ghost = kept
+        else:
+            score = min(score, GUESS)  # its first word is unknown: shown as the engine shows it, a guess
+    sample = text[-TYPOGRAPHY_SAMPLE:]
+    return restyle(ghost, sample, typography_of(sample)), score if ghost else 0.0
 
 
 

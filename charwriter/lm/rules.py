@@ -181,6 +181,7 @@ def finished(row, floor: float, after: str = "") -> tuple[str, float]:
 
 # --- the writer's typography ------------------------------------------------------------------------------------
 
+TYPOGRAPHY_SAMPLE = 20_000  # a document's typography is read from this much text before the cursor
 OPENS_AFTER = "([{\u201c\u2018\u2014\u2013-/"  # a quote after these (or a space) opens
 
 
@@ -228,7 +229,7 @@ def restyle(text: str, before: str, style: Typography) -> str:
     return "".join(out)
 
 
-SENTENCE_DONE = re.compile(r"[.!?][\"')\]]*\Z")
+SENTENCE_DONE = re.compile("[.!?][\"')\\]\u201d\u2019]*\\Z")
 
 
 def restates_punctuation(before: str, text: str) -> bool:

@@ -259,7 +259,8 @@ def cmd_train(args) -> int:
         run_dir = Path(args.resume).expanduser()
         if not run_dir.is_dir():
             run_dir = paths.runs_dir() / args.resume
-        if not (run_dir / "checkpoint.safetensors").is_file():
+        checkpoint_path = run_dir / "checkpoint.safetensors"
+        if not checkpoint_path.exists() and not checkpoint_path.is_symlink():  # a folder there: load says so
             started = _first_config(run_dir)
             if started is None:
                 raise UserError(f"no resumable run at {run_dir} (no checkpoint.safetensors) — check the run name")
@@ -278,7 +279,7 @@ def cmd_train(args) -> int:
                   f" same settings (its earlier events are kept as {kept.name})", file=sys.stderr)
             trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(corpus_path).resolve()))
             return _run_trainer(trainer, args)
-        checkpoint = load_checkpoint(run_dir / "checkpoint.safetensors")
+        checkpoint = load_checkpoint(checkpoint_path)
         saved = checkpoint.meta.get("training") or {}
         hyper = {"keep_boilerplate": True, **(saved.get("hyperparameters") or {})}  # older runs: the whole file
         fixed = sorted(set(given) - RESUMABLE)

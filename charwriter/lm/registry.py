@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from charwriter import paths
-from charwriter.errors import ModelFileError
+from charwriter.errors import ModelFileError, shown
 from charwriter.lm.modelfile import read_metadata
 
 
@@ -64,11 +64,12 @@ def resolve_model(spec: str | None) -> Path:
     spec = spec or paths.DEFAULT_MODEL
     candidate = Path(spec).expanduser()
     if candidate.suffix == ".safetensors" or "/" in spec or candidate.is_file():
-        if not candidate.exists():
-            raise ModelFileError(f"model not found: {candidate} — check the path, or run `charwriter models`")
+        if not candidate.exists() and not candidate.is_symlink():  # a link loop: the loader says so
+            raise ModelFileError(f"model not found: {shown(candidate)} — check the path, or run `charwriter models`")
         return candidate
     for entry in list_models():
         if entry.name == spec:
             return entry.path
     names = ", ".join(e.name for e in list_models()) or "none yet"
-    raise ModelFileError(f"no model named {spec!r} (known: {names}) — give a name from `charwriter models` or a path")
+    raise ModelFileError(f"no model named {shown(repr(spec))} (known: {shown(names)}) — give a name from `charwriter"
+                         " models` or a path")

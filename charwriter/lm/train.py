@@ -40,6 +40,7 @@ from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, Error
 from charwriter.lm.checkpoint import RESTART, LoadedModel, load_checkpoint, save_checkpoint, save_model
 from charwriter.lm.data import Corpus, Streams
 from charwriter.lm.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
+from charwriter.lm.modelfile import expected_shapes
 
 def set_forget_bias(model: CharRNN, value: float) -> None:
     """Start every LSTM layer's forget gate at `value` (Jozefowicz et al. 2015): the cell remembers from step one.
@@ -50,6 +51,37 @@ def set_forget_bias(model: CharRNN, value: float) -> None:
         for layer in range(model.config.num_layers):
             getattr(model.rnn, f"bias_ih_l{layer}")[hidden : 2 * hidden].fill_(value)
             getattr(model.rnn, f"bias_hh_l{layer}")[hidden : 2 * hidden].zero_()
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes the device can still give (None: not known here)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def training_memory(config: ModelConfig, batch_size: int, seq_len: int) -> int:
+    """Bytes that training a model takes, roughly and from above: weights, gradients and Adam's two moments (4 × 4
+    bytes a parameter), and a window's activations (gates and states of each layer, the logits twice)."""
+    parameters = sum(math.prod(shape) for shape in expected_shapes(config).values())
+    activations = batch_size * seq_len * (10 * config.num_layers * config.hidden_size + 3 * config.vocab_size)
+    return 16 * parameters + 4 * activations
+
+
+def check_memory(config: ModelConfig, batch_size: int, seq_len: int, device: torch.device) -> None:
+    """Refuse a model that cannot fit before allocating it: one line, not torch's "can't allocate" traceback."""
+    need, free = training_memory(config, batch_size, seq_len), free_memory(device)
+    if free is not None and need > free:
+        raise UserError(f"training this model needs about {need / 1e9:,.1f} GB of memory ({config.hidden_size} wide,"
+                        f" {config.num_layers} layers, batch {batch_size} × {seq_len}); {free / 1e9:,.1f} GB is free"
+                        " on the " + device.type + " — use a smaller --hidden-size, --num-layers or --batch-size")
 
 
 class TrainingDiverged(UserError):
@@ -302,8 +334,10 @@ class Trainer:
                                          weight_dropout=config.weight_dropout))
             self.model.load_state_dict(init_model.model.state_dict())
         else:
-            self.model = CharRNN(ModelConfig(len(corpus.vocab), config.hidden_size, config.num_layers, config.dropout,
-                                             config.cell, config.weight_dropout))
+            shape = ModelConfig(len(corpus.vocab), config.hidden_size, config.num_layers, config.dropout, config.cell,
+                                config.weight_dropout)
+            check_memory(shape, config.batch_size, config.seq_len, self.device)
+            self.model = CharRNN(shape)
             if config.forget_bias is not None:
                 set_forget_bias(self.model, config.forget_bias)
         if self.model.config.vocab_size != len(corpus.vocab):

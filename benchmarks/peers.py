@@ -36,12 +36,12 @@ import tempfile
 import time
 import warnings
 import xml.etree.ElementTree as ElementTree
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from platformdirs import user_cache_dir
 
-from keystrokes import Tally, best_action, gutenberg_body, passages, read_text, type_passage
+from keystrokes import DOCUMENTS, Tally, gutenberg_body, passages, read_text, type_passage
 
 ROOT = Path(__file__).resolve().parent.parent
 K = 9  # suggestions per keystroke, as charwriter's default: the grey text and eight in the pane
@@ -56,28 +56,6 @@ class PeerMissing(Exception):
 @dataclass
 class Suggestion:
     text: str
-
-
-@dataclass
-class Measured:
-    """One peer on some passages: the writer's tally, and at how many keystrokes a grey text was shown and taken."""
-
-    tally: Tally = field(default_factory=Tally)
-    shown: int = 0
-    taken: int = 0
-
-    def add(self, other: "Measured") -> None:
-        self.tally.add(other.tally)
-        self.shown += other.shown
-        self.taken += other.taken
-
-    @property
-    def grey_share(self) -> float:
-        return self.tally.grey_saved / max(1, self.tally.chars)
-
-    @property
-    def precision(self) -> float:
-        return self.taken / max(1, self.shown)
 
 
 def needs_space(text: str) -> bool:
@@ -331,34 +309,6 @@ def build_onboard_model(pypredict, corpus: Path, path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------------- harness
 
-class Watched:
-    """An engine whose grey text the harness watches: at each position the writer types from, whether a grey text
-    was shown and whether the writer took a word of it (their best move was Tab or word by word)."""
-
-    def __init__(self, engine, history: str, target: str):
-        self.engine, self.history, self.target = engine, history, target
-        self.seen: dict[int, tuple[bool, bool]] = {}  # keyed by position: the writer may be asked twice at one
-
-    def remember(self, history: str) -> None:
-        self.engine.remember(history)
-
-    def suggest(self, text: str):
-        suggestions = self.engine.suggest(text)
-        typed = len(text) - len(self.history)
-        if 0 <= typed < len(self.target) and text.startswith(self.history):
-            shown = bool(suggestions) and bool(suggestions[0].text)
-            kind = best_action(suggestions, self.target[typed:])[2]
-            self.seen[typed] = (shown, shown and kind.startswith(("tab", "word")))
-        return suggestions
-
-
-def measure(engine, history: str, target: str) -> Measured:
-    """The simulated writer types `target` after `history` with `engine`'s suggestions."""
-    watched = Watched(engine, history, target)
-    tally = type_passage(watched, history, target)
-    return Measured(tally, sum(s for s, _ in watched.seen.values()), sum(t for _, t in watched.seen.values()))
-
-
 def isolated(work, *args):
     """`work(*args)` in a forked child process: (its result, None), or (None, why) when it failed or died (presage
     aborts on a failed assertion), so one passage is lost and not the run."""
@@ -419,20 +369,22 @@ def onboard_peer(corpus: Path, cache: Path, folder: Path | None) -> Peer:
     return Peer("Onboard", lambda _: Onboard(pypredict, system))
 
 
-def run_passage(peer: Peer, history: str, target: str) -> Measured:
+def run_passage(peer: Peer, history: str, target: str) -> Tally:
+    """The simulated writer types `target` after `history` with a fresh document's suggestions from the peer."""
     with tempfile.TemporaryDirectory(prefix="charwriter-peer-") as folder:
         engine = peer.make(Path(folder))
         try:
-            return measure(engine, history, target)
+            return type_passage(engine, history, target)
         finally:
             getattr(engine, "close", lambda: None)()
 
 
-def run(peer: Peer, text: str, history_chars: int | None, args) -> tuple[Measured, list[str]]:
-    """The peer on each passage of `text`, each in a child process; what went wrong, one line per lost passage."""
-    total, failures = Measured(), []
+def run(peer: Peer, text: str, keep: int | None, args) -> tuple[Tally, list[str]]:
+    """The peer on each passage of `text`, each in a child process, with `keep` characters of the document before it
+    (None: all); what went wrong, one line per lost passage."""
+    total, failures = Tally(), []
     for start, chars in passages(text, args):
-        history = text[max(0, start - history_chars) if history_chars is not None else 0 : start]
+        history = text[max(0, start - keep) if keep is not None else 0 : start]
         result, why = isolated(run_passage, peer, history, text[start : start + chars])
         if result is None:
             failures.append(f"passage at {start:,}: {why}")
@@ -499,29 +451,27 @@ def main() -> None:
                 raise SystemExit(f"peers: unknown peer {name!r}: choose from presage, onboard")
         except PeerMissing as missing:
             print(f"  {missing}", flush=True)
-    modes = [("new document", 0), ("long document", None)] if args.history is None else [
-        ("new document" if args.history == 0 else f"history {args.history:,}", args.history)]
+    documents = DOCUMENTS if args.history is None else [(f"history {args.history:,}", args.history)]
     rows = []
     for path in args.texts:
         text = gutenberg_body(read_text(path))
         for peer in peers:
             cells = []
-            for label, history in modes:
+            for label, keep in documents:
                 started = time.perf_counter()
-                result, failures = run(peer, text, history, args)
-                t = result.tally
+                t, failures = run(peer, text, keep, args)
+                grey = t.grey_saved / max(1, t.chars)
                 print(f"{path.name} [{peer.name}, {label}]: {t.chars:,} chars, {t.keys:,} keys, KSR {t.ksr:.3f}"
-                      f" (grey text {result.grey_share:.3f}, pane {t.pane_saved / max(1, t.chars):.3f}), grey text"
-                      f" precision {result.precision:.3f} ({result.taken:,} of {result.shown:,}),"
-                      f" {time.perf_counter() - started:.0f} s", flush=True)
+                      f" (grey text {grey:.3f}, pane {t.pane_saved / max(1, t.chars):.3f}), grey text precision"
+                      f" {t.precision:.3f} ({t.grey_taken:,} of {t.grey_shown:,}), pane words known"
+                      f" {t.known_share:.3f}, {time.perf_counter() - started:.0f} s", flush=True)
                 for failure in failures:
                     print(f"  {peer.name} lost the {failure}", flush=True)
-                cells.append("aborts" if not t.chars else
-                             f"{t.ksr:.3f}  {result.grey_share:.3f}  {result.precision:.3f}"
-                             + ("*" if failures else ""))
+                cells.append(f"{t.ksr:.3f}  {grey:.3f}  {t.precision:.3f}" + ("*" if failures else "")
+                             if t.chars else "aborts")
             rows.append((path.name, peer.name, cells))
     print("\nKSR, grey text's share, grey text's precision (* some passages lost):")
-    print(f"{'text':<36} {'peer':<8} " + " ".join(f"{label:<22}" for label, _ in modes))
+    print(f"{'text':<36} {'peer':<8} " + " ".join(f"{label:<22}" for label, _ in documents))
     for name, peer, cells in rows:
         print(f"{name:<36} {peer:<8} " + " ".join(f"{cell:<22}" for cell in cells))
 

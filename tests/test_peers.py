@@ -59,9 +59,9 @@ def test_the_peers_harness_gives_the_charwriter_writers_keys():
     peer = peers.Peer("fixed", lambda folder: FixedEngine(TEXT))
     result, failures = peers.run(peer, TEXT, None, args)  # each passage in a child process, as a real peer
     assert failures == []
-    assert (result.tally.chars, result.tally.keys, result.tally.grey_saved, result.tally.pane_saved) == (
-        expected.chars, expected.keys, expected.grey_saved, expected.pane_saved)
-    assert 0 < result.taken < result.shown < expected.keys
+    fields = ("chars", "keys", "grey_saved", "pane_saved", "grey_shown", "grey_taken")
+    assert [getattr(result, name) for name in fields] == [getattr(expected, name) for name in fields]
+    assert 0 < result.grey_taken < result.grey_shown < result.keys
 
 
 def test_grey_text_precision_counts_the_keystrokes_where_a_word_of_it_was_taken():
@@ -74,9 +74,9 @@ def test_grey_text_precision_counts_the_keystrokes_where_a_word_of_it_was_taken(
         def suggest(self, text):
             return [Suggestion(s) for s in plan[len(text)]]
 
-    result = peers.measure(Planned(), "", "the cat sat")
+    result = peers.run_passage(peers.Peer("planned", lambda folder: Planned()), "", "the cat sat")
     # Tab "the ", pick "cat " (2 keys), type "s" (no grey text shown), Tab "at"
-    assert (result.tally.keys, result.shown, result.taken) == (5, 3, 2)
+    assert (result.keys, result.grey_shown, result.grey_taken) == (5, 3, 2)
     assert result.precision == pytest.approx(2 / 3)
 
 
@@ -94,7 +94,7 @@ def test_a_peer_that_aborts_loses_its_passages_and_the_run_goes_on():
 
     args = passage_args(passages=2)
     result, failures = peers.run(peers.Peer("aborts", lambda folder: Aborts()), TEXT, 0, args)
-    assert result.tally.chars == 0 and len(failures) == 2 and "SIGABRT" in failures[0]
+    assert result.chars == 0 and len(failures) == 2 and "SIGABRT" in failures[0]
     result, failures = peers.run(peers.Peer("raises", lambda folder: Raises()), TEXT, 0, args)
     assert "ValueError: no history" in failures[0]
 

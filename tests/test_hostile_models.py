@@ -14,8 +14,9 @@ from safetensors.torch import save_file
 
 from charwriter.errors import UserError
 from charwriter.lm.checkpoint import load_model, save_model
+from charwriter.lm.config import HYPERPARAMETERS, TrainConfig, kind_of
 from charwriter.lm.model import CharRNN, ModelConfig
-from charwriter.lm.modelfile import CHECKSUM_KEY
+from charwriter.lm.modelfile import CHECKSUM_KEY, SUMMARY
 from conftest import rewrite_metadata
 from charwriter.lm.sample import generate
 
@@ -27,7 +28,8 @@ def original(tmp_path_factory):
     torch.manual_seed(0)
     model = CharRNN(ModelConfig(vocab_size=len(VOCAB), hidden_size=8, num_layers=2, dropout=0.0))
     path = tmp_path_factory.mktemp("hostile") / "tiny.safetensors"
-    save_model(path, model, VOCAB, {"corpus": "tiny.txt", "best_val_loss": 1.5})
+    save_model(path, model, VOCAB, {"corpus": "tiny.txt", "best_val_loss": 1.5, "val_fraction": 0.1, "steps": 10,
+                                    "hyperparameters": TrainConfig(hidden_size=8, dropout=0.0).to_dict()})
     raw = path.read_bytes()
     header_len = struct.unpack("<Q", raw[:8])[0]
     header = json.loads(raw[8 : 8 + header_len])
@@ -203,3 +205,100 @@ def test_export_refuses_to_overwrite_the_model_itself_or_write_elsewhere_than_a_
     assert "is the model itself" in capsys.readouterr().err
     assert main(["export", str(tiny_model_path), "model.bin"]) == 2
     assert "ending in .safetensors" in capsys.readouterr().err
+
+
+def every_mutation(raw: bytes, header: dict, model: CharRNN, seed: int = 11) -> list[tuple[str, bytes]]:
+    """A tiny model file mutated every way, seeded: its header's bytes, each metadata field (the model's config, its
+    vocabulary, format, storage, checksum, every field of the training summary and of its hyperparameters: a wrong
+    type, out of range), each tensor's shape, dtype and offsets in the safetensors header, the weight bytes, cuts.
+    -> (label, file bytes, whether it must be refused)."""
+    rng = random.Random(seed)
+    wrong = {int: ["1", -1, 1.5, True, None], float: ["0.5", -1.0, float("inf"), [1]], str: [5, ["a"], {"x": 1}],
+             bool: ["yes", 2]}
+    cases = []
+
+    def meta_case(label, change):
+        cases.append((label, with_meta(raw, header, change)))
+
+    def set_in(path, value):
+        def change(meta):
+            target = meta
+            for key in path[:-1]:
+                target = target[key]
+            target[path[-1]] = value
+            return meta
+        return change
+
+    for name in ("vocab_size", "hidden_size", "num_layers", "dropout", "weight_dropout", "cell"):
+        for value in ["8", -1, 0, 10**9, 2.5, None, [1]]:
+            meta_case(f"config.{name}={value!r}", set_in(["config", name], value))
+    for key, values in {"format": ["charwriter-checkpoint", 5, None], "format_version": [0, 2, "1", None],
+                        "storage": ["fp8", 16, None], "vocab": [["a"] * 5, "abcde", None, [["a"]] * 5],
+                        CHECKSUM_KEY: ["0" * 32, 5, "short"], "training": ["x", [1], 3]}.items():
+        for value in values:
+            meta_case(f"{key}={value!r:.30}", set_in([key], value))
+    for name, (kind, _) in SUMMARY.items():  # the first value: the wrong type (refused); the second may be allowed
+        for value in wrong[kind][:2]:
+            meta_case(f"training.{name}={value!r}", set_in(["training", name], value))
+    for name in HYPERPARAMETERS:
+        for value in wrong[kind_of(name)][:2]:
+            meta_case(f"hyperparameters.{name}={value!r}", set_in(["training", "hyperparameters", name], value))
+    must_refuse = {label for label, _ in cases if label.startswith(("training.", "hyperparameters."))
+                   and label.split("=")[1] in ("'1'", "'0.5'", "5", "'yes'")}
+    for name in ("seq_len", "batch_size", "num_layers", "hidden_size"):
+        meta_case(f"hyperparameters.{name}=-5", set_in(["training", "hyperparameters", name], -5))
+    meta_case("hyperparameters.val_fraction=5", set_in(["training", "hyperparameters", "val_fraction"], 5))
+    tensors = [k for k in header if k != "__metadata__"]
+    for name in tensors:
+        for field, value in (("dtype", "I32"), ("dtype", "F64"), ("dtype", "BOOL"), ("dtype", "F16"),
+                             ("shape", [1]), ("shape", list(reversed(header[name]["shape"]))),
+                             ("shape", [10**6, 10**6]), ("data_offsets", [0, 4]), ("data_offsets", [0, 10**12])):
+            h = json.loads(json.dumps(header))
+            h[name][field] = value
+            cases.append((f"{name}.{field}={value}", with_header(raw, h)))
+    data_start = 8 + struct.unpack("<Q", raw[:8])[0]
+    for i in range(60):  # weight bytes: the checksum tells each
+        data = bytearray(raw)
+        at = rng.randrange(data_start, len(data))
+        data[at] ^= 1 << rng.randrange(8)
+        cases.append((f"weight byte {at}", bytes(data)))
+        must_refuse.add(cases[-1][0])
+    for i in range(40):  # the header's own bytes
+        data = bytearray(raw)
+        at = rng.randrange(0, data_start)
+        data[at] = (data[at] + rng.randrange(1, 256)) % 256
+        cases.append((f"header byte {at}", bytes(data)))
+    for i in range(20):
+        cut = rng.randrange(len(raw))
+        cases.append((f"cut at {cut}", raw[:cut]))
+    return [(label, data, label in must_refuse or label.startswith("vocab=")) for label, data in cases]
+
+
+def test_every_mutation_of_a_model_file_is_exit_2_and_one_line_through_the_command_line(original, tmp_path, capsys):
+    """`charwriter generate --model FILE` on each mutation: exit 2 and one line, or (a change that harms nothing,
+    such as a byte of the corpus name) the text it writes; never a traceback, each within a hang's limit."""
+    import time
+
+    from charwriter.__main__ import main
+
+    raw, header, model = original
+    outcomes = {"refused": 0, "generated": 0}
+    slowest = 0.0
+    cases = every_mutation(raw, header, model)
+    for i, (label, data, must_refuse) in enumerate(cases):
+        path = tmp_path / f"m{i}.safetensors"
+        path.write_bytes(data)
+        start = time.monotonic()
+        code = main(["generate", "--model", str(path), "--length", "3", "--seed", "0", "--precision", "fp32"])
+        slowest = max(slowest, time.monotonic() - start)
+        out, err = capsys.readouterr()
+        if code == 2:
+            assert err.count("\n") == 1 and err.startswith("charwriter: ") and len(err) < 500, (label, err)
+            outcomes["refused"] += 1
+        else:
+            assert code == 0 and len(out) >= 3, (label, code, err)
+            assert not must_refuse, label
+            outcomes["generated"] += 1
+        path.unlink()
+    assert slowest < 30, slowest  # a hang's limit, not a speed test: each one is refused or written at once
+    assert len(cases) > 350 and outcomes["refused"] > 0.9 * len(cases), outcomes

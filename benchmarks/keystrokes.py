@@ -43,7 +43,8 @@ from charwriter.lm.adapt import adapt, adaptable
 from charwriter.lm.checkpoint import load_model
 from charwriter.lm.data import gutenberg_body, read_text
 from charwriter.lm.lexicon import bundled as bundled_lexicon
-from charwriter.lm.rules import PARTIAL_WORD, WORD_START
+from charwriter.lm.lexicon import first_unknown
+from charwriter.lm.rules import PARTIAL_WORD
 from charwriter.lm.registry import resolve_model
 from charwriter.settings import Settings
 from charwriter.widgets.editor import TAKES_THE_SPACE
@@ -160,17 +161,20 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
 
 
 def count_pane_words(tally: Tally, alternatives, document: str) -> None:
-    """How many of the pane's alternatives complete or add a word, and how many of those words exist: the word list
-    knows them, or the document used them."""
+    """How many of the pane's alternatives complete or add a word, and how many of those words exist: every word
+    they complete or add is one the word list knows or the document used."""
     lexicon = bundled_lexicon()
     start = PARTIAL_WORD.search(document[-64:]).group(0)
+    recent = document[-200_000:]
+
+    def knows(word: str) -> bool:
+        return (lexicon is not None and lexicon.knows(word)) or bool(re.search(rf"\b{re.escape(word)}\b", recent))
+
     for alternative in alternatives:
-        word = (start + WORD_START.match(alternative.text.lstrip(" \"'(\u201c\u2018")).group(0)).strip("'-")
-        if not any(ch.isalpha() for ch in word):
+        if not any(ch.isalpha() for ch in alternative.text):
             continue
         tally.pane_words += 1
-        tally.pane_known += bool((lexicon is not None and lexicon.knows(word)) or
-                                 re.search(rf"\b{re.escape(word)}\b", document[-200_000:]))
+        tally.pane_known += first_unknown(start, alternative.text, knows) is None
 
 
 def score_passage(engine: Engine, history: str, target: str, tally: Tally) -> None:

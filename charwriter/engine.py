@@ -107,7 +107,8 @@ DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take 
 DRAFT_MIN = 2  # a shorter guess of the memory's is stepped: one run costs about a step (see `_walk_draft`)
 PROPOSE_AFTER = 2  # letters typed before the word list proposes completions the beam missed
 PROPOSALS = 10  # the word list's most frequent completions scored by the model on a keystroke (one batch a letter)
-GUESSES_SHOWN = 2  # alternatives nobody knows, shown only when no suggestion is a known word
+GUESSES_SHOWN = 0  # alternatives nobody knows beside the grey text (itself a guess then): a writer typing a new name
+# is better served by one guess than by a pane of them
 DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
 
 

@@ -69,8 +69,13 @@ class CharwriterApp(RunsOwner, App[None]):
         # the TextArea with the focus inserts the "a" and stops the key before any binding sees it (the Pilot sends
         # no character, so only a real terminal shows this). An Alt key never types its letter here: it is a key for
         # the bindings (Alt+A replaces all, Alt+C toggles case, Alt+S picks, Alt+T types a tab).
-        if isinstance(event, events.Key) and event.character and "alt" in event.key.split("+")[:-1]:
+        if isinstance(event, events.Key) and not event.is_forwarded and "alt" in event.key.split("+")[:-1]:
             event.character = None
+            # Its bindings run here, in order with the keys that follow. Forwarded to the focused widget, a key
+            # reaches the bindings only once it has bubbled back up, and a letter typed right after it on a busy
+            # machine could land first (Alt+T's tab after the next word).
+            if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+                return
         await super().on_event(event)
 
     def get_default_screen(self) -> Screen:

@@ -112,7 +112,7 @@ def test_alt_keys_in_the_find_bar_run_their_bindings(start, tmp_path, size):
     term.type("Greta")
     term.press("alt+a")
     term.wait_for("replaced 2")
-    assert "Greta met marta by the river. Greta waved." in term.text()
+    term.wait_for("Greta met marta by the river. Greta waved.")
     assert "Gretaa" not in term.text() and "Martac" not in term.text()
 
 
@@ -228,3 +228,30 @@ def test_cell_view_dialog_fits_with_its_unit_field_and_checkbox(start, tmp_path,
     press_to_focus(term, "tab", "or a unit: LAYER:INDEX")
     term.type("1:0\n")
     term.wait_gone("Cell view")
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_charwriter_file_opens_the_file_like_an_editor(start, tmp_path, size):
+    """`charwriter story.txt` opens it, as `vim story.txt` does; a file named like a command: `charwriter ./train`."""
+    (tmp_path / "story.txt").write_text("Once upon a time.\n", encoding="utf-8")
+    (tmp_path / "train").write_text("A file called train.\n", encoding="utf-8")
+    term = start(["story.txt"], size)  # run in tmp_path
+    term.wait_for("Once upon a time.")
+    assert "story.txt" in term.lines()[-2]
+    other = start(["./train"], size)
+    other.wait_for("A file called train.")
+
+
+def test_arguments_without_a_command_are_the_editors():
+    from charwriter.__main__ import build_parser, with_command
+
+    parser = build_parser()
+
+    def parsed(*argv):
+        return vars(parser.parse_args(with_command(list(argv), parser.commands)))
+
+    assert parsed("story.txt") == {"command": "write", "file": "story.txt", "model": None, "precision": None}
+    assert parsed("./train")["file"] == "./train"
+    assert parsed("--model", "small", "notes.md")["model"] == "small"
+    assert parsed("train", "corpus.txt")["command"] == "train"
+    assert parsed()["command"] is None  # the editor with a new document

@@ -91,11 +91,13 @@ class Editor(TextArea):
                 tooltip="Type a tab character (Tab itself accepts the grey suggestion)"),
         # TextArea binds Home/End to the line only; every editor takes Ctrl+Home/End to the document's ends.
         Binding("ctrl+home", "document_start", "Start", id="document_start", show=False,
-                tooltip="Go to the start of the document (with Shift: select to it)"),
+                tooltip="Go to the start of the document"),
         Binding("ctrl+end", "document_end", "End", id="document_end", show=False,
-                tooltip="Go to the end of the document (with Shift: select to it)"),
-        Binding("ctrl+shift+home", "document_start(True)", "Select to start", show=False),
-        Binding("ctrl+shift+end", "document_end(True)", "Select to end", show=False),
+                tooltip="Go to the end of the document"),
+        Binding("ctrl+shift+home", "document_start(True)", "Select to start", id="select_to_start", show=False,
+                tooltip="Select from the cursor to the start of the document"),
+        Binding("ctrl+shift+end", "document_end(True)", "Select to end", id="select_to_end", show=False,
+                tooltip="Select from the cursor to the end of the document"),
     ]
 
     @dataclass

@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="charwriter",
         description="A terminal writing assistant: a character-level LSTM continues your text as you type.",
+        usage="charwriter [FILE] [--model M] | charwriter COMMAND ...",
+        epilog="`charwriter FILE` is `charwriter write FILE` (a file named like a command: ./train).",
     )
     from charwriter import __version__
 
@@ -178,12 +180,22 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("run", nargs="?", help="the run's name (or folder)")
     runs.add_argument("new_name", nargs="?", help="rename: the new name")
     runs.add_argument("--yes", action="store_true", help="delete without asking")
+    parser.commands = frozenset(sub.choices)  # what `main` takes for a command; anything else is a file to write
     return parser
+
+
+def with_command(argv: list[str], commands) -> list[str]:
+    """`charwriter story.txt` opens the file, as `vim story.txt` does (and `$EDITOR` use works): arguments that do
+    not begin with a command, -h, --help or --version are `write`'s. A file named like a command is reached by its
+    path (`charwriter ./train`)."""
+    if argv and argv[0] not in commands and argv[0] not in ("-h", "--help", "--version"):
+        return ["write", *argv]
+    return argv
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(with_command(sys.argv[1:] if argv is None else list(argv), parser.commands))
     command = args.command or "write"
     try:
         if command == "write":

@@ -825,12 +825,19 @@ def cmd_runs(args) -> int:
     if args.action == "list":
         if args.run:
             raise UserError("`charwriter runs` lists every run; to act on one: charwriter runs delete|rename RUN")
-        print("name\tstatus\tsteps\tbest_val\ttrain_time\tsize_bytes\tpath")
-        for h in list_runs():
+        histories = list_runs()
+        shown, plain = [], []
+        for h in histories:
             best = f"{h.best_val_loss:.4f}" if h.best_val_loss is not None else "-"
             seconds = h.done.train_seconds if h.done else h.last_step.elapsed_s if h.last_step else None
-            print(f"{h.name}\t{h.status}\t{h.step}/{h.total_steps}\t{best}\t{format_duration(seconds)}"
-                  f"\t{run_size(h.run_dir)}\t{h.run_dir}")
+            size = run_size(h.run_dir)
+            steps, time = f"{h.step}/{h.total_steps}", format_duration(seconds)
+            shown.append([h.name, h.status, steps, best, time, f"{size / 1e6:.1f} MB"])
+            plain.append([h.name, h.status, steps, best, time, str(size)])
+        print_listing("charwriter runs", ["name", "status", "steps", "best val", "time", "size"], shown,
+                      ["name", "status", "steps", "best_val", "train_time", "size_bytes"], plain,
+                      [h.run_dir for h in histories], right=("steps", "best val", "size"),
+                      empty="no runs yet: train one with `charwriter train CORPUS`")
         return 0
     if not args.run:
         raise UserError(f"give the run to {args.action}: charwriter runs {args.action} RUN"
@@ -858,49 +865,58 @@ def cmd_runs(args) -> int:
 
 
 def cmd_models(args) -> int:
-    from rich.console import Console
-    from rich.table import Table
-
     from charwriter.lm.registry import list_models
 
     entries = list_models()
+    shown, plain = [], []
+    for e in entries:
+        size = e.path.stat().st_size
+        if e.meta is None:
+            shown.append([e.name, e.source, f"{size / 1e6:.1f} MB", "-", "[red]unreadable[/red]", "-"])
+            plain.append([e.name, e.source, str(size), "-", "unreadable", "-"])
+            continue
+        val = f"{e.val_loss:.4f}" if e.val_loss is not None else "-"
+        shown.append([e.name, e.source, f"{size / 1e6:.1f} MB", val, e.field("corpus"), e.field("date")[:10]])
+        plain.append([e.name, e.source, str(size), val, e.field("corpus"), e.field("date")[:10]])
+    print_listing("charwriter models", ["name", "source", "size", "val loss", "corpus", "date"], shown,
+                  ["name", "source", "size_bytes", "val_loss", "corpus", "date"], plain, [e.path for e in entries],
+                  right=("size", "val loss"), empty="no models yet — train one with: charwriter train CORPUS")
+    return 0
+
+
+def print_listing(title: str, columns: list[str], rows: list[list[str]], plain_columns: list[str],
+                  plain_rows: list[list[str]], paths: list, right=(), empty: str = "") -> None:
+    """A list of models or runs: a table on a terminal (the paths beside it, or under it where it would not fit);
+    piped or redirected, tab-separated lines with a header and exact numbers, for grep and scripts (as ls and git
+    do)."""
+    from rich.console import Console
+    from rich.table import Table
+
     console = Console()
-    if not entries:
-        console.print("no models yet — train one with: charwriter train CORPUS")
-        return 0
+    if not console.is_terminal:
+        print("\t".join([*plain_columns, "path"]))
+        for row, path in zip(plain_rows, paths):
+            print("\t".join(f.replace("\t", " ").replace("\n", " ") for f in [*row, str(path)]))
+        return
+    if not rows:
+        console.print(empty, highlight=False)
+        return
 
     def table(with_path: bool) -> Table:
-        table = Table(title="charwriter models")
-        for col in ("name", "source", "size", "val loss", "corpus", "date") + (("path",) if with_path else ()):
-            table.add_column(col, justify="right" if col in ("size", "val loss") else "left", no_wrap=True)
-        for e in entries:
-            size = f"{e.path.stat().st_size / 1e6:.1f} MB"
-            if e.meta is None:
-                row = [e.name, e.source, size, "-", "[red]unreadable[/red]", "-"]
-            else:
-                val = f"{e.val_loss:.4f}" if e.val_loss is not None else "-"
-                row = [e.name, e.source, size, val, e.field("corpus"), e.field("date")[:10]]
-            table.add_row(*row, *([str(e.path)] if with_path else []))
+        table = Table(title=title)
+        for column in columns + (["path"] if with_path else []):
+            table.add_column(column, justify="right" if column in right else "left", no_wrap=True)
+        for row, path in zip(rows, paths):
+            table.add_row(*row, *([str(path)] if with_path else []))
         return table
 
-    if not console.is_terminal:  # a pipe or a file: plain tab-separated rows, a header first, for grep and scripts
-        print("\t".join(("name", "source", "size_bytes", "val_loss", "corpus", "date", "path")))
-        for e in entries:
-            val = f"{e.val_loss:.4f}" if e.meta is not None and e.val_loss is not None else "-"
-            corpus = e.field("corpus") if e.meta is not None else "unreadable"
-            date = e.field("date")[:10] if e.meta is not None else "-"
-            fields = (e.name, e.source, str(e.path.stat().st_size), val, corpus, date, str(e.path))
-            print("\t".join(f.replace("\t", " ").replace("\n", " ") for f in fields))
-        return 0
     full = table(with_path=True)
-    needed = console.measure(full, options=console.options.update_width(10_000)).maximum
-    if needed <= console.width:
+    if console.measure(full, options=console.options.update_width(10_000)).maximum <= console.width:
         console.print(full)
     else:  # a narrow terminal: the table without paths, then one path per line (a path folds; a cell would not)
         console.print(table(with_path=False))
-        for e in entries:
-            console.print(f"{e.name}: {e.path}", highlight=False, overflow="fold")
-    return 0
+        for row, path in zip(rows, paths):
+            console.print(f"{row[0]}: {path}", highlight=False, overflow="fold")
 
 
 if __name__ == "__main__":

@@ -105,7 +105,9 @@ class Terminal:
             if condition():
                 return
             if self.process.poll() is not None:
-                time.sleep(0.1)  # the last output
+                self._reader.join(timeout=5)  # the last output
+                if condition():
+                    return
                 raise AssertionError(f"charwriter exited ({self.process.returncode}) waiting for {what}:\n"
                                      f"{self.text()}")
             time.sleep(0.02)

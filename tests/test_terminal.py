@@ -255,3 +255,24 @@ def test_arguments_without_a_command_are_the_editors():
     assert parsed("--model", "small", "notes.md")["model"] == "small"
     assert parsed("train", "corpus.txt")["command"] == "train"
     assert parsed()["command"] is None  # the editor with a new document
+
+
+def test_models_and_runs_are_tables_on_a_terminal_and_tab_separated_when_piped(tmp_path, isolated_home):
+    """As ls and git do: a table drawn for a person in a terminal, one tab-separated line per entry for a pipe."""
+    train_tiny_run(tmp_path, isolated_home)
+    env = {**os.environ, "CHARWRITER_HOME": str(isolated_home)}
+    for command, header in (("runs", "best val"), ("models", "val loss")):
+        term = Terminal([command], 120, 34, env=env)
+        try:
+            term.wait_for(f"charwriter {command}")
+            term.wait(lambda: term.process.poll() is not None, what="the command's end")
+            lines = term.lines()
+            assert any("┃ name" in line and header in line for line in lines), term.text()
+            assert any(line.startswith("│ tiny ") for line in lines) and "\t" not in term.text()
+        finally:
+            term.close()
+        piped = subprocess.run([sys.executable, "-m", "charwriter", command], capture_output=True, text=True,
+                               env=env, timeout=60)
+        rows = piped.stdout.splitlines()
+        assert rows[0].startswith("name\t") and rows[0].endswith("\tpath")
+        assert any(row.startswith("tiny\t") and len(row.split("\t")) == len(rows[0].split("\t")) for row in rows)

@@ -216,14 +216,15 @@ def main(argv: list[str] | None = None) -> int:
 # --- write ------------------------------------------------------------------------------------------------------
 
 
-def cmd_write(file: str | None, model: str | None, train_corpus: str | None = None, precision: str | None = None) -> int:
-    app = make_app(file, model, train_corpus, precision)
+def cmd_write(file: str | None, model: str | None, train_corpus: str | None = None, precision: str | None = None,
+              **train_form) -> int:
+    app = make_app(file, model, train_corpus, precision, **train_form)
     app.run()
     return app.return_code or 0
 
 
 def make_app(file: str | None, model: str | None = None, train_corpus: str | None = None,
-             precision: str | None = None):
+             precision: str | None = None, **train_form):
     """The app `charwriter write` runs (`benchmarks/startup.py` times this path)."""
     from charwriter.documents import read_document
 
@@ -231,7 +232,7 @@ def make_app(file: str | None, model: str | None = None, train_corpus: str | Non
         read_document(file, missing_ok=True)  # a binary, huge or unreadable file: one line and exit 2, no UI
     from charwriter.app import CharwriterApp
 
-    return CharwriterApp(file=file, model=model, train_corpus=train_corpus, precision=precision)
+    return CharwriterApp(file=file, model=model, train_corpus=train_corpus, precision=precision, **train_form)
 
 
 def cmd_lsp(args) -> int:
@@ -245,6 +246,8 @@ def cmd_lsp(args) -> int:
     if Settings.problem:
         print(f"charwriter: {Settings.problem}", file=sys.stderr)
     settings = replace(settings, model=args.model or settings.model, precision=args.precision or settings.precision)
+    if args.threads:  # before torch loads: OpenMP then uses this many in the server's worker thread too
+        os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     from charwriter.lsp import serve
 
     return serve(settings, args.threads)
@@ -257,7 +260,10 @@ def cmd_train(args) -> int:
     if args.tui:
         if args.resume:
             raise UserError("--tui opens the training screen; resume a run from that screen")
-        return cmd_write(None, None, train_corpus=args.corpus or "")
+        from charwriter.lm.config import HYPERPARAMETERS
+
+        given = {k: getattr(args, k) for k in HYPERPARAMETERS if getattr(args, k) is not None}
+        return cmd_write(None, None, train_corpus=args.corpus or "", train_options=given, train_name=args.name)
 
     from charwriter import paths
     from charwriter.lm.checkpoint import load_checkpoint, load_model

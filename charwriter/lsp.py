@@ -18,6 +18,7 @@ import asyncio
 import logging
 import os
 import re
+import stat
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from lsprotocol import types as lsp
+from pygls.io_ import StdoutWriter, run_async
 from pygls.exceptions import (FeatureRequestError, JsonRpcContentModified, JsonRpcException, JsonRpcInternalError,
                               JsonRpcInvalidParams)
 from pygls.lsp.server import LanguageServer
@@ -38,7 +40,8 @@ from charwriter.session import Models, Suggestions, WritingSession, confidence_b
 from charwriter.settings import Settings
 
 SECTION = "charwriter"  # the settings' section in a client's configuration
-CHANGED = re.compile("\n")
+ASKS = (lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.TEXT_DOCUMENT_COMPLETION)  # the requests the engine answers
+NEWLINE = re.compile("\n")
 
 log = logging.getLogger("charwriter.lsp")
 
@@ -62,7 +65,7 @@ class Lines:
 
     @staticmethod
     def _breaks(text: str, at: int, first: bool = True) -> np.ndarray:
-        found = np.fromiter((m.end() for m in CHANGED.finditer(text)), np.int64)
+        found = np.fromiter((m.end() for m in NEWLINE.finditer(text)), np.int64)
         return np.concatenate(([0], found)) if first else found + at
 
     def edit(self, start: int, end: int, text: str) -> None:
@@ -128,6 +131,15 @@ class CharwriterProtocol(LanguageServerProtocol):
     def lsp_text_document__did_close(self, params):
         return (yield from self._dispatch(lsp.TEXT_DOCUMENT_DID_CLOSE, params))
 
+    def _handle_request(self, msg_id, method_name, params):
+        if method_name in ASKS:  # the document as it is now, before the messages after this one change it
+            self._server.arrived(msg_id, params.text_document.uri)
+        super()._handle_request(msg_id, method_name, params)
+
+    def _handle_cancel_notification(self, msg_id):
+        self._server.versions.pop(msg_id, None)
+        super()._handle_cancel_notification(msg_id)
+
     def structure_message(self, data):
         try:
             return super().structure_message(data)
@@ -152,6 +164,14 @@ class CharwriterServer(LanguageServer):
         self._loop: asyncio.AbstractEventLoop | None = None  # the protocol's: other threads send through it
         self._said: set[str] = set()
         self._said_lock = threading.Lock()
+        self.versions: dict = {}
+        """Request id -> its document's version when the request arrived (its handler starts later, when messages
+        that came after it may already have changed the document)."""
+
+    def arrived(self, msg_id, uri: str) -> None:
+        document = self.documents.get(uri)
+        if document is not None:
+            self.versions[msg_id] = document.session.version
 
     # --- telling the writer -----------------------------------------------------------------------------------------
 
@@ -173,6 +193,30 @@ class CharwriterServer(LanguageServer):
             return  # the request's answer carries the error
         what = "a message from the editor could not be read" if source is JsonRpcException else "a notification failed"
         self.say("error", f"{what} ({type(error).__name__}: {error}); the server goes on".replace("\n", " ")[:300])
+
+    def start_io(self, stdin, stdout) -> None:
+        """pygls' stdio loop, reading stdin on the event loop itself: pygls reads each header line and body in a
+        thread (three hand-offs a message), which cost a keystroke several milliseconds on a busy CPU. A stdin that
+        is not a pipe (a file) goes pygls' way."""
+        if not stat.S_ISFIFO(os.fstat(stdin.fileno()).st_mode) and not stat.S_ISSOCK(os.fstat(stdin.fileno()).st_mode):
+            return super().start_io(stdin, stdout)
+        self._stop_event = threading.Event()
+        self.protocol.set_writer(StdoutWriter(stdout))
+
+        async def serve() -> None:
+            reader = asyncio.StreamReader(limit=1 << 20)
+            await asyncio.get_running_loop().connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), stdin)
+            await run_async(stop_event=self._stop_event, reader=reader, protocol=self.protocol, logger=log,
+                            error_handler=self.report_server_error)
+
+        try:
+            asyncio.run(serve())
+        except (asyncio.IncompleteReadError, BrokenPipeError, ConnectionError):
+            log.warning("the editor went away")
+        except (KeyboardInterrupt, SystemExit):
+            pass
+        finally:
+            self.shutdown()
 
     def close_all(self) -> None:
         """Shutdown, exit or a client gone: every session stops its work (an adaptation's process included)."""
@@ -201,20 +245,19 @@ class CharwriterServer(LanguageServer):
             self.worker.submit(self._configure, document.session, self.settings)
 
     def _configure(self, session: WritingSession, settings: Settings) -> None:
-        try:
-            session.configure(settings)
-        except UserError as error:
-            self.say("error", f"{error} (suggestions go on with what was loaded)", once=True)
-        except Exception as error:  # noqa: BLE001 - a bug must not stop the server
-            self.say("error", f"settings not applied ({type(error).__name__}: {error})", once=True)
+        self._guarded(lambda: session.configure(settings), "suggestions go on with what was loaded")
 
     def _load(self, session: WritingSession) -> None:
+        self._guarded(session.load_model, "no suggestions until a model loads")
+
+    def _guarded(self, call, meanwhile: str) -> None:
+        """Run a model load or a settings change on the worker; a failure is said once, in one line."""
         try:
-            session.load_model()
+            call()
         except UserError as error:
-            self.say("error", f"{error} (no suggestions until a model loads)", once=True)
-        except Exception as error:  # noqa: BLE001
-            self.say("error", f"could not load the model ({type(error).__name__}: {error})", once=True)
+            self.say("error", f"{error} ({meanwhile})", once=True)
+        except Exception as error:  # noqa: BLE001 - a bug must not stop the server
+            self.say("error", f"{type(error).__name__}: {error} ({meanwhile})", once=True)
 
     # --- documents ----------------------------------------------------------------------------------------------------
 
@@ -235,12 +278,16 @@ class CharwriterServer(LanguageServer):
         """The session's answer at `position`, computed on the worker, and the position (a column past its line's end
         is the end); the work stops when this request is cancelled (`$/cancelRequest`) or a newer change makes it
         stale."""
+        version = self.versions.pop(self.protocol.msg_id, None)
         document = self.document(uri)
         session = document.session
+        version = session.version if version is None else version
+        if version != session.version:
+            raise JsonRpcContentModified("the document changed after this request: ask again")
         offset = self.offset(document, position)
         line_start = int(document.lines.starts[position.line])
         position = lsp.Position(position.line, _units(session.text[line_start:offset], self.encoding))
-        cancelled, version = threading.Event(), session.version
+        cancelled = threading.Event()
         try:
             answer = await asyncio.get_running_loop().run_in_executor(self.worker, session.suggest, offset,
                                                                          cancelled.is_set, version)

@@ -253,3 +253,27 @@ def test_headless_neovim_types_in_a_markdown_file_and_receives_word_completions(
     items = out.read_text(encoding="utf-8").splitlines()
     assert items and not items[0].startswith("error"), items
     assert all(item.startswith("wat") and "nats/char" in item for item in items), items
+
+
+def test_line_starts_follow_edits_and_columns_count_the_clients_units():
+    """`Lines` kept in step edit by edit equals one built from the text; UTF-16 columns count an emoji as two."""
+    import random
+
+    from charwriter.lsp import Lines
+
+    rng = random.Random(0)
+    text = "first line\nsecond 😀 line\r\n\nlast"
+    lines = Lines(text)
+    for _ in range(300):
+        start = rng.randint(0, len(text))
+        end = rng.randint(start, min(len(text), start + 5))
+        new = rng.choice(["", "x", "\n", "a\nb", "😀", "\r\n"])
+        text = text[:start] + new + text[end:]
+        lines.edit(start, end, new)
+        assert lines.starts.tolist() == Lines(text).starts.tolist()
+    lines = Lines("ab😀cd\nnext")
+    utf16, utf32 = lsp.PositionEncodingKind.Utf16, lsp.PositionEncodingKind.Utf32
+    assert lines.offset("ab😀cd\nnext", lsp.Position(0, 4), utf16) == 3  # after the emoji: 2 + 2 units
+    assert lines.offset("ab😀cd\nnext", lsp.Position(0, 3), utf32) == 3
+    assert lines.offset("ab😀cd\nnext", lsp.Position(1, 99), utf16) == len("ab😀cd\nnext")
+    assert lines.offset("ab😀cd\nnext", lsp.Position(2, 0), utf16) is None

@@ -42,7 +42,7 @@ DECAY = 0.995  # evidence of each weight decays per observation: it follows the 
 PRIOR_STRENGTH = 8.0  # pseudo-observations behind the starting weights
 MIX_ORDERS = 2  # the longest contexts that occurred, mixed in; shorter ones add little the model does not know
 GATE = 6  # in generation, a step consults the memory only if a context of this many characters or more occurred:
-# shorter ones alone barely move a distribution, and every lookup costs (the README's keystroke savings by gate)
+# shorter ones alone barely move a distribution, and every lookup costs (docs/benchmarks.md: keystroke savings by gate)
 DRAFT_SURE = 0.5  # a draft goes on while the memory alone gives its next code more than this in the mixture
 MEMO_LIMIT = 100_000  # contexts whose followers are kept looked up
 _MISSING = object()

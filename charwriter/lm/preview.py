@@ -1,6 +1,6 @@
 """The first grey text before torch has loaded: the model file read with numpy, one greedy continuation.
 
-`import torch` takes seconds, longer than everything else a launch does (README, "Startup"). While the app imports
+`import torch` takes seconds, longer than everything else a launch does (`benchmarks/startup.py`). While the app imports
 it, `Preview` reads the same model file into numpy (refused by the same checks as `charwriter.lm.checkpoint`'s,
 `charwriter.lm.modelfile`) and continues the last `CONTEXT` characters before the cursor greedily, by the engine's
 rules for a ghost text (`charwriter.lm.rules`): a window that opens like a paragraph (the zero state, a newline),

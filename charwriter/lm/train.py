@@ -181,7 +181,7 @@ native bf16. 300 steps on anna.txt from the same weights (benchmarks/train_speed
 0.011 nats/char below fp32 at 2.1x its speed. Above it, `auto` trains in fp32 until the loss has left the unigram
 plateau and in bf16 from there (`PLATEAU_MARGIN`): a run's fate is decided on the plateau, and fp32 there costs about
 3 % of a run's steps. (Runs that drew different dropout masks once made bf16 look worse there, at 2e-3; with the same
-masks, bf16 from the first step at 3e-3 ended 0.022 below fp32: see the README's training-speed section.)"""
+masks, bf16 from the first step at 3e-3 ended 0.022 below fp32: see docs/benchmarks.md, Training speed.)"""
 
 PLATEAU_MARGIN = 0.4
 """nats/char below the training text's unigram entropy that the mean loss of the last `PLATEAU_WINDOW` steps must

@@ -190,7 +190,10 @@ class Autosave:
         return sorted(found, key=lambda r: r.saved_at, reverse=True)
 
     def clear(self) -> None:
-        self.path.unlink(missing_ok=True)
+        try:
+            self.path.unlink(missing_ok=True)
+        except OSError:  # a data folder that cannot be written: there was no autosave to remove, or it stays
+            pass
 
 
 AUTOSAVE_FORMAT = "charwriter-autosave-2"

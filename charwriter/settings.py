@@ -15,6 +15,7 @@ from typing import ClassVar
 
 from charwriter import paths
 from charwriter.documents import atomic_write_text
+from charwriter.errors import shown
 
 
 RECENT = 10
@@ -130,5 +131,12 @@ class Settings:
         self.recent = [path] + [p for p in self.recent if p != path][: RECENT - 1]
         self.save()
 
-    def save(self) -> None:
-        atomic_write_text(self.path(), json.dumps(asdict(self), indent=2) + "\n")
+    def save(self) -> str | None:
+        """Write the settings; -> None, or why they could not be written (one line): a read-only or unusable config
+        folder keeps a change for this session only, it never stops the editor."""
+        try:
+            atomic_write_text(self.path(), json.dumps(asdict(self), indent=2) + "\n")
+        except OSError as error:
+            return (f"settings not saved ({shown(self.path())}: {error.strerror or error}): the change holds until you"
+                    " quit")
+        return None

@@ -134,3 +134,32 @@ def test_permission_denied_is_said_as_such(tiny_model_path, corpus, tmp_path, ca
     assert "permission denied" in one_line(main(["train", str(corpus), "--out", str(folder / "run"), *TINY]), capsys)
     assert "permission denied" in one_line(main(["export", str(tiny_model_path), str(folder / "m.safetensors")]),
                                            capsys)
+
+
+async def test_the_editor_goes_on_when_its_settings_and_autosaves_cannot_be_written(tmp_path, tiny_model_path,
+                                                                                     monkeypatch):
+    """A charwriter home that cannot hold files (a file where the folder should be: what a read-only home does to
+    a writer, and root cannot be refused by permissions): changing a setting says once that it is not saved, and
+    the document itself still saves."""
+    from charwriter.app import CharwriterApp
+    from charwriter.settings import Settings
+
+    home = tmp_path / "home-is-a-file"
+    home.write_text("not a folder")
+    monkeypatch.setenv("CHARWRITER_HOME", str(home))
+    story = tmp_path / "story.txt"
+    story.write_text("Once upon a time.", encoding="utf-8")
+    app = CharwriterApp(file=str(story), model=str(tiny_model_path),
+                        settings=Settings(greedy=True, precision="fp32", adapt=False))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        for key in ("ctrl+up", "ctrl+up", "ctrl+down"):
+            await pilot.press(key)
+            await pilot.pause()
+        unsaved = [n.message for n in app._notifications if "settings not saved" in n.message]
+        assert len(unsaved) == 1 and "\n" not in unsaved[0]  # said once, in one line
+        app.writer.editor.insert(" The end.")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.is_running
+    assert story.read_text(encoding="utf-8") == "Once upon a time. The end."

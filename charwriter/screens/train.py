@@ -272,7 +272,9 @@ class TrainScreen(Screen):
         settings = getattr(self.app, "settings", None)  # the writer's remembered model may live in this run
         if new_name and settings is not None and settings.model and Path(settings.model).parent == run_dir:
             settings.model = str(run_dir.parent / new_name / Path(settings.model).name)
-            settings.save()
+            problem = settings.save()
+            if problem:
+                self.notify(problem, severity="warning")
         self.notify(done)
         self.refresh_runs()
         self.refresh_view(force_plot=True)

@@ -187,6 +187,8 @@ class WriteScreen(InsideViews, Screen):
         self._count_timer: Timer | None = None
         self._autosave_timer: Timer | None = None
         self._autosave_lock = threading.Lock()
+        self._settings_unsaved = False
+        """The user has been told that the settings cannot be written (told once a session)."""
         self._autosave_epoch = 0
         """Bumped when the autosave is removed, so that a write already in flight does not bring it back."""
         self._memory_building = False
@@ -346,7 +348,7 @@ class WriteScreen(InsideViews, Screen):
         self.status.precision = message.engine.precision.precision
         if message.remember:
             self.settings.model = str(message.path)
-            self.settings.save()
+            self.save_settings()
         if message.instead_of:
             self.notify(f"The model you last picked could not be loaded: {message.instead_of}\n\nWriting with "
                         f"{message.engine.name} instead; F2 picks another.", title="Model not loaded",
@@ -703,9 +705,16 @@ class WriteScreen(InsideViews, Screen):
         if job is not None:
             job.stop()  # a worker thread blocked on it would hold up the app's exit
 
+    def save_settings(self) -> None:
+        """Write the settings; where they cannot be written, say so once (the change holds for this session)."""
+        problem = self.settings.save()
+        if problem and not self._settings_unsaved:
+            self._settings_unsaved = True
+            self.notify(problem, title="Settings", severity="warning", timeout=10)
+
     def action_toggle_adapt(self) -> None:
         self.settings.adapt = not self.settings.adapt
-        self.settings.save()
+        self.save_settings()
         self._stop_adapting(unadapt=True)
         self.notify("Adapting on: the model learns this document's style in the background, once it has "
                     f"{self._adapt_min_chars():,} characters, and again as it grows." if self.settings.adapt else
@@ -722,7 +731,7 @@ class WriteScreen(InsideViews, Screen):
 
     def action_toggle_memory(self) -> None:
         self.settings.memory = not self.settings.memory
-        self.settings.save()
+        self.save_settings()
         if self.engine is not None:
             self.engine.settings = replace(self.engine.settings, memory=self.settings.memory)  # read once per run
         self._show_memory()
@@ -767,7 +776,7 @@ class WriteScreen(InsideViews, Screen):
         low, high = TEMPERATURE_RANGE
         value = round(min(high, max(low, self.settings.temperature + direction * TEMPERATURE_STEP)), 2)
         self.settings.temperature = value
-        self.settings.save()
+        self.save_settings()
         self.status.temperature = value
         if self.engine is not None:
             self.engine.settings = replace(self.engine.settings, temperature=value)  # read once per run

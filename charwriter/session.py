@@ -159,6 +159,8 @@ class WritingSession:
         with self._engine_lock:
             self.engine, self.model_path, self._base_weights = engine, engine.loaded.path, engine.loaded.model
             self._quick_next = True
+            if self.text:  # the document's memory from its opening: at once if small, else in the background
+                engine.remember(self.text, wait=False)
         self._take_in(engine)
 
     def configure(self, settings: Settings) -> None:

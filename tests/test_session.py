@@ -98,6 +98,20 @@ def test_a_big_document_gets_its_memory_built_off_the_callers_thread(tiny_model_
     assert session.engine.memory_pending is None and session.engine.memory.text == document + " "
 
 
+def test_an_opened_document_is_taken_into_the_memory_when_the_model_loads(tiny_model_path):
+    from charwriter.lm.memory import FOLD_CHARS
+
+    small, big = (WritingSession(settings_for(tiny_model_path), threads=1) for _ in range(2))
+    small.set_text(make_text(2_000))
+    big.set_text(make_text(FOLD_CHARS + 5_000, seed=3))
+    small.load_model()
+    big.load_model()
+    assert small.engine.memory.text == small.text  # built at once
+    assert big.memory_building or big.engine.memory.text == big.text  # built off this thread, before any request
+    wait_until(lambda: not big.memory_building)
+    assert big.engine.memory.text == big.text
+
+
 def test_settings_changes_apply_and_a_bad_model_keeps_the_one_in_use(tiny_model_path, tmp_path):
     session = session_for(tiny_model_path)
     session.set_text(make_text(800))

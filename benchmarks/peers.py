@@ -41,6 +41,7 @@ from pathlib import Path
 
 from platformdirs import user_cache_dir
 
+from charwriter.errors import CorpusError
 from keystrokes import DOCUMENTS, Tally, gutenberg_body, passages, read_text, type_passage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -393,6 +394,12 @@ def run(peer: Peer, text: str, keep: int | None, args) -> tuple[Tally, list[str]
     return total, failures
 
 
+def refuse(message: str) -> None:
+    """Bad input: one line on stderr and exit code 2, as the charwriter command line does."""
+    print(f"peers: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 CORPORA = {"english": ROOT.parent / "data" / "english.txt", "anna": ROOT.parent / "shared" / "data" / "anna.txt"}
 
 
@@ -400,15 +407,14 @@ def training_text(corpus: str, cache: Path, measured: list[Path]) -> Path:
     """The training text as a file in the cache, named by its content: english.txt whole, anna.txt's first 90 %
     (the anna model's training split: keystrokes.py types the last 10 %), or any other file whole."""
     path = CORPORA.get(corpus, Path(corpus)).expanduser()
-    if not path.is_file():
-        hint = (" (build it: python models/prepare_english.py ../shared/data/english ../data/english.txt)"
-                if corpus == "english" else "")
-        raise SystemExit(f"peers: training text {path} not found{hint}")
+    if corpus == "english" and not path.is_file():
+        refuse(f"training text {path} not found: build it with"
+               f" python models/prepare_english.py ../shared/data/english {path}")
     if corpus != "anna" and any(path.resolve() == m.resolve() for m in measured):
-        raise SystemExit(f"peers: {path} is both the training text and a text measured: train on another text")
+        refuse(f"{path} is both the training text and a text measured: train on another text")
     if path.name == "pride-and-prejudice.txt" or "held-out" in path.resolve().parts:
-        raise SystemExit(f"peers: {path} stands for a writer's unseen text: no model of ours trains on it")
-    text = gutenberg_body(read_text(path)) if corpus == "anna" else read_text(path)
+        refuse(f"{path} stands for a writer's unseen text: no model of ours trains on it")
+    text = gutenberg_body(read_text(path)) if corpus == "anna" else read_text(path, what="training text")
     if corpus == "anna":
         text = text[: int(len(text) * 0.9)]
     digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
@@ -434,34 +440,34 @@ def main() -> None:
     parser.add_argument("--chars", type=int, default=1000, help="characters per passage (default 1000)")
     parser.add_argument("--passages", type=int, default=3, help="passages over the last 10 %% (default 3)")
     args = parser.parse_args()
-    for path in args.texts:
-        if not path.is_file():
-            raise SystemExit(f"peers: {path} not found: give a UTF-8 text file")
     args.cache.mkdir(parents=True, exist_ok=True)
-    corpus = training_text(args.corpus, args.cache, args.texts)
+    try:
+        texts = [(path.name, gutenberg_body(read_text(path, what="text"))) for path in args.texts]
+        corpus = training_text(args.corpus, args.cache, args.texts)
+    except CorpusError as error:
+        refuse(str(error))
     print(f"peers trained on {args.corpus} ({corpus.stat().st_size:,} bytes, {corpus}); K={K}", flush=True)
     peers = []
-    for name in filter(None, (p.strip().lower() for p in args.peers.split(","))):
+    for wanted in filter(None, (p.strip().lower() for p in args.peers.split(","))):
         try:
-            if name == "presage":
+            if wanted == "presage":
                 peers.append(presage_peer(corpus, args.cache))
-            elif name == "onboard":
+            elif wanted == "onboard":
                 peers.append(onboard_peer(corpus, args.cache, args.onboard))
             else:
-                raise SystemExit(f"peers: unknown peer {name!r}: choose from presage, onboard")
+                refuse(f"unknown peer {wanted!r}: choose from presage, onboard")
         except PeerMissing as missing:
             print(f"  {missing}", flush=True)
     documents = DOCUMENTS if args.history is None else [(f"history {args.history:,}", args.history)]
     rows = []
-    for path in args.texts:
-        text = gutenberg_body(read_text(path))
+    for name, text in texts:
         for peer in peers:
             cells = []
             for label, keep in documents:
                 started = time.perf_counter()
                 t, failures = run(peer, text, keep, args)
                 grey = t.grey_saved / max(1, t.chars)
-                print(f"{path.name} [{peer.name}, {label}]: {t.chars:,} chars, {t.keys:,} keys, KSR {t.ksr:.3f}"
+                print(f"{name} [{peer.name}, {label}]: {t.chars:,} chars, {t.keys:,} keys, KSR {t.ksr:.3f}"
                       f" (grey text {grey:.3f}, pane {t.pane_saved / max(1, t.chars):.3f}), grey text precision"
                       f" {t.precision:.3f} ({t.grey_taken:,} of {t.grey_shown:,}), pane words known"
                       f" {t.known_share:.3f}, {time.perf_counter() - started:.0f} s", flush=True)
@@ -469,7 +475,7 @@ def main() -> None:
                     print(f"  {peer.name} lost the {failure}", flush=True)
                 cells.append(f"{t.ksr:.3f}  {grey:.3f}  {t.precision:.3f}" + ("*" if failures else "")
                              if t.chars else "aborts")
-            rows.append((path.name, peer.name, cells))
+            rows.append((name, peer.name, cells))
     print("\nKSR, grey text's share, grey text's precision (* some passages lost):")
     print(f"{'text':<36} {'peer':<8} " + " ".join(f"{label:<22}" for label, _ in documents))
     for name, peer, cells in rows:

@@ -179,3 +179,22 @@ def test_onboard_completes_words_and_learns_the_documents_names(tmp_path):
     assert suggest("Marta Vell sat. Marta Vell stood. ", "Marta ")[0] == "Vell "
     # a word finished while typing is learnt before the next prediction
     assert "Vell " in suggest("", "Marta Vell sat. Marta Vell stood.\nMarta ")
+
+
+@pytest.mark.parametrize("corpus, says", [
+    ("held-out/wells-kipps.txt", "stands for a writer's unseen text"),
+    ("pride-and-prejudice.txt", "stands for a writer's unseen text"),
+    ("mine.txt", "both the training text and a text measured"),
+    ("missing.txt", "not found"),
+])
+def test_peers_refuse_to_train_on_unseen_or_measured_text(tmp_path, monkeypatch, capsys, corpus, says):
+    (tmp_path / "held-out").mkdir()
+    for name in ("held-out/wells-kipps.txt", "pride-and-prejudice.txt", "mine.txt"):
+        (tmp_path / name).write_text(TEXT)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["peers.py", "mine.txt", "--corpus", corpus, "--cache", str(tmp_path / "cache")])
+    with pytest.raises(SystemExit) as exit:
+        peers.main()
+    assert exit.value.code == 2
+    error = capsys.readouterr().err
+    assert says in error and len(error.strip().splitlines()) == 1

@@ -9,11 +9,13 @@ or `--corpus anna` (anna.txt's first 90 %, the anna model's training split). It 
 passage (long document) or nothing (new document, `--history 0`), and each word as the writer finishes it: presage
 through its own online learning, Onboard through its `CachedDynamicModel` (the model its keyboard learns into).
 
-Printed per text and peer, for a new and a long document: KSR, the share of characters the grey text saved, and the
+Printed per text and peer, for a long and a new document: KSR, the share of characters the grey text saved, and the
 grey text's precision (of the keystrokes where a grey text was shown, the share where the writer took at least one
-word of it). Built n-gram databases and models are cached (`--cache`). Nothing is installed here: a missing peer
-gets one line saying how to install it, and the run goes on. Each passage runs in a child process, because presage
-aborts on an assertion in some states (an empty document): that passage is reported and the run goes on.
+word of it), all counted by keystrokes.py's `Tally`. Built n-gram databases and models are cached (`--cache`).
+Nothing is installed here: a missing peer gets one line saying how to install it, and the run goes on. Each passage
+runs in a child process, because presage aborts on a failed assertion (`numerator <= denominator`) when its online
+learning has counted a bigram but not its first word (a new document's first word, for one): that passage is
+reported and the run goes on.
 
     python benchmarks/peers.py ../shared/data/pride-and-prejudice.txt ../shared/data/held-out/wells-kipps.txt
     python benchmarks/peers.py ../shared/data/anna.txt --corpus anna --history 0

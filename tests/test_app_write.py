@@ -138,28 +138,28 @@ async def test_ctrl_right_moves_by_word_without_a_suggestion():
 
 
 async def test_picking_from_the_pane_by_number_and_by_arrows(tiny_model_path):
-    app = make_app(tiny_model_path)
+    app = make_app(tiny_model_path)  # after "brother" the tiny model knows several real words (only those are shown)
     async with app.run_test(size=SIZE) as pilot:
-        await type_text(pilot, "The hou")
+        await type_text(pilot, "Her brother ")
         await settle(pilot)
         second = app.writer.editor.continuations[1][0]
         assert second[-2].isalnum() and second[-1] == " "  # a word, with the space the model expects after it
         await pilot.press("alt+s")
         assert isinstance(app.focused, SuggestionsPane)
         await pilot.press("2")
-        assert app.writer.editor.text == "The hou" + second
+        assert app.writer.editor.text == "Her brother " + second
         assert app.focused is app.writer.editor
 
         await pilot.press("enter")  # Enter (or . , ; : ! ?) takes the space's place
-        assert app.writer.editor.text == "The hou" + second[:-1] + "\n"
-        await type_text(pilot, "The hou")
+        assert app.writer.editor.text == "Her brother " + second[:-1] + "\n"
+        await type_text(pilot, "Her brother ")
         await settle(pilot)
         third = app.writer.editor.continuations[2][0]
         assert third.endswith(" ")
         await pilot.press("alt+s", "down", "down", "enter")
-        assert app.writer.editor.text.endswith("\nThe hou" + third)
+        assert app.writer.editor.text.endswith("\nHer brother " + third)
         await type_text(pilot, "x,")  # a letter keeps the space; the comma after it is only a comma
-        assert app.writer.editor.text.endswith("\nThe hou" + third + "x,")
+        assert app.writer.editor.text.endswith("\nHer brother " + third + "x,")
 
 
 async def test_an_accepted_space_gives_way_to_punctuation_and_is_never_doubled():

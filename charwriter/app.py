@@ -24,6 +24,20 @@ from charwriter.screens.write import WriteScreen
 from charwriter.dialogs.help import HelpScreen
 
 
+EDITING_KEYS = {
+    "undo": "Undo the last edit (typing, an accepted suggestion, a replace)",
+    "redo": "Redo what was undone",
+    "cut": "Cut the selection (or the line)",
+    "copy": "Copy the selection",
+    "paste": "Paste",
+    "select_all": "Select the whole document",
+    "delete_word_left": "Delete the word before the cursor",
+    "delete_to_start_of_line": "Delete from the cursor to the start of the line",
+    "delete_to_end_of_line_or_delete_line": "Delete from the cursor to the end of the line",
+}
+"""TextArea's editing keys that the help lists beside charwriter's own (the rest are the usual arrows, Home, End)."""
+
+
 def _read_preview(spec: str | None) -> None:
     """Read the model file for the first grey text (`charwriter.lm.preview`) beside Textual's start; the writing
     screen's model worker computes it, then imports torch (seconds: imported here, it would hold up that text)."""
@@ -50,15 +64,18 @@ class CharwriterApp(RunsOwner, App[None]):
     ]
 
     def __init__(self, file: str | Path | None = None, model: str | None = None, train_corpus: str | None = None,
-                 settings: Settings | None = None, precision: str | None = None) -> None:
+                 settings: Settings | None = None, precision: str | None = None, train_options: dict | None = None,
+                 train_name: str | None = None) -> None:
         """`model` and `precision` are for this session only; a model picked in the app (F2) is remembered in the
-        settings."""
+        settings. `train_corpus` opens the training screen at start, its form filled with it, `train_options` (the
+        command line's hyperparameters) and `train_name`."""
         super().__init__()
         self.settings = settings if settings is not None else Settings.load()
         self.settings_problem = Settings.problem if settings is None else None
         self.file = file
         self.model = model
         self.train_corpus = train_corpus
+        self.train_options, self.train_name = train_options, train_name
         self.precision = precision
         # numpy and the model file for the first grey text, beside Textual's start (torch comes after that text).
         # Not a daemon: an exit during the read waits for it rather than tearing down a half-loaded extension.
@@ -110,7 +127,7 @@ class CharwriterApp(RunsOwner, App[None]):
         if isinstance(self.screen, TrainScreen):  # Ctrl+T on the training screen itself: already there
             return
         if not self.is_screen_installed("train"):
-            self.install_screen(TrainScreen(corpus=corpus or None), "train")
+            self.install_screen(TrainScreen(corpus or None, self.train_options, self.train_name), "train")
         elif corpus:
             self.get_screen("train").set_corpus(corpus)
         self.push_screen("train")
@@ -130,15 +147,17 @@ class CharwriterApp(RunsOwner, App[None]):
     def action_help(self) -> None:
         if isinstance(self.screen, HelpScreen):
             return
-        keys = []
+        own, editing = [], []  # charwriter's keys first, then the editing keys of TextArea a writer looks for
         seen = set()
         for key, active in self.screen.active_bindings.items():
             binding = active.binding
-            if binding.id is None or binding.action in seen:  # TextArea's own editing keys are left out
+            if (binding.id is None and binding.action not in EDITING_KEYS) or binding.action in seen:
                 continue
-            seen.add(binding.action)
-            keys.append((self.get_key_display(binding), binding.description or binding.action,
-                         active.tooltip or binding.tooltip))
+            seen.add(binding.action)  # each action once, at its first key
+            (own if binding.id else editing).append((
+                self.get_key_display(binding), binding.description or binding.action,
+                active.tooltip or binding.tooltip or EDITING_KEYS.get(binding.action, "")))
+        keys = own + editing
         keys.append(("1…9, ↑↓ enter", "Insert", "In the suggestions pane: insert that continuation"))
         keys.append(("^p", "Palette", "Every command by name"))
         self.push_screen(HelpScreen(keys))

@@ -25,7 +25,7 @@ import pyte
 KEYS = {
     "enter": b"\r", "tab": b"\t", "shift+tab": b"\x1b[Z", "escape": b"\x1b", "backspace": b"\x7f",
     "up": b"\x1b[A", "down": b"\x1b[B", "right": b"\x1b[C", "left": b"\x1b[D",
-    "home": b"\x1b[H", "end": b"\x1b[F",
+    "home": b"\x1b[H", "end": b"\x1b[F", "pageup": b"\x1b[5~", "pagedown": b"\x1b[6~",
     "ctrl+up": b"\x1b[1;5A", "ctrl+down": b"\x1b[1;5B", "ctrl+right": b"\x1b[1;5C", "ctrl+left": b"\x1b[1;5D",
     "ctrl+home": b"\x1b[1;5H", "ctrl+end": b"\x1b[1;5F",
     "alt+up": b"\x1b[1;3A", "alt+down": b"\x1b[1;3B", "alt+right": b"\x1b[1;3C", "alt+left": b"\x1b[1;3D",

@@ -26,11 +26,13 @@ def start(tmp_path, tiny_model_path, isolated_home):
     """`start(args, size)`: charwriter running on a pty with the tiny model, once its model has loaded."""
     started = []
 
-    def run(args: list[str], size: tuple[int, int]) -> Terminal:
-        term = Terminal([*args, "--model", str(tiny_model_path)], *size, env={"CHARWRITER_HOME": str(isolated_home)},
-                        cwd=str(tmp_path))
+    def run(args: list[str], size: tuple[int, int], writer: bool = True) -> Terminal:
+        """`writer` False: a command other than the editor (no --model, no model to wait for)."""
+        model = ["--model", str(tiny_model_path)] if writer else []
+        term = Terminal([*args, *model], *size, env={"CHARWRITER_HOME": str(isolated_home)}, cwd=str(tmp_path))
         started.append(term)
-        term.wait(lambda: "model loading" not in term.lines()[-2] and "model" in term.lines()[-2], 60, "the model")
+        if writer:
+            term.wait(lambda: "model loading" not in term.lines()[-2] and "model" in term.lines()[-2], 60, "the model")
         return term
 
     yield run
@@ -276,3 +278,44 @@ def test_models_and_runs_are_tables_on_a_terminal_and_tab_separated_when_piped(t
         rows = piped.stdout.splitlines()
         assert rows[0].startswith("name\t") and rows[0].endswith("\tpath")
         assert any(row.startswith("tiny\t") and len(row.split("\t")) == len(rows[0].split("\t")) for row in rows)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_train_tui_fills_the_form_from_the_command_line(start, tmp_path, size):
+    """`charwriter train --tui FILE --hidden-size 64 --epochs 1 --name short` shows those in the form, not 512, 20
+    and a generated name; an option the form has no field for is said."""
+    (tmp_path / "corpus.txt").write_text(make_text(3_000), encoding="utf-8")
+    term = start(["train", "--tui", "corpus.txt", "--hidden-size", "64", "--epochs", "1", "--lr", "0.003",
+                  "--name", "short", "--max-steps", "5"], size, writer=False)
+    term.wait_for("Hidden size  64")
+    text = term.text()
+    assert re.search(r"Epochs\s+1\b", text) and re.search(r"Learn rate\s+0\.003\b", text), text
+    assert re.search(r"Run name\s+short\b", text) and "corpus.txt" in text
+    term.wait_for("--max-steps")  # not on the form: said in a notification
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_lists_undo_redo_and_the_keys_the_readme_promises(start, tmp_path, size):
+    """F1, scrolled to its end, shows undo and redo and every key of the README's table that has a binding."""
+    term = start(["write", str(tmp_path / "story.txt")], size)
+    term.press("f1")
+    term.wait_for("Help — Esc to close")
+    top = term.row_of("Help — Esc to close")
+
+    def page() -> str:  # the help's rows (the editor around it changes on its own)
+        return "\n".join(term.lines()[top:top + size[1] - 5])
+
+    seen = page()
+    for _ in range(20):  # page through it: a narrow terminal shows a part at a time
+        before = page()
+        term.press("pagedown")
+        try:
+            term.wait(lambda: page() != before, seconds=5, what="the help to scroll")
+        except AssertionError:
+            break  # at the end
+        seen += page()
+    for action in ("Undo", "Redo", "Cut", "Paste", "Start", "End", "Find", "Save as", "Focus", "Surprise", "Cells",
+                   "Resample", "Temp+", "Temp-", "Next", "Previous", "Word", "Pick", "Tab char", "Model", "Train"):
+        assert action in seen, action
+    for key in ("^z", "^y", "^home", "^end", "alt+t", "alt+s", "f12", "f4", "f5", "f8", "^o", "^f"):
+        assert key in seen.lower(), key

@@ -65,9 +65,11 @@ class TrainScreen(Screen):
                 tooltip="Use the shown run's best model in the editor"),
     ]
 
-    def __init__(self, corpus: str | None = None) -> None:
+    def __init__(self, corpus: str | None = None, options: dict | None = None, name: str | None = None) -> None:
+        """`options` and `name` pre-fill the form (`charwriter train --tui CORPUS --epochs 5 --name x`)."""
         super().__init__()
         self.corpus = corpus
+        self.form_options, self.form_name = options, name
         self._plotted_at = 0.0
         self._plotted_vals = -1
         self._refresh_pending = False
@@ -85,7 +87,7 @@ class TrainScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="train-body"):
             with Vertical(id="left"):
-                yield TrainForm(self.corpus, id="form")
+                yield TrainForm(self.corpus, self.form_options, self.form_name, id="form")
                 with Horizontal(id="buttons"):
                     yield Button("Start", id="start", variant="primary", compact=True, disabled=True)
                     yield Button("Stop", id="stop", variant="error", compact=True, disabled=True)

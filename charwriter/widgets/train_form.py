@@ -54,9 +54,14 @@ class TrainForm(Vertical):
     valid: reactive[bool] = reactive(False)
     """True when the last check of the current values passed."""
 
-    def __init__(self, corpus: str | None = None, **kwargs) -> None:
+    def __init__(self, corpus: str | None = None, options: dict | None = None, name: str | None = None,
+                 **kwargs) -> None:
+        """`options`, `name`: what `charwriter train --tui CORPUS --hidden-size 64 …` gave, shown in place of the
+        defaults (an option the form has no field for is said once the form is up)."""
         super().__init__(**kwargs)
         self.initial_corpus = corpus or ""
+        self.initial_name = name or ""
+        self.initial_options = dict(options or {})
         self.defaults: dict = TrainConfig().to_dict()
         self.info: CorpusInfo | None = None
         self._debounce: Timer | None = None
@@ -71,7 +76,7 @@ class TrainForm(Vertical):
                         compact=True, tooltip="A UTF-8 text file to train on, or a folder of .txt and .md files (→ completes the path)")
         with Horizontal(classes="row"):
             yield Label("Run name", classes="field-label")
-            yield Input(placeholder="corpus name and time", id="name", compact=True,
+            yield Input(self.initial_name, placeholder="corpus name and time", id="name", compact=True,
                         tooltip="The run's folder name under the runs directory")
         with Horizontal(classes="row"):
             yield Label("Start from", classes="field-label")
@@ -80,7 +85,8 @@ class TrainForm(Vertical):
         with Grid(id="options"):
             for name in FORM_OPTIONS:
                 yield Label(LABELS[name], classes="field-label")
-                value, tooltip = self.defaults[name], option_of(name).tooltip or option_of(name).help
+                value = self.initial_options.get(name, self.defaults[name])
+                tooltip = option_of(name).tooltip or option_of(name).help
                 if name in CHOICES:
                     yield Select([(c, c) for c in self.offered[name]], value=value, allow_blank=False, id=name,
                                  compact=True, tooltip=tooltip)
@@ -93,6 +99,10 @@ class TrainForm(Vertical):
         yield Static("loading the trainer's defaults…", id="check")
 
     def on_mount(self) -> None:
+        unshown = [name for name in self.initial_options if name not in FORM_OPTIONS and name != "init_from"]
+        if unshown:
+            self.notify("Not on the form, so not used by a run started here: "
+                        + ", ".join("--" + name.replace("_", "-") for name in unshown), severity="warning", timeout=10)
         # After the first refresh: a fast worker could otherwise come back before every field is mounted.
         self.call_after_refresh(self.load_models)
         self.call_after_refresh(self.load_precisions)
@@ -103,11 +113,21 @@ class TrainForm(Vertical):
         from charwriter.lm.registry import list_models
 
         models = [(f"{e.name} ({e.source})", str(e.path)) for e in list_models() if e.meta is not None]
-        self.app.call_from_thread(self._fill_models, models)
+        given = self.initial_options.pop("init_from", None)  # --init-from NAME: the model's path, as listed
+        if given:
+            from charwriter.errors import UserError
+            from charwriter.lm.registry import resolve_model
 
-    def _fill_models(self, models: list[tuple[str, str]]) -> None:
+            try:
+                given = str(resolve_model(given))
+            except UserError as error:
+                self.app.call_from_thread(self.notify, str(error), severity="warning", timeout=10)
+                given = None
+        self.app.call_from_thread(self._fill_models, models, given)
+
+    def _fill_models(self, models: list[tuple[str, str]], given: str | None = None) -> None:
         select = self.query_one("#init-from", Select)
-        chosen = select.value
+        chosen = given or select.value
         select.set_options([("a new model", FROM_SCRATCH), *models])
         if any(path == chosen for _, path in models):
             select.value = chosen

@@ -1042,7 +1042,9 @@ async def test_find_selects_matches_case_insensitively_and_wraps_around(tiny_mod
         assert "of 2" in str(bar.query_one("#find-status").render())
         await pilot.press("escape")
         await pilot.pause()
-        assert not bar.display and editor.has_focus and editor.selected_text == "mill"
+        # Closed: the cursor after the match, nothing selected (keys typed next must not replace it).
+        assert not bar.display and editor.has_focus and not editor.selected_text
+        assert editor.get_text_range((0, 0), editor.cursor_location).endswith("mill")
         await pilot.press("ctrl+f")
         await pilot.press("ctrl+a", *"zebra", "enter")
         await pilot.pause()

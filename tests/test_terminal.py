@@ -319,3 +319,42 @@ def test_help_lists_undo_redo_and_the_keys_the_readme_promises(start, tmp_path, 
         assert action in seen, action
     for key in ("^z", "^y", "^home", "^end", "alt+t", "alt+s", "f12", "f4", "f5", "f8", "^o", "^f"):
         assert key in seen.lower(), key
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_find_bar_leaves_no_selection_and_save_as_offers_the_name(start, tmp_path, size):
+    """Esc leaves the cursor after the match, unselected: the next keys typed go in beside it, never over it.
+    Save as (F12) starts from the document's own path."""
+    story = tmp_path / "story.txt"
+    story.write_text("Marta met Pell by the river.\n", encoding="utf-8")
+    term = start(["write", str(story)], size)
+    term.press("ctrl+f")
+    term.wait_for("alt+c Case")
+    term.type("Pell\n")
+    term.wait_for("1 of 1")
+    term.press("escape")
+    term.wait(lambda: "alt+c Case" not in term.lines()[-1], what="the find bar to close")
+    term.type("ine")
+    term.wait_for("Pelline")
+    term.press("ctrl+s")
+    term.wait_for("saved")
+    assert story.read_text(encoding="utf-8") == "Marta met Pelline by the river.\n"
+    term.press("f12")
+    term.wait_for("Save the document to:")
+    term.wait_for(str(story)[-40:])  # the field holds the path (its end, where a narrow field scrolls to)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_f5_turns_the_cell_view_off_as_its_title_says(start, tmp_path, size):
+    story = tmp_path / "story.txt"
+    story.write_text(make_text(800), encoding="utf-8")
+    term = start(["write", str(story)], size)
+    term.press("f8")
+    term.wait_for("Enter: colour the text by it")
+    press_to_focus(term, "tab", "or a unit: LAYER:INDEX")
+    term.type("1:0\n")
+    term.wait_for("F5 off")
+    assert "Cell" in term.lines()[0]
+    term.press("f5")
+    term.wait_gone("F5 off")
+    assert "Surprise" not in term.text()

@@ -550,7 +550,8 @@ class WriteScreen(InsideViews, Screen):
         if self.engine is None:
             self.notify("The surprise view needs a model: pick one with F2.", severity="warning", timeout=5)
             return
-        self.set_inside("" if self.inside_mode == "surprise" else "surprise")
+        # Again, or in the cell view (whose title says "F5 off"): the plain text.
+        self.set_inside("" if self.inside_mode else "surprise")
 
     def action_plain_view(self) -> None:
         self.set_inside("")
@@ -872,7 +873,11 @@ class WriteScreen(InsideViews, Screen):
 
     @on(FindBar.Closed)
     def _find_closed(self) -> None:
-        self.editor.focus()
+        # The cursor goes to the end of the match, unselected: a selection left behind was replaced by the next
+        # keys typed, many keys later.
+        editor = self.editor
+        editor.move_cursor(max(editor.selection))
+        editor.focus()
 
     def action_focus_mode(self) -> None:
         """Hide or show the suggestions pane; the grey text at the cursor stays."""
@@ -888,7 +893,8 @@ class WriteScreen(InsideViews, Screen):
             if path is not None:
                 self.save(path, then, force=True)
 
-        self.app.push_screen(PathPrompt("Save as", "Save the document to:"), chosen)
+        current = str(self.document_path) if self.document_path else ""  # to edit into the new name
+        self.app.push_screen(PathPrompt("Save as", "Save the document to:", current), chosen)
 
     def save(self, path: Path | None = None, then=None, force: bool = False, read_only_ok: bool = False) -> bool:
         """Save (to `path`, or the document's file) and run `then`. If the file changed on disk since this window

@@ -1,7 +1,7 @@
 """Find and replace (Ctrl+F): a bar under the editor. In the find field Enter or ↓ finds the next match from the
 cursor, ↑ the previous one; Alt+C makes the search case-sensitive (it is not, by default). In the replace field
-(Tab) Enter replaces the selected match and finds the next, Alt+A replaces every match. Esc closes the bar with the
-match selected.
+(Tab) Enter replaces the selected match and finds the next, Alt+A replaces every match. Esc closes the bar, the cursor
+at the end of the match.
 
 `find_matches` is plain Python on the document's text; the bar asks for it only on Enter and the arrows, not on
 every key typed into it (a 20 MB document takes a few tens of milliseconds to search).
@@ -58,7 +58,7 @@ class FindBar(Horizontal):
         Binding("up", "find(-1)", "Previous", id="find_previous", tooltip="The previous match"),
         Binding("alt+c", "toggle_case", "Case", id="find_case", tooltip="Match upper and lower case exactly, or not"),
         Binding("alt+a", "replace_all", "Replace all", id="replace_all", tooltip="Replace every match"),
-        Binding("escape", "close", "Close", id="find_close", tooltip="Close the find bar, keeping the match selected"),
+        Binding("escape", "close", "Close", id="find_close", tooltip="Close the find bar (the cursor stays at the match)"),
     ]
 
     @dataclass

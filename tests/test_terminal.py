@@ -358,3 +358,13 @@ def test_f5_turns_the_cell_view_off_as_its_title_says(start, tmp_path, size):
     term.press("f5")
     term.wait_gone("F5 off")
     assert "Surprise" not in term.text()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_footer_shows_what_a_writer_needs_most_first(start, tmp_path, size):
+    term = start(["write", str(tmp_path / "story.txt")], size)
+    footer = term.lines()[-1]
+    shown = [key for key in ("^q Quit", "f1 Help", "^s Save", "^o Open", "^f Find", "tab Accept") if key in footer]
+    assert len(shown) == 6, footer
+    if size[0] >= 120:
+        assert "f2 Model" in footer and "alt+s Pick" in footer, footer

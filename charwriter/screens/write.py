@@ -145,7 +145,7 @@ class WriteScreen(InsideViews, Screen):
 
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="save", tooltip="Save the document (asks for a name if it has none)"),
-        Binding("ctrl+o", "open", "Open", id="open", show=False, tooltip="Open a text file"),
+        Binding("ctrl+o", "open", "Open", id="open", tooltip="Open a text file"),
         Binding("alt+s", "focus_suggestions", "Pick", id="pick",
                 tooltip="Move to the suggestions pane: arrows and Enter, or a number, insert one"),
         Binding("ctrl+r", "resample", "Resample", id="resample",
@@ -164,7 +164,7 @@ class WriteScreen(InsideViews, Screen):
                 tooltip="See how surprised the model is by each character (again: the plain text)"),
         Binding("f8", "cell_view", "Cells", id="cell_view", show=False,
                 tooltip="Colour the text by one LSTM cell: the cell finder lists those that track quotes, lines, …"),
-        Binding("ctrl+f", "find", "Find", id="find", show=False,
+        Binding("ctrl+f", "find", "Find", id="find",
                 tooltip="Find text (Enter/↓ next, ↑ previous, Alt+C case-sensitive, Esc close)"),
     ]
 

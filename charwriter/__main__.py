@@ -751,6 +751,19 @@ CELL_STYLES = ((-0.6, "bold white on blue"), (-0.2, "black on cyan"), (0.2, ""),
                (1.01, "bold white on red"))
 
 
+def _own_characters(text: str, vocab: list[str], values: list):
+    """The writer's own characters, each with the value of the first character the model read for it: a curly
+    quote or a dash is shown as typed, not as the model's stand-in; one the model skipped gets None."""
+    from charwriter.lm.sample import translate
+
+    index = {ch: i for i, ch in enumerate(vocab)}
+    at, read_as = 0, {}
+    for ch in text:
+        count = read_as.setdefault(ch, len(translate(ch, index)))
+        yield ch, values[at] if count else None
+        at += count
+
+
 def cmd_inspect(args) -> int:
     import json
 
@@ -762,6 +775,8 @@ def cmd_inspect(args) -> int:
 
     import torch
 
+    if args.json and args.html:
+        raise UserError("--json prints the figures and --html writes the coloured page: give one of them")
     torch.set_num_threads(args.threads)
     loaded = _load(args.model)
     out = Path(args.html).expanduser() if args.html else None
@@ -795,13 +810,13 @@ def cmd_inspect(args) -> int:
     shown = Text()
     if cell is not None:
         values = reading.cells[:, cell[0], cell[1]].tolist()
-        for ch, v in zip(reading.text, values):
-            shown.append(ch, style=next(style for limit, style in CELL_STYLES if v < limit))
+        for ch, v in _own_characters(text, loaded.vocab, values):
+            shown.append(ch, style=None if v is None else next(style for limit, style in CELL_STYLES if v < limit))
         title = (f"cell {cell[0] + 1}:{cell[1]} of {loaded.name} (tanh of its cell state): blue below −0.6, cyan"
                  " below −0.2, plain near 0, magenta above 0.2, red above 0.6")
     else:
-        for ch, b in zip(reading.text, bits):
-            shown.append(ch, style=SURPRISE_STYLES[surprise_level(b)])
+        for ch, b in _own_characters(text, loaded.vocab, bits):
+            shown.append(ch, style=None if b is None else SURPRISE_STYLES[surprise_level(b)])
         low, mid, high = SURPRISE_STEPS
         title = (f"how surprised {loaded.name} was by each character: plain under {low:g} bit, green {low:g}–{mid:g},"
                  f" yellow {mid:g}–{high:g}, red over {high:g} bits")

@@ -179,3 +179,18 @@ def test_the_editors_losses_are_evals_where_its_blocks_read_from_the_start(tiny_
     values = got[0][0] + got[1][0]
     expected = evaluate(loaded.model, Streams(encode("\n" + text, loaded.vocab), 1, len(text)))
     assert -sum(values) / len(values) == pytest.approx(expected, abs=1e-4)
+
+
+def test_inspect_shows_the_writers_own_characters_and_refuses_json_with_html(tiny_model_path, tmp_path, capsys):
+    """Curly quotes and a dash are shown as typed, not as the model's stand-ins (or gaps); --json with --html is
+    refused in one line (it wrote no page and said nothing)."""
+    from charwriter.__main__ import main
+
+    text = tmp_path / "draft.txt"
+    text.write_text("She said “the river”—and walked.", encoding="utf-8")
+    assert main(["inspect", str(text), "--model", str(tiny_model_path)]) == 0
+    assert "She said “the river”—and walked." in capsys.readouterr().out
+    page = tmp_path / "out.html"
+    assert main(["inspect", str(text), "--model", str(tiny_model_path), "--html", str(page), "--json"]) == 2
+    err = capsys.readouterr().err
+    assert "--json" in err and "--html" in err and len(err.strip().splitlines()) == 1 and not page.exists()

@@ -368,3 +368,18 @@ def test_the_footer_shows_what_a_writer_needs_most_first(start, tmp_path, size):
     assert len(shown) == 6, footer
     if size[0] >= 120:
         assert "f2 Model" in footer and "alt+s Pick" in footer, footer
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_long_run_says_its_time_and_an_enter_starts_nothing(start, tmp_path, size):
+    """The seed's defaults (512 x 2, 20 epochs) on a corpus: Start asks first, with the time it will take, and an
+    Enter pressed at once (Cancel has the focus) starts nothing."""
+    (tmp_path / "corpus.txt").write_text(make_text(300_000), encoding="utf-8")
+    term = start(["train", "--tui", "corpus.txt"], size, writer=False)
+    term.wait_for("per epoch")  # the form has checked the corpus
+    term.press("f5")
+    term.wait_for("in all")
+    assert "20 epochs of about" in term.text()
+    term.press("enter")
+    term.wait_gone("in all")
+    assert "Epoch 1/20" not in term.text() and "training" not in term.lines()[-1]

@@ -32,6 +32,7 @@ from charwriter.widgets.loss_plot import LossPlot
 from charwriter.widgets.run_list import RunList
 from charwriter.widgets.train_form import TrainForm
 
+LONG_RUN_SECONDS = 10 * 60  # a run estimated to take longer is said, and asked about, before it starts
 REFRESH_INTERVAL = 0.1  # seconds: the most often progress redraws, however fast steps arrive
 PLOT_INTERVAL = 0.5  # seconds between plot redraws while steps stream in (a plot is the costly part)
 
@@ -189,7 +190,25 @@ class TrainScreen(Screen):
         except UserError as error:
             self.notify(str(error), severity="error")
             return
-        self._start(train_command(request.corpus, run_dir, request.options, request.init_from), RunHistory(run_dir))
+
+        def start() -> None:
+            self._start(train_command(request.corpus, run_dir, request.options, request.init_from),
+                        RunHistory(run_dir))
+
+        options, info = request.options, form.info
+        epoch = info.estimated_epoch_seconds(options["batch_size"], options["seq_len"]) if info else 0.0
+        total = epoch * options["epochs"]
+        if total <= LONG_RUN_SECONDS:
+            start()
+            return
+        # Cancel comes first, so it has the focus: an Enter pressed by accident (on the Start button, say) starts
+        # nothing.
+        question = (f"{options['epochs']} epochs of about {format_duration(epoch)} each: about "
+                    f"{format_duration(total)} in all, the cores busy meanwhile (a checkpoint is kept, F6 stops it, F7 "
+                    "resumes it). Start it?")
+        self.app.push_screen(ConfirmScreen("A long run", question, [("Cancel", "cancel", "default"),
+                                                                  ("Start", "start", "primary")]),
+                             lambda choice: start() if choice == "start" and not self.runs.active else None)
 
     def _start(self, argv: list[str], history: RunHistory) -> None:
         try:

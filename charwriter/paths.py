@@ -11,7 +11,8 @@ from pathlib import Path
 from platformdirs import user_cache_dir, user_config_dir, user_data_dir
 
 APP = "charwriter"
-DEFAULT_MODEL = "anna-karenina"
+DEFAULT_MODEL = "english"  # the bundled model that saves more keys on a new document of prose neither model read
+# (models/README.md); "anna-karenina", the seed's, stays bundled
 
 
 def data_dir() -> Path:

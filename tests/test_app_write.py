@@ -283,7 +283,7 @@ async def test_without_a_model_the_editor_still_works_and_tab_moves_focus():
     app = make_app(model=None)  # the default model does not exist in an empty home
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert any("no model named 'anna-karenina'" in n for n in notes(app))
+        assert any(f"no model named '{paths.DEFAULT_MODEL}'" in n for n in notes(app))
         assert app.writer.status.model == "no model"
         await type_text(pilot, "Still writing.")
         assert app.writer.editor.text == "Still writing."

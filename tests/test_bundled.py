@@ -1,4 +1,5 @@
-"""The bundled Anna Karenina model: its metadata, its quality on English, and that a wheel carries it."""
+"""The bundled models (the general English one, the default, and the seed's Anna Karenina one): their metadata,
+their quality on English, and that a wheel carries them and the word list."""
 
 from __future__ import annotations
 
@@ -24,22 +25,31 @@ PARAGRAPH = (
 )
 
 
-def test_bundled_model_is_the_default_and_describes_itself():
-    path = resolve_model(None)
-    assert path == paths.bundled_models_dir() / f"{paths.DEFAULT_MODEL}.safetensors"
+BUNDLED = {"english": "english-24m.txt", "anna-karenina": "anna.txt"}  # name -> the corpus it was trained on
+
+
+def test_the_general_english_model_is_the_default():
+    assert paths.DEFAULT_MODEL == "english"
+    assert resolve_model(None) == paths.bundled_models_dir() / "english.safetensors"
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_each_bundled_model_describes_itself(name):
+    path = resolve_model(name)
+    assert path == paths.bundled_models_dir() / f"{name}.safetensors"
     assert path.stat().st_size <= 15_000_000
     loaded = load_model(path)
     assert len(loaded.vocab) == 83 and loaded.vocab == sorted(loaded.vocab)
     assert loaded.config.cell == "lstm" and loaded.config.hidden_size >= 256
     t = loaded.training
-    assert t["corpus"] == "anna.txt" and len(t["corpus_sha256"]) == 64
+    assert t["corpus"] == BUNDLED[name] and len(t["corpus_sha256"]) == 64
     assert t["best_val_loss"] < 1.35 and t["steps"] > 1000
-    assert t["hyperparameters"]["val_fraction"] == 0.1
 
 
+@pytest.mark.parametrize("name", sorted(BUNDLED))
 @torch.no_grad()
-def test_bundled_model_is_far_better_than_uniform_on_english():
-    loaded = load_model(resolve_model(None))
+def test_each_bundled_model_is_far_better_than_uniform_on_english(name):
+    loaded = load_model(resolve_model(name))
     lookup = {c: i for i, c in enumerate(loaded.vocab)}
     codes = torch.tensor([[lookup[c] for c in PARAGRAPH]])
     logits, _ = loaded.model(codes[:, :-1])
@@ -54,7 +64,9 @@ def test_a_non_editable_install_lists_the_bundled_model(tmp_path):
                            capture_output=True, text=True, timeout=600)
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next(wheels.glob("charwriter-*.whl"))
-    assert "charwriter/bundled/anna-karenina.safetensors" in zipfile.ZipFile(wheel).namelist()
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in (*(f"{model}.safetensors" for model in BUNDLED), "words-en.txt.gz"):
+        assert f"charwriter/bundled/{name}" in names, name
     target = tmp_path / "site"
     install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target),
                               str(wheel)], capture_output=True, text=True, timeout=600)

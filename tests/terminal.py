@@ -45,6 +45,16 @@ def key_bytes(key: str) -> bytes:
     raise ValueError(f"no terminal bytes known for {key!r}")
 
 
+def _die_with_parent() -> None:
+    """In the child: a test run killed outright (a timeout) takes its charwriter along (Linux; elsewhere a no-op)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 class Terminal:
     """A `charwriter` process on a pseudo-terminal of `columns` x `rows`, its output fed to a pyte screen."""
 
@@ -60,7 +70,7 @@ class Terminal:
         environment.pop("NO_COLOR", None)
         self.process = subprocess.Popen([sys.executable, "-m", "charwriter", *args], stdin=slave, stdout=slave,
                                         stderr=slave, env=environment, cwd=cwd, start_new_session=True,
-                                        close_fds=True)
+                                        close_fds=True, preexec_fn=_die_with_parent)
         os.close(slave)
         self.master = master
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -98,7 +108,7 @@ class Terminal:
             row = self.screen.buffer[y]
             return [row[x] for x in range(start, end)]
 
-    def wait(self, condition, seconds: float = 30.0, what: str = "") -> None:
+    def wait(self, condition, seconds: float = 60.0, what: str = "") -> None:
         """Until `condition()` holds (polled every 20 ms); fail with the screen after `seconds`."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
@@ -113,10 +123,10 @@ class Terminal:
             time.sleep(0.02)
         raise AssertionError(f"timed out waiting for {what or condition}:\n{self.text()}")
 
-    def wait_for(self, needle: str, seconds: float = 30.0) -> None:
+    def wait_for(self, needle: str, seconds: float = 60.0) -> None:
         self.wait(lambda: needle in self.text(), seconds, repr(needle))
 
-    def wait_gone(self, needle: str, seconds: float = 30.0) -> None:
+    def wait_gone(self, needle: str, seconds: float = 60.0) -> None:
         self.wait(lambda: needle not in self.text(), seconds, f"{needle!r} to go")
 
     # --- typing ---------------------------------------------------------------------------------------------------

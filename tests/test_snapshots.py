@@ -39,7 +39,7 @@ def test_writing_with_suggestions(snap_compare, tiny_model_path):
     in grey italics after the cursor; in the Suggestions pane on the right, numbered ways to finish the word, each
     with a confidence bar (●●●● … ●○○○) and the typed "riv" dimmed in front of it ("riv" + "er", "e", "ert",
     "ery"), and "document memory on" under the pane; the status line "untitled ● │ model run │ temp 1.0 │ context
-    32 │ latency 12 ms" and the footer keys (Quit, Help, Save, Open, Find, Accept, Word, …)."""
+    32 │ latency 12 ms" and the footer keys (Quit, Help, Accept, Word, Save, Open, Find, …)."""
     assert snap_compare(make_app(tiny_model_path), terminal_size=SIZE,
                         run_before=prepare("The quiet house stood by the riv"))
 

@@ -210,3 +210,16 @@ def test_the_first_grey_text_before_torch_follows_the_same_rules():
     assert as_the_writer_writes("She said, \u201cgo\u2014now", ' is "here" Tobition', -0.1)[0] == " is \u201chere\u201d "
     assert as_the_writer_writes("the wet stones of the ", "Pelace of", -0.1) == ("Pelace of", -1.01)  # a guess
     assert as_the_writer_writes("the wet stones of the ", "harbour Pelace", -0.1) == ("harbour ", -0.1)
+
+
+def test_the_word_list_is_found_wherever_the_bundled_models_are_even_after_a_place_without_one(tmp_path,
+                                                                                             monkeypatch):
+    """A test (or an install) that points the bundled models elsewhere must not leave the list unread for good."""
+    from charwriter import paths
+    from charwriter.lm.lexicon import bundled
+
+    real = paths.bundled_models_dir()
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: tmp_path)
+    assert bundled() is None
+    monkeypatch.setattr(paths, "bundled_models_dir", lambda: real)
+    assert bundled() is not None and bundled().knows("harbour")

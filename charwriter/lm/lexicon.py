@@ -101,10 +101,13 @@ def trusted(start: str, text: str, knows) -> str:
     return text[: max(0, cut)].rstrip("\"'([\u201c\u2018") if text[: max(0, cut)].strip(" \"'([\u201c\u2018") else ""
 
 
-@lru_cache(maxsize=None)
 def bundled() -> Lexicon | None:
-    """The word list shipped with the models, read once (None if it is missing)."""
+    """The word list shipped with the models (None if it is missing), read once per place it lies."""
     from charwriter.paths import bundled_models_dir
 
-    path = bundled_models_dir() / WORDS_FILE
+    return _read(bundled_models_dir() / WORDS_FILE)
+
+
+@lru_cache(maxsize=4)
+def _read(path: Path) -> Lexicon | None:
     return Lexicon.load(path) if path.is_file() else None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -242,7 +243,7 @@ class TrainForm(Vertical):
         try:
             if values != self.values():
                 return  # the form changed while this check ran; a newer check is on its way
-        except UserError:
+        except (UserError, NoMatches):  # NoMatches: the form is being taken down (the app is closing)
             return
         self.info = info
         if error:

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -306,12 +307,20 @@ def test_help_lists_undo_redo_and_the_keys_the_readme_promises(start, tmp_path, 
     def page() -> str:  # the help's rows (the editor around it changes on its own)
         return "\n".join(term.lines()[top:top + size[1] - 5])
 
-    seen = page()
+    def settled() -> str:  # the page once the terminal has drawn all of it (a scroll arrives in several writes)
+        last = page()
+        while True:
+            time.sleep(0.3)
+            if page() == last:
+                return last
+            last = page()
+
+    seen = settled()
     while not re.search(r"\^p\s+Palette", seen):  # page through it to its last row (a narrow terminal: in parts)
         before = page()
         term.press("pagedown")
         term.wait(lambda: page() != before, what="the help to scroll")
-        seen += page()
+        seen += settled()
     for action in ("Undo", "Redo", "Cut", "Paste", "Start", "End", "Find", "Save as", "Focus", "Surprise", "Cells",
                    "Resample", "Temp+", "Temp-", "Next", "Previous", "Word", "Pick", "Tab char", "Model", "Train"):
         assert action in seen, action

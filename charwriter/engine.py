@@ -284,6 +284,56 @@ class _Mixed:
                       [m.own[r] if m.own is not None else {} for m, r in parts])
 
 
+def real_words(out: list[Suggestion], window: str, lexicon: Lexicon, memory: DocumentMemory | None, k: int,
+               normalise: Callable[[str], str], score: Callable[[list[str]], list[float]] | None) -> list[Suggestion]:
+    """Suggestions that complete or add words the writer can trust (`charwriter.lm.lexicon`): a word neither the
+    document nor the word list knows is rated a guess and shown only when nothing better exists (the grey text stops
+    before one it would add later); an alternative never ends in a hyphen or a dash; and the list's likeliest
+    completions of the letters typed, which the beam missed, are scored by the model (`score`, None: not proposed)
+    and take their place among the alternatives."""
+    start = PARTIAL_WORD.search(window[-64:]).group(0)
+
+    def knows(word: str) -> bool:
+        return lexicon.knows(word) or _document_knows(word, memory, window)
+
+    kept, guesses = [], []
+    for i, suggestion in enumerate(out):
+        if i and suggestion.text.rstrip().endswith("-"):
+            continue
+        text = trusted(start, suggestion.text, knows)
+        if text == suggestion.text:
+            kept.append(suggestion)
+        elif i == 0 and text:
+            kept.append(Suggestion(text, suggestion.mean_logprob))
+        else:
+            guesses.append(Suggestion(suggestion.text, min(suggestion.mean_logprob, GUESS)))
+    if score is not None and len(start) >= PROPOSE_AFTER and start.isalpha():
+        kept = _with_word_list(kept, start, lexicon, normalise, score, k)
+    if memory is not None and len(kept) > 1:
+        kept = _names_of_the_document_first(kept, start, memory)
+    return kept[:k] if kept else guesses[: 1 + GUESSES_SHOWN]
+
+
+def _with_word_list(kept: list[Suggestion], start: str, lexicon: Lexicon, normalise: Callable[[str], str],
+                    score: Callable[[list[str]], list[float]], k: int) -> list[Suggestion]:
+    """The word list's most frequent completions of `start` that no suggestion offers, scored by the model, among
+    the alternatives by their score when it is worth reading beside the first."""
+    shown = {start + WORD_START.match(suggestion.text).group(0) for suggestion in kept}
+    rests = [word[len(start) :] for word in lexicon.completions(start, PROPOSALS)
+             if word not in shown and len(word) - len(start) >= 2]
+    if start.isupper() and len(start) > 1:
+        rests = [rest.upper() for rest in rests]
+    rests = [rest for rest in rests if normalise(rest) == rest]  # spelt in the model's own characters
+    if not rests:
+        return kept
+    floor = kept[0].mean_logprob - FAR_BELOW if kept else -math.inf  # a known word beats any guess
+    proposed = [Suggestion(rest + SPACE, value) for rest, value in zip(rests, score(rests)) if value >= floor]
+    if not kept:
+        return sorted(proposed, key=lambda p: -p.mean_logprob)[:k]
+    others = sorted(kept[1:] + proposed, key=lambda p: -p.mean_logprob) if proposed else kept[1:]
+    return ([kept[0]] + others)[:k]
+
+
 def _document_knows(word: str, memory: DocumentMemory | None, window: str) -> bool:
     """Has the document used this word (its word index, in any of its usual cases, or the window read)?"""
     if memory is not None:
@@ -786,54 +836,13 @@ class Engine:
 
     def _real_words(self, out: list[Suggestion], memory: DocumentMemory | None, state, logits,
                     k: int) -> list[Suggestion]:
-        """Suggestions that complete or add words the writer can trust (`charwriter.lm.lexicon`): a word neither
-        the document nor the word list knows is rated a guess and shown only when nothing better exists (the grey
-        text stops before one it would add later); an alternative never ends in a hyphen or a dash; and the
-        list's likeliest completions of the letters typed, which the beam missed, are scored by the model and
-        take their place among the alternatives."""
+        """`real_words` for this context: the list's completions scored by this model from the cursor."""
         window = self.window
         if not self.lexicon.english_enough(window[-2000:]):
             return out  # another language, or a jargon: the document's own words judge alone
-        start = PARTIAL_WORD.search(window[-64:]).group(0)
-
-        def knows(word: str) -> bool:
-            return self.lexicon.knows(word) or _document_knows(word, memory, window)
-
-        kept, guesses = [], []
-        for i, suggestion in enumerate(out):
-            if i and suggestion.text.rstrip().endswith("-"):
-                continue
-            text = trusted(start, suggestion.text, knows)
-            if text == suggestion.text:
-                kept.append(suggestion)
-            elif i == 0 and text:
-                kept.append(Suggestion(text, suggestion.mean_logprob))
-            else:
-                guesses.append(Suggestion(suggestion.text, min(suggestion.mean_logprob, GUESS)))
-        if len(start) >= PROPOSE_AFTER and start.isalpha() and self.settings.ghost == "beam":
-            kept = self._with_word_list(kept, start, state, logits, k)
-        if memory is not None and len(kept) > 1:
-            kept = _names_of_the_document_first(kept, start, memory)
-        return kept[:k] if kept else guesses[: 1 + GUESSES_SHOWN]
-
-    def _with_word_list(self, kept: list[Suggestion], start: str, state, logits, k: int) -> list[Suggestion]:
-        """The word list's most frequent completions of `start` that no suggestion offers, scored by the model
-        (`_score_words`), among the alternatives by their score when it is worth reading beside the first."""
-        shown = {start + WORD_START.match(suggestion.text).group(0) for suggestion in kept}
-        rests = [word[len(start) :] for word in self.lexicon.completions(start, PROPOSALS)
-                 if word not in shown and len(word) - len(start) >= 2]
-        if start.isupper() and len(start) > 1:
-            rests = [rest.upper() for rest in rests]
-        rests = [rest for rest in rests if self.normalise(rest) == rest]  # spelt in the model's own characters
-        if not rests:
-            return kept
-        floor = kept[0].mean_logprob - FAR_BELOW if kept else -math.inf  # a known word beats any guess
-        proposed = [Suggestion(rest + SPACE, score) for rest, score in zip(rests, self._score_words(state, logits, rests))
-                    if score >= floor]
-        if not kept:
-            return sorted(proposed, key=lambda p: -p.mean_logprob)[:k]
-        others = sorted(kept[1:] + proposed, key=lambda p: -p.mean_logprob) if proposed else kept[1:]
-        return ([kept[0]] + others)[:k]
+        proposals = self.settings.ghost == "beam"  # the greedy rows keep their own order (benchmarks compare them)
+        return real_words(out, window, self.lexicon, memory, k, self.normalise,
+                          (lambda rests: self._score_words(state, logits, rests)) if proposals else None)
 
     @torch.inference_mode()
     def _score_words(self, state, logits, rests: list[str]) -> list[float]:

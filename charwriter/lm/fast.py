@@ -1,40 +1,12 @@
 """A fast single-character step for inference, built on the trained `nn.LSTM`/`nn.GRU` weights.
 
-Calling `nn.LSTM` on one character costs milliseconds at 512×2 on a CPU: oneDNN re-prepares the weights on every
-call. Generating text is one step per character, so we step by hand:
-
-- layer 1's input matmul with a one-hot vector is a row gather from a small table (input weights transposed, the
-  biases folded in: V × 4H floats, the only derived copy);
-- every other matmul reads the module's own parameters through a transposed *view* (`addmm(b, x, W.t())`), so the
-  model stays the single source of truth and a fine-tuned model needs only the table rebuilt. MKL reads the
-  (out, in) layout as fast as a transposed copy at batch 1 and ~20% faster at batch 3 (measured: 0.29 ms against
-  0.36 ms for the 1024 → 2048 matmul);
-- gate buffers are reused per batch size and the nonlinearities run in place, so a step allocates only its
-  outputs;
-- from 4 rows up MKL reads the (out, in) view much slower than an (in, out) copy (measured at 1024 → 2048 on
-  this machine: 0.52 ms against 0.29 ms at 16 rows, 0.29 against 0.18 at 4), so wide batches (the engine's
-  window lanes) use contiguous transposed copies, made on first use and dropped by `rebuild` (12 MB at 512×2).
-
-At 512×2 a step reads 12.6 MB of weights, more than the 4 MB L2 cache, so it is memory-bound: ~0.43 ms for the
-matmuls on this machine whatever the batch up to a few rows, which is why the editor samples its K continuations
-as one batch. Use one torch thread for this (`torch.set_num_threads(1)`): with two threads on two busy cores a
-step measured 65 ms instead of 0.6 ms (OpenMP threads spinning against each other). A test checks the step
-against `nn.LSTM` and `nn.GRU` with `torch.allclose`.
-
-Priming a long context is fastest as one `nn.LSTM` call over the whole sequence (`prime`, ~0.3 ms/char).
-
-**Reduced precision** (`FastRNN(model, precision)`): the step's matmuls can read weights stored as bf16 (oneDNN),
-fp16 or int8 (fbgemm's packed weights, fp32 activations in and out; int8 quantises each row of the activations on
-the fly: to 8 bits where fbgemm's kernel adds u8 × s8 products exactly, `has_vnni`, to 7 bits elsewhere), which
-moves a half or a quarter of the bytes. Layer 1's gather table, the gates' nonlinearities, the cell state and the
-head stay fp32; layers from the second read one matmul over [input, hidden]. Which is fastest
-depends on the CPU (int8 was 4-5x fp32 per matmul on a Sapphire Rapids core; bf16 matmuls are slow where the CPU
-has no native bf16): `charwriter.lm.precision` measures and chooses.
-
-**Reading a known sequence** (`run`): an LSTM at int8 or fp16 reads a few characters whose order is known (the
-document memory's guesses, checked by the engine) in one `torch.quantized_lstm` call, with the step's per-row
-weights packed apart for the input and the hidden state: the loop stays in C++, ~115 µs a character at 768×2
-against ~300 µs for a step from Python; a test holds it to `nn.LSTM` at each precision's tolerance.
+`nn.LSTM` re-prepares its weights on every call, which costs milliseconds for one character, and generating text is
+one step per character; so `FastRNN` steps by hand, reading the module's own parameters (the model stays the one
+source of truth; layer 1's one-hot matmul is a row gather from a small table). A step is bound by memory speed, so
+its matmuls may read weights at bf16, fp16 or int8 (`FastRNN(model, precision)`; `charwriter.lm.precision` picks),
+several rows step as one batch, and a known sequence is read in one quantized C++ call (`run`). Use one torch
+thread for it. Tests hold each path to `nn.LSTM` and `nn.GRU`; the design and its measurements are in
+docs/engine.md.
 """
 
 from __future__ import annotations

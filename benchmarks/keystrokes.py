@@ -93,7 +93,7 @@ def app_settings(**changes) -> EngineSettings:
     """The engine settings the app uses by default (charwriter.settings.Settings), seeded for repeatable runs."""
     s = Settings()
     settings = EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                              greedy=s.greedy, memory=s.memory, seed=0, threads=1)
+                              greedy=s.greedy, memory=s.memory, ghost_floor=s.grey_floor, seed=0, threads=1)
     return replace(settings, **changes)
 
 
@@ -101,7 +101,7 @@ def best_action(suggestions, rest: str) -> tuple[int, int, str]:
     """(characters inserted, keys pressed, kind) for the writer's best move, or (1, 1, "type"). A kind ending in "+"
     took the space the suggestion ended with back: the writer's next key types the punctuation mark in its place."""
     options = [(1, 1, "type")]
-    if suggestions:
+    if suggestions and suggestions[0].inline:
         grey = suggestions[0].text
         options += accepting(grey, rest, 1, "tab")
         if not options[1:]:
@@ -112,8 +112,8 @@ def best_action(suggestions, rest: str) -> tuple[int, int, str]:
                 chars, words = match.end(), words + 1
             if words:
                 options.append((chars, words, "word"))
-        for alternative in suggestions[1:]:
-            options += accepting(alternative.text, rest, 2, "pick")
+    for alternative in suggestions[1:] if suggestions and suggestions[0].inline else suggestions:
+        options += accepting(alternative.text, rest, 2, "pick")
     return max(options, key=lambda o: (o[0] - o[1], not o[2].startswith("pick")))
 
 
@@ -143,7 +143,7 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
         suggestions = engine.suggest(history + target[:typed])
         tally.latencies.append((time.perf_counter() - started) * 1000)
         chars, keys, kind = best_action(suggestions, target[typed:])
-        if suggestions and suggestions[0].text.strip():
+        if suggestions and suggestions[0].inline and suggestions[0].text.strip():
             tally.grey_shown += 1
             tally.grey_taken += kind.startswith(("tab", "word"))
         count_pane_words(tally, suggestions[1:], history + target[:typed])
@@ -261,6 +261,8 @@ VARIANTS = {
     "memory": [("memory on", {}), ("memory off", {"memory": False})],
     "no-repeat": [("no-repeat 12", {}), ("no-repeat off", {"no_repeat": 0})],
     "k": [("K=3", {"k": 3, "beam_width": 6}), ("K=5", {"k": 5, "beam_width": 8}), ("K=9", {"k": 9, "beam_width": 10})],
+    "ghost-floor": [("grey text always", {"ghost_floor": 0.0}), ("first word p>=0.03", {"ghost_floor": 0.03}),
+                    ("p>=0.05", {"ghost_floor": 0.05}), ("p>=0.08", {"ghost_floor": 0.08})],
     "confidence": [("whole", {"ghost_confidence": 0.0}), ("p>=0.1", {"ghost_confidence": 0.1}),
                    ("p>=0.25", {"ghost_confidence": 0.25})],
     "document-words": [("document words after 2", {}), ("after 0", {"document_words_after": 0}),

@@ -59,6 +59,7 @@ class PeerMissing(Exception):
 @dataclass
 class Suggestion:
     text: str
+    inline: bool = True  # a peer's first word completion is always its grey text
 
 
 def needs_space(text: str) -> bool:

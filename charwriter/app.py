@@ -183,6 +183,10 @@ class CharwriterApp(RunsOwner, App[None]):
         memory = "off" if self.settings.memory else "on"
         yield SystemCommand(f"Document memory {memory}", "Learn this document's own names and phrases while you write"
                             f" (now {'on' if self.settings.memory else 'off'}; remembered)", screen.action_toggle_memory)
+        grey = "always" if self.settings.grey_floor else "only when sure"
+        yield SystemCommand(f"Grey text {grey}", "Draw the grey text always, or only where the model is fairly sure of"
+                            f" the next word (now {'only when sure' if self.settings.grey_floor else 'always'};"
+                            " remembered)", screen.action_toggle_grey_floor)
         surprise = "off" if screen.inside_mode == "surprise" else "on"
         yield SystemCommand(f"Surprise view {surprise}", "Colour each character by how surprised the model was by it"
                             " (F5)", screen.action_surprise_view)

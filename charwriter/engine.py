@@ -88,9 +88,9 @@ from charwriter.lm.memory import MIN_WORD, DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.rules import (GHOST_CONFIDENCE, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
-                                 SENTENCE_END, SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats, char_classes,
-                                 default_start, finished, grow, restates_punctuation, restyle, translate,
+from charwriter.lm.rules import (GHOST_CONFIDENCE, GHOST_FLOOR, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS,
+                                 REPEAT_TRIES, SENTENCE_END, SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats,
+                                 char_classes, default_start, finished, first_word_logprob, grow, restates_punctuation, restyle, translate,
                                  TYPOGRAPHY_SAMPLE, typography_of)
 from charwriter.lm.sample import masked_probs
 
@@ -116,6 +116,9 @@ DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name type
 class Suggestion:
     text: str  # the continuation only (not the prefix); printable characters; ends at L chars or a sentence end
     mean_logprob: float  # mean log-probability per generated character, nats (<= 0): the confidence figure
+    first_word: float = 0.0  # log-probability the model gave its first word (0: not one of the model's own runs)
+    inline: bool = True  # drawn as the grey text (the first suggestion); False: the model is too unsure of its first
+    # word (`EngineSettings.ghost_floor`), so it waits in the pane
 
 
 @dataclass
@@ -134,6 +137,7 @@ class EngineSettings:
     # spin against each other (65 ms a step instead of 0.6 ms); None leaves torch's setting alone
     ghost: str = "beam"  # how the continuations open: "beam", the K likeliest distinct first words (beam search,
     # then greedy or sampled), or "greedy", the likeliest first characters; benchmarks/keystrokes.py compares them
+    ghost_floor: float = GHOST_FLOOR  # draw the grey text only when its first word has this probability (0: always)
     ghost_confidence: float = GHOST_CONFIDENCE  # end the ghost text at the last word the model gives this cumulative
     # probability (0: off); a shorter grey text that is right more often is accepted whole with one key
     document_words_after: int = 8  # pane alternatives from the beam before the document's own words that finish
@@ -304,9 +308,9 @@ def real_words(out: list[Suggestion], window: str, lexicon: Lexicon, memory: Doc
         if text == suggestion.text:
             kept.append(suggestion)
         elif i == 0 and text:
-            kept.append(Suggestion(text, suggestion.mean_logprob))
+            kept.append(replace(suggestion, text=text))
         else:
-            guesses.append(Suggestion(suggestion.text, min(suggestion.mean_logprob, GUESS)))
+            guesses.append(replace(suggestion, mean_logprob=min(suggestion.mean_logprob, GUESS)))
     if score is not None and len(start) >= PROPOSE_AFTER and start.isalpha():
         kept = _with_word_list(kept, start, lexicon, normalise, score, k)
     if memory is not None and len(kept) > 1:
@@ -658,7 +662,10 @@ class Engine:
             if self.settings.typography and out:
                 before = text[-TYPOGRAPHY_SAMPLE:] if text is not None else self.window
                 style = typography_of(before)
-                out = [Suggestion(restyle(s.text, before, style), s.mean_logprob) for s in out]
+                out = [replace(s, text=restyle(s.text, before, style)) for s in out]
+            floor = self.settings.ghost_floor
+            if out and floor > 0 and out[0].first_word < math.log(floor):
+                out[0] = replace(out[0], inline=False)
             return out
         finally:
             self.last_latency_ms = (time.perf_counter() - started) * 1000
@@ -821,7 +828,7 @@ class Engine:
             text, score = finished(row, s.ghost_confidence if i == 0 else 0.0, ends[i] if ends and i > 0 else "")
             if text and text.removesuffix(SPACE) not in seen:
                 seen.add(text.removesuffix(SPACE))
-                out.append(Suggestion(text, score))
+                out.append(Suggestion(text, score, first_word_logprob(text, row.lps) if i == 0 else 0.0))
         if s.ghost != "beam":  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         before = self.normalise(self.window[-8:])

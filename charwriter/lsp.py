@@ -308,10 +308,12 @@ def _word_range(position: lsp.Position, typed: str, encoding: str) -> lsp.Range:
     return lsp.Range(lsp.Position(position.line, position.character - _units(typed, encoding)), position)
 
 
-def inline_items(answer: Suggestions | None, position: lsp.Position, encoding: str) -> list[lsp.InlineCompletionItem]:
+def inline_items(answer: Suggestions | None, position: lsp.Position, encoding: str,
+                 asked: bool = False) -> list[lsp.InlineCompletionItem]:
     """The grey text, then the alternatives, each as the word begun plus its continuation over the word's range, so
-    that a client which filters by what is typed keeps showing it."""
-    if answer is None:
+    that a client which filters by what is typed keeps showing it. None while typing when the model is unsure of
+    the grey text's first word (the editor's pane keeps them): only when the writer asks (`asked`)."""
+    if answer is None or not (answer.inline or asked):
         return []
     replaced = _word_range(position, answer.typed, encoding)
     return [lsp.InlineCompletionItem(insert_text=answer.typed + c.text, range=replaced, filter_text=answer.typed)
@@ -395,7 +397,8 @@ def build_server(settings: Settings, threads: int | None = None) -> CharwriterSe
     @server.feature(lsp.TEXT_DOCUMENT_INLINE_COMPLETION, lsp.InlineCompletionOptions())
     async def inline_completion(ls: CharwriterServer, params: lsp.InlineCompletionParams):
         answer, position = await ls.suggestions(params.text_document.uri, params.position)
-        return lsp.InlineCompletionList(items=inline_items(answer, position, ls.encoding))
+        asked = params.context.trigger_kind == lsp.InlineCompletionTriggerKind.Invoked
+        return lsp.InlineCompletionList(items=inline_items(answer, position, ls.encoding, asked))
 
     @server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=[" "]))
     async def completion(ls: CharwriterServer, params: lsp.CompletionParams):

@@ -51,10 +51,11 @@ class Suggestions:
     continuations: list[Continuation]
     typed: str  # the part of a word just before the position: a continuation that starts with a letter finishes it
     latency_ms: float  # the engine's time for this answer
+    inline: bool = True  # the first is drawn as grey text; False: the model is unsure of its first word
 
     @property
     def grey(self) -> str:
-        return self.continuations[0].text if self.continuations else ""
+        return self.continuations[0].text if self.continuations and self.inline else ""
 
 
 def engine_settings(settings: Settings, threads: int | None = None):
@@ -63,7 +64,8 @@ def engine_settings(settings: Settings, threads: int | None = None):
 
     s = settings
     return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                          greedy=s.greedy, memory=s.memory, precision=s.precision, threads=threads or ALL_THREADS)
+                          greedy=s.greedy, memory=s.memory, precision=s.precision, ghost_floor=s.grey_floor,
+                          threads=threads or ALL_THREADS)
 
 
 class Models:
@@ -213,7 +215,8 @@ class WritingSession:
             self._refine_at = (offset, version) if quick else None
         self._take_in(engine)
         typed = PARTIAL_WORD.search(text[max(0, offset - WORD_CHARS) : offset]).group(0)
-        return Suggestions([Continuation(s.text, s.mean_logprob) for s in out], typed, latency)
+        return Suggestions([Continuation(s.text, s.mean_logprob) for s in out], typed, latency,
+                           not out or out[0].inline)
 
     def refine(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         """After a quick answer (from the last few characters only), read the rest of the window now, so that the

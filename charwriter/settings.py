@@ -24,8 +24,11 @@ RECENT = 10
 PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
 """The `precision` setting's values (`charwriter.lm.precision.CHOICES`, without importing torch)."""
 
+GREY_FLOOR = 0.05
+"""The grey text is drawn when the model gives its first word at least this probability (`Settings.grey_floor`)."""
+
 RANGES = {"temperature": (0.1, 2.0), "suggestions": (1, 9), "max_length": (1, 500), "top_k": (1, 1000),
-          "debounce_ms": (0, 5000), "autosave_seconds": (0.1, 3600.0)}
+          "grey_floor": (0.0, 1.0), "debounce_ms": (0, 5000), "autosave_seconds": (0.1, 3600.0)}
 """Bounds of the numeric settings: a value outside them (a hand edit, a language server's option) is not used."""
 
 TAKES = {"model": "a model name (see `charwriter models`) or a path, or null for the default",
@@ -43,6 +46,9 @@ class Settings:
     max_length: int = 48  # L: characters per continuation (they also stop at the end of a sentence)
     top_k: int = 5  # sample each character from the k most likely, as the seed did
     greedy: bool = False  # always the most likely character: repeatable, but the continuations look alike
+    grey_floor: float = GREY_FLOOR  # draw the grey text only when the model gives its first word this probability; an
+    # unsure one waits in the pane (Alt+Down draws it). 0: always. Tuned on the English model's held-out text:
+    # docs/benchmarks.md
     memory: bool = True  # learn the document's own names and phrases while writing (off: the model alone)
     adapt: bool = True  # fine-tune a copy of the model on the document in the background (off: the model as trained)
     debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run

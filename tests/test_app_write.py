@@ -44,6 +44,7 @@ def make_app(model=None, file=None, **settings) -> CharwriterApp:
     settings.setdefault("greedy", True)
     settings.setdefault("precision", "fp32")  # the same suggestions on every CPU; "auto" has its own tests
     settings.setdefault("adapt", False)  # weights that change in the background: its own tests (test_adapt.py)
+    settings.setdefault("grey_floor", 0.0)  # a tiny model is sure of nothing: the floor has its own tests
     return CharwriterApp(file=file, model=str(model) if model else None, settings=Settings(**settings))
 
 
@@ -213,6 +214,46 @@ async def test_cycling_and_hiding(tiny_model_path, monkeypatch):
         await type_text(pilot, "s")  # the next keystroke brings them back
         await settle(pilot)
         assert ghost(app) != ""
+
+
+async def test_an_unsure_first_word_waits_in_the_pane_until_alt_down_draws_it(tiny_model_path):
+    """Below the grey-text floor the continuations are in the pane, none is drawn, Tab moves the focus as without
+    suggestions; Alt+Down draws the first, typing along keeps them undrawn; the palette's toggle draws them always."""
+    app = make_app(tiny_model_path, suggestions=3, grey_floor=0.99, debounce_ms=2000)  # runs only when asked
+    async with app.run_test(size=SIZE) as pilot:
+        editor = app.writer.editor
+        await type_text(pilot, "The hou")
+        app.writer._schedule(now=True)
+        await settle(pilot)
+        continuations = editor.continuations
+        assert continuations and ghost(app) == ""
+        assert app.writer.pane.option_count == len(continuations)
+        await pilot.press("alt+down")
+        assert ghost(app) == continuations[0][0]
+        await pilot.press("tab")
+        assert editor.text == "The hou" + continuations[0][0]
+
+        await pilot.press("ctrl+z")
+        await type_text(pilot, "s")
+        app.writer._schedule(now=True)
+        await settle(pilot)
+        assert editor.continuations and ghost(app) == ""
+        first = editor.continuations[0][0]
+        if len(first) > 1:
+            await type_text(pilot, first[0])  # typing along: the same continuations, still undrawn
+            assert editor.continuations[0][0] == first[1:] and ghost(app) == ""
+        await pilot.press("tab")
+        assert isinstance(app.focused, SuggestionsPane) and editor.text.startswith("The hous")
+
+        app.writer.action_toggle_grey_floor()
+        assert app.settings.grey_floor == 0.0 and Settings.load().grey_floor == 0.0
+        editor.focus()
+        await type_text(pilot, "e")
+        app.writer._schedule(now=True)
+        await settle(pilot)
+        assert ghost(app) != ""
+        app.writer.action_toggle_grey_floor()
+        assert app.settings.grey_floor > 0
 
 
 async def test_typing_along_keeps_the_ghost_text_and_other_edits_drop_it(tiny_model_path):

@@ -464,3 +464,37 @@ def test_common_prefix_length_of_equal_and_long_sequences():
     long = "x" * 200_000
     assert common_prefix_length(long, long) == 200_000
     assert common_prefix_length(long, long[:150_000] + "y") == 150_000
+
+
+def test_the_first_words_probability_is_the_models_and_below_the_floor_the_grey_text_waits_in_the_pane(tiny):
+    """`Suggestion.first_word` is the log-probability the model gives the grey text's first word (its characters
+    read one by one give the same); `ghost_floor` above it keeps the suggestions but draws no grey text."""
+    import math
+
+    from charwriter.lm.rules import first_word_logprob
+
+    assert first_word_logprob(" the house", [-0.1, -0.2, -0.3, -0.4, -5.0, -5.0]) == pytest.approx(-1.0)
+    assert first_word_logprob("...", [-0.5, -0.5, -0.5]) == pytest.approx(-1.5)
+    checked = 0
+    for seed in range(6):
+        context = make_text(300, seed=70 + seed)
+        plain = dict(memory=False, words=False, typography=False, seed=seed)
+        out = engine_for(tiny, **plain).suggest(context)
+        first = out[0]
+        assert first.inline and first.first_word < 0
+        reader = engine_for(tiny, **plain)
+        end = next((i for i in range(1, len(first.text)) if first.text[i - 1].isalnum()
+                    and not first.text[i].isalnum() and first.text[i] not in "'-"), len(first.text))
+        total = 0.0
+        for i in range(end):
+            static, _ = reader.next_logp(context + first.text[:i])
+            total += float(static[reader.encode(first.text[i])[0]])
+        assert first.first_word == pytest.approx(total, abs=1e-3)
+        floor = math.exp(first.first_word) * 1.01
+        unsure = engine_for(tiny, **plain, ghost_floor=floor).suggest(context)
+        assert [s.text for s in unsure] == [s.text for s in out]  # the same suggestions, in the pane
+        assert not unsure[0].inline and all(s.inline for s in unsure[1:])
+        sure = engine_for(tiny, **plain, ghost_floor=math.exp(first.first_word) * 0.99).suggest(context)
+        assert sure[0].inline
+        checked += 1
+    assert checked == 6

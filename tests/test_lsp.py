@@ -23,7 +23,7 @@ from charwriter.settings import Settings
 from conftest import make_text
 
 URI = "file:///tmp/draft.md"
-OPTIONS = {"adapt": False}  # no background training process in these tests
+OPTIONS = {"adapt": False, "grey_floor": 0.0}  # no background training process; a tiny model is sure of nothing
 
 
 def server_command(model) -> list[str]:
@@ -83,7 +83,8 @@ async def complete(client: LanguageClient, line: int, column: int, uri: str = UR
 async def test_typing_over_stdio_gets_the_sessions_grey_text_and_alternatives(client, tiny_model_path):
     """The server's answers are a session's: the same keystrokes into a session in this process give the same."""
     text = "# Notes\n\n" + make_text(1_200, seed=3).replace("\n", " ") + "\n"
-    reference = WritingSession(Settings(model=str(tiny_model_path), precision="fp32", adapt=False), threads=1)
+    reference = WritingSession(Settings(model=str(tiny_model_path), precision="fp32", adapt=False, grey_floor=0.0),
+                               threads=1)
     reference.load_model()
     reference.set_text(text)
     open_document(client, text)
@@ -133,7 +134,7 @@ async def test_a_cancelled_request_and_one_made_stale_by_a_change_stop(client):
 
 
 async def test_settings_apply_and_a_bad_one_is_said_in_one_line_while_serving_goes_on(tiny_model_path, tmp_path):
-    client = await start(tiny_model_path, {"adapt": False, "suggestions": 0, "colour": "red"})
+    client = await start(tiny_model_path, {**OPTIONS, "suggestions": 0, "colour": "red"})
     try:
         assert "from 1 to 9" in await said(client, "'suggestions'")
         assert "unknown setting" in await said(client, "'colour'")
@@ -277,3 +278,16 @@ def test_line_starts_follow_edits_and_columns_count_the_clients_units():
     assert lines.offset("ab😀cd\nnext", lsp.Position(0, 3), utf32) == 3
     assert lines.offset("ab😀cd\nnext", lsp.Position(1, 99), utf16) == len("ab😀cd\nnext")
     assert lines.offset("ab😀cd\nnext", lsp.Position(2, 0), utf16) is None
+
+
+def test_an_unsure_grey_text_is_offered_inline_only_when_the_writer_asks():
+    from charwriter.lsp import inline_items
+    from charwriter.session import Continuation, Suggestions
+
+    at = lsp.Position(0, 7)
+    sure = Suggestions([Continuation("se ", -0.2), Continuation("r ", -0.9)], "hou", 1.0)
+    unsure = Suggestions(sure.continuations, "hou", 1.0, inline=False)
+    assert [item.insert_text for item in inline_items(sure, at, "utf-16")] == ["house ", "hour "]
+    assert sure.grey == "se " and unsure.grey == ""
+    assert inline_items(unsure, at, "utf-16") == []  # while typing: nothing drawn
+    assert [item.insert_text for item in inline_items(unsure, at, "utf-16", asked=True)] == ["house ", "hour "]

@@ -198,3 +198,15 @@ def test_peers_refuse_to_train_on_unseen_or_measured_text(tmp_path, monkeypatch,
     assert exit.value.code == 2
     error = capsys.readouterr().err
     assert says in error and len(error.strip().splitlines()) == 1
+
+
+def test_a_first_suggestion_not_drawn_as_grey_text_is_only_a_pane_pick():
+    from charwriter.engine import Suggestion as EngineSuggestion
+
+    drawn = [EngineSuggestion("the cat ", -0.1), EngineSuggestion("a dog ", -0.5)]
+    assert keystrokes.best_action(drawn, "the cat sat") == (8, 1, "tab")
+    assert keystrokes.best_action(drawn, "the dog") == (3, 1, "word")
+    undrawn = [EngineSuggestion("the cat ", -0.1, inline=False), EngineSuggestion("a dog ", -0.5)]
+    assert keystrokes.best_action(undrawn, "the cat sat") == (8, 2, "pick")  # Alt+S and its number
+    assert keystrokes.best_action(undrawn, "the dog") == (1, 1, "type")  # no word by word from the pane
+    assert keystrokes.best_action(undrawn, "a dog ran") == (6, 2, "pick")

@@ -16,7 +16,7 @@ from conftest import make_text, writers_text
 
 
 def settings_for(model, **changes) -> Settings:
-    return Settings(**{"model": str(model), "precision": "fp32", "adapt": False} | changes)
+    return Settings(**{"model": str(model), "precision": "fp32", "adapt": False, "grey_floor": 0.0} | changes)
 
 
 def session_for(model, **changes) -> WritingSession:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from charwriter.settings import Settings
 from conftest import make_text
 from terminal import Terminal
 
@@ -30,6 +31,7 @@ def start(tmp_path, tiny_model_path, isolated_home):
     def run(args: list[str], size: tuple[int, int], writer: bool = True) -> Terminal:
         """`writer` False: a command other than the editor (no --model, no model to wait for)."""
         model = ["--model", str(tiny_model_path)] if writer else []
+        Settings(grey_floor=0.0).save()  # a tiny model is sure of nothing: grey text always
         term = Terminal([*args, *model], *size, env={"CHARWRITER_HOME": str(isolated_home)}, cwd=str(tmp_path))
         started.append(term)
         if writer:

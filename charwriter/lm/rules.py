@@ -23,6 +23,8 @@ SPACE = " "  # a continuation that ends a word where the model expects a space b
 # the editor lets a punctuation mark typed next take its place)
 RESTATE_MIN = 4  # a continuation that starts by saying again the last this-many-or-more characters is a restatement
 GHOST_CONFIDENCE = 0.1  # the ghost text ends at the last word the model gives this cumulative probability
+GHOST_FLOOR = 0.0  # the grey text is drawn only when the model gives its first word at least this probability; below
+# it the continuation waits in the pane (Alt+Down draws it); 0 draws it always
 NO_REPEAT = 12  # no run of this many characters of the continuation or the text before it is said again
 PARTIAL_WORD = re.compile(r"[\w'-]*\Z")  # the part of a word before the cursor (\Z: `$` would also match before
 # a final newline, and take the word above the cursor for the one begun)
@@ -110,6 +112,17 @@ def confident_prefix(text: str, lps: list[float], floor: float) -> int:
     if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
         return indent
     return len(text) if best is None or total >= limit else best
+
+
+def first_word_logprob(text: str, lps: list[float]) -> float:
+    """The log-probability the model gave the start of `text` up to the end of its first word (what the grey text
+    adds or finishes first; all of `text` when it holds no word)."""
+    seen_word = False
+    for i, ch in enumerate(text):
+        if seen_word and not _is_word(ch):
+            return math.fsum(lps[:i])
+        seen_word = seen_word or _is_word(ch)
+    return math.fsum(lps[: len(text)])
 
 
 LOOP_CHARS = 8  # a continuation that repeats this many characters of itself has started to loop

@@ -27,7 +27,7 @@ from textual.worker import get_current_worker
 from charwriter.documents import (Autosave, DiskState, DocumentError, ReadOnlyDocument, read_document,
                                   save_document)
 from charwriter.errors import UserError
-from charwriter.settings import Settings
+from charwriter.settings import GREY_FLOOR, Settings
 from charwriter.dialogs.cells import CellPicker
 from charwriter.dialogs.compare import CompareScreen
 from charwriter.dialogs.confirm import ConfirmScreen
@@ -74,6 +74,7 @@ class SuggestionsReady(Message):
     memory_too_big: bool = False  # the document is too long for the memory at all: it is off for this one
     quick: bool = False  # read from the last few characters only (`Engine.suggest(quick=True)`): refine next
     guesses: list = field(default_factory=list)  # the model's five likeliest next characters, with probabilities
+    inline: bool = True  # draw the first as grey text (False: the model is unsure of it; it waits in the pane)
 
 
 @dataclass
@@ -281,7 +282,8 @@ class WriteScreen(InsideViews, Screen):
 
         s = self.settings
         return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                              greedy=s.greedy, memory=s.memory, precision=self.precision or s.precision)
+                              greedy=s.greedy, memory=s.memory, precision=self.precision or s.precision,
+                              ghost_floor=s.grey_floor)
 
     @work(thread=True, exclusive=True, group="model", description="load a model")
     def load_model(self, spec: str | Path | None, remember: bool = False, fall_back: bool = False) -> None:
@@ -494,7 +496,8 @@ class WriteScreen(InsideViews, Screen):
             too_big = engine.memory_too_big
         if not cancelled():
             self.post_message(SuggestionsReady(version, [(s.text, s.mean_logprob) for s in suggestions],
-                                               latency, context, pending, too_big, quick, guesses))
+                                               latency, context, pending, too_big, quick, guesses,
+                                               not suggestions or suggestions[0].inline))
 
     def on_suggestions_ready(self, message: SuggestionsReady) -> None:
         if message.memory_pending and not self._memory_building and self.engine is not None:
@@ -507,7 +510,7 @@ class WriteScreen(InsideViews, Screen):
             self._show_memory()
         if message.version != self.version or self.hidden:
             return  # the text or the cursor moved on since: a newer run is coming
-        self.editor.show_continuations(message.continuations)
+        self.editor.show_continuations(message.continuations, message.inline)
         self.pane.border_title = "Suggestions" + (f" · next {guess_bars(message.guesses)}" if message.guesses else "")
         self.status.latency_ms = message.latency_ms
         self.status.context = message.context
@@ -738,6 +741,18 @@ class WriteScreen(InsideViews, Screen):
         self._show_memory()
         self.notify("Document memory on: the suggestions learn this document's names and phrases as you write."
                     if self.settings.memory else "Document memory off: the suggestions come from the model alone.",
+                    timeout=5)
+        self._schedule(now=True)
+
+    def action_toggle_grey_floor(self) -> None:
+        """Grey text always, or only where the model is fairly sure of its first word (the default)."""
+        sure = GREY_FLOOR if not self.settings.grey_floor else 0.0
+        self.settings.grey_floor = sure
+        self.save_settings()
+        if self.engine is not None:
+            self.engine.settings = replace(self.engine.settings, ghost_floor=sure)
+        self.notify("Grey text only when the model is fairly sure of the next word; the pane lists the rest (Alt+Down"
+                    " draws them)." if sure else "Grey text always: the model's likeliest continuation, however unsure.",
                     timeout=5)
         self._schedule(now=True)
 

@@ -56,6 +56,7 @@ Continuation = tuple[str, float]
 
 NEXT_WORD = re.compile(r"\s*[^\s]+")
 TAKES_THE_SPACE = frozenset(".,;:!?\n")  # typed right after the space an accepted word brought: in its place
+NONE_CHOSEN = -1  # the choice while no continuation is drawn as grey text (the model was unsure of the first)
 
 
 _LINE_CACHE_AS_IN_TEXTUAL = all(
@@ -340,8 +341,10 @@ class Editor(TextArea):
 
     # --- continuations in, ghost text out ------------------------------------------------------------------------
 
-    def show_continuations(self, continuations: list[Continuation]) -> None:
-        self._set(tuple((text, score) for text, score in continuations if text), 0)
+    def show_continuations(self, continuations: list[Continuation], inline: bool = True) -> None:
+        """`inline`: draw the first as the grey text; False when the model is unsure of it, so it waits in the pane
+        until the writer cycles to it (Alt+Down)."""
+        self._set(tuple((text, score) for text, score in continuations if text), 0 if inline else NONE_CHOSEN)
 
     def clear_continuations(self) -> None:
         if self._continuations:
@@ -349,7 +352,7 @@ class Editor(TextArea):
 
     def _set(self, continuations: tuple[Continuation, ...], choice: int) -> None:
         self._continuations = continuations
-        self._choice = min(choice, max(0, len(continuations) - 1))
+        self._choice = NONE_CHOSEN if choice == NONE_CHOSEN else min(choice, max(0, len(continuations) - 1))
         self.update_suggestion()
         self.post_message(self.ContinuationsChanged(self, continuations, self._choice))
 
@@ -360,7 +363,8 @@ class Editor(TextArea):
         keystroke. The pane shows the continuations wherever the cursor is.
         """
         row, column = self.cursor_location
-        ok = self._continuations and self.selection.is_empty and column == len(self.document[row])
+        ok = self._continuations and self._choice != NONE_CHOSEN and self.selection.is_empty \
+            and column == len(self.document[row])
         suggestion = self._continuations[self._choice][0] if ok else ""
         if suggestion != self.suggestion:
             self.suggestion = suggestion  # its watcher lays the grey rows out
@@ -377,7 +381,7 @@ class Editor(TextArea):
         typed = edit.text if edit.from_location == edit.to_location == cursor and self.selection.is_empty else None
         if self._continuations:
             kept = []
-            chosen = 0
+            chosen = NONE_CHOSEN if self._choice == NONE_CHOSEN else 0
             for i, (text, score) in enumerate(self._continuations):
                 if typed and len(text) > len(typed) and text.startswith(typed):
                     if i == self._choice:
@@ -481,9 +485,13 @@ class Editor(TextArea):
         self._replace_via_keyboard("\t", *self.selection)
 
     def action_cycle(self, step: int) -> None:
-        if len(self._continuations) < 2:
+        count = len(self._continuations)
+        if count < 2 - (self._choice == NONE_CHOSEN):  # an undrawn one alone can still be drawn
             raise SkipAction()
-        self._set(self._continuations, (self._choice + step) % len(self._continuations))
+        if self._choice == NONE_CHOSEN:  # nothing drawn yet: Down draws the first, Up the last
+            self._set(self._continuations, 0 if step > 0 else count - 1)
+        else:
+            self._set(self._continuations, (self._choice + step) % count)
 
     def action_hide(self) -> None:
         self.clear_continuations()

@@ -74,8 +74,8 @@ class SuggestionsPane(OptionList):
         self._count = 0
 
     def show(self, continuations: tuple[Continuation, ...], choice: int, typed: str = "") -> None:
-        """Redraw with these continuations; `choice` is the one shown as ghost text in the editor; `typed` is the
-        part of the word before the cursor, shown dimmed in front of a continuation that finishes it."""
+        """Redraw with these continuations; `choice` is the one shown as ghost text in the editor (-1: none); `typed`
+        is the part of the word before the cursor, shown dimmed in front of a continuation that finishes it."""
         highlighted = self.highlighted
         options = []
         for i, (text, score) in enumerate(continuations):
@@ -95,7 +95,8 @@ class SuggestionsPane(OptionList):
             [f"{i + 1}: {confidence_bar(score)[1]} (mean log-probability {score:.2f} nats per character)"
              for i, (_, score) in enumerate(continuations)]) or None
         if options:
-            self.highlighted = highlighted if highlighted is not None and highlighted < len(options) else choice
+            self.highlighted = highlighted if highlighted is not None and highlighted < len(options) \
+                else max(0, choice)  # (choice -1: none is drawn as grey text)
 
     def action_pick(self, index: int) -> None:
         if index < self._count:

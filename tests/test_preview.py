@@ -33,21 +33,25 @@ def test_the_preview_computes_what_the_torch_model_computes(tmp_path, cell, stor
     assert np.allclose(logits, expected, atol=1e-4), np.abs(logits - expected).max()
 
 
-def test_the_preview_writes_the_engines_greedy_ghost_text(tiny_model_path):
+@pytest.mark.parametrize("grey_floor", [0.0, 0.2])
+def test_the_preview_writes_the_engines_greedy_ghost_text(tiny_model_path, grey_floor):
     """Over many contexts (as long as the preview reads), the same text as the engine's greedy first row: the same
-    rules, so never inside a word, no unprinted character, no loop."""
+    rules, so never inside a word, no unprinted character, no loop; and none where the engine would draw none."""
     loaded = load_model(tiny_model_path)
-    engine = Engine(loaded, EngineSettings(k=1, ghost="greedy", greedy=True, memory=False, precision="fp32"))
+    engine = Engine(loaded, EngineSettings(k=1, ghost="greedy", greedy=True, memory=False, precision="fp32",
+                                           ghost_floor=grey_floor))
     preview = Preview.load(tiny_model_path)
     text = make_text(6000, seed=11)
-    compared = 0
+    compared = undrawn = 0
     for start in range(0, 5800, 193):
         context = text[start : start + 20 + start % CONTEXT]
         out = engine.suggest(context)
-        mine, _ = preview.suggest(context)
-        assert mine == (out[0].text if out else ""), context
+        mine, _ = preview.suggest(context, grey_floor=grey_floor)
+        assert mine == (out[0].text if out and out[0].inline else ""), context
         compared += bool(mine)
-    assert compared > 20
+        undrawn += bool(out) and not out[0].inline
+    assert compared > (5 if grey_floor else 20)
+    assert bool(undrawn) == bool(grey_floor)
 
 
 def test_a_file_the_preview_cannot_hold_is_refused_in_one_line(tiny_model_path, tmp_path):

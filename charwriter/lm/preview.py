@@ -13,6 +13,7 @@ logits against `nn.LSTM`'s and `nn.GRU`'s.
 
 from __future__ import annotations
 
+import math
 import threading
 from pathlib import Path
 
@@ -25,7 +26,7 @@ from charwriter.lm.lexicon import bundled as bundled_lexicon
 from charwriter.lm.lexicon import GUESS, trusted
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
                                  TYPOGRAPHY_SAMPLE, WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start,
-                                 finished, grow, restates_punctuation, restyle, translate, typography_of)
+                                 finished, first_word_logprob, grow, restates_punctuation, restyle, translate, typography_of)
 
 CONTEXT = 128  # characters read before the cursor: the engine's first read of a document is this long too
 
@@ -126,9 +127,10 @@ class Preview:
         return self.head_w @ x + self.head_b, new
 
     def suggest(self, text: str, max_len: int = 48, no_repeat: int = NO_REPEAT,
-                floor: float = GHOST_CONFIDENCE) -> tuple[str, float]:
+                floor: float = GHOST_CONFIDENCE, grey_floor: float = 0.0) -> tuple[str, float]:
         """The ghost text for the cursor after `text` and its mean log-probability per character: greedy, up to
-        `max_len` characters (a word that crosses it is finished); "" when nothing is worth showing."""
+        `max_len` characters (a word that crosses it is finished); "" when nothing is worth showing, or when the
+        model gives its first word less than `grey_floor` (the engine's `ghost_floor`: the pane would keep it)."""
         window = text[-CONTEXT:]
         codes = [default_start(self.vocab)] + self.encode(window)
         recent = "".join(self.vocab[c] for c in codes[1:])[-RECENT_CHARS:]
@@ -147,7 +149,10 @@ class Preview:
             if not grow(row, self.vocab[code], float(logp[code]), self.kinds[code], max_len, floor):
                 break
             logits, state = self.step(code, state)
-        return as_the_writer_writes(text, *finished(row, floor))
+        ghost, score = finished(row, floor)
+        if grey_floor > 0 and first_word_logprob(ghost, row.lps) < math.log(grey_floor):
+            return "", 0.0
+        return as_the_writer_writes(text, ghost, score)
 
 
 def as_the_writer_writes(text: str, ghost: str, score: float) -> tuple[str, float]:

@@ -324,7 +324,7 @@ class WriteScreen(InsideViews, Screen):
         except Exception:  # noqa: BLE001 - the preview is optional; `Engine.from_path`, next, says what is wrong
             return
         if context is not None:
-            text, score = preview.suggest(context[0], self.settings.max_length)
+            text, score = preview.suggest(context[0], self.settings.max_length, grey_floor=self.settings.grey_floor)
             if text:
                 self.post_message(PreviewReady(context[1], text, score))
 

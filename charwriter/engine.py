@@ -90,8 +90,8 @@ from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.rules import (GHOST_CONFIDENCE, GHOST_FLOOR, NEVER_SHOWN, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS,
                                  REPEAT_TRIES, SENTENCE_END, SPACE, WORD_EXTRA, WORD_START, _is_word, _repeats,
-                                 char_classes, default_start, finished, first_word_logprob, grow, restates_punctuation, restyle, translate,
-                                 TYPOGRAPHY_SAMPLE, typography_of)
+                                 char_classes, default_start, finished, first_word_logprob, grow, holds_a_word,
+                                 restates_punctuation, restyle, translate, TYPOGRAPHY_SAMPLE, typography_of)
 from charwriter.lm.sample import masked_probs
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
@@ -787,13 +787,14 @@ class Engine:
             # is wrong); only the ghost text goes on.
             batch, state, logp, steps, codes = [0], self._rows(state, 0, 1), logp.rows([0]), steps[:1], codes[:1]
         pending = logp.at(codes)  # log-probability of each row's next character
+        cut = 0.0 if resample else s.ghost_confidence  # a drawn ghost text (Ctrl+R) is shown whole: it is unlikely
         drafts = memory is not None and s.guesses and self.fast.runs_fast
         t = 1
         while t <= limit:
             keep = []
             for b, r in enumerate(batch):
                 goes_on = grow(rows[r], vocab[codes[b]], pending[b], char_class[codes[b]], max_len,
-                               s.ghost_confidence if r == 0 else 0.0)
+                               cut if r == 0 else 0.0)
                 if goes_on is not None:  # the character was taken
                     rows[r].steps.append(steps[b])
                 if goes_on:
@@ -819,13 +820,13 @@ class Engine:
             codes, pending, steps = self._choose_next(
                 [rows[r] for r in batch], codes, logits, memory, recent, greedy,
                 uniforms[t][batch] if uniforms is not None else None,
-                batch.index(0) if 0 in batch and not resample else None)
+                batch.index(0) if 0 in batch and not (resample and holds_a_word(rows[0].chars)) else None)
             t += 1
         self._last = _LastRun(self._view[1], [("".join(r.chars), self.encode("".join(r.chars)), r.steps)
                                               for r in rows])
         out, seen = [], set()
         for i, row in enumerate(rows):
-            text, score = finished(row, s.ghost_confidence if i == 0 else 0.0, ends[i] if ends and i > 0 else "")
+            text, score = finished(row, cut if i == 0 else 0.0, ends[i] if ends and i > 0 else "")
             if text and text.removesuffix(SPACE) not in seen:
                 seen.add(text.removesuffix(SPACE))
                 out.append(Suggestion(text, score, first_word_logprob(text, row.lps) if i == 0 else 0.0))
@@ -912,7 +913,7 @@ class Engine:
         for i, code in enumerate(read):
             codes, pending, steps = self._choose_next([row], [code], logits[i : i + 1], memory, recent, greedy,
                                                       uniforms[t + i][[0]] if uniforms is not None else None,
-                                                      None if resample else 0)
+                                                      None if resample and holds_a_word(row.chars) else 0)
             if t + i + 1 > limit:
                 return (None,)
             if i + 1 == len(read):
@@ -920,7 +921,8 @@ class Engine:
             if codes[0] != read[i + 1]:  # the choice leaves the guess: the state before it is read again
                 self.guessed["again"] += 1
                 return self.fast.run(read[: i + 1], state)[1], codes, pending, steps, t + i + 1
-            goes_on = grow(row, vocab[codes[0]], pending[0], char_class[codes[0]], s.max_len, s.ghost_confidence)
+            goes_on = grow(row, vocab[codes[0]], pending[0], char_class[codes[0]], s.max_len,
+                           0.0 if resample else s.ghost_confidence)
             if goes_on is not None:
                 row.steps.append(steps[0])
                 self.guessed["taken"] += 1

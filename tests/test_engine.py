@@ -498,3 +498,21 @@ def test_the_first_words_probability_is_the_models_and_below_the_floor_the_grey_
         assert sure[0].inline
         checked += 1
     assert checked == 6
+
+
+def test_ctrl_r_keeps_the_first_word_even_right_after_a_word_and_draws_the_rest_whole(tiny):
+    """A resampled ghost text opens with the same word as the likeliest one, whether the cursor is after a space,
+    inside a word or right after one (where the first word is the next one); what follows is drawn, not cut."""
+    import re
+
+    first_word = lambda text: re.match(r"[^\w]*[\w'-]*", text).group(0)  # noqa: E731
+    longer = 0
+    for i in range(10):
+        context = make_text(300, seed=90 + i)
+        context = context[: context.rfind(" ", 0, 250 + i)] + ("" if i % 2 else " ")  # after a word or a space
+        likeliest = engine_for(tiny, seed=i).suggest(context)[0].text
+        for draw in range(3):
+            drawn = engine_for(tiny, seed=100 * i + draw).suggest(context, resample=True)[0].text
+            assert first_word(drawn) == first_word(likeliest), (context[-20:], likeliest, drawn)
+            longer += len(drawn) > len(likeliest)
+    assert longer >= 5  # the confidence cut does not shorten a drawn ghost text back to its first word

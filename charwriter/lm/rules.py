@@ -114,6 +114,17 @@ def confident_prefix(text: str, lps: list[float], floor: float) -> int:
     return len(text) if best is None or total >= limit else best
 
 
+def holds_a_word(chars) -> bool:
+    """Does this start of a continuation hold a whole word (a word character, then one that ends the word)?"""
+    seen_word = False
+    for ch in chars:
+        if _is_word(ch):
+            seen_word = True
+        elif seen_word:
+            return True
+    return False
+
+
 def first_word_logprob(text: str, lps: list[float]) -> float:
     """The log-probability the model gave the start of `text` up to the end of its first word (what the grey text
     adds or finishes first; all of `text` when it holds no word)."""

@@ -467,6 +467,22 @@ async def test_save_and_reopen_round_trip(tmp_path, tiny_model_path):
         assert app.writer.editor.text == expected
 
 
+async def test_undo_comes_back_to_the_saved_text_and_the_modified_dot_goes(tmp_path):
+    """Typing before and after a save within one undo batch (two seconds): undo stops at the saved text, not past
+    it, and the dot that says "modified" goes at the next autosave tick."""
+    path = tmp_path / "story.txt"
+    app = make_app(file=path, autosave_seconds=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        await type_text(pilot, "Saved words")
+        await pilot.press("ctrl+s")
+        await type_text(pilot, " and more")
+        await pilot.pause(0.3)
+        assert app.writer.status.dirty
+        await pilot.press("ctrl+z")
+        assert app.writer.editor.text == "Saved words"
+        await wait_for(pilot, lambda: not app.writer.status.dirty, seconds=10)
+
+
 async def test_save_as_and_open(tmp_path):
     app = make_app(autosave_seconds=0.05)
     async with app.run_test(size=SIZE) as pilot:

@@ -934,6 +934,7 @@ class WriteScreen(InsideViews, Screen):
             self.document_path = path
             self.autosave = Autosave(path)
         self.saved_text = text
+        self.editor.history.checkpoint()  # undo comes back to the saved text, not past it (one typing batch)
         self.disk = self._disk_noticed = DiskState.of(path)
         self.discard_autosave()
         self.status.document = self.document_name

@@ -82,13 +82,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser.add_argument("--version", action="version", version=f"charwriter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    for add in (_add_write, _add_train, _add_generate, _add_eval, _add_export, _add_models, _add_inspect, _add_lsp,
+                _add_runs):  # the order `charwriter --help` lists them in
+        add(sub)
+    parser.commands = frozenset(sub.choices)  # what `main` takes for a command; anything else is a file to write
+    return parser
 
+
+def _add_write(sub) -> None:
     write = sub.add_parser("write", help="open the editor (the default command)")
     write.add_argument("file", nargs="?", help="a UTF-8 text file to open (created on save if missing)")
     write.add_argument("--model", help="model name (see `charwriter models`) or path")
     write.add_argument("--precision", choices=PRECISIONS, default=None, help=PRECISION_HELP + " (default: the setting,"
                        " auto)")
 
+
+def _add_train(sub) -> None:
     train = sub.add_parser("train", help="train a model on a text file")
     train.add_argument("corpus", nargs="?", help="a UTF-8 text file, or a folder of them (see --glob)")
     _train_options(train)
@@ -105,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--tui", action="store_true", help="open the training screen with this corpus filled in")
     train.add_argument("--threads", type=POSITIVE_INT, default=None, help=THREADS_HELP)
 
+
+def _add_generate(sub) -> None:
     gen = sub.add_parser("generate", help="continue a prime with the model, streamed to stdout")
     gen.add_argument("--model", help="model name or path (default: the bundled model)")
     gen.add_argument("--prime", default=None, help="text to start from (default 'Anna')")
@@ -120,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--threads", type=POSITIVE_INT, default=1,
                      help="torch threads (default 1: one character at a time is bound by memory speed)")
 
+
+def _add_eval(sub) -> None:
     ev = sub.add_parser("eval", help="validation loss of a model on a text's held-out tail")
     ev.add_argument("corpus", help="a UTF-8 text file")
     ev.add_argument("--model", help="model name or path (default: the bundled model)")
@@ -141,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also score the tail with the model adapted to the text before it, as the app adapts to a"
                          " document (one pass over its last 400,000 characters; about a minute a core)")
 
+
+def _add_export(sub) -> None:
     export = sub.add_parser("export", help="write a copy of a model, its weights stored at 16 bits (half the file)")
     export.add_argument("model", help="model name (see `charwriter models`) or path")
     export.add_argument("out", help="the new .safetensors file")
@@ -148,8 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="how the weights are stored (default fp16; the model always computes in fp32)")
     export.add_argument("--force", action="store_true", help=FORCE_HELP)
 
+
+def _add_models(sub) -> None:
     sub.add_parser("models", help="list bundled, user and trained models")
 
+
+def _add_inspect(sub) -> None:
     ins = sub.add_parser("inspect", help="see inside the model: how surprised it is by each character of a text, or"
                          " what one LSTM cell does")
     ins.add_argument("file", help="a UTF-8 text file")
@@ -168,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
     ins.add_argument("--threads", type=POSITIVE_INT, default=1,
                      help="torch threads (default 1: one character at a time is bound by memory speed)")
 
+
+def _add_lsp(sub) -> None:
     server = sub.add_parser("lsp", help="a language server on stdin/stdout: the suggestions in Neovim, Emacs, Helix,"
                             " VS Code (README: Your own editor)")
     server.add_argument("--model", help="model name or path (default: the settings' model, else the bundled one)")
@@ -175,13 +196,13 @@ def build_parser() -> argparse.ArgumentParser:
                         " setting)")
     server.add_argument("--threads", type=POSITIVE_INT, default=None, help="torch threads (default: every core)")
 
+
+def _add_runs(sub) -> None:
     runs = sub.add_parser("runs", help="list training runs, or delete or rename one")
     runs.add_argument("action", nargs="?", choices=("list", "delete", "rename"), default="list")
     runs.add_argument("run", nargs="?", help="the run's name (or folder)")
     runs.add_argument("new_name", nargs="?", help="rename: the new name")
     runs.add_argument("--yes", action="store_true", help="delete without asking")
-    parser.commands = frozenset(sub.choices)  # what `main` takes for a command; anything else is a file to write
-    return parser
 
 
 def with_command(argv: list[str], commands) -> list[str]:
@@ -257,182 +278,36 @@ def cmd_lsp(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from charwriter.lm.config import HYPERPARAMETERS
+
+    given = {k: getattr(args, k) for k in HYPERPARAMETERS if getattr(args, k) is not None}
     if args.tui:
         if args.resume:
             raise UserError("--tui opens the training screen; resume a run from that screen")
-        from charwriter.lm.config import HYPERPARAMETERS
-
-        given = {k: getattr(args, k) for k in HYPERPARAMETERS if getattr(args, k) is not None}
         return cmd_write(None, None, train_corpus=args.corpus or "", train_options=given, train_name=args.name)
+    from charwriter import run_setup
 
-    from charwriter import paths
-    from charwriter.lm.checkpoint import load_checkpoint, load_model
-    from charwriter.lm.data import Corpus
-    from charwriter.lm.registry import resolve_model
-    from charwriter.lm.config import HYPERPARAMETERS, RESUMABLE
-    from charwriter.lm.train import TrainConfig, Trainer
-
-    given = {k: getattr(args, k) for k in HYPERPARAMETERS if getattr(args, k) is not None}
     if args.resume:
-        run_dir = Path(args.resume).expanduser()
-        if not run_dir.is_dir():
-            run_dir = paths.runs_dir() / args.resume
-        checkpoint_path = run_dir / "checkpoint.safetensors"
-        if not checkpoint_path.exists() and not checkpoint_path.is_symlink():  # a folder there: load says so
-            started = _first_config(run_dir)
-            if started is None:
-                raise UserError(f"no resumable run at {run_dir} (no checkpoint.safetensors) — check the run name")
-            # Stopped before its first checkpoint: nothing to resume from, so it starts again, as it was set up.
-            hyper = {"keep_boilerplate": True, **started.config, **given}  # older runs trained on the whole file
-            config = TrainConfig.from_dict(hyper)
-            corpus_path = args.corpus or started.corpus_path
-            if not corpus_path:
-                raise UserError(f"the run at {run_dir} does not say where its corpus is — pass it: "
-                                "charwriter train CORPUS --resume RUN")
-            init = load_model(resolve_model(config.init_from)) if config.init_from else None
-            corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
-                                      keep_boilerplate=config.keep_boilerplate, glob=config.glob)
-            kept = _set_aside_events(run_dir)
-            print(f"charwriter: {run_dir} stopped before its first checkpoint: starting it again from step 0 with the"
-                  f" same settings (its earlier events are kept as {kept.name})", file=sys.stderr)
-            trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(corpus_path).resolve()))
-            return _run_trainer(trainer, args)
-        checkpoint = load_checkpoint(checkpoint_path)
-        saved = checkpoint.meta.get("training") or {}
-        hyper = {"keep_boilerplate": True, **(saved.get("hyperparameters") or {})}  # older runs: the whole file
-        fixed = sorted(set(given) - RESUMABLE)
-        if fixed:
-            raise UserError(f"cannot change {', '.join('--' + f.replace('_', '-') for f in fixed)} when resuming"
-                            " — start a new run instead")
-        hyper.update(given)
-        if args.restart_schedule:
-            hyper["schedule_start"] = checkpoint.progress["step"]
-        for limit in ("max_minutes", "max_steps"):
-            if limit not in given:
-                hyper[limit] = None
-        config = TrainConfig.from_dict(hyper)
-        corpus_path = args.corpus or saved.get("corpus_path")
-        if not corpus_path:
-            raise UserError("the checkpoint does not say where its corpus is — pass it: charwriter train CORPUS --resume RUN")
-        corpus = Corpus.from_file(corpus_path, config.val_fraction, args.encoding, vocab=checkpoint.vocab,
-                                  keep_boilerplate=config.keep_boilerplate, glob=config.glob)
-        if corpus.sha256 != saved.get("corpus_sha256"):
-            raise UserError(f"{corpus_path} is not the text this run was trained on (its sha256 differs)"
-                            " — pass the original corpus")
-        trainer = Trainer(corpus, config, run_dir, resume=True, corpus_path=str(Path(corpus_path).resolve()))
+        trainer = run_setup.resume_trainer(args.resume, args.corpus, given, args.encoding, args.restart_schedule)
     else:
         if not args.corpus:
             raise UserError("give a corpus to train on: charwriter train CORPUS (or --resume RUN)")
         if args.restart_schedule:
             raise UserError("--restart-schedule goes with --resume RUN (a new run starts its schedule anyway)")
-        init = None
-        if args.init_from:
-            init = load_model(resolve_model(args.init_from))
-            for key in ("hidden_size", "num_layers", "cell"):
-                given[key] = getattr(init.config, key)
-            for key in ("dropout", "weight_dropout"):  # training-only: the model's own unless given
-                given.setdefault(key, getattr(init.config, key))
-        config = TrainConfig(**given)
-        added = []
-        if init is not None:
-            init, added = _fine_tune_vocab(init, args.corpus, args.encoding, config)
-        corpus = Corpus.from_file(args.corpus, config.val_fraction, args.encoding, vocab=init.vocab if init else None,
-                                  keep_boilerplate=config.keep_boilerplate, glob=config.glob)
-        if added:
-            note = f"added {len(added)} characters to the model's vocabulary: {''.join(added)[:40]}"
-            corpus.reading = f"{corpus.reading}; {note}" if corpus.reading else note
-        corpus.check_size(config.batch_size, config.seq_len, where=args.corpus)
-        from charwriter.runs import batch_advice
-
-        advice = batch_advice(len(corpus.train_streams(config.batch_size, config.seq_len)), config.batch_size,
-                              config.seq_len)
-        if advice:
-            print(f"charwriter: warning: {args.corpus}: {advice} (--batch-size)", file=sys.stderr)
-        name = args.name or f"{Path(args.corpus).stem}-{_now_stamp()}"
-        if args.out:
-            run_dir = Path(args.out).expanduser()
-        else:
-            if "/" in name or name.startswith("."):
-                raise UserError(f"--name {name!r}: use a plain name without '/' (or --out DIR)")
-            run_dir = paths.runs_dir() / name
-        if (run_dir / "checkpoint.safetensors").exists():
-            raise UserError(f"a run already exists at {run_dir} — resume it with --resume {shlex.quote(str(run_dir))}"
-                            " or pick another --name")
-        _check_run_dir(run_dir, Path(args.corpus).expanduser(), init, args.force)
-        if (run_dir / "events.jsonl").exists():  # a run that stopped before its first checkpoint: start it again
-            kept = _set_aside_events(run_dir)
-            print(f"charwriter: {run_dir} stopped before its first checkpoint: starting it again (its earlier events"
-                  f" are kept as {kept.name})", file=sys.stderr)
-        trainer = Trainer(corpus, config, run_dir, init_model=init, corpus_path=str(Path(args.corpus).resolve()))
+        trainer = run_setup.new_trainer(args.corpus, given, init_from=args.init_from, name=args.name, out=args.out,
+                                        encoding=args.encoding, force=args.force)
     return _run_trainer(trainer, args)
 
 
-def _check_run_dir(run_dir: Path, corpus: Path, init, force: bool) -> None:
-    """A new run's folder: a folder that can be made, not the corpus, with no model in it that the run would write
-    over (the one it fine-tunes, or a file charwriter did not write)."""
-    from charwriter.outputs import check_output, folder_problem, same_file, shown
-
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"--out {shown(run_dir)} is a file — give a folder for the run")
-    if same_file(run_dir, corpus):
-        raise UserError(f"--out {shown(run_dir)} is the corpus folder — give another folder for the run")
-    inputs = [(corpus, "the corpus"), (init.path if init else None, "the model it fine-tunes (--init-from)")]
-    for name in ("best.safetensors", "last.safetensors"):
-        check_output(run_dir / name, inputs, "charwriter model", _is_model, force)
-    problem = folder_problem(run_dir)
-    if problem:
-        raise UserError(f"cannot write the run to {shown(run_dir)}: {problem} — give --out a folder you can write to")
-
-
-def _fine_tune_vocab(init, corpus_path: str, encoding: str, config):
-    """The starting model for a fine-tune, and the characters added to its vocabulary: with `--extend-vocab` the
-    text's characters that the model cannot read (nor read as a look-alike) get new rows; without, it says which
-    will be dropped."""
-    from charwriter.lm.checkpoint import LoadedModel
-    from charwriter.lm.data import Corpus
-    from charwriter.lm.model import extend_vocab
-    from charwriter.lm.sample import unseen_characters
-
-    text = Corpus.from_file(corpus_path, config.val_fraction, encoding, keep_boilerplate=config.keep_boilerplate,
-                            glob=config.glob).text
-    unseen = unseen_characters(text, init.vocab)
-    if not unseen:
-        return init, []
-    shown = " ".join(repr(c)[1:-1] for c in unseen[:12]) + (" …" if len(unseen) > 12 else "")
-    if not config.extend_vocab:
-        print(f"charwriter: warning: {len(unseen)} characters the model has never seen will be read without their"
-              f" accent or dropped ({shown}) — --extend-vocab adds them to its vocabulary", file=sys.stderr)
-        return init, []
-    model = extend_vocab(init.model, init.vocab, unseen)
-    vocab = init.vocab + unseen
-    return LoadedModel(model, vocab, model.config, dict(init.training, vocab_added="".join(unseen)), init.path), unseen
-
-
-def _first_config(run_dir: Path):
-    """The `config` event a run's events.jsonl starts with (None if there is none to read)."""
-    from charwriter.lm import events
-
-    try:
-        return next(iter(events.of_kind(events.read(run_dir / "events.jsonl"), events.ConfigEvent)), None)
-    except OSError:
-        return None
-
-
-def _set_aside_events(run_dir: Path) -> Path:
-    """Move a run's events out of the way of a fresh start (kept, not deleted)."""
-    stamp, n = _now_stamp(), 1
-    kept = run_dir / f"events.before-{stamp}.jsonl"
-    while kept.exists():
-        n += 1
-        kept = run_dir / f"events.before-{stamp}-{n}.jsonl"
-    os.replace(run_dir / "events.jsonl", kept)
-    return kept
-
-
 def _run_trainer(trainer, args) -> int:
+    """Run `trainer` in this process: its events as JSON lines (`--events -`) or a progress view, Ctrl+C or SIGTERM
+    its own stop (a checkpoint), and under torchrun only rank 0 reporting."""
+    from charwriter.lm.run_folder import RunFolder
+    from charwriter.views.progress import TrainProgress
+
     stream = args.events == "-"
     if args.events not in (None, "-"):
-        raise UserError("--events takes '-' (stdout); the run directory always has events.jsonl")
+        raise UserError(f"--events takes '-' (stdout); the run directory always has {RunFolder.EVENTS}")
     if trainer.device.type == "cpu":
         from charwriter.lm.threads import choose_threads
 
@@ -440,17 +315,11 @@ def _run_trainer(trainer, args) -> int:
         _, trainer.threads_reason = choose_threads(args.threads, c.batch_size // trainer.world, c.hidden_size,
                                                    trainer.world)
     quiet = trainer.rank > 0  # under torchrun only rank 0 reports
-    if quiet:
-        view = None
-    elif stream:
-        def write_event(event) -> None:
-            sys.stdout.write(event.to_json() + "\n")
-            sys.stdout.flush()
-
-        trainer.add_callback(write_event)
-        view = None
-    else:
-        view = _TrainView(trainer)
+    view = None
+    if stream and not quiet:
+        trainer.add_callback(_write_event)
+    elif not quiet:
+        view = TrainProgress(trainer)
         trainer.add_callback(view.on_event)
 
     def stop(signum, frame):
@@ -459,7 +328,19 @@ def _run_trainer(trainer, args) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    return _train(trainer, view, quiet)
+
+
+def _write_event(event) -> None:
+    sys.stdout.write(event.to_json() + "\n")
+    sys.stdout.flush()
+
+
+def _train(trainer, view, quiet: bool) -> int:
+    """Train to the end (or a stop), then the last lines; under torchrun every process leaves together."""
     import torch.distributed as dist
+
+    from charwriter.views.progress import print_ending
 
     finished = False
     try:
@@ -477,102 +358,16 @@ def _run_trainer(trainer, args) -> int:
     finally:
         if dist.is_initialized() and not finished:
             dist.destroy_process_group()
+    if not quiet:
+        print_ending(done, trainer.run_dir)
     if dist.is_initialized():
-        _report(done, trainer, quiet)
         # Every process has passed the barrier and said its last word. Tearing down gloo's threads at interpreter
         # exit sometimes aborts a process ("terminate called without an active exception", exit -6), which makes
         # torchrun report a finished run as failed: leave at once instead.
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(0)
-    return _report(done, trainer, quiet)
-
-
-def _report(done, trainer, quiet: bool) -> int:
-    """The last lines of a run: how to resume a stopped one, and the best loss."""
-    from charwriter import paths
-
-    if quiet:
-        return 0
-    name = trainer.run_dir.name if trainer.run_dir.parent == paths.runs_dir() else str(trainer.run_dir)
-    msg = sys.stderr
-    if done.reason != "finished":
-        print(f"stopped ({done.reason}) at step {done.step}; checkpoint saved — resume with: "
-              f"charwriter train --resume {shlex.quote(name)}", file=msg)
-    best = done.best_val_loss
-    if best is not None:
-        print(f"best validation loss {best:.4f} nats/char ({best / math.log(2):.4f} bits/char); "
-              f"model: {done.model}", file=msg)
     return 0
-
-
-def _now_stamp() -> str:
-    from datetime import datetime
-
-    return datetime.now().strftime("%Y%m%d-%H%M%S")
-
-
-class _TrainView:
-    """A Rich progress bar in a terminal; one line per validation otherwise."""
-
-    def __init__(self, trainer):
-        from rich.console import Console
-
-        self.trainer = trainer
-        self.console = Console(stderr=True)
-        self.live = self.console.is_terminal
-        self.val = "-"
-        self.progress = None
-
-    def __enter__(self):
-        if self.live:
-            from rich.progress import BarColumn, Progress, TextColumn
-
-            self.progress = Progress(
-                TextColumn("epoch {task.fields[epoch]}"), BarColumn(), TextColumn("step {task.completed}/{task.total}"),
-                TextColumn("loss {task.fields[loss]}"), TextColumn("val {task.fields[val]}"),
-                TextColumn("{task.fields[cps]} chars/s"), TextColumn("ETA {task.fields[eta]}"), console=self.console,
-            )
-            self.progress.start()
-            t = self.trainer
-            self.task = self.progress.add_task("train", total=t.total_steps, completed=t.step, epoch="-", loss="-",
-                                               val="-", cps="-", eta="-")
-        return self
-
-    def __exit__(self, *exc):
-        if self.progress:
-            self.progress.stop()
-
-    def on_event(self, event) -> None:
-        from charwriter.lm.events import ConfigEvent, ErrorEvent, PrecisionEvent, StepEvent, ValEvent
-
-        if isinstance(event, ConfigEvent):
-            threads = f" with {event.threads_reason}" if event.threads_reason and event.device == "cpu" else ""
-            threads += f", {event.precision_reason}" if event.precision_reason else ""
-            cut = f"; {event.reading}" if event.reading else ""
-            cut += " (--keep-boilerplate keeps them)" if "Project Gutenberg" in cut else ""
-            self.console.print(f"training {event.run}: {event.corpus} ({event.corpus_chars:,} chars, "
-                               f"{event.vocab_size} symbols{cut}), {event.parameters:,} parameters on "
-                               f"{event.device}{threads}, {event.batches_per_epoch} batches per epoch; events in "
-                               f"{event.run_dir}/events.jsonl")
-        elif isinstance(event, StepEvent) and self.progress:
-            from charwriter.runs import format_duration
-
-            epochs = self.trainer.config.epochs
-            self.progress.update(self.task, completed=event.step, loss=f"{event.loss:.3f}",
-                                 epoch=f"{min(epochs, int(event.epoch or 0) + 1)}/{epochs}",
-                                 cps=f"{event.chars_per_s or 0:,.0f}", eta=format_duration(event.eta_s))
-        elif isinstance(event, ValEvent):
-            self.val = f"{event.val_loss:.4f}"
-            if self.progress:
-                self.progress.update(self.task, val=self.val)
-            else:
-                self.console.print(f"step {event.step}: val loss {event.val_loss:.4f} "
-                                   f"(best {event.best_val_loss:.4f})")
-        elif isinstance(event, PrecisionEvent):
-            self.console.print(f"step {event.step:,}: {event.reason}", markup=False, highlight=False)
-        elif isinstance(event, ErrorEvent):
-            self.console.print(event.message, style="red", markup=False, highlight=False)
 
 
 # --- generate / eval / models -------------------------------------------------------------------------------------
@@ -644,11 +439,37 @@ def _own_corpus(loaded, text: str) -> set[str]:
 
 
 def cmd_eval(args) -> int:
-    from charwriter.lm.data import Corpus, cut_boilerplate, read_text
-    from charwriter.lm.sample import split_mapped
-    from charwriter.lm.train import evaluate, evaluate_stepped
+    from charwriter.lm.threads import choose_threads
 
     loaded = _load(args.model)
+    corpus, streams = _held_out(args, loaded)
+    threads, _ = choose_threads(args.threads, streams.batch_size, loaded.config.hidden_size)
+    score, how = _scorer(args.precision, loaded, streams)
+    loss = score(loaded.model)
+    print(f"{loaded.name} on the last {corpus.val_fraction:g} of {Path(args.corpus).name} "
+          f"({len(corpus.val_data):,} chars, {streams.batch_size} streams × {streams.seq_len}{how}, {threads} thread"
+          f"{'s' if threads > 1 else ''}): "
+          f"{loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char")
+    if args.memory:
+        _eval_with_memory(loaded, corpus, args.threads)
+    if args.adapt:
+        from charwriter.lm.adapt import adapt
+
+        result = adapt(loaded, corpus.text[: corpus.split])
+        adapted = score(result.model) if result.kept else loss
+        print(f"adapted to the last {result.chars:,} chars before it ({result.steps} steps, {result.seconds:.0f} s): "
+              f"{adapted:.4f} nats/char ({adapted - loss:+.4f})" + (
+                  "" if result.kept else "; not kept (its own held-out end was predicted no better): the model as "
+                  "trained, as the app would use it"))
+    return 0
+
+
+def _held_out(args, loaded):
+    """The text to score (read as the model reads it) and its held-out tail's streams: the model's own split when
+    the text is its training corpus, else the seed's (or `--val-fraction`); -> (corpus, streams)."""
+    from charwriter.lm.data import Corpus, cut_boilerplate, read_text
+    from charwriter.lm.sample import split_mapped
+
     hyper = loaded.training.get("hyperparameters") or {}
     val_fraction = args.val_fraction or 0.1
     batch_size = args.batch_size or hyper.get("batch_size") or 128
@@ -664,75 +485,56 @@ def cmd_eval(args) -> int:
               f" were skipped ({', '.join(repr(c) for c in skipped[:10])})", file=sys.stderr)
     corpus = Corpus.from_text(text, Path(args.corpus).name, val_fraction, vocab=loaded.vocab)
     if not args.val_fraction and corpus.sha256 in _own_corpus(loaded, text):
-        corpus.val_fraction = val_fraction = loaded.training.get("val_fraction") or 0.1  # its own held-out tail
+        corpus.val_fraction = loaded.training.get("val_fraction") or 0.1  # its own held-out tail
     val = corpus.val_data
     if len(val) < seq_len + 1:
         raise UserError(f"{args.corpus}: the held-out tail has {len(val)} characters, fewer than one window of "
                         f"{seq_len + 1} — use a larger --val-fraction or a smaller --seq-len")
-    streams = corpus.val_streams(batch_size, seq_len)
-    from charwriter.lm.threads import choose_threads
-
-    threads, _ = choose_threads(args.threads, streams.batch_size, loaded.config.hidden_size)
-    if args.precision == "fp32":
-        score, how = (lambda model: evaluate(model, streams, "cpu")), ""
-    else:
-        from charwriter.lm.fast import FastRNN
-        from charwriter.lm.precision import resolve
-
-        chosen = resolve(args.precision, loaded.model, loaded.path)
-        score = lambda model: evaluate_stepped(FastRNN(model, chosen.precision), streams)  # noqa: E731
-        how = f", read by the suggestions' step at {chosen.precision}"
-    loss = score(loaded.model)
-    print(f"{loaded.name} on the last {val_fraction:g} of {Path(args.corpus).name} "
-          f"({len(val):,} chars, {streams.batch_size} streams × {seq_len}{how}, {threads} thread"
-          f"{'s' if threads > 1 else ''}): "
-          f"{loss:.4f} nats/char, {loss / math.log(2):.4f} bits/char")
-    if args.memory:
-        import torch
-
-        from charwriter.lm.memory import DocumentMemory, score_stream
-
-        torch.set_num_threads(args.threads or 1)  # one stream, one character at a time
-        before, tail = corpus.data[: corpus.split].tolist(), val.tolist()
-        memory = DocumentMemory(len(loaded.vocab), lambda t: [loaded.vocab.index(c) for c in t])
-        memory.install("", memory.build_codes(before))
-        static, mixed, n = score_stream(loaded.model.eval(), before, tail, memory)
-        print(f"read as one stream after the text before it: {static / n:.4f} nats/char alone, "
-              f"{mixed / n:.4f} with the document memory ({(mixed - static) / n:+.4f})")
-    if args.adapt:
-        from charwriter.lm.adapt import adapt
-
-        result = adapt(loaded, corpus.text[: corpus.split])
-        adapted = score(result.model) if result.kept else loss
-        print(f"adapted to the last {result.chars:,} chars before it ({result.steps} steps, {result.seconds:.0f} s): "
-              f"{adapted:.4f} nats/char ({adapted - loss:+.4f})" + (
-                  "" if result.kept else "; not kept (its own held-out end was predicted no better): the model as "
-                  "trained, as the app would use it"))
-    return 0
+    return corpus, corpus.val_streams(batch_size, seq_len)
 
 
-def _is_model(path: Path) -> bool:
-    from charwriter.lm.modelfile import read_metadata
+def _scorer(precision: str, loaded, streams):
+    """How the tail is scored: the training's batched reading (fp32), or the suggestions' step at `precision`;
+    -> (score(model), what to say about it)."""
+    from charwriter.lm.train import evaluate, evaluate_stepped
 
-    try:
-        read_metadata(path)
-    except UserError:
-        return False
-    return True
+    if precision == "fp32":
+        return (lambda model: evaluate(model, streams, "cpu")), ""
+    from charwriter.lm.fast import FastRNN
+    from charwriter.lm.precision import resolve
+
+    chosen = resolve(precision, loaded.model, loaded.path)
+    return (lambda model: evaluate_stepped(FastRNN(model, chosen.precision), streams),
+            f", read by the suggestions' step at {chosen.precision}")
+
+
+def _eval_with_memory(loaded, corpus, threads: int | None) -> None:
+    """The tail read as one stream after the text before it, alone and with the document memory."""
+    import torch
+
+    from charwriter.lm.memory import DocumentMemory, score_stream
+
+    torch.set_num_threads(threads or 1)  # one stream, one character at a time
+    before, tail = corpus.data[: corpus.split].tolist(), corpus.val_data.tolist()
+    memory = DocumentMemory(len(loaded.vocab), lambda t: [loaded.vocab.index(c) for c in t])
+    memory.install("", memory.build_codes(before))
+    static, mixed, n = score_stream(loaded.model.eval(), before, tail, memory)
+    print(f"read as one stream after the text before it: {static / n:.4f} nats/char alone, "
+          f"{mixed / n:.4f} with the document memory ({(mixed - static) / n:+.4f})")
 
 
 def cmd_export(args) -> int:
     import torch
 
     from charwriter.lm.checkpoint import STORAGE, save_model
-
+    from charwriter.lm.modelfile import is_model_file
     from charwriter.outputs import check_output, shown
 
     loaded = _load(args.model)
     out = Path(args.out).expanduser()
     if out.suffix != ".safetensors":
         raise UserError(f"{shown(out)}: give a file name ending in .safetensors")
-    check_output(out, [(loaded.path, "the model itself")], "charwriter model", _is_model, args.force)
+    check_output(out, [(loaded.path, "the model itself")], "charwriter model", is_model_file, args.force)
     for name, weight in loaded.model.state_dict().items():
         if not torch.isfinite(weight.to(STORAGE[args.storage])).all():
             raise UserError(f"{loaded.name}: {name} does not fit in {args.storage} — use --storage bf16 or fp32")
@@ -745,35 +547,14 @@ def cmd_export(args) -> int:
     return 0
 
 
-SURPRISE_STYLES = ("", "black on green", "black on yellow", "bold white on red")  # read in 16 colours too
-INSPECT_PAGE_MARK = '<meta name="generator" content="charwriter inspect">'  # how --html knows its own pages
-CELL_STYLES = ((-0.6, "bold white on blue"), (-0.2, "black on cyan"), (0.2, ""), (0.6, "black on magenta"),
-               (1.01, "bold white on red"))
-
-
-def _own_characters(text: str, vocab: list[str], values: list):
-    """The writer's own characters, each with the value of the first character the model read for it: a curly
-    quote or a dash is shown as typed, not as the model's stand-in; one the model skipped gets None."""
-    from charwriter.lm.sample import translate
-
-    index = {ch: i for i, ch in enumerate(vocab)}
-    at, read_as = 0, {}
-    for ch in text:
-        count = read_as.setdefault(ch, len(translate(ch, index)))
-        yield ch, values[at] if count else None
-        at += count
-
-
 def cmd_inspect(args) -> int:
     import json
 
-    from rich.console import Console
-    from rich.text import Text
+    import torch
 
     from charwriter.lm.data import read_text
-    from charwriter.lm.inspect import SURPRISE_STEPS, find_cells, parse_cell, read_text_through, surprise_level
-
-    import torch
+    from charwriter.lm.inspect import parse_cell, read_text_through
+    from charwriter.views.inspect import PAGE_MARK, figures, show
 
     if args.json and args.html:
         raise UserError("--json prints the figures and --html writes the coloured page: give one of them")
@@ -784,7 +565,7 @@ def cmd_inspect(args) -> int:
         from charwriter.outputs import check_output, starts_with
 
         check_output(out, [(Path(args.file).expanduser(), "the text being inspected"), (loaded.path, "the model")],
-                     "page written by charwriter inspect", starts_with(INSPECT_PAGE_MARK.encode()), args.force)
+                     "page written by charwriter inspect", starts_with(PAGE_MARK.encode()), args.force)
     text = read_text(args.file, encoding=args.encoding, what="text")[: args.limit]
     cell = None
     if args.cell:
@@ -795,46 +576,14 @@ def cmd_inspect(args) -> int:
     reading = read_text_through(loaded.model, loaded.vocab, text)
     if not reading.text:
         raise UserError(f"{args.file}: none of its characters are in the model's vocabulary — pick another model")
-    bits = reading.bits.tolist()
     if args.json:
-        rows = [{"char": ch, "logp": round(float(lp), 5), "bits": round(b, 4),
-                 "top": [[g, round(p, 4)] for g, p in reading.top[i]]}
-                for i, (ch, lp, b) in enumerate(zip(reading.text, reading.logp.tolist(), bits))]
-        if cell is not None:
-            for row, value in zip(rows, reading.cells[:, cell[0], cell[1]].tolist()):
-                row["cell"] = round(value, 4)
-        json.dump({"model": loaded.name, "loss": round(reading.loss, 5), "chars": rows}, sys.stdout)
+        json.dump(figures(reading, loaded.name, cell), sys.stdout)
         print()
         return 0
-    console = Console(record=bool(args.html), highlight=False)
-    shown = Text()
-    if cell is not None:
-        values = reading.cells[:, cell[0], cell[1]].tolist()
-        for ch, v in _own_characters(text, loaded.vocab, values):
-            shown.append(ch, style=None if v is None else next(style for limit, style in CELL_STYLES if v < limit))
-        title = (f"cell {cell[0] + 1}:{cell[1]} of {loaded.name} (tanh of its cell state): blue below −0.6, cyan"
-                 " below −0.2, plain near 0, magenta above 0.2, red above 0.6")
-    else:
-        for ch, b in _own_characters(text, loaded.vocab, bits):
-            shown.append(ch, style=None if b is None else SURPRISE_STYLES[surprise_level(b)])
-        low, mid, high = SURPRISE_STEPS
-        title = (f"how surprised {loaded.name} was by each character: plain under {low:g} bit, green {low:g}–{mid:g},"
-                 f" yellow {mid:g}–{high:g}, red over {high:g} bits")
-    console.print(title, style="bold")
-    console.print(shown)
-    console.print(f"{len(reading.text):,} characters: {reading.loss:.4f} nats/char ({reading.loss / math.log(2):.4f}"
-                  " bits/char), each predicted from everything before it")
-    guesses = "  ".join(f"{g!r} {p:.0%}" for g, p in reading.after)
-    console.print(f"next, it expects: {guesses}")
-    if args.find:
-        console.print("cells that track the text (r: correlation of tanh(cell) with the feature; try --cell):",
-                      style="bold")
-        for found in find_cells(reading):
-            console.print(f"  {found.feature:22s} cell {found.layer + 1}:{found.cell:<5d} r = {found.r:+.2f}")
+    page = show(reading, text, loaded.vocab, loaded.name, cell, find=args.find, page=out is not None)
     if out is not None:
         from charwriter.outputs import shown, write_output
 
-        page = console.export_html(inline_styles=True).replace("<head>", f"<head>\n{INSPECT_PAGE_MARK}", 1)
         write_output(out, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
         print(f"wrote {shown(out)}", file=sys.stderr)
     return 0
@@ -842,6 +591,7 @@ def cmd_inspect(args) -> int:
 
 def cmd_runs(args) -> int:
     from charwriter.runs import delete_run, find_run, format_duration, list_runs, rename_run, run_size
+    from charwriter.views.listing import print_listing
 
     if args.action == "list":
         if args.run:
@@ -887,6 +637,7 @@ def cmd_runs(args) -> int:
 
 def cmd_models(args) -> int:
     from charwriter.lm.registry import list_models
+    from charwriter.views.listing import print_listing
 
     entries = list_models()
     shown, plain = [], []
@@ -903,41 +654,6 @@ def cmd_models(args) -> int:
                   ["name", "source", "size_bytes", "val_loss", "corpus", "date"], plain, [e.path for e in entries],
                   right=("size", "val loss"), empty="no models yet — train one with: charwriter train CORPUS")
     return 0
-
-
-def print_listing(title: str, columns: list[str], rows: list[list[str]], plain_columns: list[str],
-                  plain_rows: list[list[str]], paths: list, right=(), empty: str = "") -> None:
-    """A list of models or runs: a table on a terminal (the paths beside it, or under it where it would not fit);
-    piped or redirected, tab-separated lines with a header and exact numbers, for grep and scripts (as ls and git
-    do)."""
-    from rich.console import Console
-    from rich.table import Table
-
-    console = Console()
-    if not console.is_terminal:
-        print("\t".join([*plain_columns, "path"]))
-        for row, path in zip(plain_rows, paths):
-            print("\t".join(f.replace("\t", " ").replace("\n", " ") for f in [*row, str(path)]))
-        return
-    if not rows:
-        console.print(empty, highlight=False)
-        return
-
-    def table(with_path: bool) -> Table:
-        table = Table(title=title)
-        for column in columns + (["path"] if with_path else []):
-            table.add_column(column, justify="right" if column in right else "left", no_wrap=True)
-        for row, path in zip(rows, paths):
-            table.add_row(*row, *([str(path)] if with_path else []))
-        return table
-
-    full = table(with_path=True)
-    if console.measure(full, options=console.options.update_width(10_000)).maximum <= console.width:
-        console.print(full)
-    else:  # a narrow terminal: the table without paths, then one path per line (a path folds; a cell would not)
-        console.print(table(with_path=False))
-        for row, path in zip(rows, paths):
-            console.print(f"{row[0]}: {path}", highlight=False, overflow="fold")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from charwriter import paths
 from charwriter.errors import UserError
 from charwriter.lm import events
 from charwriter.lm.config import FORM_OPTIONS, RESUMABLE
+from charwriter.lm.run_folder import RunFolder
 from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, ErrorEvent, Event, PrecisionEvent,
                                   SampleEvent, StepEvent, ValEvent)
 
@@ -154,12 +155,16 @@ class RunHistory:
         return "incomplete"
 
     @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
+    @property
     def best_model(self) -> Path:
-        return self.run_dir / "best.safetensors"
+        return self.folder.best
 
     @property
     def has_checkpoint(self) -> bool:
-        return (self.run_dir / "checkpoint.safetensors").is_file()
+        return self.folder.checkpoint.is_file()
 
     @property
     def resumable(self) -> bool:
@@ -170,7 +175,7 @@ class RunHistory:
 def read_history(run_dir: str | Path) -> RunHistory:
     """Replay a run's `events.jsonl`; lines that are not events (a torn last line) are skipped."""
     history = RunHistory(Path(run_dir))
-    for event in events.read(history.run_dir / "events.jsonl"):
+    for event in events.read(history.folder.events):
         history.add(event)
     return history
 
@@ -180,8 +185,8 @@ def list_runs(root: Path | None = None) -> list[RunHistory]:
     root = root or paths.runs_dir()
     if not root.is_dir():
         return []
-    found = [p for p in root.iterdir() if (p / "events.jsonl").is_file()]
-    found.sort(key=lambda p: (p / "events.jsonl").stat().st_mtime, reverse=True)
+    found = [p for p in root.iterdir() if RunFolder(p).events.is_file()]
+    found.sort(key=lambda p: RunFolder(p).events.stat().st_mtime, reverse=True)
     return [read_history(p) for p in found]
 
 
@@ -192,22 +197,33 @@ def default_run_name(corpus: str | Path) -> str:
     return f"{Path(corpus).stem or 'run'}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
+def is_plain_name(name: str) -> bool:
+    """A run name is a folder name of its own under the runs folder: not empty, no path separator, no leading '.'."""
+    return bool(name) and "/" not in name and "\\" not in name and not name.startswith(".")
+
+
 def check_run_name(name: str) -> Path:
     """The run folder for `name`, or a `UserError` saying why the name cannot be used."""
-    if not name or "/" in name or "\\" in name or name.startswith("."):
+    if not is_plain_name(name):
         raise UserError(f"run name {name!r}: use a plain name without '/' and not starting with '.'")
     run_dir = paths.runs_dir() / name
-    if (run_dir / "events.jsonl").exists() or (run_dir / "checkpoint.safetensors").exists():
+    folder = RunFolder(run_dir)
+    if folder.events.exists() or folder.checkpoint.exists():
         raise UserError(f"a run named {name!r} already exists — pick another name, or open it below and resume")
     return run_dir
 
 
+def locate_run(name_or_dir: str | Path) -> Path:
+    """Where a run given by its name (under `paths.runs_dir()`) or its folder would be; nothing is checked."""
+    given = Path(name_or_dir).expanduser()
+    return given if given.is_dir() else paths.runs_dir() / str(name_or_dir)
+
+
 def find_run(name_or_dir: str | Path) -> Path:
     """A run's folder from its name (under `paths.runs_dir()`) or its path, or a `UserError` saying it is not one."""
-    given = Path(name_or_dir).expanduser()
-    run_dir = given if given.is_dir() else paths.runs_dir() / str(name_or_dir)
-    if not ((run_dir / "events.jsonl").is_file() or (run_dir / "checkpoint.safetensors").is_file()):
-        raise UserError(f"no run named {str(name_or_dir)!r} (no events.jsonl in {run_dir}) — `charwriter runs`"
+    run_dir = locate_run(name_or_dir)
+    if not RunFolder(run_dir).holds_run():
+        raise UserError(f"no run named {str(name_or_dir)!r} (no {RunFolder.EVENTS} in {run_dir}) — `charwriter runs`"
                         " lists them")
     return run_dir
 

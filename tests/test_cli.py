@@ -488,3 +488,24 @@ def test_eval_scores_another_text_on_the_seed_s_split_and_the_training_corpus_on
     assert code == 0 and "on the last 0.05 of own.txt" in out, (out, err)
     code, out, err = run_cli(["eval", str(tmp_path / "other.txt"), "--model", model], capsys)
     assert code == 0 and "on the last 0.1 of other.txt" in out, (out, err)
+
+
+def test_train_refuses_a_bad_run_name_an_existing_run_and_a_bad_events_target_in_one_line(text_file, capsys):
+    """Refused before any training, each with one line and exit code 2: a run name that is not a plain folder name
+    (the rule the training form uses too), a new run where one with a checkpoint already is, --events to anything
+    but stdout, and --tui with --resume."""
+    from charwriter import paths
+
+    for name in ("a/b", ".hidden", "back\\slash"):
+        code, _, err = run_cli(["train", str(text_file), *TINY_ARGS, "--name", name], capsys)
+        assert code == 2 and "use a plain name" in err and len(err.strip().splitlines()) == 1, err
+    code, _, err = run_cli(["train", str(text_file), *TINY_ARGS, "--max-steps", "2", "--name", "here"], capsys)
+    assert code == 0, err
+    code, _, err = run_cli(["train", str(text_file), *TINY_ARGS, "--name", "here"], capsys)
+    assert code == 2 and "a run already exists at" in err and "--resume" in err, err
+    code, _, err = run_cli(["train", str(text_file), *TINY_ARGS, "--max-steps", "2", "--name", "ev", "--events",
+                            "out.json"], capsys)
+    assert code == 2 and "--events takes '-'" in err and "events.jsonl" in err, err
+    code, _, err = run_cli(["train", "--tui", "--resume", "here"], capsys)
+    assert code == 2 and "--tui opens the training screen" in err, err
+    assert not (paths.runs_dir() / "a").exists() and not (paths.runs_dir() / ".hidden").exists()

@@ -308,3 +308,22 @@ def test_the_forms_check_says_which_characters_a_fine_tune_would_lose_or_add(tin
     extended = check_corpus(text, 8, 32, 0.1, 32, 1, init_from=str(tiny_model_path), extend_vocab=True)
     assert plain.unseen == "é" and not plain.extended
     assert extended.extended and extended.vocab_size == plain.vocab_size + 1
+
+
+def test_the_run_folder_names_the_files_a_run_writes_and_every_reader_finds_them(text_file, capsys):
+    """The trainer writes what `RunFolder` names, and the history, the model list and a fresh start read them."""
+    from charwriter.__main__ import main
+    from charwriter.lm.registry import list_models
+    from charwriter.lm.run_folder import RunFolder
+
+    assert main(["train", str(text_file), "--hidden-size", "16", "--num-layers", "1", "--batch-size", "4",
+                 "--seq-len", "16", "--epochs", "1", "--sample-length", "10", "--name", "named"]) == 0
+    folder = RunFolder(paths.runs_dir() / "named")
+    assert {p.name for p in folder.path.iterdir()} == {RunFolder.EVENTS, RunFolder.CHECKPOINT, RunFolder.BEST,
+                                                       RunFolder.LAST}
+    history = read_history(folder.path)
+    assert history.best_model == folder.best and history.has_checkpoint and history.status == "finished"
+    assert [e.path for e in list_models() if e.source == "run"] == [folder.best]
+    kept = folder.set_aside_events()
+    assert kept.name.startswith("events.before-") and not folder.events.exists() and folder.holds_run()
+    assert not RunFolder(folder.path / "nothing").holds_run()

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Callable
 
-from charwriter.errors import ModelFileError, shown
+from charwriter.errors import ModelFileError, UserError, shown
 from charwriter.lm.alphabet import check_vocab
 from charwriter.lm.config import CELLS, MODEL_LIMITS, Option, kind_of, option_of, value_problem
 from charwriter.textfile import regular_file_problem
@@ -277,3 +277,12 @@ def read_metadata(path: str | Path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelFileError(f"not a charwriter model: {shown(path)}{NOT_OURS}")
     return meta
+
+
+def is_model_file(path: Path) -> bool:
+    """Whether `path` holds a charwriter model (what a command may write over: one of its own kind)."""
+    try:
+        read_metadata(path)
+    except UserError:
+        return False
+    return True

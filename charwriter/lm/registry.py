@@ -9,6 +9,7 @@ from pathlib import Path
 from charwriter import paths
 from charwriter.errors import ModelFileError, shown
 from charwriter.lm.modelfile import read_metadata
+from charwriter.lm.run_folder import RunFolder
 
 
 @dataclass
@@ -53,7 +54,7 @@ def list_models() -> list[ModelEntry]:
     runs = paths.runs_dir()
     if runs.is_dir():
         for run in sorted(runs.iterdir()):
-            best = run / "best.safetensors"
+            best = RunFolder(run).best
             if best.is_file():
                 entries.append(_entry(run.name, best, "run"))
     return entries

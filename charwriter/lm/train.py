@@ -41,6 +41,7 @@ from charwriter.lm.checkpoint import RESTART, LoadedModel, load_checkpoint, save
 from charwriter.lm.data import Corpus, Streams
 from charwriter.lm.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
 from charwriter.lm.modelfile import expected_shapes
+from charwriter.lm.run_folder import RunFolder
 
 def set_forget_bias(model: CharRNN, value: float) -> None:
     """Start every LSTM layer's forget gate at `value` (Jozefowicz et al. 2015): the cell remembers from step one.
@@ -361,12 +362,16 @@ class Trainer:
     # --- events -------------------------------------------------------------------------------------------------
 
     @property
+    def folder(self) -> RunFolder:
+        return RunFolder(self.run_dir)
+
+    @property
     def events_path(self) -> Path:
-        return self.run_dir / "events.jsonl"
+        return self.folder.events
 
     @property
     def checkpoint_path(self) -> Path:
-        return self.run_dir / "checkpoint.safetensors"
+        return self.folder.checkpoint
 
     def add_callback(self, callback: Callable[[Event], None]) -> None:
         self.callbacks.append(callback)
@@ -426,7 +431,7 @@ class Trainer:
             progress["best_val"] = None
         save_checkpoint(self.checkpoint_path, self.model, self.corpus.vocab, self.optimizer, extra, progress,
                         self.summary())
-        save_model(self.run_dir / "last.safetensors", self.model, self.corpus.vocab, self.summary())
+        save_model(self.folder.last, self.model, self.corpus.vocab, self.summary())
         self.emit(CheckpointEvent(step=self.step, path=str(self.checkpoint_path), reason=reason))
 
     def _restore(self, checkpoint) -> None:
@@ -483,7 +488,7 @@ class Trainer:
         if self.rank:
             return val
         if improved:
-            save_model(self.run_dir / "best.safetensors", self.model, self.corpus.vocab, self.summary())
+            save_model(self.folder.best, self.model, self.corpus.vocab, self.summary())
         self.emit(ValEvent(step=self.step, epoch=self.epoch + self.batch / len(self.train_streams),
                            val_loss=round(val, 5), best_val_loss=round(self.best_val, 5), improved=improved))
         prime = self.config.sample_prime or ("\n" if "\n" in self.corpus.vocab else self.corpus.vocab[0])
@@ -630,5 +635,5 @@ class Trainer:
         return self.emit(DoneEvent(step=self.step, reason=reason, finished=reason == "finished",
                                    best_val_loss=None if math.isinf(self.best_val) else round(self.best_val, 5),
                                    last_val_loss=None if self.last_val is None else round(self.last_val, 5),
-                                   train_seconds=round(self.elapsed, 1), model=str(self.run_dir / "best.safetensors"),
+                                   train_seconds=round(self.elapsed, 1), model=str(self.folder.best),
                                    run_dir=str(self.run_dir)))

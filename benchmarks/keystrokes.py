@@ -91,10 +91,7 @@ class Tally:
 
 def app_settings(**changes) -> EngineSettings:
     """The engine settings the app uses by default (charwriter.settings.Settings), seeded for repeatable runs."""
-    s = Settings()
-    settings = EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                              greedy=s.greedy, memory=s.memory, ghost_floor=s.grey_floor, seed=0, threads=1)
-    return replace(settings, **changes)
+    return EngineSettings.of_user(Settings(), seed=0, threads=1, **changes)
 
 
 def best_action(suggestions, rest: str) -> tuple[int, int, str]:

@@ -62,10 +62,7 @@ def engine_settings(settings: Settings, threads: int | None = None):
     """The engine's settings for the user's (`charwriter.engine.EngineSettings`; imports torch)."""
     from charwriter.engine import ALL_THREADS, EngineSettings
 
-    s = settings
-    return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                          greedy=s.greedy, memory=s.memory, precision=s.precision, ghost_floor=s.grey_floor,
-                          threads=threads or ALL_THREADS)
+    return EngineSettings.of_user(settings, threads=threads or ALL_THREADS)
 
 
 class Models:

@@ -15,45 +15,40 @@ from typing import ClassVar
 
 from charwriter import paths
 from charwriter.documents import atomic_write_text
+from charwriter.engine.settings import PRECISIONS, user_field  # noqa: F401 - PRECISIONS: the setting's values
 from charwriter.errors import shown
 
 
 RECENT = 10
 """Documents remembered for Open."""
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16", "int8")
-"""The `precision` setting's values (`charwriter.lm.precision.CHOICES`, without importing torch)."""
-
 GREY_FLOOR = 0.05
 """The grey text is drawn when the model gives its first word at least this probability (`Settings.grey_floor`)."""
 
-RANGES = {"temperature": (0.1, 2.0), "suggestions": (1, 9), "max_length": (1, 500), "top_k": (1, 1000),
-          "grey_floor": (0.0, 1.0), "debounce_ms": (0, 5000), "autosave_seconds": (0.1, 3600.0)}
-"""Bounds of the numeric settings: a value outside them (a hand edit, a language server's option) is not used."""
-
-TAKES = {"model": "a model name (see `charwriter models`) or a path, or null for the default",
-         "precision": "one of " + ", ".join(PRECISIONS),
-         **{name: f"a number from {low} to {high}" for name, (low, high) in RANGES.items()},
-         **dict.fromkeys(("greedy", "memory", "adapt"), "true or false")}
-"""What each setting takes, for the one line that refuses a wrong value."""
+OWN_RANGES = {"debounce_ms": (0, 5000), "autosave_seconds": (0.1, 3600.0)}
+"""Bounds of the numeric settings of the app's own (the engine's carry theirs: `charwriter.engine.settings`)."""
 
 
 @dataclass
 class Settings:
+    """The engine's settings the writer sets are `user_field`s: their defaults and bounds are the engine's
+    (`charwriter.engine.settings.EngineSettings`), under the names this file has always used."""
+
     model: str | None = None  # name or path of the model last picked in the app; None: the bundled default
-    temperature: float = 1.0  # below 1 is safer and more repetitive, above 1 wilder
-    suggestions: int = 9  # K: the ghost text and the other likeliest words, shown at once in the pane (1-9)
-    max_length: int = 48  # L: characters per continuation (they also stop at the end of a sentence)
-    top_k: int = 5  # sample each character from the k most likely, as the seed did
-    greedy: bool = False  # always the most likely character: repeatable, but the continuations look alike
-    grey_floor: float = GREY_FLOOR  # draw the grey text only when the model gives its first word this probability; an
-    # unsure one waits in the pane (Alt+Down draws it). 0: always. Tuned on the English model's held-out text:
-    # docs/benchmarks.md
-    memory: bool = True  # learn the document's own names and phrases while writing (off: the model alone)
+    temperature: float = user_field("temperature")  # below 1 is safer and more repetitive, above 1 wilder
+    suggestions: int = user_field("k")  # K: the ghost text and the other likeliest words, shown at once in the pane
+    max_length: int = user_field("max_len")  # L: characters per continuation (they also stop at a sentence's end)
+    top_k: int = user_field("top_k")  # sample each character from the k most likely, as the seed did
+    greedy: bool = user_field("greedy")  # always the most likely character: repeatable, the continuations alike
+    grey_floor: float = user_field("ghost_floor", GREY_FLOOR)  # draw the grey text only when the model gives its
+    # first word this probability; an unsure one waits in the pane (Alt+Down draws it). 0: always. Tuned on the
+    # English model's held-out text: docs/benchmarks.md
+    memory: bool = user_field("memory")  # learn the document's names and phrases while writing (off: the model alone)
     adapt: bool = True  # fine-tune a copy of the model on the document in the background (off: the model as trained)
     debounce_ms: int = 25  # wait this long after a keystroke before asking the model, so a burst costs one run
     autosave_seconds: float = 1.0  # the unsaved buffer is written at most this long after a change
-    precision: str = "auto"  # the suggestions' step: auto (measured once per model and machine), fp32, bf16, fp16, int8
+    precision: str = user_field("precision")  # the suggestions' step: auto (measured once per model and machine), or
+    # fp32, bf16, fp16, int8
     recent: list = field(default_factory=list)  # documents last opened or saved, newest first (Open lists them)
 
     problem: ClassVar[str | None] = None
@@ -107,7 +102,8 @@ class Settings:
                 int_for_float = isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool)
                 bad = (not isinstance(value, type(default)) and not int_for_float) or \
                     (isinstance(value, bool) and not isinstance(default, bool))
-            if f.name == "precision" and value not in PRECISIONS:
+            choices = f.metadata["option"].choices if "option" in f.metadata else None
+            if choices and value not in choices:
                 bad = True
             if not bad and f.name in RANGES:
                 low, high = RANGES[f.name]
@@ -146,3 +142,14 @@ class Settings:
             return (f"settings not saved ({shown(self.path())}: {error.strerror or error}): the change holds until you"
                     " quit")
         return None
+
+
+RANGES = {f.name: (f.metadata["option"].low, f.metadata["option"].high) for f in fields(Settings)
+          if "option" in f.metadata and f.metadata["option"].low is not None} | OWN_RANGES
+"""Bounds of the numeric settings: a value outside them (a hand edit, a language server's option) is not used."""
+
+TAKES = {"model": "a model name (see `charwriter models`) or a path, or null for the default",
+         "precision": "one of " + ", ".join(PRECISIONS),
+         **{name: f"a number from {low} to {high}" for name, (low, high) in RANGES.items()},
+         **dict.fromkeys(("greedy", "memory", "adapt"), "true or false")}
+"""What each setting takes, for the one line that refuses a wrong value."""

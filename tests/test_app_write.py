@@ -77,7 +77,7 @@ def notes(app) -> list[str]:
 
 
 async def test_typing_shows_k_numbered_suggestions_and_ghost_text(tiny_model_path, monkeypatch):
-    monkeypatch.setattr("charwriter.engine.FAR_BELOW", 100.0)  # every alternative shown, however unlikely
+    monkeypatch.setattr("charwriter.engine.shown.FAR_BELOW", 100.0)  # every alternative shown, however unlikely
     app = make_app(tiny_model_path, suggestions=3)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
@@ -198,7 +198,7 @@ async def test_alt_letters_from_a_real_terminal_are_not_typed(tiny_model_path):
 
 
 async def test_cycling_and_hiding(tiny_model_path, monkeypatch):
-    monkeypatch.setattr("charwriter.engine.FAR_BELOW", 100.0)
+    monkeypatch.setattr("charwriter.engine.shown.FAR_BELOW", 100.0)
     app = make_app(tiny_model_path, suggestions=3)
     async with app.run_test(size=SIZE) as pilot:
         await type_text(pilot, "The hou")
@@ -919,10 +919,10 @@ async def test_no_worker_is_named_after_the_whole_document(tiny_model_path, monk
 async def test_a_huge_document_hands_the_model_only_the_end_before_the_cursor(tiny_model_path, tmp_path, monkeypatch):
     """Past the memory's limit the whole text is never joined for a suggestion run: the engine gets the tail and
     its offset, and suggests what it would from the whole text."""
-    import charwriter.engine as engine_module
+    import charwriter.engine.settings as engine_settings
     import charwriter.screens.write as write_module
 
-    monkeypatch.setattr(engine_module, "MEMORY_MAX_CHARS", 5_000)
+    monkeypatch.setattr(engine_settings, "MEMORY_MAX_CHARS", 5_000)
     monkeypatch.setattr(write_module, "HUGE_LINES", 10)
     monkeypatch.setattr(write_module, "TAIL_CHARS", 1_200)  # more than the 1,024 characters the model reads
     document = tmp_path / "huge.txt"

@@ -286,7 +286,7 @@ def test_common_prefix_length():
 
 
 def test_engine_never_imports_textual():
-    code = "import sys, charwriter.engine, charwriter.lm; assert 'textual' not in sys.modules"
+    code = "import sys, charwriter.engine.core, charwriter.lm; assert 'textual' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -324,7 +324,7 @@ CONTEXTS = [make_text(200 + 37 * i, seed=i)[-150 - 7 * i :] for i in range(12)]
 def test_no_continuation_ends_inside_a_word(tiny, ghost):
     """A short length budget cuts many rows mid-word: each shown continuation ends where its word ends (the row
     went on with a space or punctuation), or was cut back to the last whole word."""
-    from charwriter.lm.rules import _is_word
+    from charwriter.lm.rules import is_word_char
 
     checked = 0
     for seed, context in enumerate(CONTEXTS):
@@ -338,8 +338,8 @@ def test_no_continuation_ends_inside_a_word(tiny, ghost):
                     start, 50)
                 continue
             full = text if text in rows else next(row for row in rows if row.startswith(text))
-            assert (not _is_word(text[-1]) or len(full) == len(text) < 10 + WORD_EXTRA
-                    or not _is_word(full[len(text)])), (context[-30:], text, full)
+            assert (not is_word_char(text[-1]) or len(full) == len(text) < 10 + WORD_EXTRA
+                    or not is_word_char(full[len(text)])), (context[-30:], text, full)
             if suggestion.text != text and len(full) > len(text):
                 assert full[len(text)] == " " and suggestion.text == text + " "  # the space the row went on with
             checked += 1
@@ -375,8 +375,8 @@ def test_the_engine_stops_the_grey_text_where_the_rest_would_be_cut(tiny, monkey
     than into the word after it: never a whole word beyond the cut."""
     import math
 
-    import charwriter.engine as engine_module
-    from charwriter.lm.rules import _is_word, confident_prefix, finished, loop_start
+    import charwriter.engine.core as engine_module
+    from charwriter.lm.rules import is_word_char, confident_prefix, finished, loop_start
 
     rows = []
     monkeypatch.setattr(engine_module, "finished", lambda row, floor, after="": (
@@ -390,7 +390,7 @@ def test_the_engine_stops_the_grey_text_where_the_rest_would_be_cut(tiny, monkey
         if math.fsum(row.lps) >= math.log(floor) or loop_start(full) < len(full):
             continue  # not cut by the floor
         rest = full[confident_prefix(full, row.lps, floor) :]
-        assert not any(_is_word(rest[i - 1]) and not _is_word(rest[i]) for i in range(1, len(rest))), (full, rest)
+        assert not any(is_word_char(rest[i - 1]) and not is_word_char(rest[i]) for i in range(1, len(rest))), (full, rest)
         checked += 1
     assert checked >= 5
 

@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 import torch
 
+import charwriter.engine.decode as decode_module
 import charwriter.lm.memory as memory_module
 from charwriter.engine import Engine, EngineSettings
+from charwriter.engine.mixing import next_logp
 from charwriter.lm.checkpoint import load_model
 from charwriter.lm.memory import DocumentMemory
 from conftest import make_text
@@ -92,7 +94,7 @@ def test_the_engine_mixes_every_row_as_the_memory_does(tiny):
     reach = [None if r % 2 else 2 + r % 7 for r in range(len(contexts))]  # gated rows too
     torch.manual_seed(0)
     logits = torch.randn(len(contexts), len(engine.vocab)) * 3
-    mixed_logp, steps = engine._next_logp(logits, memory, contexts, reach)
+    mixed_logp, steps = next_logp(logits, memory, contexts, reach)
     logp = mixed_logp.full()
     probs = torch.softmax(logits.double(), -1).numpy()
     mixed, reference = memory.mix_rows(probs, contexts, reach)
@@ -263,7 +265,7 @@ def test_a_word_begun_is_completed_by_the_documents_most_frequent_words_with_tha
 
 def test_a_name_typed_twice_takes_the_grey_text_from_a_word_the_document_never_used(tiny, monkeypatch):
     """After "Ha" the tiny model says "Haps"; the writer's "Hapsworth", typed twice, is what they mean."""
-    import charwriter.engine as engine_module
+    import charwriter.engine.shown as engine_module
 
     doc = "Hapsworth stood by the gate. So Hapsworth walked away. And Ha"
     assert engine_for(tiny, seed=0).suggest(doc)[0].text == "psworth "
@@ -279,7 +281,7 @@ def test_the_word_above_the_cursor_is_not_taken_for_a_word_begun(tiny):
 
 
 def test_the_model_keeps_the_grey_text_where_the_document_says_nothing_against_it():
-    from charwriter.engine import Engine, Suggestion
+    from charwriter.engine.shown import Suggestion, document_word_first
 
     vocab = list(" .HSadeghkloprstwy")
     memory = DocumentMemory(len(vocab), lambda t: [vocab.index(c) for c in t if c in vocab])
@@ -287,7 +289,7 @@ def test_the_model_keeps_the_grey_text_where_the_document_says_nothing_against_i
 
     def first(text: str, start: str) -> str:
         memory.rebuild(text)
-        return Engine._document_word_first(list(model_first), start, memory.words.completions(start, 5), memory,
+        return document_word_first(list(model_first), start, memory.words.completions(start, 5), memory,
                                            5)[0].text
 
     assert first("Hapsworth sat. Hapsworth stood.", "Ha") == "psworth "  # twice, and "Haps" never
@@ -295,29 +297,30 @@ def test_the_model_keeps_the_grey_text_where_the_document_says_nothing_against_i
     assert first("Hapsworth sat.", "Ha") == "ps "  # once is not yet a habit
     assert first("Hapsworth sat. Hapsworth stood.", "H") == "ps "  # one letter says too little
     ends_here = [Suggestion(" sat.", -0.5)]  # the model ends the word typed ("Haps"): it is not completed
-    assert Engine._document_word_first(ends_here, "Haps", memory.words.completions("Haps", 5), memory, 5)[0].text \
+    assert document_word_first(ends_here, "Haps", memory.words.completions("Haps", 5), memory, 5)[0].text \
         == " sat."
     alone = [Suggestion("ppy ", -0.5)]  # "Happy": not among the suggestions yet, so it comes in first
     found = memory.words.completions("Ha", 5)
-    assert [s.text for s in Engine._document_word_first(alone, "Ha", found, memory, 5)] == ["psworth ", "ppy "]
-    assert Engine._document_word_first([Suggestion("s ", -0.5)], "Ha", found, memory, 5)[0].text == "s "  # "Has": short
+    assert [s.text for s in document_word_first(alone, "Ha", found, memory, 5)] == ["psworth ", "ppy "]
+    assert document_word_first([Suggestion("s ", -0.5)], "Ha", found, memory, 5)[0].text == "s "  # "Has": short
 
 
 def test_a_document_word_already_shown_without_its_space_is_not_offered_again(tiny):
     """The beam's word before a comma has no space after it; the document's same word (with one) would look alike."""
-    from charwriter.engine import Suggestion
+    from charwriter.engine.shown import Suggestion, with_document_words
 
     engine = engine_for(tiny, seed=0)
     doc = make_text(600, seed=8) + " Quillmarrow came. Quillmarrow left. Then Quil"
     engine.suggest(doc)
-    out = engine._with_document_words([Suggestion("l", -1.0), Suggestion("lmarrow", -1.0)], engine.memory, 5)
+    out = with_document_words([Suggestion("l", -1.0), Suggestion("lmarrow", -1.0)], engine.window, engine.memory, 5,
+                              engine.settings.document_words_after)
     assert [s.text.strip() for s in out].count("lmarrow") == 1
 
 
 def test_a_document_too_long_for_the_memory_is_written_with_the_model_alone(tiny, monkeypatch):
-    import charwriter.engine as engine_module
+    import charwriter.engine.settings as engine_settings
 
-    monkeypatch.setattr(engine_module, "MEMORY_MAX_CHARS", 1_000)
+    monkeypatch.setattr(engine_settings, "MEMORY_MAX_CHARS", 1_000)
     engine = engine_for(tiny, seed=0)
     assert engine.suggest(make_text(2_000, seed=1)) and engine.memory is None and engine.memory_too_big
     assert engine.suggest(make_text(500, seed=1)) and engine.memory is not None and not engine.memory_too_big
@@ -341,12 +344,14 @@ def test_the_memory_drafts_only_what_it_alone_is_sure_of():
 
 @pytest.mark.parametrize("sure", [memory_module.DRAFT_SURE, 0.0])
 def test_the_memorys_guesses_read_in_one_run_suggest_what_stepping_suggests(tiny, monkeypatch, sure):
-    """Speculative decoding with the memory as the draft (`Engine._walk_draft`): where the document says what comes
+    """Speculative decoding with the memory as the draft (`charwriter.engine.draft`): where the document says what comes
     next, the model reads the guess in one run and the ghost text goes on while its choice is the guess. With a
     run that computes exactly what steps compute, the suggestions are the same to the last bit as the stepped
     engine's, over many contexts, greedy or drawn; guesses were read; and at `sure` 0, where the memory guesses
     whenever it has a follower, the choice left some, and the state before the one it left was read again."""
     monkeypatch.setattr(memory_module, "DRAFT_SURE", sure)
+    walk = decode_module.walk_draft
+    monkeypatch.setattr(decode_module, "walk_draft", lambda *args: walks.append([]) or walk(*args))
     phrase = " Zorvath of the hollow marrow, who"
     doc = "".join(make_text(150, seed=20 + s) + phrase for s in range(6))
     contexts = [doc[: doc.index(phrase, 400 + 150 * i) + cut] for i in range(4) for cut in (3, 6, 9, 16, 22)]
@@ -358,8 +363,6 @@ def test_the_memorys_guesses_read_in_one_run_suggest_what_stepping_suggests(tiny
         drafted.fast.runs_fast = True  # the tiny model is fp32: guesses are read with steps, the same figures
         drafted.fast.run = lambda codes, state, fast=drafted.fast: walks[-1].append(len(codes)) or \
             fast.run_stepped(codes, state)
-        walk = drafted._walk_draft
-        drafted._walk_draft = lambda *args, walk=walk: walks.append([]) or walk(*args)
         for resample in (False, True):  # greedy, then drawn with the run's random numbers
             want = [(s.text, s.mean_logprob) for s in stepped.suggest(context, resample=resample)]
             got = [(s.text, s.mean_logprob) for s in drafted.suggest(context, resample=resample)]

@@ -191,7 +191,7 @@ def test_the_bundled_word_list_knows_english_and_not_the_pane_s_old_non_words():
 def test_the_document_s_name_takes_the_grey_text_from_a_name_it_never_used():
     from types import SimpleNamespace
 
-    from charwriter.engine import Suggestion, _names_of_the_document_first
+    from charwriter.engine.shown import Suggestion, _names_of_the_document_first
     from charwriter.lm.memory import WordIndex
 
     memory = SimpleNamespace(words=WordIndex.of("Marta Vell came. Marta Vell went. The Vellov house."))

@@ -109,6 +109,7 @@ def _adapt(loaded, corpus, cancelled, progress, lr: float, start: float) -> Adap
     import torch.nn.functional as F
 
     from charwriter.lm.data import Streams
+    from charwriter.lm import state as states
     from charwriter.lm.model import detach_state
     from charwriter.lm.train import evaluate, training_bf16
 
@@ -131,7 +132,7 @@ def _adapt(loaded, corpus, cancelled, progress, lr: float, start: float) -> Adap
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
             logits, state = model(x, state)
         if autocast:
-            state = tuple(s.float() for s in state) if isinstance(state, tuple) else state.float()
+            state = states.each(state, lambda t: t.float())
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         optimizer.zero_grad(set_to_none=True)
         loss.backward()

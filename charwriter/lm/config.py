@@ -9,7 +9,7 @@ without loading the trainer.
 from __future__ import annotations
 
 import math
-from dataclasses import MISSING, asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from charwriter.errors import UserError
 from charwriter.lm.alphabet import MAX_VOCAB
@@ -200,11 +200,6 @@ def kind_of(name: str) -> type:
     """int, float, bool or str: the field's type without its None."""
     annotation = _FIELDS[name].type
     return bool if annotation == "bool" else int if "int" in annotation else float if "float" in annotation else str
-
-
-def default_of(name: str):
-    f = _FIELDS[name]
-    return f.default if f.default is not MISSING else None
 
 
 _FIELDS = {f.name: f for f in fields(TrainConfig)}

@@ -33,6 +33,8 @@ from typing import Callable
 
 import numpy as np
 
+from charwriter.lm.rules import is_word_char
+
 MAX_ORDER = 8  # longest context remembered; eight characters already pin down most names and phrases
 COUNT_BUCKET_LIST = [1, 2, 3, 5, 9, 17]  # how often a context occurred -> bucket: 1, 2, 3-4, 5-8, 9-16, 17+
 SYNC_LIMIT = 2_000  # a bigger change than this many characters is rebuilt from scratch, not applied n-gram by n-gram
@@ -71,7 +73,8 @@ WORD_SCAN = 4_096  # words with a given start looked at, at most, for its comple
 
 
 def _in_word(ch: str) -> bool:
-    return ch.isalnum() or ch in "_'-"
+    """A character `WORD` may take inside a word: a word's (`is_word_char`), or an underscore (`\\w` has it)."""
+    return is_word_char(ch) or ch == "_"
 
 
 class WordIndex:
@@ -386,7 +389,7 @@ class DocumentMemory:
 
     def mix_rows(self, probs: np.ndarray, contexts: list[int], reach: list) -> tuple[np.ndarray, list]:
         """`mix` for every row of probs (R, V): the plain reference for the engine, which mixes its rows the same
-        way in log space (`Engine._next_logp`)."""
+        way in log space (`charwriter.engine.mixing.next_logp`)."""
         steps = self.steps(contexts, reach)
         mixed = probs.copy()
         for r, step in enumerate(steps):
@@ -443,7 +446,7 @@ class DocumentMemory:
         """What the document says comes next after `context`, up to `limit` codes: each the code whose mixture
         the memory alone holds above one half (its share of the mixture times its followers' share), so the model
         cannot outvote it; `stop(code)`: end after this code. A guess for the model to check in one pass
-        (`Engine._walk_draft`), where a name or phrase the writer used before goes on; never shown as it is."""
+        (`charwriter.engine.draft`), where a name or phrase the writer used before goes on; never shown as it is."""
         out: list[int] = []
         while len(out) < limit:
             step = self.steps([context], [self.max_order])[0]  # as generation reads it, with the gate

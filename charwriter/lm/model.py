@@ -19,9 +19,10 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import _VF  # the kernels nn.LSTM/nn.GRU call; used to run their layers one at a time
 
+from charwriter.lm import state as states
 from charwriter.lm.modelfile import ModelConfig  # noqa: F401 - torch-free, re-exported here
-
-State = "tuple[torch.Tensor, torch.Tensor] | torch.Tensor"
+from charwriter.lm.state import from_tensors as state_from_tensors  # noqa: F401 - the trainer's checkpoints
+from charwriter.lm.state import tensors as state_tensors  # noqa: F401
 
 
 class CharRNN(nn.Module):
@@ -39,13 +40,10 @@ class CharRNN(nn.Module):
         self.head = nn.Linear(config.hidden_size, config.vocab_size)
 
     def init_state(self, batch_size: int, device: torch.device | str | None = None):
-        """Zeros, as the seed: (num_layers, batch, hidden), a pair (h, c) for an LSTM."""
+        """Zeros, as the seed: (num_layers, batch, hidden), a pair (h, c) for an LSTM (`charwriter.lm.state`)."""
         device = device or self.head.weight.device
         shape = (self.config.num_layers, batch_size, self.config.hidden_size)
-        h = torch.zeros(shape, device=device)
-        if self.config.cell == "lstm":
-            return (h, torch.zeros(shape, device=device))
-        return h
+        return states.from_tensors([torch.zeros(shape, device=device) for _ in range(2)], self.config.cell)
 
     def forward(self, idx: torch.Tensor, state=None):
         """idx (B, T) integer characters -> logits (B, T, V) and the state after the last character."""
@@ -110,17 +108,7 @@ def fast_dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
 
 def detach_state(state):
     """Cut the graph at a window boundary; the values carry on (the seed's `tuple(e.data for e in h)`)."""
-    if isinstance(state, tuple):
-        return tuple(s.detach() for s in state)
-    return state.detach()
-
-
-def state_tensors(state) -> list[torch.Tensor]:
-    return list(state) if isinstance(state, tuple) else [state]
-
-
-def state_from_tensors(tensors: list[torch.Tensor], cell: str):
-    return (tensors[0], tensors[1]) if cell == "lstm" else tensors[0]
+    return states.each(state, lambda t: t.detach())
 
 
 @torch.no_grad()

@@ -64,16 +64,18 @@ def default_start(vocab: list[str]) -> int:
     return vocab.index("\n") if "\n" in vocab else 0
 
 
-def _is_word(ch: str) -> bool:
+def is_word_char(ch: str) -> bool:
+    """A character of a word: a letter or a digit, an apostrophe or a hyphen. The one definition, for the engine's
+    stopping rules, the document memory's word index and the suggestions pane."""
     return ch.isalnum() or ch in "'-"
 
 
 def end_at_word(text: str, following: str) -> str:
     """`text` cut where a writer would stop: if it ends inside a word that goes on (`following`), back to the end
     of the last whole word; trailing spaces dropped."""
-    if following and _is_word(following) and text and _is_word(text[-1]):
+    if following and is_word_char(following) and text and is_word_char(text[-1]):
         end = len(text)
-        while end and _is_word(text[end - 1]):
+        while end and is_word_char(text[end - 1]):
             end -= 1
         text = text[:end]
     stripped = text.rstrip(" ")
@@ -89,7 +91,7 @@ def _repeats(recent: str, row: str, ch: str, n: int) -> bool:
     grown = row + ch
     if len(grown) >= RESTATE_MIN and recent.endswith(grown):
         return True
-    if not _is_word(ch) or (said and _is_word(said[-1])):
+    if not is_word_char(ch) or (said and is_word_char(said[-1])):
         return False
     return len(said) >= n - 1 and (said[len(said) - n + 1 :] + ch) in said
 
@@ -101,13 +103,13 @@ def confident_prefix(text: str, lps: list[float], floor: float) -> int:
     limit, total, best, seen_word = math.log(floor), 0.0, None, False
     indent = len(text) - len(text.lstrip(" "))
     for i, ch in enumerate(text):
-        if seen_word and not _is_word(ch):  # text[:i] ends at a word end
+        if seen_word and not is_word_char(ch):  # text[:i] ends at a word end
             if best is not None and total < limit:
                 return best
             if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
                 return indent
             best = i
-        seen_word = seen_word or _is_word(ch)
+        seen_word = seen_word or is_word_char(ch)
         total += lps[i]
     if best is None and total < limit and indent >= 2 and math.fsum(lps[:indent]) >= limit:
         return indent
@@ -118,7 +120,7 @@ def holds_a_word(chars) -> bool:
     """Does this start of a continuation hold a whole word (a word character, then one that ends the word)?"""
     seen_word = False
     for ch in chars:
-        if _is_word(ch):
+        if is_word_char(ch):
             seen_word = True
         elif seen_word:
             return True
@@ -130,9 +132,9 @@ def first_word_logprob(text: str, lps: list[float]) -> float:
     adds or finishes first; all of `text` when it holds no word)."""
     seen_word = False
     for i, ch in enumerate(text):
-        if seen_word and not _is_word(ch):
+        if seen_word and not is_word_char(ch):
             return math.fsum(lps[:i])
-        seen_word = seen_word or _is_word(ch)
+        seen_word = seen_word or is_word_char(ch)
     return math.fsum(lps[: len(text)])
 
 
@@ -168,14 +170,14 @@ def grow(row, ch: str, lp: float, kind: int, max_len: int, floor: float) -> bool
     True: it goes on. floor: the ghost text's `confident_prefix` floor (0: none), past which it would be cut anyway."""
     if kind == NEVER_SHOWN or (row.ending and kind == PLAIN):
         return None  # the ghost text never shows an unseen character; after a sentence end only a closing one
-    if len(row.chars) >= max_len and not _is_word(ch):
+    if len(row.chars) >= max_len and not is_word_char(ch):
         return None  # the word that crossed L has ended: stop before what follows it
     row.chars.append(ch)
     row.lps.append(lp)
     if row.ending and kind == CLOSES:
         return False
-    if len(row.chars) >= max_len and (not _is_word(ch) or len(row.chars) >= max_len + WORD_EXTRA):
-        row.capped = _is_word(ch)
+    if len(row.chars) >= max_len and (not is_word_char(ch) or len(row.chars) >= max_len + WORD_EXTRA):
+        row.capped = is_word_char(ch)
         return False
     row.ending = row.ending or kind == SENTENCE_END
     # The ghost text will end before this character's word, inside it or at its end, once its sum fell below the
@@ -200,7 +202,7 @@ def finished(row, floor: float, after: str = "") -> tuple[str, float]:
         return "", 0.0
     after = full[len(text)] if len(text) < len(full) else after
     score = math.fsum(row.lps[: len(text)]) / len(text)
-    return (text + SPACE if after == SPACE and _is_word(text[-1]) else text), score
+    return (text + SPACE if after == SPACE and is_word_char(text[-1]) else text), score
 
 
 # --- the writer's typography ------------------------------------------------------------------------------------

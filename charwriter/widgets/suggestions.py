@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from charwriter.lm.rules import is_word_char
 from charwriter.session import confidence_bar
 from charwriter.widgets.editor import Continuation
 
@@ -26,10 +27,6 @@ from charwriter.widgets.editor import Continuation
 def visible(text: str) -> str:
     """A continuation on one line: newlines and tabs drawn as symbols."""
     return text.replace("\n", "↵").replace("\t", "→")
-
-
-def is_word_char(ch: str) -> bool:
-    return ch.isalnum() or ch in "'-"
 
 
 class SuggestionsPane(OptionList):

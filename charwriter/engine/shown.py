@@ -1,0 +1,164 @@
+"""Which suggestions the writer is shown: the engine's output type, the words it trusts (the document's and the word
+list's), the document's own words among the alternatives, and only alternatives worth reading.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from typing import Callable
+
+from charwriter.lm.lexicon import GUESS, Lexicon, trusted
+from charwriter.lm.memory import MIN_WORD, DocumentMemory
+from charwriter.lm.rules import PARTIAL_WORD, SPACE, WORD_START
+
+FAR_BELOW = 1.0  # an alternative this many nats/char below the first is not worth reading
+DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take the grey text from the model's
+PROPOSE_AFTER = 2  # letters typed before the word list proposes completions the beam missed
+PROPOSALS = 10  # the word list's most frequent completions scored by the model on a keystroke (one batch a letter)
+GUESSES_SHOWN = 0  # alternatives nobody knows beside the grey text (itself a guess then): a writer typing a new name
+# is better served by one guess than by a pane of them
+DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
+
+
+@dataclass
+class Suggestion:
+    text: str  # the continuation only (not the prefix); printable characters; ends at L chars or a sentence end
+    mean_logprob: float  # mean log-probability per generated character, nats (<= 0): the confidence figure
+    first_word: float = 0.0  # log-probability the model gave its first word (0: not one of the model's own runs)
+    inline: bool = True  # drawn as the grey text (the first suggestion); False: the model is too unsure of its first
+    # word (`EngineSettings.ghost_floor`), so it waits in the pane
+
+
+def real_words(out: list[Suggestion], window: str, lexicon: Lexicon, memory: DocumentMemory | None, k: int,
+               normalise: Callable[[str], str], score: Callable[[list[str]], list[float]] | None) -> list[Suggestion]:
+    """Suggestions that complete or add words the writer can trust (`charwriter.lm.lexicon`): a word neither the
+    document nor the word list knows is rated a guess and shown only when nothing better exists (the grey text stops
+    before one it would add later); an alternative never ends in a hyphen or a dash; and the list's likeliest
+    completions of the letters typed, which the beam missed, are scored by the model (`score`, None: not proposed)
+    and take their place among the alternatives."""
+    start = PARTIAL_WORD.search(window[-64:]).group(0)
+
+    def knows(word: str) -> bool:
+        return lexicon.knows(word) or _document_knows(word, memory, window)
+
+    kept, guesses = [], []
+    for i, suggestion in enumerate(out):
+        if i and suggestion.text.rstrip().endswith("-"):
+            continue
+        text = trusted(start, suggestion.text, knows)
+        if text == suggestion.text:
+            kept.append(suggestion)
+        elif i == 0 and text:
+            kept.append(replace(suggestion, text=text))
+        else:
+            guesses.append(replace(suggestion, mean_logprob=min(suggestion.mean_logprob, GUESS)))
+    if score is not None and len(start) >= PROPOSE_AFTER and start.isalpha():
+        kept = _with_word_list(kept, start, lexicon, normalise, score, k)
+    if memory is not None and len(kept) > 1:
+        kept = _names_of_the_document_first(kept, start, memory)
+    return kept[:k] if kept else guesses[: 1 + GUESSES_SHOWN]
+
+
+def _with_word_list(kept: list[Suggestion], start: str, lexicon: Lexicon, normalise: Callable[[str], str],
+                    score: Callable[[list[str]], list[float]], k: int) -> list[Suggestion]:
+    """The word list's most frequent completions of `start` that no suggestion offers, scored by the model, among
+    the alternatives by their score when it is worth reading beside the first."""
+    shown = {start + WORD_START.match(suggestion.text).group(0) for suggestion in kept}
+    rests = [word[len(start) :] for word in lexicon.completions(start, PROPOSALS)
+             if word not in shown and len(word) - len(start) >= 2]
+    if start.isupper() and len(start) > 1:
+        rests = [rest.upper() for rest in rests]
+    rests = [rest for rest in rests if normalise(rest) == rest]  # spelt in the model's own characters
+    if not rests:
+        return kept
+    floor = kept[0].mean_logprob - FAR_BELOW if kept else -math.inf  # a known word beats any guess
+    proposed = [Suggestion(rest + SPACE, value) for rest, value in zip(rests, score(rests)) if value >= floor]
+    if not kept:
+        return sorted(proposed, key=lambda p: -p.mean_logprob)[:k]
+    others = sorted(kept[1:] + proposed, key=lambda p: -p.mean_logprob) if proposed else kept[1:]
+    return ([kept[0]] + others)[:k]
+
+
+def _document_knows(word: str, memory: DocumentMemory | None, window: str) -> bool:
+    """Has the document used this word (its word index, in any of its usual cases, or the window read)?"""
+    if memory is not None:
+        counts = memory.words.counts
+        if any(counts.get(form) for form in (word, word.lower(), word.capitalize())):
+            return True
+    return word in window
+
+
+def _names_of_the_document_first(out: list[Suggestion], start: str, memory: DocumentMemory) -> list[Suggestion]:
+    """The writer's name as the grey text where the model's is a name the document never used ("Marta Vell", typed
+    twice, not the training text's "Marta Nikolaevna"): the first alternative whose word is a capitalised word of
+    the document used `DOCUMENT_WORD_TIMES` times or more."""
+    def word(suggestion: Suggestion) -> str:
+        return start + WORD_START.match(suggestion.text).group(0)
+
+    counts = memory.words.counts
+    first = word(out[0])
+    if not first[:1].isupper() or counts.get(first, 0):
+        return out
+    for i, suggestion in enumerate(out[1:], 1):
+        name = word(suggestion)
+        if name[:1].isupper() and counts.get(name, 0) >= DOCUMENT_WORD_TIMES:
+            return [suggestion] + out[:i] + out[i + 1 :]
+    return out
+
+
+def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """The first (the ghost text) and the alternatives worth reading: not only punctuation or space, not far below
+    the first in confidence, not the same as another but for spaces."""
+    if not suggestions:
+        return []
+    first = suggestions[0]
+    out, seen = [first], {first.text.strip()}
+    for suggestion in suggestions[1:]:
+        key = suggestion.text.strip()
+        if key in seen or not any(ch.isalnum() for ch in key):
+            continue
+        if suggestion.mean_logprob < first.mean_logprob - FAR_BELOW:
+            continue
+        seen.add(key)
+        out.append(suggestion)
+    return out
+
+
+
+def with_document_words(out: list[Suggestion], window: str, memory: DocumentMemory, k: int,
+                        after: int) -> list[Suggestion]:
+    """Put the document's own words that finish the word at the cursor (the end of `window`) among the
+    alternatives, after the first `after` of the beam's (`EngineSettings.document_words_after`): the most frequent
+    first, as long as they save a few keys."""
+    start = PARTIAL_WORD.search(window[-64:]).group(0)
+    if not start:
+        return out
+    shown = {suggestion.text.removesuffix(SPACE) for suggestion in out}  # a word with or without its space
+    found = memory.words.completions(start, k)
+    total = sum(count for _, count in found)
+    words = [Suggestion(word[len(start) :] + SPACE, math.log(count / total) / (len(word) - len(start)))
+             for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
+    at = 1 + after
+    return document_word_first((out[:at] + words + out[at:])[:k], start, found, memory, k)
+
+
+def document_word_first(out: list[Suggestion], start: str, found: list[tuple[str, int]], memory: DocumentMemory,
+                        k: int) -> list[Suggestion]:
+    """The writer's own word as the grey text where the model's word is one the document never used: a name
+    typed twice ("Morvath") against a word the model knows well ("Moscow") after "Mo". Only from
+    `DOCUMENT_WORD_AFTER` letters typed, for a word the document used `DOCUMENT_WORD_TIMES` times or more, and
+    when the model's word is long enough to be in the document's word index. found: the document's words that
+    finish `start`, the most frequent first (`WordIndex.completions`)."""
+    if len(start) < DOCUMENT_WORD_AFTER:
+        return out
+    rest = WORD_START.match(out[0].text).group(0)
+    if not rest or len(start + rest) < MIN_WORD or memory.words.counts.get(start + rest, 0):
+        return out
+    if not found or found[0][1] < DOCUMENT_WORD_TIMES:
+        return out
+    word = found[0][0][len(start) :]
+    for i, suggestion in enumerate(out):
+        if suggestion.text.removesuffix(SPACE) == word:
+            return [suggestion] + out[:i] + out[i + 1 :]
+    return [Suggestion(word + SPACE, out[0].mean_logprob)] + out[: k - 1]

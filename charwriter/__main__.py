@@ -45,7 +45,6 @@ def _number(kind, low=None, high=None, low_open=False, high_open=False, what="")
 POSITIVE_INT = _number(int, 1, what="give 1 or more")
 COUNT = _number(int, 0, what="give 0 or more")
 FINITE = _number(float)
-POSITIVE = _number(float, 0, low_open=True, what="give a number above 0")
 FRACTION = _number(float, 0, 1, low_open=True, high_open=True, what="give a number between 0 and 1")
 SEED = _number(int, 0, 2**63 - 1, what="give a whole number from 0 to 2**63 - 1")
 THREADS_HELP = ("torch threads (default: measured at start — every core if that is clearly faster now, else one,"

@@ -496,10 +496,3 @@ def downsample(points: list[tuple[int, float]], limit: int) -> list[tuple[int, f
     stride = math.ceil(len(points) / limit)
     picked = points[::stride]
     return picked if picked[-1] == points[-1] else picked + [points[-1]]
-
-
-def option_values(history: RunHistory) -> dict:
-    """The form's options as a run used them (from its latest `config` event)."""
-    config = history.hyperparameters
-    return {k: config[k] for k in FORM_OPTIONS if k in config}
-

@@ -23,9 +23,14 @@ def tensors(state) -> list[torch.Tensor]:
     return list(state) if is_pair(state) else [state]
 
 
+def tensor_count(cell: str) -> int:
+    """How many tensors the state of a `cell` ("lstm" or "gru") holds."""
+    return 2 if cell == "lstm" else 1
+
+
 def from_tensors(tensors: list[torch.Tensor], cell: str):
-    """The state of a `cell` ("lstm" or "gru") from its tensors (`tensors`' inverse)."""
-    return (tensors[0], tensors[1]) if cell == "lstm" else tensors[0]
+    """The state of a `cell` from its tensors (`tensors`' inverse)."""
+    return (tensors[0], tensors[1]) if tensor_count(cell) == 2 else tensors[0]
 
 
 def rows(state, lo: int, hi: int | None = None):

@@ -39,6 +39,7 @@ from charwriter.lm.events import (CheckpointEvent, ConfigEvent, DoneEvent, Error
                                   SampleEvent, StepEvent, ValEvent)
 from charwriter.lm.checkpoint import RESTART, LoadedModel, load_checkpoint, save_checkpoint, save_model
 from charwriter.lm.data import Corpus, Streams
+from charwriter.lm import state as states
 from charwriter.lm.model import CharRNN, ModelConfig, detach_state, state_from_tensors, state_tensors
 from charwriter.lm.modelfile import expected_shapes
 from charwriter.lm.run_folder import RunFolder
@@ -449,7 +450,7 @@ class Trainer:
         if self.rank:
             torch.manual_seed(self.config.seed + 1000 * self.rank + self.step)
         if p["has_state"]:
-            n = 2 if self.model.config.cell == "lstm" else 1
+            n = states.tensor_count(self.model.config.cell)
             lo = self.rank * self.config.batch_size // self.world
             rows = slice(lo, lo + self.local_train.batch_size)
             saved = [checkpoint.extra(f"state{i}") for i in range(n)]
@@ -506,7 +507,7 @@ class Trainer:
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             logits, self.state = self.network(x, self.state)
         if self.autocast:  # the carried state stays fp32, as the checkpoint that saves it
-            self.state = tuple(s.float() for s in self.state) if isinstance(self.state, tuple) else self.state.float()
+            self.state = states.each(self.state, lambda t: t.float())
         loss = F.cross_entropy(logits.float().flatten(0, 1), y.flatten())
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()  # under DDP this also averages the gradients over the processes

@@ -95,6 +95,12 @@ class CharwriterApp(RunsOwner, App[None]):
                 return
         await super().on_event(event)
 
+    def get_driver_class(self):
+        # A paste from a terminal without bracketed paste is taken as one paste, not a key per character
+        from charwriter.terminal_input import flood_driver
+
+        return flood_driver(super().get_driver_class())
+
     def get_default_screen(self) -> Screen:
         return WriteScreen(self.file, self.model, self.settings, self.precision)
 

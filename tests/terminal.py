@@ -18,6 +18,7 @@ import sys
 import termios
 import threading
 import time
+from pathlib import Path
 
 import pyte
 
@@ -53,6 +54,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+
+
+def autosaved(home) -> str | None:
+    """The text in the autosave of the one charwriter running with this CHARWRITER_HOME (None: none yet)."""
+    for path in Path(home).rglob("autosave/*.json"):
+        try:
+            return path.read_text(encoding="utf-8").partition("\n")[2]
+        except OSError:  # replaced while read
+            return None
+    return None
 
 
 class Terminal:

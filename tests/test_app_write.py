@@ -923,7 +923,6 @@ async def test_a_huge_document_hands_the_model_only_the_end_before_the_cursor(ti
     import charwriter.screens.write as write_module
 
     monkeypatch.setattr(engine_settings, "MEMORY_MAX_CHARS", 5_000)
-    monkeypatch.setattr(write_module, "HUGE_LINES", 10)
     monkeypatch.setattr(write_module, "TAIL_CHARS", 1_200)  # more than the 1,024 characters the model reads
     document = tmp_path / "huge.txt"
     text = make_text(20_000, seed=4).replace(". ", ".\n")

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 
 from charwriter.settings import Settings
 from conftest import make_text
-from terminal import Terminal
+from terminal import Terminal, autosaved
 
 SIZES = [pytest.param((120, 34), id="120x34"), pytest.param((80, 24), id="80x24")]
 
@@ -392,3 +393,26 @@ def test_a_long_run_says_its_time_and_an_enter_starts_nothing(start, tmp_path, s
     term.press("enter")
     term.wait_gone("in all")
     assert "Epoch 1/20" not in term.text() and "training" not in term.lines()[-1]
+
+
+def test_a_paste_without_bracketed_paste_is_taken_whole_and_autosaved(start, tmp_path, isolated_home):
+    """A terminal without bracketed paste (tmux paste-buffer without -p) sends 300 kB of text as if typed, line
+    breaks as Enter, as fast as the pty takes it: it lands in the document exactly (one paste, not 300,000 keys: that
+    took 740 characters a second), the autosave holds it, and Ctrl+S writes it."""
+    story = tmp_path / "story.txt"
+    term = start(["write", str(story)], (120, 34))
+    text = make_text(300_000, seed=5) + " Pastend"
+    data = text.replace("\n", "\r").encode()
+
+    def send() -> None:
+        for i in range(0, len(data), 4096):  # a terminal writes on as the pty drains
+            term.write(data[i : i + 4096])
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+
+    term.wait(lambda: autosaved(isolated_home) == text, 60, "the whole paste in the autosave")
+    sender.join(timeout=5)
+    term.wait_for("Pastend")
+    term.press("ctrl+s")
+    term.wait(lambda: story.exists() and story.read_text(encoding="utf-8") == text, 30, "the paste saved")

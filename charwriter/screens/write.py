@@ -40,7 +40,6 @@ from charwriter.dialogs.path_prompt import PathPrompt
 from charwriter.widgets.status import StatusLine, count
 from charwriter.widgets.suggestions import SuggestionsPane
 
-HUGE_LINES = 20_000  # a document with more lines than this is measured for the huge-document path
 TAIL_CHARS = 4_096  # the end of a huge document handed to the model: more than the context it reads
 REFINE_AFTER_S = 0.05  # after quick first suggestions, the full context is read this soon (unless typing goes on)
 COUNT_DELAY_S = 0.3  # words and characters are counted this long after the last change (off the event loop)
@@ -84,6 +83,14 @@ class CountsReady(Message):
     words_chars: tuple[int, int]
     selected: tuple[int, int] | None
     length: int = 0  # the document's length with its line breaks (`Editor.character_count`)
+
+
+@dataclass
+class Autosaved(Message):
+    """The autosave compared the text with the file's (and wrote it, if they differ)."""
+
+    dirty: bool
+    epoch: int  # `WriteScreen._autosave_epoch` when it began
 
 
 @dataclass
@@ -447,15 +454,18 @@ class WriteScreen(InsideViews, Screen):
             return
         resample, self._resample = self._resample, False
         quick, self._quick_next = self._quick_next, False  # a model just loaded or a document just opened
-        if editor.document.line_count > HUGE_LINES and editor.character_count() > self._memory_max_chars():
+        if editor.character_count() > self._memory_max_chars():
             # A huge document: the model reads only the end of the text before the cursor, and the memory is off
             # for it anyway; joining and copying all of it for every run held the event loop.
             tail, offset = editor.tail_before_cursor(TAIL_CHARS)
             self._suggest(self.engine, tail, self.version, self._threads(), None, resample, offset, quick)
             return
-        document, cursor = editor.text_and_offset()
+        # The memory reads the whole document: the worker joins it from a copy of the line list (joining 5 MB on
+        # the event loop on every run held the keys up)
+        cursor = editor.cursor_offset()
         quick = quick and cursor > self.engine.settings.quick_chars  # a short context is read whole at once anyway
-        self._suggest(self.engine, document[:cursor], self.version, self._threads(), document, resample, 0, quick)
+        lines = (list(editor.document.lines), editor.document.newline, cursor)
+        self._suggest(self.engine, None, self.version, self._threads(), None, resample, 0, quick, lines)
 
     @staticmethod
     def _memory_max_chars() -> int:
@@ -475,8 +485,13 @@ class WriteScreen(InsideViews, Screen):
     # A `description` on every worker that is handed the text: by default Textual names a worker after the repr()
     # of its arguments, which for a 20 MB document cost the event loop a tenth of a second a call.
     @work(thread=True, exclusive=True, group="suggest", description="suggestions")
-    def _suggest(self, engine, text: str, version: int, threads: int = 1, document: str | None = None,
-                 resample: bool = False, offset: int = 0, quick: bool = False) -> None:
+    def _suggest(self, engine, text: str | None, version: int, threads: int = 1, document: str | None = None,
+                 resample: bool = False, offset: int = 0, quick: bool = False,
+                 lines: tuple[list[str], str, int] | None = None) -> None:
+        """`lines`: (the document's lines, its line break, the cursor's offset), instead of `text` and `document`."""
+        if lines is not None:
+            document = lines[1].join(lines[0])
+            text = document[: lines[2]]
         worker = get_current_worker()
         cancelled = lambda: worker.is_cancelled  # noqa: E731 - the engine polls this between steps
         with self._engine_lock:  # a cancelled older run may still be finishing its step
@@ -1082,18 +1097,35 @@ class WriteScreen(InsideViews, Screen):
     # --- autosave and recovery --------------------------------------------------------------------------------
 
     def _autosave(self) -> None:
+        # The text is joined, compared and written in a worker, from a copy of the line list: joining 10 MB on the
+        # event loop held the keys up once a second while typing.
         self._autosave_timer = None
-        text = self.editor.text
-        self.status.dirty = text != self.saved_text
-        if self._recovery_pending:
-            return  # keep the crashed session's text until the user answers
-        if not self.status.dirty:
+        document = self.editor.document
+        self._autosave_lines(self.autosave, list(document.lines), document.newline, self._autosave_epoch)
+
+    @work(thread=True, exclusive=True, group="autosave-text", description="autosave")
+    def _autosave_lines(self, autosave: Autosave, lines: list[str], newline: str, epoch: int) -> None:
+        text = newline.join(lines)
+        dirty = text != self.saved_text
+        if get_current_worker().is_cancelled:
+            return  # a newer tick is saving newer text: this one must not land after it
+        self.post_message(Autosaved(dirty, epoch))  # a message: dropped if the screen has gone meanwhile
+        if dirty and not self._recovery_pending:  # (a crashed session's text is kept until the user answers)
+            self._write_autosave_now(autosave, text, epoch)
+
+    def on_autosaved(self, message: "Autosaved") -> None:
+        statuses = self.query(StatusLine)
+        if message.epoch != self._autosave_epoch or not statuses:
+            return  # saved or discarded meanwhile (that said whether it is dirty), or the screen is closing
+        statuses.first().dirty = message.dirty
+        if not message.dirty and not self._recovery_pending:
             self.discard_autosave()
-            return
-        self._write_autosave(self.autosave, text, self._autosave_epoch)
 
     @work(thread=True, group="autosave", description="autosave")
     def _write_autosave(self, autosave: Autosave, text: str, epoch: int, replaces: Path | None = None) -> None:
+        self._write_autosave_now(autosave, text, epoch, replaces)
+
+    def _write_autosave_now(self, autosave: Autosave, text: str, epoch: int, replaces: Path | None = None) -> None:
         with self._autosave_lock:
             if epoch != self._autosave_epoch:
                 return  # saved or discarded since this write was scheduled

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 import re
 import unicodedata
+from collections import defaultdict
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -21,6 +22,7 @@ from textual import events
 from textual._cells import cell_len
 from textual.actions import SkipAction
 from textual.binding import Binding
+from textual.document._document import Document
 from textual.document._document_navigator import DocumentNavigator
 from textual.document._wrapped_document import WrappedDocument
 from textual.expand_tabs import expand_tabs_inline
@@ -30,8 +32,9 @@ from textual.widgets import TextArea
 from textual.widgets.text_area import Edit, EditResult, Selection
 
 from charwriter.lm.rules import PARTIAL_WORD
-from charwriter.widgets.wrapping import FastWrappedDocument, VersionedDocument, ghost_rows
+from charwriter.widgets.wrapping import LONG_ROWS, FastWrappedDocument, VersionedDocument, ghost_rows
 
+WORD_CHARS = 200  # the part of a word before the cursor is looked for in this many characters
 GHOST_MAX_LINES_BELOW = 5_000
 """Grey text gets rows of its own only with at most this many lines below the cursor: making room moves every row
 below (prose is written at the end; far up a long document the grey text stays on the cursor's row)."""
@@ -74,6 +77,31 @@ _SET_DOCUMENT_AS_IN_TEXTUAL = all(
                  "self.move_cursor((0, 0))", "self._rewrap_and_refresh_virtual_size()")
 )
 """TextArea._set_document still takes the steps `Editor._set_document` repeats for plain text."""
+
+
+_RENDER_LINE_AS_IN_TEXTUAL = all(
+    name in inspect.getsource(TextArea._render_line)
+    for name in ("wrapped_document._offset_to_line_info[y_offset]", "line = self.get_line(line_index)",
+                 "wrap_offsets = wrapped_document.get_offsets(line_index)", "selection = self.selection",
+                 "highlights = self._highlights", "matching_bracket = self._matching_bracket_location",
+                 "out_of_bounds = y_offset >= wrapped_document.height")
+)
+"""TextArea._render_line still reads the line, the selection and the wrapping where `Editor._render_text_row`'s
+stand-in puts them."""
+
+
+class _OneRow:
+    """The wrapped document as `Editor._render_text_row` shows it to TextArea: screen row `y` is row 0 of line 0."""
+
+    def __init__(self, y: int) -> None:
+        self.height = y + 1
+        self._offset_to_line_info = {y: (0, 0)}
+
+    def get_offsets(self, line_index: int) -> list[int]:
+        return []
+
+    def get_tab_widths(self, line_index: int) -> list[int]:
+        return []
 
 
 class Editor(TextArea):
@@ -273,17 +301,17 @@ class Editor(TextArea):
         wrapped = self.wrapped_document
         ghost = self._ghost
         if len(ghost) < 2 or not isinstance(wrapped, FastWrappedDocument):
-            return super()._render_line(y)
+            return self._render_text_row(y)
         absolute = y + self.scroll_offset.y
         info = wrapped._offset_to_line_info[absolute] if 0 <= absolute < len(wrapped._offset_to_line_info) else None
         first = wrapped.ghost_section(info[0]) if info is not None else None
         if first is None or info[1] < first - 1:
-            return super()._render_line(y)
+            return self._render_text_row(y)
         if info[1] == first - 1:  # the cursor's row: its text and the first part of the grey text
             full = self.suggestion
             self.set_reactive(TextArea.suggestion, ghost[0])  # for this one drawing, without the watchers
             try:
-                return super()._render_line(y)
+                return self._render_text_row(y)
             finally:
                 self.set_reactive(TextArea.suggestion, full)
         theme = self._theme
@@ -294,6 +322,75 @@ class Editor(TextArea):
         width = self.scrollable_content_region.size.width - self.gutter_width
         strip = Strip(text.render(self.app.console), cell_length=text.cell_len)
         return strip.extend_cell_length(width, theme.base_style if theme else None).apply_style(base)
+
+    # --- one row of a long line --------------------------------------------------------------------------------
+    # TextArea draws a row by making the whole line a rich Text, styling it and cutting it into all its rows: for a
+    # 10 MB line without a line break, over a second per row drawn. Here such a row is drawn by TextArea itself from
+    # a stand-in: a one-line document holding only that row's text, with the selection, the cursor and the matching
+    # bracket moved into it. (The inside views' colours are left off such rows.)
+
+    def _render_text_row(self, y: int) -> Strip:
+        wrapped = self.wrapped_document
+        absolute = y + self.scroll_offset.y
+        table = wrapped._offset_to_line_info
+        if not _RENDER_LINE_AS_IN_TEXTUAL or not isinstance(wrapped, FastWrappedDocument) or not self.soft_wrap \
+                or not 0 <= absolute < len(table):
+            return super()._render_line(y)
+        line_index, section = table[absolute]
+        offsets = wrapped._wrap_offsets[line_index]
+        if len(offsets) < LONG_ROWS or section > len(offsets):
+            return super()._render_line(y)
+        line = self.document[line_index]
+        start = offsets[section - 1] if section else 0
+        last = section == len(offsets)
+        end = len(line) if last else offsets[section]
+        text = line[start:end]
+        if "\t" in text:  # tabs are expanded by their place in the whole line
+            return super()._render_line(y)
+        beyond = len(text) + 2  # a column past the stand-in's end: the cursor there draws nothing
+
+        def inside(location: tuple[int, int], cursor: bool = False) -> tuple[int, int]:
+            """A location in the stand-in: row 0 inside this row's text, -1 before it, 1 after it. The cursor
+            elsewhere on this line stays on row 0 past its end, so that the row keeps the cursor line's colour
+            (not when a selection runs back from it to here: the rows between lose that colour, a small
+            difference from TextArea)."""
+            row, column = location
+            if row == line_index and (start <= column < end or (column == end and last)):
+                return 0, column - start
+            if row == line_index and cursor and (column > start or selection.is_empty):
+                return 0, beyond
+            return (-1, 0) if (row, column) < (line_index, start) else (1, 0)
+
+        selection, bracket, suggestion = self.selection, self._matching_bracket_location, self.suggestion
+        saved = self.document, wrapped, self._highlights
+        self.document = Document(text)
+        self.wrapped_document = _OneRow(absolute)  # type: ignore[assignment]
+        self._highlights = defaultdict(list)
+        cursor = inside(selection.end, cursor=True)
+        anchor = cursor if selection.is_empty else inside(selection.start)
+        self.set_reactive(TextArea.selection, Selection(anchor, cursor))
+        moved = inside(bracket) if bracket is not None else None
+        self._matching_bracket_location = moved if moved is not None and moved[0] == 0 else None
+        if cursor[1] == beyond:
+            self.set_reactive(TextArea.suggestion, "")  # it follows the cursor, on another row
+        try:
+            strip = super()._render_line(y)
+        finally:
+            self.document, self.wrapped_document, self._highlights = saved
+            self.set_reactive(TextArea.selection, selection)
+            self.set_reactive(TextArea.suggestion, suggestion)
+            self._matching_bracket_location = bracket
+        if last:
+            return strip
+        # TextArea gives a line one more cell for the cursor at its end: only the last row has it.
+        theme = self._theme
+        base = theme.base_style if theme and theme.base_style is not None else self.rich_style
+        if selection.end[0] == line_index and self.highlight_cursor_line:
+            fill = theme.cursor_line_style if theme and self._has_cursor else None
+        else:
+            fill = theme.base_style if theme else None
+        width = self.scrollable_content_region.size.width - self.gutter_width
+        return strip.crop(0, cell_len(text)).extend_cell_length(width, fill).apply_style(base)
 
     @property
     def continuations(self) -> tuple[Continuation, ...]:
@@ -311,26 +408,43 @@ class Editor(TextArea):
     def word_before_cursor(self) -> str:
         """The part of a word that lies before the cursor ("" after a space)."""
         row, column = self.cursor_location
-        return PARTIAL_WORD.search(self.document[row][:column]).group(0)
+        # A word is never this long; searching a whole line of 10 MB for its end took seconds.
+        return PARTIAL_WORD.search(self.document[row][max(0, column - WORD_CHARS) : column]).group(0)
 
     def tail_before_cursor(self, chars: int) -> tuple[str, int]:
-        """At least the last `chars` characters before the cursor (whole lines, as far as they go) and the offset of
-        that tail in the document: for a huge document, without joining all of it."""
+        """At least the last `chars` characters before the cursor (whole lines, as far as they go, but never more of
+        the cursor's own line than that) and the offset of that tail in the document: for a huge document, without
+        joining or copying all of it."""
         row, column = self.cursor_location
         lines = self.document.lines
         newline = self.document.newline
-        parts, size, first = [lines[row][:column]], column, row
-        while first > 0 and size < chars:
+        cut = max(0, column - chars)
+        parts, size, first = [lines[row][cut:column]], column - cut, row
+        while first > 0 and size < chars and not cut:
             first -= 1
             parts.append(lines[first] + newline)
             size += len(parts[-1])
         tail = "".join(reversed(parts))
-        start = sum(map(len, lines[:first])) + first * len(newline)
-        return tail, start
+        return tail, self._line_offset(first) + (cut if first == row else 0)
+
+    def _line_offset(self, row: int) -> int:
+        """Where line `row` starts in the text: counted from whichever end of the document is nearer."""
+        lines, newline = self.document.lines, len(self.document.newline)
+        if row <= len(lines) // 2:
+            return sum(map(len, lines[:row])) + row * newline
+        return self.character_count() - sum(map(len, lines[row:])) - (len(lines) - 1 - row) * newline
 
     def character_count(self) -> int:
-        lines = self.document.lines
-        return sum(map(len, lines)) + (len(lines) - 1) * len(self.document.newline)
+        document = self.document
+        if isinstance(document, VersionedDocument):
+            return document.length
+        lines = document.lines
+        return sum(map(len, lines)) + (len(lines) - 1) * len(document.newline)
+
+    def cursor_offset(self) -> int:
+        """The cursor's offset in the text."""
+        row, column = self.cursor_location
+        return self._line_offset(row) + column
 
     def text_and_offset(self) -> tuple[str, int]:
         """The whole text and the cursor's offset in it: one join of the lines, for the model and its memory."""

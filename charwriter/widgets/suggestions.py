@@ -51,7 +51,7 @@ class SuggestionsPane(OptionList):
         """A character was typed while the pane had the focus: it belongs in the editor."""
 
         pane: "SuggestionsPane"
-        character: str
+        character: str  # (or a pasted text)
 
     def _on_key(self, event: events.Key) -> None:
         # Only the numbers of the continuations shown are the pane's; any other printable key is the writer typing
@@ -64,6 +64,11 @@ class SuggestionsPane(OptionList):
         event.stop()
         event.prevent_default()
         self.post_message(self.Typed(self, character))
+
+    def _on_paste(self, event: events.Paste) -> None:
+        # A paste (or a flood of keys from a terminal without bracketed paste) is the writer's text too
+        event.stop()
+        self.post_message(self.Typed(self, event.text))
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)

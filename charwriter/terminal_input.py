@@ -18,6 +18,7 @@ import selectors
 from codecs import getincrementaldecoder
 
 from textual import events
+from textual._ansi_sequences import ANSI_SEQUENCES_KEYS
 from textual._parser import ParseError, Read1
 from textual._xterm_parser import XTermParser
 
@@ -31,6 +32,7 @@ FLOOD_WAIT_S = 0.005  # after a full read, wait this long for the next part of a
 _FLOOD = re.compile(f"[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f]{{{FLOOD_CHARS},}}")
 """A run of plain characters: anything but control characters, except Tab, Enter (CR) and LF."""
 _BRACKETED_PASTE = ("\x1b[200~", "\x1b[201~")
+SEQUENCE_STARTS = "[O]P_^\\X\x1b"  # after ESC these begin a longer sequence (CSI, SS3, OSC, DCS, APC, PM, ST, SOS)
 _MARKER_CHARS = len(_BRACKETED_PASTE[0])
 
 
@@ -68,6 +70,16 @@ class FloodParser(XTermParser):
             self._in_paste = starts > ends
         self._seen = seen[-_MARKER_CHARS:]
         yield from super().feed(data)
+
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False):
+        # ESC and a character that begins no longer sequence is Alt and that key (Alt+T: ESC t), reported at once.
+        # Textual waits 100 ms for more, and when the writer's next keys arrive first it reads them all as one
+        # unknown sequence and types "^" and the letters.
+        if len(sequence) == 2 and sequence[0] == "\x1b" and sequence[1] not in SEQUENCE_STARTS \
+                and sequence not in ANSI_SEQUENCES_KEYS:
+            yield from super()._sequence_to_key_events(sequence[1], alt=True)
+            return
+        yield from super()._sequence_to_key_events(sequence, alt)
 
     def _between_sequences(self) -> bool:
         awaiting = self._awaiting

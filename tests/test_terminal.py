@@ -138,6 +138,20 @@ def test_alt_keys_in_the_editor_never_type_their_letter(start, tmp_path, size):
     assert story.read_text(encoding="utf-8") == "one\ttwothree"
 
 
+def test_an_alt_key_followed_at_once_by_more_keys_is_still_alt(start, tmp_path):
+    """ESC t and the next letters in one write (a fast typist, a busy machine, a macro): Alt+T then the letters, not
+    "^" and the letters (Textual's parser waits 100 ms after ESC and reads what came meanwhile as one sequence)."""
+    story = tmp_path / "story.txt"
+    term = start(["write", str(story)], (120, 34))
+    term.type("one")
+    term.write(b"\x1btwo")  # Alt+T, "wo"
+    term.write(b"\x1bxthree\x1b[D\x1b[C")  # an Alt key with no binding, a word, Left and Right
+    term.wait(lambda: "three" in term.text(), what="three")
+    term.press("ctrl+s")
+    term.wait_for("saved")
+    assert story.read_text(encoding="utf-8") == "one\twothree"
+
+
 @pytest.mark.parametrize("size", SIZES)
 def test_ctrl_home_and_ctrl_end_go_to_the_ends_of_the_document(start, tmp_path, size):
     """Ctrl+Home (ESC [1;5H) goes to the document's first character, Ctrl+End (ESC [1;5F) to its last, scrolling."""

@@ -287,10 +287,7 @@ class WriteScreen(InsideViews, Screen):
     def engine_settings(self):
         from charwriter.engine import EngineSettings
 
-        s = self.settings
-        return EngineSettings(k=s.suggestions, max_len=s.max_length, temperature=s.temperature, top_k=s.top_k,
-                              greedy=s.greedy, memory=s.memory, precision=self.precision or s.precision,
-                              ghost_floor=s.grey_floor)
+        return EngineSettings.of_user(self.settings, precision=self.precision or self.settings.precision)
 
     @work(thread=True, exclusive=True, group="model", description="load a model")
     def load_model(self, spec: str | Path | None, remember: bool = False, fall_back: bool = False) -> None:
@@ -520,7 +517,7 @@ class WriteScreen(InsideViews, Screen):
             self._show_memory("learning the document…")
             self._build_memory(self.engine, self.editor.text)
         elif message.memory_too_big and self.settings.memory:
-            self._show_memory("memory off: document over 5 MB")
+            self._show_memory(f"memory off: document over {self._memory_max_chars() / 1e6:g} MB")
         elif not message.memory_pending and not self._memory_building:
             self._show_memory()
         if message.version != self.version or self.hidden:

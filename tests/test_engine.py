@@ -290,6 +290,58 @@ def test_engine_never_imports_textual():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_the_users_settings_read_the_engines_without_torch():
+    """The editor reads the settings before its first frame: they take the engine's defaults and bounds from
+    `charwriter.engine.settings` without importing torch (or the engine itself)."""
+    code = ("import sys, charwriter.settings, charwriter.engine; charwriter.engine.EngineSettings;"
+            " assert 'torch' not in sys.modules and 'charwriter.engine.core' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_users_settings_are_the_engines_under_their_own_names():
+    """One source: each engine setting the writer sets has the engine's default (the grey text's floor excepted:
+    the app draws only a likely one), bounds and choices, and `of_user` hands every one of them to the engine."""
+    from dataclasses import fields
+
+    from charwriter.engine.settings import USER_NAMES
+    from charwriter.settings import GREY_FLOOR, RANGES, TAKES, Settings
+
+    engine = {f.name: f for f in fields(EngineSettings)}
+    user = {f.name: f for f in fields(Settings)}
+    assert set(USER_NAMES.values()) == {name for name, f in user.items() if "engine" in f.metadata}
+    for name, user_name in USER_NAMES.items():
+        option = engine[name].metadata["option"]
+        assert user[user_name].metadata["option"] is option
+        assert user[user_name].default == (GREY_FLOOR if name == "ghost_floor" else engine[name].default)
+        if option.low is not None:
+            assert RANGES[user_name] == (option.low, option.high)
+            assert TAKES[user_name] == f"a number from {option.low} to {option.high}"
+    changed = Settings(temperature=0.7, suggestions=3, max_length=20, top_k=7, greedy=True, grey_floor=0.2,
+                       memory=False, precision="int8")
+    settings = EngineSettings.of_user(changed, threads=2)
+    assert (settings.k, settings.max_len, settings.temperature, settings.top_k, settings.greedy, settings.ghost_floor,
+            settings.memory, settings.precision, settings.threads) == (3, 20, 0.7, 7, True, 0.2, False, "int8", 2)
+    assert changed.updated({"suggestions": 10})[1] == ["setting 'suggestions' cannot be 10: a number from 1 to 9"]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+def test_one_place_knows_an_lstms_state_from_a_grus(cell):
+    """`charwriter.lm.state`: rows, picks, joins and copies keep a state's layout, whichever the cell."""
+    from charwriter.lm import state as states
+
+    model = CharRNN(ModelConfig(vocab_size=5, hidden_size=4, num_layers=2, dropout=0.0, cell=cell))
+    _, state = model(torch.tensor([[1, 2], [3, 4], [0, 1]]))  # three rows
+    assert states.is_pair(state) == (cell == "lstm") and len(states.tensors(state)) == states.tensor_count(cell)
+    assert states.from_tensors(states.tensors(state), cell) is not None
+    for got, want in zip(states.tensors(states.rows(state, 1, 2)), states.tensors(state)):
+        assert torch.equal(got, want[:, 1:2])
+    picked = states.pick(state, torch.tensor([2, 0]))
+    joined = states.cat([states.rows(state, 2, 3), states.rows(state, 0, 1)])
+    widened = states.expand(states.rows(state, 1, 2), 3)
+    for a, b, c, t in zip(*map(states.tensors, (picked, joined, widened, state))):
+        assert torch.equal(a, b) and torch.equal(a, t[:, [2, 0]]) and torch.equal(c, t[:, [1, 1, 1]])
+
+
 def test_what_lives_on_is_frozen_out_of_the_collectors_sight_once(tiny_model_path):
     """A full collection during a keystroke walked every object torch's import made (75 ms with the bundled model):
     the first engine freezes what exists by then, later engines nothing more."""

@@ -14,6 +14,7 @@ The big files live in a temporary folder.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import re
@@ -66,8 +67,14 @@ def status_line(term: Terminal) -> str:
     return term.lines()[-2]
 
 
-def start(doc: Path, home: Path, model: str, columns: int, rows: int) -> tuple[Terminal, float]:
-    """The app on `doc`; returns it once the model's first suggestions are shown, with the seconds that took."""
+def start(doc: Path, home: Path, model: str, columns: int, rows: int, adapt: bool = True) -> tuple[Terminal, float]:
+    """The app on `doc`; returns it once the model's first suggestions are shown, with the seconds that took.
+    `adapt` False: the adaptation to the document (a process of its own, a minute or more of a core on a document
+    over 20,000 characters) is switched off in the settings, to see the editor's own cost."""
+    if not adapt:
+        settings = home / "config" / "settings.json"
+        settings.parent.mkdir(parents=True, exist_ok=True)
+        settings.write_text(json.dumps({"adapt": False}), encoding="utf-8")
     began = time.monotonic()
     term = Terminal([str(doc), "--model", model], columns, rows, env={"CHARWRITER_HOME": str(home)})
     term.wait(lambda: re.search(r"latency \d+ ms", status_line(term)) is not None, 600, "the first suggestions")
@@ -104,7 +111,7 @@ def type_keys(term: Terminal, keys: int, budget_s: float, gap_s: float) -> list[
 def document_case(name: str, text: str, args, work: Path) -> dict:
     doc, home = work / f"{name}.txt", work / f"home-{name}"
     doc.write_text(text, encoding="utf-8")
-    term, opened = start(doc, home, args.model, args.columns, args.rows)
+    term, opened = start(doc, home, args.model, args.columns, args.rows, not args.no_adapt)
     try:
         latencies = type_keys(term, args.keys, args.key_budget_s, args.gap_ms / 1000)
         mem = memory_kb(term.process.pid)
@@ -172,10 +179,12 @@ def main() -> None:
     parser.add_argument("--gap-ms", type=float, default=150.0, help="pause after each key appears")
     parser.add_argument("--key-budget-s", type=float, default=180.0, help="stop typing a case after this long")
     parser.add_argument("--paste-budget-s", type=float, default=300.0)
+    parser.add_argument("--no-adapt", action="store_true", help="switch the adaptation to the document off")
     parser.add_argument("--columns", type=int, default=120)
     parser.add_argument("--rows", type=int, default=34)
     args = parser.parse_args()
-    print(f"CPU: {cpu()}; load average {os.getloadavg()[0]:.1f}; model {args.model}", flush=True)
+    print(f"CPU: {cpu()}; load average {os.getloadavg()[0]:.1f}; model {args.model}"
+          f"{'; adaptation off' if args.no_adapt else ''}", flush=True)
     size = int(args.size_mb * 1_000_000)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

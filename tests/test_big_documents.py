@@ -232,3 +232,25 @@ async def test_a_paste_is_one_edit_one_undo_and_one_suggestion_run(tiny_model_pa
         editor.undo()
         await pilot.pause()
         assert editor.document.text == ""
+
+
+async def test_a_word_wrapped_onto_a_new_last_row_is_scrolled_into_view():
+    """TextArea scrolled to the cursor before the new row counted in the scroll height: the word typed stayed
+    below the bottom edge until the next key (in a long line, or at the end of any document)."""
+    from textual.app import App
+
+    for text in (one_line(10_000), make_text(5_000, seed=2) + "\n" + "ab " * 30):
+        editor = Editor(text)
+
+        class One(App):
+            def compose(self):
+                yield editor
+
+        async with One().run_test(size=(60, 12)) as pilot:
+            editor.focus()
+            editor.move_cursor(editor.document.end)
+            await pilot.pause()
+            for key in "qwzxjvkybpgfmdluchtnroeaisQWZXJVKYBPG":
+                await pilot.press(key)
+                cursor_y = editor.wrapped_document.location_to_offset(editor.cursor_location).y
+                assert editor.scroll_offset.y <= cursor_y < editor.scroll_offset.y + editor.scrollable_content_region.height

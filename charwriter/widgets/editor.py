@@ -512,6 +512,10 @@ class Editor(TextArea):
             self._editing = False
         if changed:
             self.post_message(self.ContinuationsChanged(self, self._continuations, self._choice))
+        # TextArea scrolls to the cursor before it grows the scroll height: a word that wrapped onto a new last row
+        # stayed below the bottom edge until the next key.
+        if self.has_focus and result.end_location == self.cursor_location:
+            self.scroll_cursor_visible()
         return result
 
     def undo(self) -> None:

@@ -17,8 +17,10 @@ from textual import events
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.widgets import TextArea
 
 from charwriter.run_service import RunsOwner
+from charwriter.terminal_input import Flood, flood_driver
 from charwriter.settings import Settings
 from charwriter.screens.write import WriteScreen
 from charwriter.dialogs.help import HelpScreen
@@ -82,6 +84,17 @@ class CharwriterApp(RunsOwner, App[None]):
         threading.Thread(target=_read_preview, args=(model or self.settings.model,), name="charwriter-preview").start()
 
     async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, Flood):
+            # Keys faster than anyone types (a paste from a terminal without bracketed paste): one paste into the
+            # editor; any other widget gets the keys, as Textual would have sent them
+            focused = self.focused
+            if isinstance(focused, TextArea) and not focused.read_only:
+                await self.on_event(event.as_paste())
+            else:
+                for key in event.as_keys():
+                    key.set_sender(self)
+                    await self.on_event(key)
+            return
         # A terminal sends Alt+A as ESC then "a", which Textual reports as key "alt+a" with character "a": an Input or
         # the TextArea with the focus inserts the "a" and stops the key before any binding sees it (the Pilot sends
         # no character, so only a real terminal shows this). An Alt key never types its letter here: it is a key for
@@ -97,8 +110,6 @@ class CharwriterApp(RunsOwner, App[None]):
 
     def get_driver_class(self):
         # A paste from a terminal without bracketed paste is taken as one paste, not a key per character
-        from charwriter.terminal_input import flood_driver
-
         return flood_driver(super().get_driver_class())
 
     def get_default_screen(self) -> Screen:

@@ -4,8 +4,9 @@ A terminal without bracketed paste (tmux `paste-buffer` without `-p`, some ssh s
 were typed. Textual's input parser turns each character into a key event, in Python (about 0.1 ms a character on a
 busy 2-core EPYC), and the editor made each one an edit of its own: an undo step, a rewrap, a suggestion request.
 A 1 MB paste was still going after 13 minutes. Here a run of at least `FLOOD_CHARS` plain characters (printable,
-Enter, Tab) that arrives in one read goes to the app as one `Paste` event, as if the terminal had bracketed it; the
-rest (a writer's keys, one or two a read; escape sequences; control keys) takes Textual's way, in order.
+Enter, Tab) that arrives in one read goes to the app as one `Flood` event: a paste for the editor, as if the terminal
+had bracketed it, and the keys they are for any other widget; the rest (a writer's keys, one or two a read; escape
+sequences; control keys) takes Textual's way, in order.
 `FloodDriver` also reads on while more of a flood is waiting, so that a big paste is a few edits, not hundreds.
 """
 
@@ -36,8 +37,25 @@ SEQUENCE_STARTS = "[O]P_^\\X\x1b"  # after ESC these begin a longer sequence (CS
 _MARKER_CHARS = len(_BRACKETED_PASTE[0])
 
 
+class Flood(events.Event):
+    """Plain characters that came faster than anyone types: the editor takes them as one paste, any other widget as
+    the keys they are (`CharwriterApp.on_event`), so that a dialog's Enter or a form's Tab still work."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
+        """As the terminal sent it (a line break as Enter, CR)."""
+
+    def as_paste(self) -> events.Paste:
+        return events.Paste(self.text.replace("\r\n", "\n").replace("\r", "\n"))
+
+    def as_keys(self) -> list[events.Key]:
+        """The key events Textual's parser makes of the text."""
+        return [event for event in XTermParser(False).feed(self.text) if isinstance(event, events.Key)]
+
+
 class FloodParser(XTermParser):
-    """Textual's parser, with runs of `FLOOD_CHARS` plain characters turned into one `Paste` event while it is
+    """Textual's parser, with runs of `FLOOD_CHARS` plain characters turned into one `Flood` event while it is
     between sequences (not inside an escape sequence or a bracketed paste, which it goes on handling itself)."""
 
     _in_paste = False
@@ -55,7 +73,7 @@ class FloodParser(XTermParser):
                 yield from self._parse(data[start])
                 start += 1
             if end - start >= FLOOD_CHARS:
-                yield events.Paste(data[start:end].replace("\r\n", "\n").replace("\r", "\n"))
+                yield Flood(data[start:end])
             else:
                 yield from self._parse(data[start:end])
             pos = end

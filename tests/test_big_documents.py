@@ -16,7 +16,7 @@ from textual.document._document import Document
 from textual.widgets import TextArea
 from textual.widgets.text_area import Selection
 
-from charwriter.terminal_input import FLOOD_CHARS, FloodParser
+from charwriter.terminal_input import FLOOD_CHARS, Flood, FloodParser
 from charwriter.widgets import status
 from charwriter.widgets.editor import Editor
 from charwriter.widgets.wrapping import (LONG_ROWS, FastWrappedDocument, Sections, VersionedDocument,
@@ -196,7 +196,8 @@ def parse(parser: FloodParser, *reads: str) -> list[tuple[str, str]]:
     out = []
     for data in reads:
         for event in parser.feed(data):
-            out.append(("paste", event.text) if isinstance(event, events.Paste) else ("key", event.key))
+            out.append(("flood", event.text) if isinstance(event, Flood) else
+                       ("paste", event.text) if isinstance(event, events.Paste) else ("key", event.key))
     return out
 
 
@@ -206,32 +207,39 @@ def test_a_flood_of_plain_characters_is_one_paste_and_keys_stay_keys():
     parser = FloodParser(False)
     flood = "One line\rand the next,\twith a tab. " * 3
     assert parse(parser, "a", "b", flood, "\x1b[A", "c") == [
-        ("key", "a"), ("key", "b"), ("paste", flood.replace("\r", "\n")), ("key", "up"), ("key", "c")]
+        ("key", "a"), ("key", "b"), ("flood", flood), ("key", "up"), ("key", "c")]
     short = "x" * (FLOOD_CHARS - 1)
     assert parse(parser, short) == [("key", "x")] * len(short)
     # an escape sequence cut by the read, then a flood: the sequence ends first
-    assert parse(parser, "\x1b[", "A" + "y" * 40) == [("key", "up"), ("paste", "y" * 40)]
+    assert parse(parser, "\x1b[", "A" + "y" * 40) == [("key", "up"), ("flood", "y" * 40)]
     # inside a bracketed paste (its end marker in the next read) Textual's parser keeps the text
     assert parse(parser, "\x1b[200~" + "z" * 40, "\x1b[201~") == [("paste", "z" * 40)]
     # a control key in a flood is a key, between two pastes
-    assert parse(parser, "w" * 20 + "\x13" + "v" * 20) == [("paste", "w" * 20), ("key", "ctrl+s"), ("paste", "v" * 20)]
+    assert parse(parser, "w" * 20 + "\x13" + "v" * 20) == [("flood", "w" * 20), ("key", "ctrl+s"), ("flood", "v" * 20)]
 
 
-async def test_a_paste_is_one_edit_one_undo_and_one_suggestion_run(tiny_model_path, tmp_path):
-    """What the flood parser sends (a Paste) is taken as one edit: one undo step takes it all back."""
+async def test_a_flood_is_one_edit_in_the_editor_and_keys_elsewhere(tiny_model_path, tmp_path):
+    """What the flood parser sends is one edit in the editor (one undo step takes it all back), and keys in any
+    other widget (the find bar's field)."""
     app = make_app(tiny_model_path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         editor = app.writer.editor
         runs = app.writer.version
         text = make_text(20_000)
-        app.post_message(events.Paste(text))  # as the driver sends it
+        app.post_message(Flood(text.replace("\n", "\r")))  # as the driver sends it: Enter as CR
         await settle(pilot)
         assert editor.document.text == text
         assert app.writer.version - runs <= 3  # the edit and the cursor's move, not one per character
         editor.undo()
         await pilot.pause()
         assert editor.document.text == ""
+        await pilot.press("ctrl+f")
+        await pilot.pause()
+        find = app.focused
+        app.post_message(Flood("house by the river again"))
+        await settle(pilot)
+        assert find.value == "house by the river again" and editor.document.text == ""
 
 
 async def test_a_word_wrapped_onto_a_new_last_row_is_scrolled_into_view():

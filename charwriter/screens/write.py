@@ -461,8 +461,14 @@ class WriteScreen(InsideViews, Screen):
         # the event loop on every run held the keys up)
         cursor = editor.cursor_offset()
         quick = quick and cursor > self.engine.settings.quick_chars  # a short context is read whole at once anyway
-        lines = (list(editor.document.lines), editor.document.newline, cursor)
-        self._suggest(self.engine, None, self.version, self._threads(), None, resample, 0, quick, lines)
+        self._suggest(self.engine, None, self.version, self._threads(), None, resample, 0, quick,
+                      (*self._lines(), cursor))
+
+    def _lines(self) -> tuple[list[str], str]:
+        """A copy of the document's line list and its line break, for a worker to join (joining 10 MB on the event
+        loop held the keys up)."""
+        document = self.editor.document
+        return list(document.lines), document.newline
 
     @staticmethod
     def _memory_max_chars() -> int:
@@ -515,7 +521,7 @@ class WriteScreen(InsideViews, Screen):
         if message.memory_pending and not self._memory_building and self.engine is not None:
             self._memory_building = True
             self._show_memory("learning the document…")
-            self._build_memory(self.engine, self.editor.text)
+            self._build_memory(self.engine, *self._lines())
         elif message.memory_too_big and self.settings.memory:
             self._show_memory(f"memory off: document over {self._memory_max_chars() / 1e6:g} MB")
         elif not message.memory_pending and not self._memory_building:
@@ -534,9 +540,10 @@ class WriteScreen(InsideViews, Screen):
             self._start_run()
 
     @work(thread=True, exclusive=True, group="memory", description="document memory")
-    def _build_memory(self, engine, document: str) -> None:
+    def _build_memory(self, engine, lines: list[str], newline: str) -> None:
         """Build the memory of a big document off the event loop and outside the engine's lock (suggestions go on
         without it meanwhile); it then catches up with the edits made since, at the next keystroke."""
+        document = newline.join(lines)
         memory = engine.memory
         if memory is not None:
             base = memory.build(document)
@@ -622,13 +629,14 @@ class WriteScreen(InsideViews, Screen):
             self._adapted_chars, self._adapting = chars, True
             self._adapt_note = "adapting…"
             self._show_memory()
-            self._adapt(self.engine, self.model_path, self.editor.text, self._adapt_epoch)
+            self._adapt(self.engine, self.model_path, *self._lines(), self._adapt_epoch)
 
     @work(thread=True, exclusive=True, group="adapt", description="adapt to the document")
-    def _adapt(self, engine, model_path: Path, text: str, epoch: int) -> None:
+    def _adapt(self, engine, model_path: Path, lines: list[str], newline: str, epoch: int) -> None:
         """Run the adaptation's process (low priority, one thread) and build the engine for its weights, if kept."""
         from charwriter.lm.adapt import AdaptJob
 
+        text = newline.join(lines)
         worker = get_current_worker()
         job = self._adapt_job = AdaptJob(model_path, text)
         try:
@@ -1097,8 +1105,7 @@ class WriteScreen(InsideViews, Screen):
         # The text is joined, compared and written in a worker, from a copy of the line list: joining 10 MB on the
         # event loop held the keys up once a second while typing.
         self._autosave_timer = None
-        document = self.editor.document
-        self._autosave_lines(self.autosave, list(document.lines), document.newline, self._autosave_epoch)
+        self._autosave_lines(self.autosave, *self._lines(), self._autosave_epoch)
 
     @work(thread=True, exclusive=True, group="autosave-text", description="autosave")
     def _autosave_lines(self, autosave: Autosave, lines: list[str], newline: str, epoch: int) -> None:

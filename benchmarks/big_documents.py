@@ -9,6 +9,7 @@ The big files live in a temporary folder.
 
     python benchmarks/big_documents.py                       # all three cases with the default model (english)
     python benchmarks/big_documents.py --cases paste --paste-mb 0.1 --model PATH
+    python benchmarks/big_documents.py --no-adapt             # the editor alone, without the adaptation's process
 """
 
 from __future__ import annotations

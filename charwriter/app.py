@@ -101,12 +101,20 @@ class CharwriterApp(RunsOwner, App[None]):
         # the bindings (Alt+A replaces all, Alt+C toggles case, Alt+S picks, Alt+T types a tab).
         if isinstance(event, events.Key) and not event.is_forwarded and "alt" in event.key.split("+")[:-1]:
             event.character = None
-            # Its bindings run here, in order with the keys that follow. Forwarded to the focused widget, a key
-            # reaches the bindings only once it has bubbled back up, and a letter typed right after it on a busy
-            # machine could land first (Alt+T's tab after the next word).
-            if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+            # Its bindings run in the focused widget's queue, in order with the keys typed before it (still waiting
+            # there: run at once, Alt+T's tab went before them) and those after it. Forwarded as a key, it would
+            # reach the bindings only once it had bubbled back up, after a letter typed right after it.
+            focused = self.focused
+            if focused is not None:
+                focused.call_later(self._alt_key, event)
                 return
+            await self._alt_key(event)
+            return
         await super().on_event(event)
+
+    async def _alt_key(self, event: events.Key) -> None:
+        if not (await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key)):
+            await super().on_event(event)
 
     def get_driver_class(self):
         # A paste from a terminal without bracketed paste is taken as one paste, not a key per character

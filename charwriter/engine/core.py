@@ -33,7 +33,7 @@ from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.rules import (SPACE, TYPOGRAPHY_SAMPLE, WORD_EXTRA, default_start, finished, first_word_logprob,
-                                 restates_punctuation, restyle, typography_of)
+                                 restates_punctuation, restyle, typography_of, wrapped_view)
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
 ALL_THREADS = torch.get_num_threads()
@@ -160,7 +160,8 @@ class Engine:
         quick: read only the last `quick_chars` characters (first suggestions on a big document; call again without
         it to read the full window). Returns False if `cancelled()` turned True; the part read so far is kept.
         """
-        return self.context.read(text, self.settings, quick, offset, cancelled)
+        view = wrapped_view(text, self.settings.wrap_width, offset)  # as the corpus's lines; the same length
+        return self.context.read(view, self.settings, quick, offset, cancelled)
 
     # --- suggestions --------------------------------------------------------------------------------------------
 

@@ -26,7 +26,8 @@ from charwriter.lm.lexicon import bundled as bundled_lexicon
 from charwriter.lm.lexicon import GUESS, trusted
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
                                  TYPOGRAPHY_SAMPLE, WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start,
-                                 finished, first_word_logprob, grow, restates_punctuation, restyle, translate, typography_of)
+                                 WRAP_TAIL, finished, first_word_logprob, grow, restates_punctuation, restyle,
+                                 translate, typography_of, wrapped_view)
 
 CONTEXT = 128  # characters read before the cursor: the engine's first read of a document is this long too
 
@@ -131,7 +132,7 @@ class Preview:
         """The ghost text for the cursor after `text` and its mean log-probability per character: greedy, up to
         `max_len` characters (a word that crosses it is finished); "" when nothing is worth showing, or when the
         model gives its first word less than `grey_floor` (the engine's `ghost_floor`: the pane would keep it)."""
-        window = text[-CONTEXT:]
+        window = wrapped_view(text[-WRAP_TAIL:])[-CONTEXT:]  # as the engine reads it (`EngineSettings.wrap_width`)
         codes = [default_start(self.vocab)] + self.encode(window)
         recent = "".join(self.vocab[c] for c in codes[1:])[-RECENT_CHARS:]
         logits, state = self.read(codes)

@@ -572,21 +572,23 @@ def test_ctrl_r_keeps_the_first_word_even_right_after_a_word_and_draws_the_rest_
 
 
 def test_the_wrapped_view_breaks_long_lines_at_spaces_only_and_leaves_a_wrapped_book_alone():
-    from charwriter.lm.rules import WRAP_ANCHOR, WRAP_TAIL, wrapped_view
+    import textwrap
+
+    from charwriter.lm.rules import WRAP_ANCHOR, WRAP_LONG, WRAP_TAIL, wrapped_view
 
     paragraph = make_text(3000, seed=5).replace("\n", " ")
-    view = wrapped_view(paragraph, 75)
+    view = wrapped_view(paragraph, 60)
     assert len(view) == len(paragraph)
     assert all(a == b or (a == " " and b == "\n") for a, b in zip(paragraph, view))
     lines = view[-WRAP_TAIL:].split("\n")[1:]
-    assert len(lines) > 30 and all(len(line) <= 75 for line in lines)
-    book = "\n".join(view.split("\n"))  # already wrapped: read as it is
-    assert wrapped_view(book, 75) == book
+    assert len(lines) > 30 and all(len(line) <= 60 for line in lines)
+    book = textwrap.fill(paragraph, WRAP_LONG - 3)  # a hard-wrapped book: read as it is
+    assert wrapped_view(book, 60) == book
     assert wrapped_view(paragraph, 0) == paragraph
-    grown = wrapped_view(paragraph + " and then some more words", 75)
+    grown = wrapped_view(paragraph + " and then some more words", 60)
     assert grown[: view.rfind("\n")] == view[: view.rfind("\n")]  # typing on changes only the last line's breaks
     huge = make_text(WRAP_ANCHOR * 3, seed=6).replace("\n", " ")  # one line, longer than the anchor
-    a, b = wrapped_view(huge[:-100], 75), wrapped_view(huge, 75)
+    a, b = wrapped_view(huge[:-100], 60), wrapped_view(huge, 60)
     same = len(huge) - 100 - WRAP_TAIL + 200
     assert a[same : a.rfind("\n")] == b[same : a.rfind("\n")]  # anchored: the view holds as the line grows
 
@@ -598,6 +600,6 @@ def test_a_long_line_is_read_as_the_wrapped_view(tiny):
 
     for seed in range(4):
         paragraph = make_text(900, seed=80 + seed).replace("\n", " ")
-        wrapped = engine_for(tiny, seed=seed, wrap_width=75, memory=False).suggest(paragraph)
-        as_given = engine_for(tiny, seed=seed, memory=False).suggest(wrapped_view(paragraph, 75))
+        wrapped = engine_for(tiny, seed=seed, wrap_width=60, memory=False).suggest(paragraph)
+        as_given = engine_for(tiny, seed=seed, memory=False).suggest(wrapped_view(paragraph, 60))
         assert [(s.text, s.mean_logprob) for s in wrapped] == [(s.text, s.mean_logprob) for s in as_given]

@@ -67,9 +67,9 @@ class EngineSettings:
     words: bool = _setting(True, "judge words by the document and the word list (`charwriter.engine.shown`); False:"
                            " the model alone")
     typography: bool = _setting(True, "suggestions in the document's own quotes, apostrophes, dashes and ellipses")
-    wrap_width: int = _setting(WRAP_WIDTH, "the model reads the text before the cursor with lines longer than this"
-                               " broken at a space, as its hard-wrapped corpus had them (`rules.wrapped_view`; 0:"
-                               " as written): a writer's paragraph is one long line")
+    wrap_width: int = _setting(WRAP_WIDTH, "the model reads the text before the cursor with lines longer than its"
+                               " corpus's broken at a space before this column, as a hard-wrapped book has them"
+                               " (`rules.wrapped_view`; 0: as written): a writer's paragraph is one long line")
     precision: str = _setting("auto", "the step's matmuls: \"auto\" measures fp32/bf16/fp16/int8 once per model and"
                               " machine and takes the fastest that agrees with fp32 (charwriter.lm.precision); or one"
                               " of them", user="precision", choices=PRECISIONS)

@@ -116,37 +116,40 @@ def confident_prefix(text: str, lps: list[float], floor: float) -> int:
     return len(text) if best is None or total >= limit else best
 
 
-WRAP_WIDTH = 75  # the bundled models' corpora are hard-wrapped (Project Gutenberg's): 99.97 % of their lines are
-# this long or shorter, so a wrapped book reads as it is and a writer's long line as the model knows lines
+WRAP_LONG = 75  # the bundled models' corpora are hard-wrapped (Project Gutenberg's): 99.97 % of their lines are
+# this long or shorter, so a line that is longer is a writer's paragraph, and a wrapped book reads as it is
+WRAP_WIDTH = 60  # where such a line is broken: the cursor then sits well before the column where the model expects a
+# break (measured on the English model's own held-out text, unwrapped: docs/benchmarks.md)
 WRAP_TAIL = 4096  # the wrapped view is made of this much text before the cursor (the model reads at most 1,024)
 WRAP_ANCHOR = 8192  # a line longer than this is wrapped from a multiple of it, so the view is the same as it grows
 
 
 def wrapped_view(text: str, width: int = WRAP_WIDTH, offset: int = 0) -> str:
-    """`text` as a hard-wrapped corpus has it: within its last `WRAP_TAIL` characters, each line longer than `width`
-    broken at its last space before the width (the space becomes a newline: the same length, so positions hold).
-    A writer's paragraph is one long line; a model trained on wrapped books puts most of its probability on a line
-    break after ~70 columns, and its words after that lose a tenth of theirs. `offset`: where `text` starts in the
-    document (the wrap of a very long line is anchored at absolute positions)."""
-    if width <= 0 or len(text) <= width:
+    """`text` as a hard-wrapped corpus has it: within its last `WRAP_TAIL` characters, each line longer than
+    `WRAP_LONG` broken at its last space before `width` columns (the space becomes a newline: the same length, so
+    positions hold). A writer's paragraph is one long line; a model trained on wrapped books puts most of its
+    probability on a line break after ~70 columns, and its words after that lose a tenth of theirs. `offset`: where
+    `text` starts in the document (the wrap of a very long line is anchored at absolute positions)."""
+    if width <= 0 or len(text) <= WRAP_LONG:
         return text
     start = max(0, len(text) - WRAP_TAIL)
     line = text.rfind("\n", max(0, start - WRAP_ANCHOR), start) + 1
     if line == 0 and start > WRAP_ANCHOR:  # no line start near: a multiple of the anchor, fixed as the text grows
         line = max(0, start - (offset + start) % WRAP_ANCHOR)
-    chars = list(text[line:])
-    column, space = 0, -1
+    lines = text[line:].split("\n")
+    return text[:line] + "\n".join(_wrapped(each, width) if len(each) > WRAP_LONG else each for each in lines)
+
+
+def _wrapped(line: str, width: int) -> str:
+    chars, column, space = list(line), 0, -1
     for i, ch in enumerate(chars):
-        if ch == "\n":
-            column, space = 0, -1
-            continue
         column += 1
         if ch == " ":
             space = i
         if column > width and space >= 0:
             chars[space] = "\n"
             column, space = i - space, -1
-    return text[:line] + "".join(chars)
+    return "".join(chars)
 
 
 def holds_a_word(chars) -> bool:

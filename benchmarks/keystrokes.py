@@ -187,6 +187,12 @@ def score_passage(engine: Engine, history: str, target: str, tally: Tally) -> No
         tally.scored += 1
 
 
+def one_line_paragraphs(text: str) -> str:
+    """A hard-wrapped book as a writer's editor holds it: each paragraph one line (a line break that is not part of
+    a blank line becomes a space); the same length, so the passages are the same characters."""
+    return re.sub(r"(?<!\n)\n(?!\n)", " ", text)
+
+
 def passages(text: str, args) -> list[tuple[int, int]]:
     if args.start is not None:
         return [(args.start, args.chars)]
@@ -286,6 +292,9 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:NAME=VALUE,…",
                         help="an engine setting variant to run side by side, e.g. 'wide:k=9,beam_width=16'")
     parser.add_argument("--no-loss", action="store_true", help="skip the per-character loss (faster)")
+    parser.add_argument("--one-line-paragraphs", action="store_true",
+                        help="join each paragraph's lines into one, as a writer's editor holds them (a book is"
+                        " hard-wrapped)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     loaded = load_model(resolve_model(args.model))
@@ -306,6 +315,8 @@ def main() -> None:
     results = []
     for path in args.texts:
         text = gutenberg_body(read_text(path))
+        if args.one_line_paragraphs:
+            text = one_line_paragraphs(text)
         name = Path(path).name
         for document, keep in documents:
             for label, changes in variants:

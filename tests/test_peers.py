@@ -210,3 +210,9 @@ def test_a_first_suggestion_not_drawn_as_grey_text_is_only_a_pane_pick():
     assert keystrokes.best_action(undrawn, "the cat sat") == (8, 2, "pick")  # Alt+S and its number
     assert keystrokes.best_action(undrawn, "the dog") == (1, 1, "type")  # no word by word from the pane
     assert keystrokes.best_action(undrawn, "a dog ran") == (6, 2, "pick")
+
+
+def test_one_line_paragraphs_joins_a_books_lines_and_keeps_its_blank_lines():
+    book = "It was a bright\nmorning.\n\nThe letter\ncame.\n"
+    assert keystrokes.one_line_paragraphs(book) == "It was a bright morning.\n\nThe letter came. "
+    assert len(keystrokes.one_line_paragraphs(book)) == len(book)

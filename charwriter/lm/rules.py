@@ -137,6 +137,8 @@ def wrapped_view(text: str, width: int = WRAP_WIDTH, offset: int = 0) -> str:
     if line == 0 and start > WRAP_ANCHOR:  # no line start near: a multiple of the anchor, fixed as the text grows
         line = max(0, start - (offset + start) % WRAP_ANCHOR)
     lines = text[line:].split("\n")
+    if all(len(each) <= WRAP_LONG for each in lines):
+        return text  # a wrapped text (the usual book): as it is, without copying it on every keystroke
     return text[:line] + "\n".join(_wrapped(each, width) if len(each) > WRAP_LONG else each for each in lines)
 
 

@@ -27,6 +27,7 @@ from textual.worker import get_current_worker
 from charwriter.documents import (Autosave, DiskState, DocumentError, ReadOnlyDocument, read_document,
                                   save_document)
 from charwriter.errors import UserError
+from charwriter.engine.settings import USER_NAMES
 from charwriter.settings import GREY_FLOOR, Settings
 from charwriter.dialogs.cells import CellPicker
 from charwriter.dialogs.compare import CompareScreen
@@ -754,26 +755,28 @@ class WriteScreen(InsideViews, Screen):
         return MIN_CHARS
 
     def action_toggle_memory(self) -> None:
-        self.settings.memory = not self.settings.memory
-        self.save_settings()
-        if self.engine is not None:
-            self.engine.settings = replace(self.engine.settings, memory=self.settings.memory)  # read once per run
+        on = not self.settings.memory
+        self._change_engine_setting("memory", on, "Document memory on: the suggestions learn this document's names and"
+                                    " phrases as you write." if on else
+                                    "Document memory off: the suggestions come from the model alone.")
         self._show_memory()
-        self.notify("Document memory on: the suggestions learn this document's names and phrases as you write."
-                    if self.settings.memory else "Document memory off: the suggestions come from the model alone.",
-                    timeout=5)
-        self._schedule(now=True)
 
     def action_toggle_grey_floor(self) -> None:
         """Grey text always, or only where the model is fairly sure of its first word (the default)."""
         sure = GREY_FLOOR if not self.settings.grey_floor else 0.0
-        self.settings.grey_floor = sure
+        self._change_engine_setting("grey_floor", sure, "Grey text only when the model is fairly sure of the next"
+                                    " word; the pane lists the rest (Alt+Down draws them)." if sure else
+                                    "Grey text always: the model's likeliest continuation, however unsure.")
+
+    def _change_engine_setting(self, name: str, value, said: str) -> None:
+        """A user's setting that the engine reads once per run: remembered, handed to the engine, said, and the
+        suggestions made again with it."""
+        setattr(self.settings, name, value)
         self.save_settings()
         if self.engine is not None:
-            self.engine.settings = replace(self.engine.settings, ghost_floor=sure)
-        self.notify("Grey text only when the model is fairly sure of the next word; the pane lists the rest (Alt+Down"
-                    " draws them)." if sure else "Grey text always: the model's likeliest continuation, however unsure.",
-                    timeout=5)
+            engine_name = next(engine for engine, user in USER_NAMES.items() if user == name)
+            self.engine.settings = replace(self.engine.settings, **{engine_name: value})
+        self.notify(said, timeout=5)
         self._schedule(now=True)
 
     @on(Editor.ContinuationsChanged)

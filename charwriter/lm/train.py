@@ -278,6 +278,32 @@ def quick_sample(model: CharRNN, vocab: list[str], prime: str, length: int, seed
         model.train(was_training)
 
 
+def starting_model(corpus: Corpus, config: TrainConfig, device: torch.device, checkpoint,
+                   init_model: LoadedModel | None) -> tuple[CharRNN, dict | None]:
+    """The model a run trains: the checkpoint's, a copy of the one to fine-tune, or a new one (drawn from torch's
+    RNG); and the training it started from, for a fine-tuned model."""
+    if checkpoint is not None:
+        model = checkpoint.model
+        started_from = (checkpoint.meta.get("training") or {}).get("started_from")
+    elif init_model is not None:
+        started_from = dict(init_model.training, model=init_model.name)
+        # The architecture is the model's; dropout and weight dropout are this run's (training-only).
+        model = CharRNN(replace(init_model.config, dropout=config.dropout, weight_dropout=config.weight_dropout))
+        model.load_state_dict(init_model.model.state_dict())
+    else:
+        started_from = None
+        shape = ModelConfig(len(corpus.vocab), config.hidden_size, config.num_layers, config.dropout, config.cell,
+                            config.weight_dropout)
+        check_memory(shape, config.batch_size, config.seq_len, device)
+        model = CharRNN(shape)
+        if config.forget_bias is not None:
+            set_forget_bias(model, config.forget_bias)
+    if model.config.vocab_size != len(corpus.vocab):
+        raise UserError(f"{corpus.name}: the model's vocabulary does not match this corpus — fine-tune with"
+                        " --init-from, which keeps the model's vocabulary, or train a new model")
+    return model, started_from
+
+
 class Trainer:
     """Trains a CharRNN on a corpus in a run directory; `run()` returns the final `done` event."""
 
@@ -291,29 +317,12 @@ class Trainer:
         self.corpus_path = corpus_path
         self._stop_reason: str | None = None
         self.device = pick_device(config.device)
-        # config.cell is the model's: the command line sets it from --init-from, a resumed run from its checkpoint
-        self.autocast, self.precision_reason = training_bf16(config.precision, self.device, config.lr, config.cell)
-        # `auto` above BF16_MAX_LR_ON_CPU: bf16 once the mean loss of the last steps falls below this
-        self.bf16_below = corpus.unigram_entropy() - PLATEAU_MARGIN if bf16_after_plateau(
-            config.precision, self.device, config.lr, config.cell) else None
-        self.recent_losses: list[float] = []
-        self.bf16_after: int | None = None  # the last fp32 step, when `bf16_below` turned bf16 on
+        self._choose_precision()
         self.threads_reason = "torch's default"  # the command line measures and says (charwriter.lm.threads)
         self.rank, self.world, local_rank = distributed_env()
         if self.world > 1:
-            if config.batch_size % self.world:
-                raise UserError(f"--batch-size {config.batch_size} must be a multiple of the {self.world} processes")
-            if self.device.type == "cuda":
-                self.device = torch.device("cuda", local_rank)
-                torch.cuda.set_device(self.device)
-            if not dist.is_initialized():
-                dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
-        corpus.check_size(config.batch_size, config.seq_len)
-        self.train_streams = corpus.train_streams(config.batch_size, config.seq_len)  # all streams: the global batch
-        self.val_streams = corpus.val_streams(config.batch_size, config.seq_len)
-        self.local_train = self.train_streams.shard(self.rank, self.world)
-        self.local_val = self.val_streams.shard(self.rank, self.world)
-        self.total_steps = config.epochs * len(self.train_streams)
+            self._join_processes(local_rank)
+        self._make_streams()
 
         torch.manual_seed(config.seed)
         self.step = 0
@@ -325,26 +334,49 @@ class Trainer:
         self.elapsed = 0.0  # training seconds over all sessions of this run
         self.state = None
         checkpoint = load_checkpoint(self.checkpoint_path) if resume else None
-        self.started_from: dict | None = None  # a fine-tuned model's parent: its own training summary
+        # started_from: a fine-tuned model's parent (its own training summary), else None
+        self.model, self.started_from = starting_model(corpus, config, self.device, checkpoint, init_model)
+        self._make_optimizer()
         if checkpoint is not None:
-            self.model = checkpoint.model
-            self.started_from = (checkpoint.meta.get("training") or {}).get("started_from")
-        elif init_model is not None:
-            self.started_from = dict(init_model.training, model=init_model.name)
-            # The architecture is the model's; dropout and weight dropout are this run's (training-only).
-            self.model = CharRNN(replace(init_model.config, dropout=config.dropout,
-                                         weight_dropout=config.weight_dropout))
-            self.model.load_state_dict(init_model.model.state_dict())
-        else:
-            shape = ModelConfig(len(corpus.vocab), config.hidden_size, config.num_layers, config.dropout, config.cell,
-                                config.weight_dropout)
-            check_memory(shape, config.batch_size, config.seq_len, self.device)
-            self.model = CharRNN(shape)
-            if config.forget_bias is not None:
-                set_forget_bias(self.model, config.forget_bias)
-        if self.model.config.vocab_size != len(corpus.vocab):
-            raise UserError(f"{corpus.name}: the model's vocabulary does not match this corpus — fine-tune with"
-                            " --init-from, which keeps the model's vocabulary, or train a new model")
+            self._restore(checkpoint)
+
+    # --- setting up ---------------------------------------------------------------------------------------------
+
+    def _choose_precision(self) -> None:
+        """Whether the training step starts in bf16 (`autocast`), why, and when `auto` turns to it later."""
+        config = self.config
+        # config.cell is the model's: the command line sets it from --init-from, a resumed run from its checkpoint
+        self.autocast, self.precision_reason = training_bf16(config.precision, self.device, config.lr, config.cell)
+        # `auto` above BF16_MAX_LR_ON_CPU: bf16 once the mean loss of the last steps falls below this
+        self.bf16_below = self.corpus.unigram_entropy() - PLATEAU_MARGIN if bf16_after_plateau(
+            config.precision, self.device, config.lr, config.cell) else None
+        self.recent_losses: list[float] = []
+        self.bf16_after: int | None = None  # the last fp32 step, when `bf16_below` turned bf16 on
+
+    def _join_processes(self, local_rank: int) -> None:
+        """Under torchrun: this process's GPU, and the process group the gradients are averaged in."""
+        if self.config.batch_size % self.world:
+            raise UserError(f"--batch-size {self.config.batch_size} must be a multiple of the {self.world} processes")
+        if self.device.type == "cuda":
+            self.device = torch.device("cuda", local_rank)
+            torch.cuda.set_device(self.device)
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if self.device.type == "cuda" else "gloo")
+
+    def _make_streams(self) -> None:
+        """The corpus as training and validation streams: all of them (the global batch) and this process's share."""
+        corpus, config = self.corpus, self.config
+        corpus.check_size(config.batch_size, config.seq_len)
+        self.train_streams = corpus.train_streams(config.batch_size, config.seq_len)  # all streams: the global batch
+        self.val_streams = corpus.val_streams(config.batch_size, config.seq_len)
+        self.local_train = self.train_streams.shard(self.rank, self.world)
+        self.local_val = self.val_streams.shard(self.rank, self.world)
+        self.total_steps = config.epochs * len(self.train_streams)
+
+    def _make_optimizer(self) -> None:
+        """The model on its device in training mode, its Adam, and the network the step runs (DDP's wrapper under
+        torchrun)."""
+        config = self.config
         self.model.to(self.device).train()
         try:
             self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr, fused=True)
@@ -357,8 +389,6 @@ class Trainer:
             # DDP broadcasts rank 0's weights; each rank then draws its own dropout masks.
             self.network = DistributedDataParallel(self.model)
             torch.manual_seed(config.seed + 1000 * self.rank)
-        if checkpoint is not None:
-            self._restore(checkpoint)
 
     # --- events -------------------------------------------------------------------------------------------------
 
@@ -587,13 +617,7 @@ class Trainer:
                 x, y = self.local_train.batch(self.batch)
                 lr = learning_rate(c, self.step, self.total_steps)
                 loss = self.train_step(x.to(self.device), y.to(self.device), lr)
-                if self.first_loss is None:
-                    self.first_loss = loss
-                if not math.isfinite(loss) or loss > 2 * self.first_loss + 1:
-                    raise TrainingDiverged(
-                        f"training diverged at step {self.step + 1} (loss {loss:.3g}, first loss {self.first_loss:.3g})"
-                        f"; the last good checkpoint is kept — resume with a lower --lr or --clip"
-                    )
+                self._check_loss(loss)
                 self.step += 1
                 self.batch += 1
                 self.elapsed = elapsed_before + time.monotonic() - session_start
@@ -602,10 +626,7 @@ class Trainer:
                 if window_steps >= c.log_every or self.batch == per_epoch:
                     now = time.monotonic()
                     cps = speed.add(window_steps * chars_per_step, now - window_start)
-                    eta = (self.total_steps - self.step) * chars_per_step / max(cps, 1e-9)
-                    self.emit(StepEvent(step=self.step, epoch=self.epoch + self.batch / per_epoch,
-                                        loss=round(window_loss / window_steps, 5), lr=lr, chars_per_s=round(cps, 1),
-                                        elapsed_s=round(self.elapsed, 2), eta_s=round(eta, 1)))
+                    self._report_steps(window_loss / window_steps, lr, cps, per_epoch)
                     window_loss, window_steps, window_start = 0.0, 0, now
                 epoch_end = self.batch == per_epoch
                 if epoch_end:
@@ -613,15 +634,9 @@ class Trainer:
                     self.batch = 0
                 if epoch_end or (c.eval_every and self.step % c.eval_every == 0):
                     self.validate()
-                timed_out = c.max_minutes is not None and self.elapsed >= c.max_minutes * 60
-                enough = c.max_steps is not None and self.step >= c.max_steps
-                due = time.monotonic() - last_checkpoint >= c.checkpoint_minutes * 60
-                # Decide together: a signal may reach one process a moment before the others.
-                stop, timed_out, due = self._agree(self._stop_reason is not None, timed_out, due)
-                stopping = stop or timed_out or enough
+                stopping, due = self._stop_or_checkpoint(last_checkpoint)
                 if stopping:
-                    reason = self._stop_reason or ("max-minutes" if timed_out else "max-steps" if enough
-                                                   else "interrupted")
+                    reason = stopping
                 if stopping or epoch_end or due:
                     self.save_checkpoint("stop" if stopping else "epoch" if epoch_end else "timer")
                     last_checkpoint = time.monotonic()
@@ -638,3 +653,31 @@ class Trainer:
                                    last_val_loss=None if self.last_val is None else round(self.last_val, 5),
                                    train_seconds=round(self.elapsed, 1), model=str(self.folder.best),
                                    run_dir=str(self.run_dir)))
+
+    def _check_loss(self, loss: float) -> None:
+        """Remember the first loss; stop a run whose loss went to NaN or far above it."""
+        if self.first_loss is None:
+            self.first_loss = loss
+        if not math.isfinite(loss) or loss > 2 * self.first_loss + 1:
+            raise TrainingDiverged(
+                f"training diverged at step {self.step + 1} (loss {loss:.3g}, first loss {self.first_loss:.3g})"
+                f"; the last good checkpoint is kept — resume with a lower --lr or --clip"
+            )
+
+    def _report_steps(self, loss: float, lr: float, chars_per_s: float, per_epoch: int) -> None:
+        """The mean loss of the steps since the last report, the speed and the time left."""
+        eta = (self.total_steps - self.step) * self.config.batch_size * self.config.seq_len / max(chars_per_s, 1e-9)
+        self.emit(StepEvent(step=self.step, epoch=self.epoch + self.batch / per_epoch, loss=round(loss, 5), lr=lr,
+                            chars_per_s=round(chars_per_s, 1), elapsed_s=round(self.elapsed, 2), eta_s=round(eta, 1)))
+
+    def _stop_or_checkpoint(self, last_checkpoint: float) -> tuple[str | None, bool]:
+        """Why the run stops after this step (None: it goes on), and whether the timed checkpoint is due. Decided
+        together: a signal may reach one process a moment before the others."""
+        c = self.config
+        timed_out = c.max_minutes is not None and self.elapsed >= c.max_minutes * 60
+        enough = c.max_steps is not None and self.step >= c.max_steps
+        due = time.monotonic() - last_checkpoint >= c.checkpoint_minutes * 60
+        stop, timed_out, due = self._agree(self._stop_reason is not None, timed_out, due)
+        if not (stop or timed_out or enough):
+            return None, due
+        return self._stop_reason or ("max-minutes" if timed_out else "max-steps" if enough else "interrupted"), due

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -159,6 +160,16 @@ class Unit:
         return f"{self.layer + 1}:{self.index} {'tanh(c)' if self.kind == 'cell' else 'h'}"
 
 
+class _Lane(NamedTuple):
+    """One block as a lane of the batch: the codes the model reads for it, its warm-up first, and for each code the
+    character of the block it belongs to (negative: a warm-up character)."""
+
+    block: int
+    length: int  # the block's characters
+    codes: list[int]
+    owner: list[int]
+
+
 @torch.inference_mode()
 def read_blocks(model: CharRNN, codes_of, base, text: str, blocks: list[int], unit: Unit | None = None,
                 autocast: bool = False, block: int = BLOCK, warmup: int = WARMUP
@@ -171,9 +182,6 @@ def read_blocks(model: CharRNN, codes_of, base, text: str, blocks: list[int], un
 
     codes_of(ch): the codes the model reads for a character; base: (state, logits) after a new line, batch 1
     (`Engine._base`)."""
-    import numpy as np
-    from torch import _VF
-
     lanes = []
     for b in blocks:
         lo, hi = b * block, min(len(text), (b + 1) * block)
@@ -183,10 +191,19 @@ def read_blocks(model: CharRNN, codes_of, base, text: str, blocks: list[int], un
             got = codes_of(text[i])
             codes += got
             owner += [i - lo] * len(got)  # negative: a warm-up character
-        lanes.append((b, hi - lo, codes, owner))
-    steps = max((len(lane[2]) for lane in lanes), default=0)
-    if steps == 0:
+        lanes.append(_Lane(b, hi - lo, codes, owner))
+    if not any(lane.codes for lane in lanes):
         return {b: ([math.nan] * n, [math.nan] * n if unit else None) for b, n, _, _ in lanes}
+    logp, acts = _read_lanes(model, base, lanes, unit, autocast)
+    return _per_character(lanes, logp, acts)
+
+
+def _read_lanes(model: CharRNN, base, lanes: list[_Lane], unit: Unit | None, autocast: bool):
+    """Each lane's log-probability of each of its codes, given those before it, (L, T) in numpy; with `unit`, the
+    unit's activation after each code, (L, T) too (else None)."""
+    from torch import _VF
+
+    steps = max(len(lane.codes) for lane in lanes)
     idx = torch.zeros(len(lanes), steps, dtype=torch.long)
     for row, (_, _, codes, _) in enumerate(lanes):
         idx[row, : len(codes)] = torch.tensor(codes, dtype=torch.long)
@@ -208,19 +225,32 @@ def read_blocks(model: CharRNN, codes_of, base, text: str, blocks: list[int], un
             else:
                 x, _ = _VF.gru(x, h0, w, True, 1, 0.0, False, False, False)
             if unit is not None and layer == unit.layer:
-                h = x[:, :, unit.index].float()  # (T, L)
-                if not lstm or unit.kind == "hidden":
-                    act = h
-                else:  # h = o * tanh(c), and the output gate o > 0 comes from this step's input and the last h
-                    row = 3 * config.hidden_size + unit.index
-                    before = torch.cat([h0.float(), x[:-1].float()])  # h_{t-1}: (T, L, H)
-                    gate = (inputs.float() @ w[0][row].float() + before @ w[1][row].float()
-                            + float(w[2][row] + w[3][row]))
-                    act = (h / torch.sigmoid(gate)).clamp(-1, 1)
+                act = _unit_activation(unit, lstm, config.hidden_size, inputs, h0, x, w)
         logits = model.head(x).float()  # (T, L, V)
     logp_all = torch.log_softmax(torch.cat([first_logits.float().expand(1, len(lanes), -1), logits[:-1]]), -1)
     logp = logp_all.gather(2, idx.t().unsqueeze(2)).squeeze(2).t().numpy()  # (L, T): code t given those before
-    acts_np = act.t().numpy() if act is not None else None
+    return logp, act.t().numpy() if act is not None else None
+
+
+def _unit_activation(unit: Unit, lstm: bool, hidden_size: int, inputs: torch.Tensor, h0: torch.Tensor,
+                     out: torch.Tensor, w: list[torch.Tensor]) -> torch.Tensor:
+    """The unit's activation after each step, (T, L), from its layer's `inputs`, first hidden state `h0`, output
+    `out` (the hidden states) and weights `w`."""
+    h = out[:, :, unit.index].float()  # (T, L)
+    if not lstm or unit.kind == "hidden":
+        return h
+    # h = o * tanh(c), and the output gate o > 0 comes from this step's input and the last h
+    row = 3 * hidden_size + unit.index
+    before = torch.cat([h0.float(), out[:-1].float()])  # h_{t-1}: (T, L, H)
+    gate = inputs.float() @ w[0][row].float() + before @ w[1][row].float() + float(w[2][row] + w[3][row])
+    return (h / torch.sigmoid(gate)).clamp(-1, 1)
+
+
+def _per_character(lanes: list[_Lane], logp, acts) -> dict[int, tuple[list[float], list[float] | None]]:
+    """`read_blocks`' answer from the codes' log-probabilities and activations, (L, T): per character of each block,
+    the sum over its codes (NaN: none) and the activation after its last code."""
+    import numpy as np
+
     out: dict[int, tuple[list[float], list[float] | None]] = {}
     for row, (b, n, codes, owner) in enumerate(lanes):
         where = np.asarray(owner, dtype=np.int64)
@@ -231,9 +261,9 @@ def read_blocks(model: CharRNN, codes_of, base, text: str, blocks: list[int], un
         seen[where[keep]] = True
         values = np.where(seen, sums, np.nan).tolist()
         activations = None
-        if acts_np is not None:
+        if acts is not None:
             last = np.full(n, np.nan)
-            last[where[keep]] = acts_np[row, : len(codes)][keep]  # a character of several codes: after its last
+            last[where[keep]] = acts[row, : len(codes)][keep]  # a character of several codes: after its last
             activations = last.tolist()
         out[b] = (values, activations)
     return out

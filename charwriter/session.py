@@ -1,17 +1,19 @@
-"""One open document's suggestions, without a user interface: the language server drives one per open document.
+"""One open document's suggestions, without a user interface: the writing screen and the language server each
+drive one `WritingSession` per open document.
 
-A `WritingSession` owns the text as the writer has it, the engine that reads it (and the lock that keeps two
-threads out of it), the model's loading, the document memory's building, adaptation to the document when it is
-switched on, and settings changes. Edits come in as `set_text` and `apply_change`; `suggest(offset)` may run on
-another thread, and every edit bumps `version`, which stops the work begun for an older text at the engine's next
-step. What happens in the background (a memory built, the model adapted, a failure) is told through `report`.
-Torch is imported when a model loads, never at import: this module, like `charwriter.lm`, never imports Textual.
+The session owns the text as the writer has it, the engine that reads it (and the lock that keeps two threads out of
+it), the model's loading, the document memory's building, adaptation to the document, the threads the engine runs
+on, and settings changes. It is driven by method calls, from any thread; every edit bumps `version`, which stops the
+work begun for an older text at the engine's next step. What happens in the background is told as small events
+(`listen`) and, for a log, as one-line reports (`report`). Torch is imported when a model loads, never at import:
+this module, like `charwriter.lm`, never imports Textual.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -52,17 +54,110 @@ class Suggestions:
     typed: str  # the part of a word just before the position: a continuation that starts with a letter finishes it
     latency_ms: float  # the engine's time for this answer
     inline: bool = True  # the first is drawn as grey text; False: the model is unsure of its first word
+    context: int = 0  # characters of context the model read
+    quick: bool = False  # read from the last few characters only: ask again for the whole window
+    guesses: list = field(default_factory=list)  # the five likeliest next characters, with probabilities (asked)
+    memory_too_big: bool = False  # the document is too long for the memory: it is off for this one
 
     @property
     def grey(self) -> str:
         return self.continuations[0].text if self.continuations and self.inline else ""
 
 
-def engine_settings(settings: Settings, threads: int | None = None):
-    """The engine's settings for the user's (`charwriter.engine.EngineSettings`; imports torch)."""
+def engine_settings(settings: Settings, threads: int | None = None, precision: str | None = None):
+    """The engine's settings for the user's (`charwriter.engine.EngineSettings`; imports torch); `precision`: this
+    process's own (`--precision`) instead of the setting."""
     from charwriter.engine import ALL_THREADS, EngineSettings
 
-    return EngineSettings.of_user(settings, threads=threads or ALL_THREADS)
+    return EngineSettings.of_user(settings, threads=threads or ALL_THREADS,
+                                  precision=precision or settings.precision)
+
+
+def torch_imported() -> bool:
+    """Torch is in this process already (a model switch, the tests): the engine is as quick as a preview."""
+    return "torch" in sys.modules
+
+
+# --- what the session tells of its background work (`listen`), from the thread that did it ------------------------
+
+@dataclass(frozen=True)
+class Preview:
+    """The first grey text, from the model file read with numpy while torch imports (`charwriter.lm.preview`);
+    `token`: what the caller's `context()` gave with the text it was for."""
+
+    text: str
+    score: float  # mean log-probability per character, nats
+    token: object
+
+
+@dataclass(frozen=True)
+class MemoryBuilt:
+    """The document memory of a big document was built off the caller's thread: ask again, it now helps."""
+
+
+@dataclass(frozen=True)
+class AdaptEvent:
+    epoch: int  # `WritingSession.adapt_epoch` when the adaptation began: older ones are over
+
+
+@dataclass(frozen=True)
+class AdaptStarted(AdaptEvent):
+    pass
+
+
+@dataclass(frozen=True)
+class AdaptProgress(AdaptEvent):
+    step: int
+    total: int
+
+
+@dataclass(frozen=True)
+class Adapted(AdaptEvent):
+    """The adaptation ended: `kept`, the engine now runs its weights (the suggestions changed: ask again); else the
+    model already fitted the document as well."""
+
+    summary: dict
+    kept: bool
+    chars: int  # the document's length it read
+
+
+@dataclass(frozen=True)
+class AdaptFailed(AdaptEvent):
+    error: str
+
+
+@dataclass(frozen=True)
+class Unadapted(AdaptEvent):
+    """The engine runs the model's own weights again (adapting switched off, another document)."""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something in the background failed; the suggestions go on without it."""
+
+    line: str
+
+
+def describe(event) -> tuple[str, str] | None:
+    """An event as `report` says it: (level, line), or None for one not worth a line."""
+    if isinstance(event, Adapted) and event.kept:
+        return "info", (f"adapted to this document: the model predicts its end at {event.summary['after']:.2f} "
+                        f"nats/char instead of {event.summary['before']:.2f}")
+    if isinstance(event, AdaptFailed):
+        return "warning", f"could not adapt the model to this document: {event.error}"
+    if isinstance(event, Problem):
+        return "warning", event.line
+    return None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A model loaded by `WritingSession.load_model`."""
+
+    path: Path
+    name: str
+    precision: str
+    instead_of: str | None = None  # why the model asked for did not load (the default came instead)
 
 
 class Models:
@@ -73,18 +168,15 @@ class Models:
         self._lock = threading.Lock()
         self._cached: tuple | None = None  # (key, LoadedModel, precision Choice) of the last model loaded
 
-    def engine(self, spec: str | None, settings):
-        """An engine for the model `spec` names (None: the default) with these `EngineSettings`; raises UserError."""
+    def engine(self, path: Path, settings):
+        """An engine for the model file at `path` with these `EngineSettings`; raises UserError."""
         from charwriter.engine import Engine
-        from charwriter.lm.checkpoint import load_model
-        from charwriter.lm.registry import resolve_model
 
-        path = resolve_model(spec)
         stat = path.stat()
         key = (str(path.resolve()), stat.st_mtime_ns, stat.st_size, settings.precision)
         with self._lock:  # documents opened together read the file once
             if self._cached is None or self._cached[0] != key:
-                engine = Engine(load_model(path), settings)
+                engine = Engine.from_path(path, settings)
                 self._cached = (key, engine.loaded, engine.precision)
                 return engine
             _, loaded, precision = self._cached
@@ -93,74 +185,173 @@ class Models:
 
 class WritingSession:
     """One open document: its text, its engine, its memory and its adaptation. Thread-safe: edits may come from one
-    thread while `suggest` runs on another."""
+    thread while `suggest` runs on another, and the background work reports from its own threads."""
 
-    def __init__(self, settings: Settings | None = None, *, models: Models | None = None, threads: int | None = None,
-                 report: Report = lambda level, line: None) -> None:
+    def __init__(self, settings: Settings | None = None, *, models: Models | None = None,
+                 threads: int | Callable[[], int] | None = None, precision: str | None = None,
+                 report: Report = lambda level, line: None, listen: Callable[[object], None] = lambda event: None,
+                 may_adapt: Callable[[], bool] = lambda: True) -> None:
         self.settings = settings or Settings()
         self.models = models or Models()
         self.threads = threads
-        """Torch threads for the suggestions (None: every core, as the app uses on an idle machine)."""
+        """Torch threads for the suggestions, or a function asked before each answer (None: every core)."""
+        self.precision = precision
+        """This process's precision (`--precision`), over the setting's."""
         self.report = report
-        self.text = ""
+        self.listen = listen
+        self.may_adapt = may_adapt
+        """Asked before an adaptation starts (False: not now, e.g. a model trains on the same cores)."""
         self.version = 0
         """Bumped by every edit: a suggestion begun for an older text stops, and its answer is None."""
         self.engine = None
         """The `charwriter.engine.Engine` in use (None until a model has loaded)."""
         self.model_path: Path | None = None
         self.closed = False
+        self._text = ""
+        self._lines: tuple[list[str], str] | None = None
+        """An editor's line list and line break (`set_lines`), joined into `_text` when first needed."""
+        self._tail: tuple[str, int] | None = None
+        """A huge document's text before the cursor and where it starts: what the suggestions read of it."""
+        self._length = 0
         self._text_lock = threading.Lock()
         self._engine_lock = threading.Lock()
         self._quick_next = True
         """The next answer reads only the end of the context (the whole window takes most of a second to read the
-        first time); `refine` then reads the rest."""
+        first time); `refine`, or the next answer, then reads the rest."""
         self._refine_at: tuple[int, int] | None = None  # (offset, version) of a quick answer not yet refined
         self._memory_thread: threading.Thread | None = None
-        self._adapt_epoch = 0
-        """Bumped when adapting stops (another model, switched off, closed): a result for an older epoch is dropped."""
+        self._adapt_lock = threading.Lock()
+        self.adapt_epoch = 0
+        """Bumped when adapting stops (another model or document, switched off, closed): older work is dropped."""
         self._adapt_job = None
         self._adapting = False
         self._adapted_chars: int | None = None
         self._base_weights = None
         """The model's weights as loaded, for going back to them when the engine runs adapted ones."""
 
+    def _emit(self, event) -> None:
+        self.listen(event)
+        said = describe(event)
+        if said is not None:
+            self.report(*said)
+
     # --- the text ---------------------------------------------------------------------------------------------------
 
+    @property
+    def text(self) -> str:
+        """The whole document (an editor's lines are joined here, on the caller's thread)."""
+        return self._whole()[0]
+
     def set_text(self, text: str) -> None:
-        """The whole document (opened, or replaced)."""
+        """The whole document (opened, or replaced): its first answer reads only the end of the context."""
         with self._text_lock:
-            self.text = text
+            self._text, self._lines, self._tail, self._length = text, None, None, len(text)
             self.version += 1
             self._quick_next = True
+
+    def set_lines(self, lines: list[str], newline: str, length: int, tail: tuple[str, int] | None = None) -> None:
+        """The document as an editor holds it now: a copy of its line list (joined later, off the editor's thread:
+        joining megabytes on an event loop holds the keys up) and its `length`. `tail`: for a document too big for
+        the memory, the text before the cursor and its offset, which is all the suggestions read of it."""
+        with self._text_lock:
+            self._text, self._lines, self._tail, self._length = "", (lines, newline), tail, length
+            self.version += 1
 
     def apply_change(self, start: int, end: int, text: str) -> None:
         """Characters start:end of the document were replaced by `text` (offsets are clamped to the document)."""
+        old = self.text
         with self._text_lock:
-            old = self.text
             start = min(max(0, start), len(old))
             end = min(max(start, end), len(old))
-            self.text = old[:start] + text + old[end:]
+            self._text = old[:start] + text + old[end:]
+            self._lines, self._tail, self._length = None, None, len(self._text)
             self.version += 1
+
+    def restart(self, unadapt: bool = True) -> None:
+        """Another document in the same session (opened, new, recovered; its text comes with the next edit): its
+        first answer reads only the end of the context, and with `unadapt` the model drops what it adapted to."""
+        self._quick_next = True
+        self.stop_adapting(unadapt=unadapt)
+
+    def _whole(self) -> tuple[str, int]:
+        """The text and its version; an editor's lines are joined outside the lock (edits go on meanwhile)."""
+        with self._text_lock:
+            text, lines, version = self._text, self._lines, self.version
+        if lines is not None:
+            text = lines[1].join(lines[0])
+            with self._text_lock:
+                if self.version == version:
+                    self._text, self._lines = text, None
+        return text, version
 
     # --- the model --------------------------------------------------------------------------------------------------
 
-    def load_model(self) -> None:
-        """Load the model the settings name (None: the default) and suggest with it from now on. Blocking (seconds:
-        torch's import, the precision's probe): call it off an event loop. Raises UserError, one line, for a model
-        that cannot be used; the engine in use, if any, stays."""
+    def load_model(self, spec: str | Path | None | bool = True, *, fall_back: bool = False,
+                   context: Callable[[int], tuple[str, object] | None] | None = None) -> Loaded:
+        """Load a model (a name or path; None: the default; True: the settings' model) and suggest with it from now
+        on. Blocking (seconds: torch's import, the precision's probe): call it off an event loop. With `fall_back`, a
+        model that fails is given up for the default. `context(chars)`: the text before the cursor, for a `Preview`
+        while torch imports (the first load only). Raises UserError, one line, for a model that cannot be used; the
+        engine in use, if any, stays."""
+        spec = self.settings.model if spec is True else spec
+        first_error = None
+        for attempt in (spec, None) if fall_back and spec else (spec,):
+            try:
+                engine = self._open(attempt, context)
+            except UserError as error:
+                first_error = first_error or str(error)
+                continue
+            except Exception as error:  # a bug or a broken install: the document and the engine in use stay
+                first_error = first_error or f"could not load the model ({type(error).__name__}: {error})"
+                break
+            self.use(engine)
+            return Loaded(engine.loaded.path, engine.name, engine.precision.precision, first_error)
+        raise UserError(first_error)
+
+    def _open(self, spec: str | Path | None, context) -> object:
+        from charwriter.lm.registry import resolve_model
+
+        path = resolve_model(str(spec) if spec else None)
+        if context is not None and self.engine is None and not torch_imported():
+            self._preview(path, context)
+        from charwriter.lm.preview import forget
+
+        forget()
+        return self.models.engine(path, engine_settings(self.settings, self._threads(), self.precision))
+
+    def _preview(self, path: Path, context) -> None:
+        """One greedy continuation from the model file read with numpy (`charwriter.lm.preview`): torch's import
+        takes seconds. A file it cannot read is left to the engine's loader to report."""
+        from charwriter.lm.preview import CONTEXT, preview_of
+
         try:
-            engine = self.models.engine(self.settings.model, engine_settings(self.settings, self.threads))
-        except UserError:
-            raise
-        except Exception as error:  # a bug or a broken install: the document and the engine in use stay
-            raise UserError(f"could not load the model ({type(error).__name__}: {error})") from error
-        self._stop_adapting()
+            preview = preview_of(path)
+            got = context(2 * CONTEXT)
+        except Exception:  # noqa: BLE001 - the preview is optional; the engine's loader, next, says what is wrong
+            return
+        if got is not None:
+            text, score = preview.suggest(got[0], self.settings.max_length, grey_floor=self.settings.grey_floor)
+            if text:
+                self._emit(Preview(text, score, got[1]))
+
+    def use(self, engine) -> None:
+        """Suggest with this engine from now on (a model just loaded); the document is taken into its memory."""
+        self.stop_adapting()
         with self._engine_lock:
             self.engine, self.model_path, self._base_weights = engine, engine.loaded.path, engine.loaded.model
             self._quick_next = True
-            if self.text:  # the document's memory from its opening: at once if small, else in the background
-                engine.remember(self.text, wait=False)
+        if self._tail is None:
+            text = self.text
+            if text:  # the document's memory from its opening: at once if small, else in the background
+                with self._engine_lock:
+                    if self.engine is engine:
+                        engine.remember(text, wait=False)
         self._take_in(engine)
+
+    def drop_model(self) -> None:
+        """No suggestions until a model loads again (the one in use failed)."""
+        self.stop_adapting()
+        self.engine = None
 
     def configure(self, settings: Settings) -> None:
         """Suggest with these settings from the next answer on. A new model or precision loads here (blocking); if it
@@ -173,64 +364,115 @@ class WritingSession:
                 self.settings = replace(settings, model=old.model, precision=old.precision)
                 raise
         else:
-            with self._engine_lock:
-                self.engine.settings = engine_settings(settings, self.threads)
+            self._settings_to_engine()
         if old.adapt and not settings.adapt:
-            self._stop_adapting(unadapt=True)
+            self.stop_adapting(unadapt=True, wait=True)
         self._take_in(self.engine)
+
+    def change(self, **values) -> None:
+        """Change settings the engine reads once per answer (temperature, memory, the grey text's floor, …) or
+        adapting; from the next answer on. The model and precision change through `load_model`."""
+        adapt = values.get("adapt", self.settings.adapt)
+        for name, value in values.items():
+            setattr(self.settings, name, value)
+        self._settings_to_engine()
+        if "adapt" in values:
+            self.stop_adapting(unadapt=True)
+            if adapt:
+                self.maybe_adapt()
+
+    def _settings_to_engine(self) -> None:
+        # One assignment, no lock: an answer under way keeps the settings it began with (the engine reads them once)
+        from charwriter.engine.settings import USER_NAMES
+
+        engine = self.engine
+        if engine is not None:  # the precision is the engine's own: another one means another engine
+            engine.settings = replace(engine.settings, **{name: getattr(self.settings, user)
+                                                          for name, user in USER_NAMES.items() if name != "precision"})
+
+    def _threads(self) -> int | None:
+        return self.threads() if callable(self.threads) else self.threads
 
     # --- suggestions ------------------------------------------------------------------------------------------------
 
-    def suggest(self, offset: int, cancelled: Callable[[], bool] = lambda: False,
-                version: int | None = None) -> Suggestions | None:
+    def suggest(self, offset: int, cancelled: Callable[[], bool] = lambda: False, version: int | None = None, *,
+                resample: bool = False, guesses: bool = False) -> Suggestions | None:
         """The grey text and the alternatives at `offset` (characters into the text, clamped to it). None when no
         model has loaded yet, or when the text changed or `cancelled()` turned True meanwhile: the engine stops at
-        its next step. `version`: the text the offset was computed for (None: the text as it is now)."""
+        its next step. `version`: the text the offset was computed for (None: the text as it is now). `resample`:
+        the grey text drawn at the temperature; `guesses`: the model's next characters too. An engine that fails
+        raises (the session keeps it: `drop_model`)."""
         with self._text_lock:
-            text, now = self.text, self.version
+            tail, now = self._tail, self.version
         if version is not None and version != now:
             return None  # the offset belongs to an older text
-        version = now
-        offset = min(max(0, offset), len(text))
+        if tail is None:
+            text, version = self._whole()
+            if version != now:
+                return None
+            offset = min(max(0, offset), len(text))
+            start = max(0, offset - TAIL_CHARS) if len(text) > self._memory_max() else 0
+            context, document = text[start:offset], text if not start else None
+        else:  # a huge document: only its text before the cursor came (the memory is off for it)
+            context, start = tail
+            offset, document, version = start + len(context), None, now
         stale = lambda: self.version != version or self.closed or cancelled()  # noqa: E731 - polled by the engine
         with self._engine_lock:  # a stopped older run may still be finishing its step
             engine = self.engine
             if engine is None or stale():
                 return None
-            from charwriter.engine import MEMORY_MAX_CHARS
-
+            threads = self._threads()
+            if threads and engine.settings.threads != threads:
+                engine.settings = replace(engine.settings, threads=threads)
             quick = self._quick_next and offset > engine.settings.quick_chars
-            if len(text) > MEMORY_MAX_CHARS:  # the memory is off for it: no need to copy all of it every time
-                start = max(0, offset - TAIL_CHARS)
-                out = engine.suggest(text[start:offset], cancelled=stale, offset=start, quick=quick)
-            else:
-                out = engine.suggest(text[:offset], cancelled=stale, document=text, quick=quick)
-            latency = engine.last_latency_ms
+            out = engine.suggest(context, cancelled=stale, document=document, offset=start, quick=quick,
+                                 resample=resample)
             if stale():
                 return None
+            answer = Suggestions([Continuation(s.text, s.mean_logprob) for s in out], "", engine.last_latency_ms,
+                                 not out or out[0].inline, len(engine.window), quick,
+                                 engine.cursor_guesses() if guesses else [], engine.memory_too_big)
             self._quick_next = False
             self._refine_at = (offset, version) if quick else None
         self._take_in(engine)
-        typed = PARTIAL_WORD.search(text[max(0, offset - WORD_CHARS) : offset]).group(0)
-        return Suggestions([Continuation(s.text, s.mean_logprob) for s in out], typed, latency,
-                           not out or out[0].inline)
+        answer.typed = PARTIAL_WORD.search(context[-WORD_CHARS:]).group(0)
+        return answer
 
     def refine(self, cancelled: Callable[[], bool] = lambda: False) -> None:
         """After a quick answer (from the last few characters only), read the rest of the window now, so that the
         next keystroke's answer reads the whole context without waiting for it. Stops at the next edit."""
-        with self._text_lock:
-            text, version = self.text, self.version
+        if self._tail is not None:
+            return
+        text, version = self._whole()
         stale = lambda: self.version != version or self.closed or cancelled()  # noqa: E731
         with self._engine_lock:
             at, engine = self._refine_at, self.engine
             if at is None or at[1] != version or engine is None or stale():
                 return
-            from charwriter.engine import MEMORY_MAX_CHARS
-
             offset = at[0]
-            start = max(0, offset - TAIL_CHARS) if len(text) > MEMORY_MAX_CHARS else 0
+            start = max(0, offset - TAIL_CHARS) if len(text) > self._memory_max() else 0
             if engine.set_context(text[start:offset], offset=start, cancelled=stale):
                 self._refine_at = None
+
+    @staticmethod
+    def _memory_max() -> int:
+        from charwriter.engine import MEMORY_MAX_CHARS
+
+        return MEMORY_MAX_CHARS
+
+    # --- reading the model, for the inside views ----------------------------------------------------------------------
+
+    def read_blocks(self, engine, text: str, blocks: list[int], unit=None) -> dict:
+        """`engine.read_blocks`, between answers (`charwriter.screens.inside`)."""
+        with self._engine_lock:
+            return engine.read_blocks(text, blocks, unit)
+
+    def read_through(self, engine, text: str):
+        """The model's states over `text` (`charwriter.lm.inspect.read_text_through`), between answers."""
+        from charwriter.lm.inspect import read_text_through
+
+        with self._engine_lock:
+            return read_text_through(engine.loaded.model, engine.vocab, text)
 
     # --- the document memory and adaptation, in the background -------------------------------------------------------
 
@@ -241,89 +483,123 @@ class WritingSession:
             return
         memory = engine.memory
         wanted = engine.memory_pending is not None or (memory is not None and memory.wants_fold)
-        if wanted and (self._memory_thread is None or not self._memory_thread.is_alive()):
-            self._memory_thread = threading.Thread(target=self._build_memory, args=(engine, self.text), daemon=True,
+        if wanted and not self.memory_building:
+            self._memory_thread = threading.Thread(target=self._build_memory, args=(engine,), daemon=True,
                                                    name="charwriter-memory")
             self._memory_thread.start()
-        self._maybe_adapt()
+        self.maybe_adapt()
 
     @property
     def memory_building(self) -> bool:
         return self._memory_thread is not None and self._memory_thread.is_alive()
 
-    def _build_memory(self, engine, document: str) -> None:
+    def _build_memory(self, engine) -> None:
         """Outside the engine's lock (answers go on from the model alone meanwhile); the next answer then catches up
         with the edits made since."""
         memory = engine.memory
         if memory is None:
             return
+        document = self.text
         try:
             base = memory.build(document)
         except Exception as error:  # noqa: BLE001 - the suggestions go on without the memory
-            self.report("warning", f"the document memory could not be built ({type(error).__name__}: {error})")
+            self._emit(Problem(f"the document memory could not be built ({type(error).__name__}: {error})"))
             return
         with self._engine_lock:
-            if engine.memory is memory and not self.closed:
-                memory.install(document, base)
+            if engine.memory is not memory or self.closed:
+                return
+            memory.install(document, base)
+        self._emit(MemoryBuilt())
 
-    def _maybe_adapt(self) -> None:
+    def maybe_adapt(self, chars: int | None = None) -> None:
+        """Adapt the model to the document when adapting is on and the document (`chars` long, when the caller
+        counted it) is long enough and has changed enough since the last time."""
         from charwriter.lm.adapt import due
 
-        if not self.settings.adapt or self._adapting or self.engine is None or self.model_path is None \
-                or self.closed:
-            return
-        text = self.text
-        if due(len(text), self._adapted_chars):
-            self._adapted_chars, self._adapting = len(text), True
-            threading.Thread(target=self._adapt, args=(self.engine, self.model_path, text, self._adapt_epoch),
-                             daemon=True, name="charwriter-adapt").start()
+        with self._adapt_lock:
+            if (not self.settings.adapt or self._adapting or self.engine is None or self.model_path is None
+                    or self.closed or not self.may_adapt()):
+                return
+            chars = self._length if chars is None else chars
+            if not due(chars, self._adapted_chars):
+                return
+            self._adapted_chars, self._adapting, epoch = chars, True, self.adapt_epoch
+        self._emit(AdaptStarted(epoch))
+        threading.Thread(target=self._adapt, args=(self.engine, self.model_path, epoch), daemon=True,
+                         name="charwriter-adapt").start()
 
-    def _adapt(self, engine, model_path: Path, text: str, epoch: int) -> None:
+    def _adapt(self, engine, model_path: Path, epoch: int) -> None:
         """Run the adaptation's low-priority process; keep its weights when they predict the document better."""
         from charwriter.lm.adapt import AdaptJob
 
-        job = None
+        job, event = None, None
         try:
+            text = self.text
             job = self._adapt_job = AdaptJob(model_path, text)
             done = None
             for line in job.lines():
-                done = line.get("done", done)
-            if epoch != self._adapt_epoch:
+                if epoch != self.adapt_epoch:
+                    return
+                if "done" in line:
+                    done = line["done"]
+                elif "step" in line:
+                    self._emit(AdaptProgress(epoch, line["step"], line["total"]))
+            if epoch != self.adapt_epoch:
                 return
             if done is None:
-                self.report("warning", f"could not adapt the model to this document: {job.error()}")
-            elif done.get("kept"):
-                from charwriter.lm.checkpoint import load_model
+                event = AdaptFailed(epoch, job.error())
+            else:
+                if done.get("kept"):
+                    from charwriter.lm.checkpoint import load_model
 
-                weights = load_model(job.out).model  # validated like any model file
-                with self._engine_lock:
-                    if epoch != self._adapt_epoch or self.engine is not engine:
-                        return
-                    self.engine, self._quick_next = engine.with_weights(weights, done), True
-                self.report("info", f"adapted to this document: the model predicts its end at {done['after']:.2f} "
-                                    f"nats/char instead of {done['before']:.2f}")
+                    weights = load_model(job.out).model  # validated like any model file
+                    with self._engine_lock:
+                        if epoch != self.adapt_epoch or self.engine is not engine:
+                            return
+                        self.engine, self._quick_next = engine.with_weights(weights, done), True
+                event = Adapted(epoch, done, bool(done.get("kept")), len(text))
         except Exception as error:  # noqa: BLE001 - the model goes on as trained
-            self.report("warning", f"could not adapt the model to this document ({type(error).__name__}: {error})")
+            event = AdaptFailed(epoch, f"{type(error).__name__}: {error}")
         finally:
             if job is not None:
                 job.close()
             if self._adapt_job is job:
                 self._adapt_job = None
-            if epoch == self._adapt_epoch:
+            if epoch == self.adapt_epoch:
                 self._adapting = False
+        if event is not None and epoch == self.adapt_epoch:  # told once the process is gone
+            self._emit(event)
+            self.maybe_adapt()  # the document may have changed enough meanwhile
 
-    def _stop_adapting(self, unadapt: bool = False) -> None:
+    def stop_adapting(self, unadapt: bool = False, wait: bool = False) -> None:
         """Stop an adaptation under way and forget the last one; `unadapt`: the engine goes back to the model's own
-        weights."""
-        self._adapt_epoch += 1
-        job = self._adapt_job
+        weights, off this thread (an answer under way may hold the engine), or before returning with `wait`."""
+        with self._adapt_lock:
+            self.adapt_epoch += 1
+            epoch = self.adapt_epoch
+            job = self._adapt_job
+            self._adapting, self._adapted_chars = False, None
+            engine = self.engine
+            unadapt = unadapt and engine is not None and engine.loaded.training.get("adapted") is not None
+            if unadapt:
+                self._adapting = True  # no adaptation starts until the engine has its own weights back
         if job is not None:
             job.stop()
-        self._adapting, self._adapted_chars = False, None
+        if unadapt:
+            thread = threading.Thread(target=self._unadapt, args=(engine, epoch), daemon=True,
+                                      name="charwriter-unadapt")
+            thread.start()
+            if wait:
+                thread.join()
+
+    def _unadapt(self, engine, epoch: int) -> None:
         with self._engine_lock:
-            engine = self.engine
-            if unadapt and engine is not None and engine.loaded.training.get("adapted") is not None:
+            if self.engine is engine and epoch == self.adapt_epoch:
                 self.engine, self._quick_next = engine.with_weights(self._base_weights), True
+        if epoch == self.adapt_epoch:
+            self._adapting = False
+            self._emit(Unadapted(epoch))
+            self.maybe_adapt()
 
     @property
     def adapted(self) -> bool:
@@ -335,7 +611,8 @@ class WritingSession:
         self.closed = True
         with self._text_lock:
             self.version += 1
-        self._stop_adapting()
+        self.stop_adapting()
         with self._engine_lock:
             self.engine = self._base_weights = None
-            self.text = ""
+        with self._text_lock:
+            self._text, self._lines, self._tail = "", None, None

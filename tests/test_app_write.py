@@ -21,6 +21,7 @@ from charwriter.documents import Autosave
 from charwriter.engine import WORD_EXTRA, Engine
 from charwriter.lm.checkpoint import load_model
 from charwriter.screens.write import SuggestionsReady
+from charwriter.session import Continuation, Suggestions
 from charwriter.settings import Settings
 from charwriter.dialogs.confirm import ConfirmScreen
 from charwriter.dialogs.help import HelpScreen
@@ -296,10 +297,10 @@ async def test_stale_results_are_dropped(tiny_model_path):
         await type_text(pilot, "The")
         await settle(pilot)
         writer = app.writer
-        writer.post_message(SuggestionsReady(writer.version - 1, [("stale!", -0.1)], 1.0, 3))
+        writer.post_message(SuggestionsReady(writer.version - 1, Suggestions([Continuation("stale!", -0.1)], "", 1.0)))
         await pilot.pause()
         assert ghost(app) != "stale!"
-        writer.post_message(SuggestionsReady(writer.version, [("fresh", -0.1)], 1.0, 3))
+        writer.post_message(SuggestionsReady(writer.version, Suggestions([Continuation("fresh", -0.1)], "", 1.0)))
         await pilot.pause()
         assert ghost(app) == "fresh"
 

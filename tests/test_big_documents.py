@@ -37,7 +37,7 @@ def one_line(chars: int, seed: int = 0) -> str:
 async def keystroke_work(tiny_model_path, tmp_path, monkeypatch, chars: int) -> dict:
     """Type five keys at the end of a one-line document of `chars` characters; what the keys cost, counted."""
     import charwriter.engine as engine_module
-    import charwriter.screens.write as write_module
+    import charwriter.widgets.status as status_module
 
     monkeypatch.setattr(engine_module, "MEMORY_MAX_CHARS", 10_000)  # both documents are "huge" for the memory
     document = tmp_path / f"doc{chars}.txt"
@@ -46,8 +46,8 @@ async def keystroke_work(tiny_model_path, tmp_path, monkeypatch, chars: int) -> 
     drawn, contexts, counted_on = [], [], set()
     get_line = Editor.get_line
     monkeypatch.setattr(Editor, "get_line", lambda self, i: drawn.append(len(line := get_line(self, i))) or line)
-    count = write_module.count
-    monkeypatch.setattr(write_module, "count", lambda lines: counted_on.add(threading.current_thread().name)
+    count = status_module.count
+    monkeypatch.setattr(status_module, "count", lambda lines: counted_on.add(threading.current_thread().name)
                         or count(lines))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)

@@ -71,10 +71,10 @@ def test_a_file_the_preview_cannot_hold_is_refused_in_one_line(tiny_model_path, 
 
 async def test_the_app_shows_the_previews_grey_text_until_the_engine_has_loaded(tiny_model_path, tmp_path,
                                                                                  monkeypatch):
-    import charwriter.screens.write as write
+    import charwriter.session as session
     from test_app_write import make_app
 
-    monkeypatch.setattr(write, "torch_imported", lambda: False)  # as at a launch: torch still to import
+    monkeypatch.setattr(session, "torch_imported", lambda: False)  # as at a launch: torch still to import
     release = threading.Event()
     real = Engine.from_path
     monkeypatch.setattr(Engine, "from_path", classmethod(lambda cls, *a, **k: release.wait(30) and real(*a, **k)))

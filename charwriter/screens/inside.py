@@ -17,6 +17,7 @@ from textual import work
 from textual.message import Message
 from textual.worker import get_current_worker
 
+from charwriter.dialogs.cells import CellPicker
 from charwriter.lm.steps import BLOCK, WARMUP, surprise_level
 from charwriter.widgets.editor import Editor
 
@@ -25,6 +26,7 @@ BACKGROUND_CHARS = 200_000  # the background colours at most this much of the do
 CHUNK_BLOCKS = 8  # blocks read per turn of the engine's lock in the background
 CACHE_BLOCKS = 8_192
 MAX_CHARS = 5_000_000  # a longer document is not coloured (its text is joined for every refresh)
+FINDER_CHARS = 4_000  # the cell finder reads this much of the text around the cursor (about a second)
 REFRESH_S = 0.15  # after an edit or a scroll, the view is read again this soon (a burst of keys costs one read)
 
 
@@ -73,13 +75,55 @@ class InsideReady(Message):
 
 
 class InsideViews:
-    """The writing screen's inside views (a mixin of `WriteScreen`: it has `editor`, `engine`, `_engine_lock`)."""
+    """The writing screen's inside views (a mixin of `WriteScreen`: it has `editor`, `engine` and `session`, which reads the model between answers)."""
 
     inside_mode: str = ""  # "", "surprise" or "cell"
     inside_unit = None  # charwriter.lm.inspect.Unit, for the cell view
     _inside_timer = None
     _inside_cache: dict | None = None  # (view key, a block's text with its warm-up) -> its values
     _inside_legend = None
+
+    def action_surprise_view(self) -> None:
+        if self.engine is None:
+            self.notify("The surprise view needs a model: pick one with F2.", severity="warning", timeout=5)
+            return
+        # Again, or in the cell view (whose title says "F5 off"): the plain text.
+        self.set_inside("" if self.inside_mode else "surprise")
+
+    def action_plain_view(self) -> None:
+        self.set_inside("")
+
+    def action_cell_view(self) -> None:
+        engine = self.engine
+        if engine is None:
+            self.notify("The cell view needs a model: pick one with F2.", severity="warning", timeout=5)
+            return
+        text, cursor = self.editor.text_and_offset()
+        start = max(0, cursor - FINDER_CHARS * 3 // 4)
+        if start:  # from a paragraph's start: a piece begun inside a quotation would count it the wrong way round
+            start = text.find("\n", start, start + FINDER_CHARS // 4) + 1 or start
+        near = text[start : cursor + FINDER_CHARS // 4]
+
+        def find() -> list:
+            from charwriter.lm.inspect import find_cells
+
+            reading = self.session.read_through(engine, near)
+            return find_cells(reading) if len(reading.text) > 1 else []
+
+        def picked(choice: tuple | None) -> None:
+            if choice is not None:
+                from charwriter.lm.inspect import Unit
+
+                layer, index, kind = choice
+                if engine.loaded.config.cell != "lstm":
+                    kind = "hidden"  # a GRU has no cell state: its hidden state is what it carries
+                self.set_inside("cell", Unit(layer, index, kind))
+
+        config = engine.loaded.config
+        self.app.push_screen(CellPicker(config.num_layers, config.hidden_size, find), picked)
+
+    def on_resize(self) -> None:
+        self._inside_refresh()
 
     def _inside_key(self) -> tuple:
         """What the colours depend on: the view, its unit, and the weights (a new model or an adaptation)."""
@@ -103,7 +147,7 @@ class InsideViews:
         self._inside_legend = legend(mode, unit.short_label() if unit is not None else "")
         editor.clear_inside()
         if editor.character_count() > MAX_CHARS:
-            self.notify("The inside views colour documents of up to 5 MB.", severity="warning", timeout=6)
+            self.notify(f"The inside views colour documents of up to {MAX_CHARS / 1e6:g} MB.", severity="warning", timeout=6)
             self.set_inside("")
             return
         self._inside_refresh(now=True)
@@ -166,8 +210,7 @@ class InsideViews:
                 else:
                     out[b] = hit
             if missing:
-                with self._engine_lock:
-                    got = engine.read_blocks(text, list(missing), unit)
+                got = self.session.read_blocks(engine, text, list(missing), unit)
                 if len(cache) > CACHE_BLOCKS:
                     cache.clear()
                 for b, (logps, acts) in got.items():

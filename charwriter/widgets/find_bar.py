@@ -4,20 +4,20 @@ cursor, ↑ the previous one; Alt+C makes the search case-sensitive (it is not, 
 at the end of the match.
 
 `find_matches` is plain Python on the document's text; the bar asks for it only on Enter and the arrows, not on
-every key typed into it (a 20 MB document takes a few tens of milliseconds to search).
+every key typed into it (a 20 MB document takes a few tens of milliseconds to search). The bar searches and edits
+the text area its `target` selects, on its own screen.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.message import Message
-from textual.widgets import Input, Label
+from textual.widgets import Input, Label, TextArea
+from textual.widgets.text_area import Selection
 
 MAX_MATCHES = 100_000
 """Matches counted at most (the count then reads "100,000+")."""
@@ -61,30 +61,17 @@ class FindBar(Horizontal):
         Binding("escape", "close", "Close", id="find_close", tooltip="Close the find bar (the cursor stays at the match)"),
     ]
 
-    @dataclass
-    class Find(Message):
-        """Find `query` forward (direction 1) or backward (-1) from the editor's cursor."""
-
-        bar: "FindBar"
-        query: str
-        direction: int
-        case: bool
-
-    @dataclass
-    class Replace(Message):
-        """Replace the selected match of `query` with `replacement` and find the next (or every match: `every`)."""
-
-        bar: "FindBar"
-        query: str
-        replacement: str
-        case: bool
-        every: bool
-
-    @dataclass
-    class Closed(Message):
-        bar: "FindBar"
-
     case = False
+
+    def __init__(self, target: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.target = target
+        """The selector of the text area it searches."""
+
+    @property
+    def editor(self) -> TextArea:
+        return self.screen.query_one(self.target, TextArea)
+
 
     def compose(self) -> ComposeResult:
         yield Label("Find", id="find-label")
@@ -114,14 +101,50 @@ class FindBar(Horizontal):
     @on(Input.Submitted, "#replace-input")
     def _replace(self, event: Input.Submitted) -> None:
         event.stop()
-        self.post_message(self.Replace(self, self.input.value, event.value, self.case, every=False))
+        self.replace(self.input.value, event.value)
 
     def action_replace_all(self) -> None:
-        replacement = self.query_one("#replace-input", Input).value
-        self.post_message(self.Replace(self, self.input.value, replacement, self.case, every=True))
+        self.replace(self.input.value, self.query_one("#replace-input", Input).value, every=True)
 
     def action_find(self, direction: int) -> None:
-        self.post_message(self.Find(self, self.input.value, direction, self.case))
+        """Select the next match (direction 1) or the previous one (-1) from the editor's cursor."""
+        query, editor = self.input.value, self.editor
+        if not query:
+            self.show_result("")
+            return
+        matches = find_matches(editor.text, query, self.case)
+        document = editor.document
+        start, end = sorted(editor.selection)
+        cursor = document.get_index_from_location(end if direction > 0 else start)
+        index = next_match(matches, cursor, direction > 0)
+        if index is None:
+            self.show_result("not found")
+            return
+        begin = matches[index]
+        editor.selection = Selection(document.get_location_from_index(begin),
+                                     document.get_location_from_index(begin + len(query)))
+        editor.scroll_cursor_visible(center=True)
+        more = "+" if len(matches) >= MAX_MATCHES else ""
+        self.show_result(f"{index + 1:,} of {len(matches):,}{more}")
+
+    def replace(self, query: str, replacement: str, every: bool = False) -> None:
+        """Replace the selected match and find the next one; or every match."""
+        editor = self.editor
+        if not query:
+            return
+        if every:
+            matches = find_matches(editor.text, query, self.case)
+            document = editor.document
+            for begin in reversed(matches):  # from the end, so that the earlier offsets stay true
+                editor.replace(replacement, document.get_location_from_index(begin),
+                               document.get_location_from_index(begin + len(query)))
+            self.show_result(f"replaced {len(matches):,}")
+            return
+        selected = editor.selected_text
+        if selected and (selected == query if self.case else selected.lower() == query.lower()):
+            start, end = sorted(editor.selection)
+            editor.replace(replacement, start, end)
+        self.action_find(1)
 
     def action_toggle_case(self) -> None:
         self.case = not self.case
@@ -129,5 +152,9 @@ class FindBar(Horizontal):
         self.action_find(1)
 
     def action_close(self) -> None:
+        # The cursor goes to the end of the match, unselected: a selection left behind was replaced by the next
+        # keys typed, many keys later.
         self.display = False
-        self.post_message(self.Closed(self))
+        editor = self.editor
+        editor.move_cursor(max(editor.selection))
+        editor.focus()

@@ -1,16 +1,24 @@
 """The status line under the editor: document, model, counts, temperature, context length and the last latency.
 
 When the line is narrower than all of them, the least important go first (context, then latency, temperature,
-counts), so that the document and the model always show, whole.
+counts), so that the document and the model always show, whole. The line counts the editor's words itself, a moment
+after the last change and off the event loop (`count_soon`), and tells its screen the document's length (`Counted`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from rich.text import Text
+from textual import work
+from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widget import Widget
+from textual.widgets import TextArea
 
 SEPARATOR = "  │  "
+COUNT_DELAY_S = 0.3  # words and characters are counted this long after the last change (off the event loop)
 
 
 def count(text_or_lines) -> tuple[int, int]:
@@ -56,6 +64,48 @@ class StatusLine(Widget):
     """Characters before the cursor that the last suggestion was conditioned on."""
     latency_ms: reactive[float | None] = reactive(None)
     """How long the last suggestion run took, in milliseconds."""
+
+    @dataclass
+    class Counted(Message):
+        """The document was counted (its screen hears it too, for `length`)."""
+
+        words_chars: tuple[int, int]  # (words, characters) of the document
+        selected: tuple[int, int] | None  # of the selection, when there was one
+        length: int  # characters with the line breaks (`Editor.character_count`)
+        editor: TextArea
+
+    _count_timer: Timer | None = None
+
+    def count_soon(self, editor: TextArea) -> None:
+        """Count the editor's words and characters (and a long selection's) a moment after the last change."""
+        if self._count_timer is not None:
+            self._count_timer.stop()
+        self._count_timer = self.set_timer(COUNT_DELAY_S, lambda: self._start_count(editor))
+
+    def _start_count(self, editor: TextArea) -> None:
+        self._count_timer = None
+        lines = list(editor.document.lines)  # a shallow copy: the editor may change the list while the worker counts
+        selection = None if editor.selection.is_empty else sorted((editor.selection.start, editor.selection.end))
+        self._count(editor, lines, selection, len(editor.document.newline))
+
+    @work(thread=True, exclusive=True, group="count", description="count words")
+    def _count(self, editor: TextArea, lines: list[str], selection, newline: int) -> None:
+        words_chars = count(lines)
+        selected = None
+        if selection is not None:
+            (top, left), (bottom, right) = selection
+            part = lines[top : bottom + 1]
+            part[-1] = part[-1][:right] if top != bottom else part[-1][left:right]
+            if top != bottom:
+                part[0] = part[0][left:]
+            selected = count(part)
+        length = words_chars[1] + (len(lines) - 1) * newline
+        self.post_message(self.Counted(words_chars, selected, length, editor))  # dropped if the line has gone
+
+    def on_status_line_counted(self, message: Counted) -> None:
+        self.counts = message.words_chars
+        if message.selected is not None and not message.editor.selection.is_empty:
+            self.selection_counts = message.selected
 
     def fields(self) -> list[tuple[int, Text]]:
         """(importance, text) of each field in display order; 0 always shows."""

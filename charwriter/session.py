@@ -17,6 +17,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
+from charwriter.adapting import (AdaptEvent, AdaptFailed, AdaptProgress, AdaptStarted, Adapted,  # noqa: F401
+                                 Adaptation, Unadapted)
 from charwriter.errors import UserError
 from charwriter.lm.rules import PARTIAL_WORD
 from charwriter.settings import Settings
@@ -93,42 +95,6 @@ class Preview:
 @dataclass(frozen=True)
 class MemoryBuilt:
     """The document memory of a big document was built off the caller's thread: ask again, it now helps."""
-
-
-@dataclass(frozen=True)
-class AdaptEvent:
-    epoch: int  # `WritingSession.adapt_epoch` when the adaptation began: older ones are over
-
-
-@dataclass(frozen=True)
-class AdaptStarted(AdaptEvent):
-    pass
-
-
-@dataclass(frozen=True)
-class AdaptProgress(AdaptEvent):
-    step: int
-    total: int
-
-
-@dataclass(frozen=True)
-class Adapted(AdaptEvent):
-    """The adaptation ended: `kept`, the engine now runs its weights (the suggestions changed: ask again); else the
-    model already fitted the document as well."""
-
-    summary: dict
-    kept: bool
-    chars: int  # the document's length it read
-
-
-@dataclass(frozen=True)
-class AdaptFailed(AdaptEvent):
-    error: str
-
-
-@dataclass(frozen=True)
-class Unadapted(AdaptEvent):
-    """The engine runs the model's own weights again (adapting switched off, another document)."""
 
 
 @dataclass(frozen=True)
@@ -220,14 +186,7 @@ class WritingSession:
         first time); `refine`, or the next answer, then reads the rest."""
         self._refine_at: tuple[int, int] | None = None  # (offset, version) of a quick answer not yet refined
         self._memory_thread: threading.Thread | None = None
-        self._adapt_lock = threading.Lock()
-        self.adapt_epoch = 0
-        """Bumped when adapting stops (another model or document, switched off, closed): older work is dropped."""
-        self._adapt_job = None
-        self._adapting = False
-        self._adapted_chars: int | None = None
-        self._base_weights = None
-        """The model's weights as loaded, for going back to them when the engine runs adapted ones."""
+        self.adaptation = Adaptation(self)
 
     def _emit(self, event) -> None:
         self.listen(event)
@@ -338,7 +297,8 @@ class WritingSession:
         """Suggest with this engine from now on (a model just loaded); the document is taken into its memory."""
         self.stop_adapting()
         with self._engine_lock:
-            self.engine, self.model_path, self._base_weights = engine, engine.loaded.path, engine.loaded.model
+            self.engine, self.model_path = engine, engine.loaded.path
+            self.adaptation.base_weights = engine.loaded.model
             self._quick_next = True
         if self._tail is None:
             text = self.text
@@ -514,97 +474,22 @@ class WritingSession:
     def maybe_adapt(self, chars: int | None = None) -> None:
         """Adapt the model to the document when adapting is on and the document (`chars` long, when the caller
         counted it) is long enough and has changed enough since the last time."""
-        from charwriter.lm.adapt import due
-
-        with self._adapt_lock:
-            if (not self.settings.adapt or self._adapting or self.engine is None or self.model_path is None
-                    or self.closed or not self.may_adapt()):
-                return
-            chars = self._length if chars is None else chars
-            if not due(chars, self._adapted_chars):
-                return
-            self._adapted_chars, self._adapting, epoch = chars, True, self.adapt_epoch
-        self._emit(AdaptStarted(epoch))
-        threading.Thread(target=self._adapt, args=(self.engine, self.model_path, epoch), daemon=True,
-                         name="charwriter-adapt").start()
-
-    def _adapt(self, engine, model_path: Path, epoch: int) -> None:
-        """Run the adaptation's low-priority process; keep its weights when they predict the document better."""
-        from charwriter.lm.adapt import AdaptJob
-
-        job, event = None, None
-        try:
-            text = self.text
-            job = self._adapt_job = AdaptJob(model_path, text)
-            done = None
-            for line in job.lines():
-                if epoch != self.adapt_epoch:
-                    return
-                if "done" in line:
-                    done = line["done"]
-                elif "step" in line:
-                    self._emit(AdaptProgress(epoch, line["step"], line["total"]))
-            if epoch != self.adapt_epoch:
-                return
-            if done is None:
-                event = AdaptFailed(epoch, job.error())
-            else:
-                if done.get("kept"):
-                    from charwriter.lm.checkpoint import load_model
-
-                    weights = load_model(job.out).model  # validated like any model file
-                    with self._engine_lock:
-                        if epoch != self.adapt_epoch or self.engine is not engine:
-                            return
-                        self.engine, self._quick_next = engine.with_weights(weights, done), True
-                event = Adapted(epoch, done, bool(done.get("kept")), len(text))
-        except Exception as error:  # noqa: BLE001 - the model goes on as trained
-            event = AdaptFailed(epoch, f"{type(error).__name__}: {error}")
-        finally:
-            if job is not None:
-                job.close()
-            if self._adapt_job is job:
-                self._adapt_job = None
-            if epoch == self.adapt_epoch:
-                self._adapting = False
-        if event is not None and epoch == self.adapt_epoch:  # told once the process is gone
-            self._emit(event)
-            self.maybe_adapt()  # the document may have changed enough meanwhile
+        self.adaptation.maybe(chars)
 
     def stop_adapting(self, unadapt: bool = False, wait: bool = False) -> None:
-        """Stop an adaptation under way and forget the last one; `unadapt`: the engine goes back to the model's own
-        weights, off this thread (an answer under way may hold the engine), or before returning with `wait`."""
-        with self._adapt_lock:
-            self.adapt_epoch += 1
-            epoch = self.adapt_epoch
-            job = self._adapt_job
-            self._adapting, self._adapted_chars = False, None
-            engine = self.engine
-            unadapt = unadapt and engine is not None and engine.loaded.training.get("adapted") is not None
-            if unadapt:
-                self._adapting = True  # no adaptation starts until the engine has its own weights back
-        if job is not None:
-            job.stop()
-        if unadapt:
-            thread = threading.Thread(target=self._unadapt, args=(engine, epoch), daemon=True,
-                                      name="charwriter-unadapt")
-            thread.start()
-            if wait:
-                thread.join()
+        self.adaptation.stop(unadapt, wait)
 
-    def _unadapt(self, engine, epoch: int) -> None:
+    def _swap_engine(self, old, make: Callable[[object], object], still: Callable[[], bool]) -> bool:
+        """Suggest with `make(old)` from now on, if `old` is still in use and `still()` (asked under the lock)."""
         with self._engine_lock:
-            if self.engine is engine and epoch == self.adapt_epoch:
-                self.engine, self._quick_next = engine.with_weights(self._base_weights), True
-        if epoch == self.adapt_epoch:
-            self._adapting = False
-            self._emit(Unadapted(epoch))
-            self.maybe_adapt()
+            if self.engine is not old or not still():
+                return False
+            self.engine, self._quick_next = make(old), True
+            return True
 
     @property
     def adapted(self) -> bool:
-        engine = self.engine
-        return engine is not None and engine.loaded.training.get("adapted") is not None
+        return self.adaptation.adapted
 
     def close(self) -> None:
         """The document was closed: stop what runs for it and let its engine, memory and text go."""
@@ -613,6 +498,6 @@ class WritingSession:
             self.version += 1
         self.stop_adapting()
         with self._engine_lock:
-            self.engine = self._base_weights = None
+            self.engine = self.adaptation.base_weights = None
         with self._text_lock:
             self._text, self._lines, self._tail = "", None, None

@@ -86,7 +86,7 @@ async def test_the_app_adapts_to_a_long_document_in_the_background_and_lets_it_g
         screen = app.writer
         await wait_for(pilot, lambda: screen.engine is not None and "adapted" in screen.engine.loaded.training)
         summary = screen.engine.loaded.training["adapted"]
-        assert summary["after"] < summary["before"] and screen.session._adapt_job is None
+        assert summary["after"] < summary["before"] and screen.session.adaptation.job is None
         assert screen.pane.border_subtitle == "memory on · adapted"
         # notify() posts a message: the notification may land a moment after the swap
         await wait_for(pilot, lambda: any("follow this document's style" in n.message for n in app._notifications))
@@ -94,7 +94,7 @@ async def test_the_app_adapts_to_a_long_document_in_the_background_and_lets_it_g
         screen.new_document()  # another document: the model's own weights again
         await wait_for(pilot, lambda: screen.engine is not adapted)
         assert "adapted" not in screen.engine.loaded.training
-        assert screen.engine.loaded.model is screen.session._base_weights
+        assert screen.engine.loaded.model is screen.session.adaptation.base_weights
         assert screen.engine.memory is adapted.memory
 
 
@@ -104,8 +104,8 @@ async def test_switching_adapting_off_stops_the_process_and_keeps_the_model_as_t
     app = app_with_document(tiny_model_path, tmp_path, writers_text(25_000))
     async with app.run_test(size=(100, 30)) as pilot:
         screen = app.writer
-        await wait_for(pilot, lambda: screen.session._adapt_job is not None)
-        job = screen.session._adapt_job
+        await wait_for(pilot, lambda: screen.session.adaptation.job is not None)
+        job = screen.session.adaptation.job
         engine = screen.engine
         screen.action_toggle_adapt()
         await wait_for(pilot, lambda: job.process.poll() is not None, 10)
@@ -141,7 +141,7 @@ async def test_the_app_says_why_it_could_not_adapt(tiny_model_path, tmp_path):
         await wait_for(pilot, lambda: any("Could not adapt" in n.message for n in app._notifications))
         message = next(n.message for n in app._notifications if "Could not adapt" in n.message)
         assert "model's alphabet" in message and "Traceback" not in message
-        assert screen.pane.border_subtitle.endswith("not adapted") and not screen.session._adapting
+        assert screen.pane.border_subtitle.endswith("not adapted") and not screen.session.adaptation.running
 
 
 async def test_no_adapting_while_a_model_trains_on_the_same_cores(tiny_model_path, tmp_path, monkeypatch):
@@ -153,4 +153,4 @@ async def test_no_adapting_while_a_model_trains_on_the_same_cores(tiny_model_pat
         screen = app.writer
         await wait_for(pilot, lambda: screen.engine is not None and screen.status.latency_ms is not None)
         await pilot.pause(1.0)
-        assert screen.session._adapt_job is None and not screen.session._adapting
+        assert screen.session.adaptation.job is None and not screen.session.adaptation.running

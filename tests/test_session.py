@@ -10,6 +10,7 @@ import time
 import pytest
 
 from charwriter.errors import UserError
+from charwriter.lm.rules import PARTIAL_WORD
 from charwriter.session import Models, WritingSession, engine_settings
 from charwriter.settings import Settings
 from conftest import make_text, writers_text
@@ -73,6 +74,31 @@ def test_an_edit_stops_the_answer_under_way_and_a_cancelled_one_gives_none(tiny_
     assert session.suggest(1_500, cancelled=lambda: True) is None
     answer = session.suggest(1_501)
     assert answer is not None and answer.grey
+
+
+def test_an_editors_lines_and_a_huge_documents_tail_give_the_engines_answers(tiny_model_path, monkeypatch):
+    """The screen hands over its line list (joined off its thread) or, for a document too big for the memory, only
+    the text before the cursor: the answers are the engine's own for the same text."""
+    import charwriter.engine as engine_module
+    from charwriter.engine import Engine
+
+    session = session_for(tiny_model_path)
+    engine = Engine.from_path(tiny_model_path, engine_settings(session.settings, 1))
+    text = make_text(3_000, seed=6)
+    lines = text.split("\n")
+    session.set_lines(lines, "\n", len(text))
+    got = session.suggest(2_000, guesses=True)
+    want = engine.suggest(text[:2_000], document=text, quick=True)
+    assert [(c.text, c.confidence) for c in got.continuations] == [(s.text, s.mean_logprob) for s in want]
+    assert got.quick and got.guesses and session.text == text
+    monkeypatch.setattr(engine_module, "MEMORY_MAX_CHARS", 1_000)  # a "huge" document: the tail is all it reads
+    tail_start = 2_400
+    session.set_lines(lines, "\n", len(text), tail=(text[tail_start:2_900], tail_start))
+    got = session.suggest(0)
+    fresh = Engine.from_path(tiny_model_path, engine_settings(session.settings, 1))
+    want = fresh.suggest(text[tail_start:2_900], offset=tail_start)
+    assert [(c.text, c.confidence) for c in got.continuations] == [(s.text, s.mean_logprob) for s in want]
+    assert got.typed == PARTIAL_WORD.search(text[2_900 - 64 : 2_900]).group(0)
 
 
 def test_the_word_begun_is_told_and_positions_are_clamped(tiny_model_path):
@@ -149,7 +175,7 @@ def test_adapting_swaps_the_engine_in_the_background_and_closing_frees_it(tiny_m
     session.load_model()
     session.set_text(writers_text(25_000))
     session.suggest(25_000)
-    wait_until(lambda: not session._adapting, 180)
+    wait_until(lambda: not session.adaptation.running, 180)
     assert session.adapted, reports
     assert reports and reports[-1][0] == "info" and "adapted" in reports[-1][1]
     assert session.suggest(25_000) is not None

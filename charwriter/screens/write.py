@@ -345,7 +345,7 @@ class WriteScreen(DocumentFiles, InsideViews, Screen):
             case MemoryBuilt():
                 self._show_memory()
                 self._schedule(now=True)
-            case AdaptEvent() as event if event.epoch == self.session.adapt_epoch:
+            case AdaptEvent() as event if event.epoch == self.session.adaptation.epoch:
                 self._adapt_heard(event)
             case Problem(line=line):
                 self.notify(line, severity="warning", timeout=8)

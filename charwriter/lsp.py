@@ -267,6 +267,26 @@ class CharwriterServer(LanguageServer):
             raise JsonRpcInvalidParams(f"{uri} is not open: send textDocument/didOpen first")
         return document
 
+    def apply_changes(self, uri: str, changes) -> None:
+        """A `didChange`'s edits, in order, to the document's session and its line starts."""
+        document = self.documents.get(uri)
+        if document is None:  # a notification has no answer: say it on stderr only
+            log.warning("a change to %s, which is not open, was ignored", uri)
+            return
+        session, lines = document.session, document.lines
+        for change in changes:
+            if isinstance(change, lsp.TextDocumentContentChangeWholeDocument):
+                session.set_text(change.text)
+                document.lines = lines = Lines(change.text)
+                continue
+            text = session.text
+            start = lines.offset(text, change.range.start, self.encoding)
+            end = lines.offset(text, change.range.end, self.encoding)
+            start = len(text) if start is None else start  # past the end: at the end, as pygls' workspace does
+            end = len(text) if end is None else max(start, end)
+            session.apply_change(start, end, change.text)
+            lines.edit(start, end, change.text)
+
     def offset(self, document: Document, position: lsp.Position) -> int:
         offset = document.lines.offset(document.session.text, position, self.encoding)
         if offset is None:
@@ -370,23 +390,7 @@ def build_server(settings: Settings, threads: int | None = None) -> CharwriterSe
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: CharwriterServer, params: lsp.DidChangeTextDocumentParams) -> None:
-        document = ls.documents.get(params.text_document.uri)
-        if document is None:  # a notification has no answer: say it on stderr only
-            log.warning("a change to %s, which is not open, was ignored", params.text_document.uri)
-            return
-        session, lines = document.session, document.lines
-        for change in params.content_changes:
-            if isinstance(change, lsp.TextDocumentContentChangeWholeDocument):
-                session.set_text(change.text)
-                document.lines = lines = Lines(change.text)
-                continue
-            text = session.text
-            start = lines.offset(text, change.range.start, ls.encoding)
-            end = lines.offset(text, change.range.end, ls.encoding)
-            start = len(text) if start is None else start  # past the end: at the end, as pygls' workspace does
-            end = len(text) if end is None else max(start, end)
-            session.apply_change(start, end, change.text)
-            lines.edit(start, end, change.text)
+        ls.apply_changes(params.text_document.uri, params.content_changes)
 
     @server.feature(lsp.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: CharwriterServer, params: lsp.DidCloseTextDocumentParams) -> None:

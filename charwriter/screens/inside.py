@@ -200,34 +200,10 @@ class InsideViews:
         rest = sorted((b for b in range(lo, hi) if b not in visible), key=lambda b: abs(b * BLOCK - near))
 
         def read(blocks: list[int]) -> dict[int, list]:
-            """Each block's values, from the cache where its text (and warm-up) is unchanged."""
-            out, missing = {}, {}
-            for b in blocks:
-                lane = (key, text[max(0, b * BLOCK - WARMUP) : (b + 1) * BLOCK])
-                hit = cache.get(lane)
-                if hit is None:
-                    missing[b] = lane
-                else:
-                    out[b] = hit
-            if missing:
-                got = self.session.read_blocks(engine, text, list(missing), unit)
-                if len(cache) > CACHE_BLOCKS:
-                    cache.clear()
-                for b, (logps, acts) in got.items():
-                    out[b] = cache[missing[b]] = acts if unit is not None else logps
-            return out
+            return self._inside_values(engine, key, unit, text, blocks, cache)
 
         def rows_of(blocks: dict[int, list], row_range) -> dict:
-            name = activation_name if key[0] == "cell" else surprise_name
-            colours = {}
-            for row in row_range:
-                start, line = starts[row], lines[row]
-                names = []
-                for i in range(start, start + len(line)):
-                    values = blocks.get(i // BLOCK)
-                    names.append(name(values[i % BLOCK]) if values is not None else None)
-                colours[row] = (line, names)
-            return colours
+            return _colours(activation_name if key[0] == "cell" else surprise_name, starts, lines, blocks, row_range)
 
         def rows_in(blocks: list[int]) -> range:
             a, b = blocks[0] * BLOCK, (blocks[-1] + 1) * BLOCK
@@ -249,11 +225,42 @@ class InsideViews:
             if rows:
                 self.post_message(InsideReady(key, rows_of(done, rows), False))
 
+    def _inside_values(self, engine, key: tuple, unit, text: str, blocks: list[int], cache: dict) -> dict[int, list]:
+        """Each block's values, from the cache where its text (and warm-up) is unchanged."""
+        out, missing = {}, {}
+        for b in blocks:
+            lane = (key, text[max(0, b * BLOCK - WARMUP) : (b + 1) * BLOCK])
+            hit = cache.get(lane)
+            if hit is None:
+                missing[b] = lane
+            else:
+                out[b] = hit
+        if missing:
+            got = self.session.read_blocks(engine, text, list(missing), unit)
+            if len(cache) > CACHE_BLOCKS:
+                cache.clear()
+            for b, (logps, acts) in got.items():
+                out[b] = cache[missing[b]] = acts if unit is not None else logps
+        return out
+
     def on_inside_ready(self, message: InsideReady) -> None:
         if message.key == self._inside_key() and self.inside_mode:
             if message.first:
                 self.editor.border_title = self._inside_legend
             self.editor.show_inside(message.lines)
+
+
+def _colours(name, starts: list[int], lines: list[str], blocks: dict[int, list], row_range) -> dict:
+    """Each row's text and its characters' colour names (`name` of each value; None where a block is unread)."""
+    colours = {}
+    for row in row_range:
+        start, line = starts[row], lines[row]
+        names = []
+        for i in range(start, start + len(line)):
+            values = blocks.get(i // BLOCK)
+            names.append(name(values[i % BLOCK]) if values is not None else None)
+        colours[row] = (line, names)
+    return colours
 
 
 def _row_at(starts: list[int], offset: int) -> int:

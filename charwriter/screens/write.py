@@ -126,6 +126,7 @@ class WriteScreen(DocumentFiles, InsideViews, Screen):
         self._settings_unsaved = False
         """The user has been told that the settings cannot be written (told once a session)."""
         self._adapt_note = ""
+        self._model_heard = False
         self._resample = False
         """Ctrl+R asked for a continuation drawn at the temperature (the next run only)."""
         self._init_files(file)
@@ -152,8 +153,13 @@ class WriteScreen(DocumentFiles, InsideViews, Screen):
 
     @property
     def engine(self):
-        """The engine the session suggests with (None: no model yet)."""
-        return self.session.engine
+        """The engine the session suggests with (None: no model yet, or its loading not yet heard here: a run begun
+        before `ModelLoaded` was cancelled by the one it starts)."""
+        return self.session.engine if self._model_heard else None
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.session.model_path
 
     def on_mount(self) -> None:
         self.editor.focus()
@@ -198,6 +204,7 @@ class WriteScreen(DocumentFiles, InsideViews, Screen):
 
     def on_model_loaded(self, message: ModelLoaded) -> None:
         loaded = message.loaded
+        self._model_heard = True
         self._adapt_note = ""
         self._inside_refresh(now=True)  # other weights: other colours
         self.status.model, self.status.precision = loaded.name, loaded.precision
@@ -218,6 +225,7 @@ class WriteScreen(DocumentFiles, InsideViews, Screen):
                         severity="warning", timeout=12)
             return
         self.session.drop_model()
+        self._model_heard = False
         self.status.model, self.status.precision = "no model", ""
         self.notify(f"{message.error}\n\nYou can write without suggestions; pick a model with F2 or train one "
                     "with Ctrl+T.", title="No model", severity="warning", timeout=12)
@@ -478,7 +486,7 @@ class WriteScreen(DocumentFiles, InsideViews, Screen):
             if path is not None:
                 self.use_model(path, remember=True)
 
-        self.app.push_screen(ModelPicker(self.session.model_path), picked)
+        self.app.push_screen(ModelPicker(self.model_path), picked)
 
     def use_model(self, path: str | Path, remember: bool = True) -> None:
         """Load this model for the suggestions (and, once it has loaded, remember it in the settings). Until then the

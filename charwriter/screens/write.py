@@ -67,6 +67,11 @@ class SessionEvent(Message):
 
     event: object
 
+    def can_replace(self, message: Message) -> bool:
+        # the adaptation's progress comes a step at a time: only the newest waiting one needs drawing
+        return (isinstance(message, SessionEvent) and isinstance(self.event, AdaptProgress)
+                and isinstance(message.event, AdaptProgress))
+
 
 @dataclass
 class ModelLoaded(Message):

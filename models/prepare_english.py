@@ -1,10 +1,11 @@
 """Build the general English model's training text from ../shared/data/english/ (the recipe in models/README.md).
 
     python models/prepare_english.py ../shared/data/english english.txt
-    python models/prepare_english.py --words english.txt ../shared/data/anna.txt models/words-en.txt.gz
+    python models/prepare_english.py --words english.txt ../shared/data/anna.txt models/words-en.txt.gz  # wordfreq too
 
 The second builds the word list that judges suggestions (`charwriter.lm.lexicon`): every word of the prepared
-corpus and of anna.txt's training split (its first 90 %) used at least twice, lower case, most frequent first.
+corpus and of anna.txt's training split (its first 90 %) used at least twice, and today's 25,000 commonest English
+words (wordfreq, `pip install wordfreq` for this step only), lower case, most frequent first.
 
 What it keeps, maps and drops, and why:
 - The seed's 83 characters (the vocabulary of anna-karenina.safetensors, which the general model starts from) are
@@ -57,6 +58,38 @@ def main(folder: str, out: str) -> None:
     print(f"{len(files)} books, {len(text):,} characters, {len(set(text))} symbols -> {out}")
 
 
+MODERN_WORDS = 25_000
+"""Today's commonest English words (wordfreq's list) join the books' words: the corpus is 1700s–1920s, and a writer
+of modern prose types "okay", "weekend" and "website", which no book here holds."""
+
+
+NOT_PROPOSED = set("""
+    dick dicks pussy cock cocks penis vagina tits boobs horny raped rape rapes rapist jerking
+    lol lmao wtf tbh idk omg btw smh imo alot
+""".split())
+NOT_PROPOSED_STEMS = ("fuck", "shit", "cunt", "nigg", "fagg", "bitch", "whore", "slut", "porn", "asshole", "retard",
+                      "dumbass", "goddamn", "piss")
+"""Kept out of the list: obscenities and slurs (the list also proposes completions, and a writer who uses one has it
+in the document, which counts too) and chat shorthand, not prose. The stems keep words out of the books' part too."""
+
+
+def modern_words(scale: int, books: dict[str, int]) -> dict[str, int]:
+    """wordfreq's `MODERN_WORDS` commonest English words that are plain words of three letters or more (the shorter
+    ones it adds are mostly abbreviations), each with its frequency as a count in a text of `scale` words; not a
+    contraction written without its apostrophe ("thats", "didnt": the `books` have "that's"). wordfreq (57 MB of
+    data for 40 languages) is needed only here, at build time."""
+    from wordfreq import top_n_list, word_frequency
+
+    from charwriter.lm.lexicon import WORD
+
+    def unapostrophed(w: str) -> bool:
+        return any(books.get(w[:i] + "'" + w[i:], 0) >= 2 for i in range(1, len(w)))
+
+    return {w: max(2, round(word_frequency(w, "en") * scale)) for w in top_n_list("en", MODERN_WORDS)
+            if len(w) > 2 and WORD.fullmatch(w) and w not in NOT_PROPOSED
+            and not any(stem in w for stem in NOT_PROPOSED_STEMS) and not unapostrophed(w)}
+
+
 def words(corpus: str, anna: str, out: str) -> None:
     import gzip
     from collections import Counter
@@ -66,7 +99,11 @@ def words(corpus: str, anna: str, out: str) -> None:
     counts = Counter(w.lower() for w in WORD.findall(Path(corpus).read_text(encoding="utf-8")))
     seed = normalise_text(Path(anna).read_text(encoding="utf-8"))
     counts.update(w.lower() for w in WORD.findall(seed[: int(len(seed) * 0.9)]))
-    kept = sorted((w for w, n in counts.items() if n >= 2), key=lambda w: (-counts[w], w))
+    for word, count in modern_words(sum(counts.values()), counts).items():  # a book's count stands where it has one
+        if counts[word] < 2:
+            counts[word] = count
+    kept = sorted((w for w, n in counts.items() if n >= 2 and not w.startswith(NOT_PROPOSED_STEMS)),
+                  key=lambda w: (-counts[w], w))  # the books' slurs too (a 19th-century novel has them)
     with gzip.GzipFile(out, "wb", mtime=0) as f:  # mtime 0: the same bytes on every rebuild
         f.write("".join(f"{w}\t{counts[w]}\n" for w in kept).encode("utf-8"))
     print(f"{len(kept):,} words used twice or more -> {out}")

@@ -189,6 +189,20 @@ def test_the_bundled_word_list_knows_english_and_not_the_pane_s_old_non_words():
     assert "harbour" in lexicon.completions("har", 20)
 
 
+def test_the_bundled_word_list_knows_modern_words_but_proposes_no_obscenity_or_chat_shorthand():
+    """The books are 1700s-1920s: today's common words come from wordfreq's list (models/prepare_english.py); what it
+    keeps out is never known from the list, nor a contraction written without its apostrophe."""
+    from charwriter.lm.lexicon import bundled
+
+    lexicon = bundled()
+    for word in ("okay", "weekend", "website", "laptop", "video", "teenager", "email", "smartphone", "Okay"):
+        assert lexicon.knows(word), word
+    for word in ("fucking", "shit", "lol", "thats", "didnt", "youve", "nigger"):  # the last from a 19th-century book
+        assert not lexicon.knows(word), word
+    assert "weekend" in lexicon.completions("weeke", 5)
+    assert not any(word.startswith("fuck") for word in lexicon.completions("fu", 10_000))
+
+
 def test_the_document_s_name_takes_the_grey_text_from_a_name_it_never_used():
     from types import SimpleNamespace
 

@@ -3,7 +3,8 @@
 A character model spells; it does not know which strings are words. A suggestion that completes or adds a word
 offers one the writer can trust: a word of the document, or of the word list shipped with the models
 (`models/words-en.txt.gz`: the words of the general English corpus and of the seed's training text that occur at
-least twice, with their counts; `models/prepare_english.py --words` builds it). Case does not matter, a possessive
+least twice, and today's commonest English words, with their counts; `models/prepare_english.py --words` builds
+it). Case does not matter, a possessive
 `'s` and the parts of a hyphenated word are judged separately, and a typed curly apostrophe is a straight one.
 
 The list judges only where it can: a document whose words it mostly does not know (another language, a private

@@ -371,7 +371,7 @@ class WritingSession:
             if version != now:
                 return None
             offset = min(max(0, offset), len(text))
-            start = max(0, offset - TAIL_CHARS) if len(text) > self._memory_max() else 0
+            start = self._context_start(len(text), offset)
             context, document = text[start:offset], text if not start else None
         else:  # a huge document: only its text before the cursor came (the memory is off for it)
             context, start = tail
@@ -410,15 +410,17 @@ class WritingSession:
             if at is None or at[1] != version or engine is None or stale():
                 return
             offset = at[0]
-            start = max(0, offset - TAIL_CHARS) if len(text) > self._memory_max() else 0
+            start = self._context_start(len(text), offset)
             if engine.set_context(text[start:offset], offset=start, cancelled=stale):
                 self._refine_at = None
 
     @staticmethod
-    def _memory_max() -> int:
+    def _context_start(length: int, offset: int) -> int:
+        """Where the text handed to the engine starts: the document's start, or for one too long for the memory only
+        the last `TAIL_CHARS` before the offset (copying all of it every time was waste)."""
         from charwriter.engine import MEMORY_MAX_CHARS
 
-        return MEMORY_MAX_CHARS
+        return max(0, offset - TAIL_CHARS) if length > MEMORY_MAX_CHARS else 0
 
     # --- reading the model, for the inside views ----------------------------------------------------------------------
 

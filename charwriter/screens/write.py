@@ -27,8 +27,8 @@ from charwriter.dialogs.model_picker import ModelPicker
 from charwriter.errors import UserError
 from charwriter.screens.files import DocumentFiles
 from charwriter.screens.inside import InsideViews
-from charwriter.session import (AdaptEvent, AdaptFailed, AdaptProgress, AdaptStarted, Adapted, Loaded, MemoryBuilt,
-                                Preview, Problem, Suggestions, Unadapted, WritingSession)
+from charwriter.session import (TAIL_CHARS, AdaptEvent, AdaptFailed, AdaptProgress, AdaptStarted, Adapted, Loaded,
+                                MemoryBuilt, Preview, Problem, Suggestions, Unadapted, WritingSession)
 from charwriter.settings import GREY_FLOOR, Settings
 from charwriter.widgets.editor import Editor
 from charwriter.widgets.find_bar import FindBar
@@ -36,7 +36,6 @@ from charwriter.widgets.footer import KeysFooter
 from charwriter.widgets.status import StatusLine, count
 from charwriter.widgets.suggestions import SuggestionsPane
 
-TAIL_CHARS = 4_096  # the end of a huge document handed to the model: more than the context it reads
 REFINE_AFTER_S = 0.05  # after quick first suggestions, the full context is read this soon (unless typing goes on)
 COUNT_HERE_LINES = 2_000  # a selection spanning fewer lines is counted at once, on the event loop
 TEMPERATURE_STEP = 0.1

@@ -238,3 +238,34 @@ def test_the_word_list_is_found_wherever_the_bundled_models_are_even_after_a_pla
     assert bundled() is None
     monkeypatch.setattr(paths, "bundled_models_dir", lambda: real)
     assert bundled() is not None and bundled().knows("harbour")
+
+
+def test_a_suggestion_spells_a_word_as_the_document_does():
+    """The model reads "café" as "cafe" and "Cæsar" as "Caesar" (a letter it lacks: its accent dropped, its ligature
+    spelt out); what it suggests is written back in the document's spelling, and never with the letter dropped."""
+    from charwriter.lm.rules import translate, writers_style
+
+    index = {ch: i for i, ch in enumerate("abcdefghijklmnopqrstuvwxyzCJWZ .")}
+    normalise = lambda text: "".join(translate(ch, index) for ch in text)  # noqa: E731
+    document = "We met at the café. Julius Cæsar and Zoë came. "
+    assert normalise("Cæsar ßø") == "Caesar sso"
+    assert writers_style(document + "the ca", normalise)("fe was") == "fé was"
+    assert writers_style(document + "Julius C", normalise)("aesar came") == "æsar came"
+    assert writers_style(document + "Julius Cæ", normalise)("sar came") == "sar came"
+    assert writers_style(document, normalise)("Zoe left the cafe") == "Zoë left the café"
+    assert writers_style("a plain document ", normalise)("cafe") == "cafe"
+
+
+def test_the_engine_writes_the_document_s_accented_words_as_the_document_does(tiny):
+    spelt = {"mill": "m\u00efll", "brother": "br\u00f8ther", "river": "r\u00ecver"}
+    found = 0
+    for i, context in enumerate(CONTEXTS[:12]):
+        for plain, own in spelt.items():
+            context = context.replace(plain, own)
+        used = {plain for plain, own in spelt.items() if own in context}  # the document's spelling of these
+        for start in ("the m", "her br", "the r"):  # letters typed as the document spells them
+            for suggestion in engine_for(tiny, LEXICON, seed=i, ghost_confidence=0).suggest(context + start):
+                words = re.findall(r"\w+", start + suggestion.text)[1:]
+                assert not set(words) & used, (start, suggestion.text)
+                found += bool(set(words) & set(spelt.values()))
+    assert found  # the model does suggest these words here: the test can fail

@@ -32,8 +32,8 @@ from charwriter.lm.memory import DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.rules import (SPACE, TYPOGRAPHY_SAMPLE, WORD_EXTRA, default_start, finished, first_word_logprob,
-                                 restates_punctuation, restyle, typography_of, wrapped_view)
+from charwriter.lm.rules import (SPACE, WORD_EXTRA, default_start, finished, first_word_logprob,
+                                 restates_punctuation, wrapped_view, writers_style)
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
 ALL_THREADS = torch.get_num_threads()
@@ -184,9 +184,8 @@ class Engine:
             view = self.view
             out = self._generate(view.state, view.logits, cancelled, resample)
             if self.settings.typography and out:
-                before = text[-TYPOGRAPHY_SAMPLE:] if text is not None else self.window
-                style = typography_of(before)
-                out = [replace(s, text=restyle(s.text, before, style)) for s in out]
+                style = writers_style(text if text is not None else self.window, self.normalise)
+                out = [replace(s, text=style(s.text)) for s in out]
             floor = self.settings.ghost_floor
             if out and floor > 0 and out[0].first_word < math.log(floor):
                 out[0] = replace(out[0], inline=False)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 import threading
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -25,9 +26,9 @@ from charwriter.lm.modelfile import (FORMAT, PICK_ANOTHER, ModelConfig, check_ch
 from charwriter.lm.lexicon import bundled as bundled_lexicon
 from charwriter.lm.lexicon import GUESS, trusted
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
-                                 TYPOGRAPHY_SAMPLE, WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start,
-                                 WRAP_TAIL, finished, first_word_logprob, grow, restates_punctuation, restyle,
-                                 translate, typography_of, wrapped_view)
+                                 WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start, WRAP_TAIL, finished,
+                                 first_word_logprob, grow, restates_punctuation, translate, wrapped_view,
+                                 writers_style)
 
 CONTEXT = 128  # characters read before the cursor: the engine's first read of a document is this long too
 
@@ -153,13 +154,18 @@ class Preview:
         ghost, score = finished(row, floor)
         if grey_floor > 0 and first_word_logprob(ghost, row.lps) < math.log(grey_floor):
             return "", 0.0
-        return as_the_writer_writes(text, ghost, score)
+        return as_the_writer_writes(text, ghost, score, self.normalise)
+
+    def normalise(self, text: str) -> str:
+        """The text as the model reads it (`Codec.normalise`)."""
+        return "".join(translate(ch, self.index) for ch in text)
 
 
-def as_the_writer_writes(text: str, ghost: str, score: float) -> tuple[str, float]:
-    """The engine's rules for what a writer sees (`Engine._real_words`, `restyle`): no repeated sentence end; the
-    grey text stops before a word that neither the word list nor the document knows, or is rated a guess when that
-    is its first; the document's own quotes and dashes."""
+def as_the_writer_writes(text: str, ghost: str, score: float,
+                         normalise: Callable[[str], str] = lambda text: text) -> tuple[str, float]:
+    """The engine's rules for what a writer sees (`Engine._real_words`, `writers_style`): no repeated sentence end;
+    the grey text stops before a word that neither the word list nor the document knows, or is rated a guess when
+    that is its first; the document's own quotes, dashes and spelling."""
     if restates_punctuation(text[-8:], ghost):
         return "", 0.0
     lexicon = bundled_lexicon()
@@ -170,8 +176,7 @@ def as_the_writer_writes(text: str, ghost: str, score: float) -> tuple[str, floa
             ghost = kept
         else:
             score = min(score, GUESS)  # its first word is unknown: shown as the engine shows it, a guess
-    sample = text[-TYPOGRAPHY_SAMPLE:]
-    return restyle(ghost, sample, typography_of(sample)), score if ghost else 0.0
+    return writers_style(text, normalise)(ghost), score if ghost else 0.0
 
 
 

@@ -11,6 +11,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
+from typing import Callable
 
 from charwriter.lm.alphabet import model_char
 
@@ -38,6 +39,9 @@ LOOKALIKES = {
     **dict.fromkeys("\u2014\u2015", "--"),  # an em dash is "--" in the plain texts models learn from
     "\u2026": "...",
     "\t": " ",
+    # letters Unicode does not decompose: read as they are spelt in English books ("Cæsar" as "Caesar", not "Csar")
+    "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d",
+    "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i",
 }
 """Characters a model trained on plain text may lack, and what it knows that looks the same (odd spaces and line
 separators are the alphabet's rule: `model_char`)."""
@@ -291,6 +295,46 @@ def restyle(text: str, before: str, style: Typography) -> str:
         out.append(ch)
         previous = ch
     return "".join(out)
+
+
+SPELT_OTHERWISE = re.compile(r"\w*[^\x00-\x7f]\w*")  # a word with a letter a plain-text model may lack
+
+
+def spellings(before: str, normalise: Callable[[str], str]) -> dict[str, str]:
+    """The document's own spelling of each of its words the model reads otherwise ("café" read as "cafe", "Cæsar"
+    as "Caesar"): the model's reading -> the writer's word (the last one written, where two are read alike)."""
+    if before.isascii():
+        return {}
+    out = {}
+    for word in SPELT_OTHERWISE.findall(before):
+        read = normalise(word)
+        if read != word and any(ch.isalpha() for ch in word):
+            out[read] = word
+    return out
+
+
+def respell(text: str, start: str, spelt: dict[str, str], normalise: Callable[[str], str]) -> str:
+    """A continuation with each word it completes or adds spelt as the document spells it; `start`: the letters
+    of the word at the cursor, which its first word finishes (kept as typed)."""
+    if not spelt:
+        return text
+
+    def own(match: re.Match) -> str:
+        typed = start if match.start() == 0 else ""
+        word = spelt.get(normalise(typed) + match.group(0))
+        return word[len(typed) :] if word is not None and word.startswith(typed) else match.group(0)
+
+    return re.sub(r"\w+", own, text)
+
+
+def writers_style(before: str, normalise: Callable[[str], str]) -> Callable[[str], str]:
+    """What turns a continuation the model wrote into the writer's: the document's quotes, dashes and ellipses
+    (`restyle`) and its own spelling of its words (`respell`). before: the text before the cursor (its last
+    `TYPOGRAPHY_SAMPLE` characters are read); normalise: the model's reading of a text."""
+    before = before[-TYPOGRAPHY_SAMPLE:]
+    style, spelt = typography_of(before), spellings(before, normalise)
+    start = PARTIAL_WORD.search(before[-64:]).group(0)
+    return lambda text: respell(restyle(text, before, style), start, spelt, normalise)
 
 
 SENTENCE_DONE = re.compile("[.!?][\"')\\]\u201d\u2019]*\\Z")

@@ -15,6 +15,8 @@ order of preference:
   Enter comes instead: the editor lets the writer's next key take the space's place;
 - else types one character.
 
+`--tab-only` measures a writer who never reads the pane, as most users of an editor's inline completion.
+
 Printed per text: characters, keys, keystroke savings rate KSR = 1 - keys / characters, the share of characters the
 grey text alone saved, characters per accept, the time per keystroke, and the held-out loss on the same passages
 (nats/char, each character predicted from everything before it) of the model alone and with the memory; then a line
@@ -94,9 +96,10 @@ def app_settings(**changes) -> EngineSettings:
     return EngineSettings.of_user(Settings(), seed=0, threads=1, **changes)
 
 
-def best_action(suggestions, rest: str) -> tuple[int, int, str]:
+def best_action(suggestions, rest: str, pane: bool = True) -> tuple[int, int, str]:
     """(characters inserted, keys pressed, kind) for the writer's best move, or (1, 1, "type"). A kind ending in "+"
-    took the space the suggestion ended with back: the writer's next key types the punctuation mark in its place."""
+    took the space the suggestion ended with back: the writer's next key types the punctuation mark in its place.
+    pane: False for a writer who only ever takes the grey text."""
     options = [(1, 1, "type")]
     if suggestions and suggestions[0].inline:
         grey = suggestions[0].text
@@ -109,7 +112,7 @@ def best_action(suggestions, rest: str) -> tuple[int, int, str]:
                 chars, words = match.end(), words + 1
             if words:
                 options.append((chars, words, "word"))
-    for alternative in suggestions[1:] if suggestions and suggestions[0].inline else suggestions:
+    for alternative in (suggestions[1:] if suggestions and suggestions[0].inline else suggestions) if pane else []:
         options += accepting(alternative.text, rest, 2, "pick")
     return max(options, key=lambda o: (o[0] - o[1], not o[2].startswith("pick")))
 
@@ -124,8 +127,8 @@ def accepting(text: str, rest: str, keys: int, kind: str) -> list[tuple[int, int
     return []
 
 
-def type_passage(engine: Engine, history: str, target: str) -> Tally:
-    """The simulated writer types `target` after `history`."""
+def type_passage(engine: Engine, history: str, target: str, pane: bool = True) -> Tally:
+    """The simulated writer types `target` after `history` (`pane`: False, taking only the grey text)."""
     tally = Tally(chars=len(target))
     engine.remember(history)  # opening the document: the memory is built before the first keystroke here
     engine.suggest(history)
@@ -139,7 +142,7 @@ def type_passage(engine: Engine, history: str, target: str) -> Tally:
         started = time.perf_counter()
         suggestions = engine.suggest(history + target[:typed])
         tally.latencies.append((time.perf_counter() - started) * 1000)
-        chars, keys, kind = best_action(suggestions, target[typed:])
+        chars, keys, kind = best_action(suggestions, target[typed:], pane)
         if suggestions and suggestions[0].inline and suggestions[0].text.strip():
             tally.grey_shown += 1
             tally.grey_taken += kind.startswith(("tab", "word"))
@@ -238,7 +241,7 @@ def run(loaded, name: str, text: str, settings: EngineSettings, args, adapting: 
             fresh = Engine(loaded, settings)
             return fresh.with_weights(weights) if weights is not None else fresh
 
-        tally = type_passage(engine(), history, target)
+        tally = type_passage(engine(), history, target, pane=not args.tab_only)
         if not args.no_loss:
             score_passage(engine(), history, target, tally)
         total.add(tally)
@@ -292,6 +295,8 @@ def main() -> None:
     parser.add_argument("--variant", action="append", default=[], metavar="LABEL:NAME=VALUE,…",
                         help="an engine setting variant to run side by side, e.g. 'wide:k=9,beam_width=16'")
     parser.add_argument("--no-loss", action="store_true", help="skip the per-character loss (faster)")
+    parser.add_argument("--tab-only", action="store_true", help="a writer who never reads the pane: only the grey"
+                        " text is taken (Tab, or word by word), as with an editor's inline completion")
     parser.add_argument("--one-line-paragraphs", action="store_true",
                         help="join each paragraph's lines into one, as a writer's editor holds them (a book is"
                         " hard-wrapped)")

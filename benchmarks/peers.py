@@ -373,12 +373,12 @@ def onboard_peer(corpus: Path, cache: Path, folder: Path | None) -> Peer:
     return Peer("Onboard", lambda _: Onboard(pypredict, system))
 
 
-def run_passage(peer: Peer, history: str, target: str) -> Tally:
+def run_passage(peer: Peer, history: str, target: str, pane: bool = True) -> Tally:
     """The simulated writer types `target` after `history` with a fresh document's suggestions from the peer."""
     with tempfile.TemporaryDirectory(prefix="charwriter-peer-") as folder:
         engine = peer.make(Path(folder))
         try:
-            return type_passage(engine, history, target)
+            return type_passage(engine, history, target, pane)
         finally:
             getattr(engine, "close", lambda: None)()
 
@@ -389,7 +389,7 @@ def run(peer: Peer, text: str, keep: int | None, args) -> tuple[Tally, list[str]
     total, failures = Tally(), []
     for start, chars in passages(text, args):
         history = text[max(0, start - keep) if keep is not None else 0 : start]
-        result, why = isolated(run_passage, peer, history, text[start : start + chars])
+        result, why = isolated(run_passage, peer, history, text[start : start + chars], not args.tab_only)
         if result is None:
             failures.append(f"passage at {start:,}: {why}")
         else:
@@ -442,6 +442,8 @@ def main() -> None:
     parser.add_argument("--start", type=int, default=None, help="type from this character on (one passage)")
     parser.add_argument("--chars", type=int, default=1000, help="characters per passage (default 1000)")
     parser.add_argument("--passages", type=int, default=3, help="passages over the last 10 %% (default 3)")
+    parser.add_argument("--tab-only", action="store_true", help="a writer who only takes the grey text, never the"
+                        " pane (keystrokes.py's --tab-only)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     try:

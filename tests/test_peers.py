@@ -48,7 +48,7 @@ class FixedEngine:
 
 
 def passage_args(**changes) -> Namespace:
-    return Namespace(**{"start": None, "chars": 150, "passages": 3, **changes})
+    return Namespace(**{"start": None, "chars": 150, "passages": 3, "tab_only": False, **changes})
 
 
 def test_the_peers_harness_gives_the_charwriter_writers_keys():
@@ -210,6 +210,20 @@ def test_a_first_suggestion_not_drawn_as_grey_text_is_only_a_pane_pick():
     assert keystrokes.best_action(undrawn, "the cat sat") == (8, 2, "pick")  # Alt+S and its number
     assert keystrokes.best_action(undrawn, "the dog") == (1, 1, "type")  # no word by word from the pane
     assert keystrokes.best_action(undrawn, "a dog ran") == (6, 2, "pick")
+
+
+def test_a_writer_who_never_reads_the_pane_takes_only_the_grey_text():
+    from charwriter.engine import Suggestion as EngineSuggestion
+
+    shown = [EngineSuggestion("the cat ", -0.1), EngineSuggestion("a dog ", -0.5)]
+    assert keystrokes.best_action(shown, "the dog", pane=False) == (3, 1, "word")
+    assert keystrokes.best_action(shown, "a dog ran", pane=False) == (1, 1, "type")
+    assert keystrokes.best_action(shown, "a dog ran") == (6, 2, "pick")
+    both, tab = keystrokes.Tally(), keystrokes.Tally()
+    for start, chars in keystrokes.passages(TEXT, passage_args()):
+        both.add(keystrokes.type_passage(FixedEngine(TEXT), TEXT[:start], TEXT[start : start + chars]))
+        tab.add(keystrokes.type_passage(FixedEngine(TEXT), TEXT[:start], TEXT[start : start + chars], False))
+    assert both.pane_saved > 0 and tab.pane_saved == 0 and tab.keys > both.keys
 
 
 def test_one_line_paragraphs_joins_a_books_lines_and_keeps_its_blank_lines():

@@ -22,7 +22,7 @@ from charwriter.engine.decode import Decoder, LastRow, LastRun, Opening, Row, Ru
 from charwriter.engine.greedy import GreedyOpening
 from charwriter.engine.mixing import Mixed, next_logp
 from charwriter.engine.settings import EngineSettings
-from charwriter.engine.shown import Suggestion, real_words, with_document_words, worth_showing
+from charwriter.engine.shown import Suggestion, once_each, real_words, with_document_words, worth_showing
 from charwriter.lm import state as states
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
@@ -32,7 +32,7 @@ from charwriter.lm.memory import DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.rules import (SPACE, WORD_EXTRA, default_start, finished, first_word_logprob,
+from charwriter.lm.rules import (WORD_EXTRA, default_start, finished, first_word_logprob,
                                  restates_punctuation, wrapped_view, writers_style)
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
@@ -185,7 +185,7 @@ class Engine:
             out = self._generate(view.state, view.logits, cancelled, resample)
             if self.settings.typography and out:
                 style = writers_style(text if text is not None else self.window, self.normalise)
-                out = [replace(s, text=style(s.text)) for s in out]
+                out = once_each([replace(s, text=style(s.text)) for s in out])  # "fe" and the document's "fé"
             floor = self.settings.ghost_floor
             if out and floor > 0 and out[0].first_word < math.log(floor):
                 out[0] = replace(out[0], inline=False)
@@ -299,12 +299,12 @@ class Engine:
     def _shown(self, rows: list[Row], ends: list[str], run: Run, opening: Opening) -> list[Suggestion]:
         """The rows as suggestions, those the writer is shown, in the order shown (`charwriter.engine.shown`)."""
         s, memory = self.settings, run.memory
-        out, seen = [], set()
+        out = []
         for i, row in enumerate(rows):
             text, score = finished(row, run.cut if i == 0 else 0.0, ends[i] if ends and i > 0 else "")
-            if text and text.removesuffix(SPACE) not in seen:
-                seen.add(text.removesuffix(SPACE))
+            if text:
                 out.append(Suggestion(text, score, first_word_logprob(text, row.lps) if i == 0 else 0.0))
+        out = once_each(out)
         if not opening.beam:  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         before = self.normalise(self.window[-8:])

@@ -107,6 +107,17 @@ def _names_of_the_document_first(out: list[Suggestion], start: str, memory: Docu
     return out
 
 
+def once_each(suggestions: list[Suggestion]) -> list[Suggestion]:
+    """The suggestions without those that say what an earlier one says (with or without its space)."""
+    seen, out = set(), []
+    for suggestion in suggestions:
+        key = suggestion.text.removesuffix(SPACE)
+        if key not in seen:
+            seen.add(key)
+            out.append(suggestion)
+    return out
+
+
 def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
     """The first (the ghost text) and the alternatives worth reading: not only punctuation or space, not far below
     the first in confidence, not the same as another but for spaces."""

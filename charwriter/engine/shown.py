@@ -12,7 +12,7 @@ from charwriter.lm.lexicon import GUESS, Lexicon, trusted
 from charwriter.lm.memory import MIN_WORD, DocumentMemory
 from charwriter.lm.rules import PARTIAL_WORD, SPACE, WORD_START
 
-FAR_BELOW = 2.0  # an alternative this many nats/char below the first is not worth reading (docs/benchmarks.md)
+FAR_BELOW = 1.0  # an alternative this many nats/char below the first is not worth reading
 DOCUMENT_WORD_AFTER = 2  # letters typed before a word of the document may take the grey text from the model's
 PROPOSE_AFTER = 2  # letters typed before the word list proposes completions the beam missed
 PROPOSALS = 10  # the word list's most frequent completions scored by the model on a keystroke (one batch a letter)

@@ -273,6 +273,7 @@ VARIANTS = {
                    ("p>=0.25", {"ghost_confidence": 0.25})],
     "document-words": [("document words after 2", {}), ("after 0", {"document_words_after": 0}),
               ("after 8", {"document_words_after": 8}), ("none", {"document_words_after": 99})],
+    "recent-words": [("recent words", {}), ("no recent words", {"recent_words": False})],
     "ghost": [("beam", {"ghost": "beam"}), ("greedy", {"ghost": "greedy"})],
     "adapt": [("adapted", {}), ("not adapted", {"adapt": False})],
     "words": [("word list", {}), ("model's words", {"words": False})],

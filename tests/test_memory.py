@@ -317,6 +317,26 @@ def test_a_document_word_already_shown_without_its_space_is_not_offered_again(ti
     assert [s.text.strip() for s in out].count("lmarrow") == 1
 
 
+def test_a_word_of_the_text_just_read_comes_right_after_the_grey_text(tiny):
+    """The writer's own term, used in the last lines, is the first alternative once its start is typed; a word used
+    only pages ago, or one letter longer than typed, is not pushed there."""
+    from charwriter.engine.shown import recent_words
+
+    recent = make_text(300, seed=4) + " the quarrystone of the mill. "
+    doc = " Old hearthwood burned. " + make_text(3_000, seed=9) + recent + make_text(200, seed=5) + " the q"
+
+    def shown(**settings) -> list[str]:
+        engine = engine_for(tiny, seed=0, **settings)
+        engine.remember(doc)
+        return [s.text for s in engine.suggest(doc)]
+
+    assert shown()[1] == "uarrystone " and "uarrystone " not in shown(recent_words=False)  # the test can fail
+    assert [s.text for s in recent_words(doc[-1000:], "he", set())] == []  # "hearthwood": 3,000 characters back
+    near = recent_words("a wanderstone and a war, wa", "wa", set())
+    assert [s.text for s in near] == ["nderstone "]  # "war": only one letter more
+    assert recent_words("a wanderstone, wa", "wa", {"nderstone"}) == []  # the beam offers it already
+
+
 def test_a_document_too_long_for_the_memory_is_written_with_the_model_alone(tiny, monkeypatch):
     import charwriter.engine.settings as engine_settings
 

@@ -310,7 +310,7 @@ class Engine:
         before = self.normalise(self.window[-8:])
         out = worth_showing([suggestion for suggestion in out if not restates_punctuation(before, suggestion.text)])
         if memory is not None and opening.beam and out:
-            out = with_document_words(out, self.window, memory, run.k, s.document_words_after)
+            out = with_document_words(out, self.window, memory, run.k, s.document_words_after, s.recent_words)
         if s.words and out and self.lexicon is not None:
             view = self.context.view  # the cursor's state
             out = self._real_words(out, memory, view.state, view.logits, run.k, opening.beam)

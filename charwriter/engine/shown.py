@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Callable
 
 from charwriter.lm.lexicon import GUESS, Lexicon, trusted
-from charwriter.lm.memory import MIN_WORD, DocumentMemory
+from charwriter.lm.memory import MIN_WORD, WORD, DocumentMemory
 from charwriter.lm.rules import PARTIAL_WORD, SPACE, WORD_START
 
 FAR_BELOW = 1.0  # an alternative this many nats/char below the first is not worth reading
@@ -19,6 +19,10 @@ PROPOSALS = 10  # the word list's most frequent completions scored by the model 
 GUESSES_SHOWN = 0  # alternatives nobody knows beside the grey text (itself a guess then): a writer typing a new name
 # is better served by one guess than by a pane of them
 DOCUMENT_WORD_TIMES = 2  # how often the document must have used it: a name typed twice is completed the third time
+RECENT_HALFLIFE = 96  # words: a use of a word in the text just read counts half as much this many words on (the
+# recency half-life of Onboard's word predictor, whose cache wins on a document's own terms)
+RECENT_LEAST = 0.3  # a recent word's weight before it goes next to the grey text: one use in the last ~160 words
+RECENT_WORDS = 3  # the text just read's words put right after the grey text, at most
 
 
 @dataclass
@@ -138,20 +142,42 @@ def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
 
 
 def with_document_words(out: list[Suggestion], window: str, memory: DocumentMemory, k: int,
-                        after: int) -> list[Suggestion]:
-    """Put the document's own words that finish the word at the cursor (the end of `window`) among the
-    alternatives, after the first `after` of the beam's (`EngineSettings.document_words_after`): the most frequent
-    first, as long as they save a few keys."""
+                        after: int, recent: bool = True) -> list[Suggestion]:
+    """Put the document's own words that finish the word at cursor (the end of `window`) among the alternatives:
+    those of the text just read (`recent_words`) right after the grey text, where `recent`; then the document's
+    most frequent, after the first `after` of the beam's (`EngineSettings.document_words_after`), as long as they
+    save a few keys."""
     start = PARTIAL_WORD.search(window[-64:]).group(0)
     if not start:
         return out
     shown = {suggestion.text.removesuffix(SPACE) for suggestion in out}  # a word with or without its space
+    if recent:
+        near = recent_words(window, start, shown)
+        out = out[:1] + near + out[1:]
+        shown.update(suggestion.text.removesuffix(SPACE) for suggestion in near)
     found = memory.words.completions(start, k)
     total = sum(count for _, count in found)
     words = [Suggestion(word[len(start) :] + SPACE, math.log(count / total) / (len(word) - len(start)))
              for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
     at = 1 + after
     return document_word_first((out[:at] + words + out[at:])[:k], start, found, memory, k)
+
+
+def recent_words(window: str, start: str, shown: set[str]) -> list[Suggestion]:
+    """The words of the text just read (the model's window) that finish `start` by at least two letters and that
+    no suggestion offers, each weighed 1 per use halved every `RECENT_HALFLIFE` words since: those of
+    `RECENT_LEAST` or more, the heaviest first. A writer's own terms come back within a page ("constituents" in an
+    essay on logic), where the model ranks its usual words ("common", "consider") above them."""
+    words = WORD.findall(window[: len(window) - len(start)])
+    weight: dict[str, float] = {}
+    for i, word in enumerate(words):
+        if len(word) - len(start) >= 2 and word.startswith(start):
+            weight[word] = weight.get(word, 0.0) + 0.5 ** ((len(words) - i) / RECENT_HALFLIFE)
+    total = sum(weight.values())
+    picked = sorted((word for word, w in weight.items() if w >= RECENT_LEAST and word[len(start) :] not in shown),
+                    key=lambda word: -weight[word])[:RECENT_WORDS]
+    return [Suggestion(word[len(start) :] + SPACE, math.log(weight[word] / total) / (len(word) - len(start)))
+            for word in picked]
 
 
 def document_word_first(out: list[Suggestion], start: str, found: list[tuple[str, int]], memory: DocumentMemory,

@@ -337,6 +337,25 @@ def test_a_word_of_the_text_just_read_comes_right_after_the_grey_text(tiny):
     assert recent_words("a wanderstone, wa", "wa", {"nderstone"}) == []  # the beam offers it already
 
 
+def test_after_a_space_the_word_that_followed_the_last_one_comes_right_after_the_grey_text(tiny):
+    """The writer's own phrase again: after "Old " the "quarrystone" that followed it a few lines up."""
+    from charwriter.engine.shown import recent_followers
+
+    doc = make_text(300, seed=4) + " the Old quarrystone fell. " + make_text(200, seed=5) + " Old "
+
+    def shown(**settings) -> list[str]:
+        engine = engine_for(tiny, seed=0, **settings)
+        engine.remember(doc)
+        return [s.text for s in engine.suggest(doc)]
+
+    assert shown()[1] == "quarrystone " and "quarrystone " not in shown(recent_words=False)  # the test can fail
+    assert [s.text for s in recent_followers("of constituents, and of constituents; so of ", set())] == \
+        ["constituents "]
+    assert recent_followers("of constituents; so of", set()) == []  # a word begun: `recent_words` finishes it
+    assert recent_followers("of constituents; so of ", {"constituents"}) == []  # offered already
+    assert recent_followers("of it, of it, of ", set()) == []  # a short word is quick to type
+
+
 def test_a_document_too_long_for_the_memory_is_written_with_the_model_alone(tiny, monkeypatch):
     import charwriter.engine.settings as engine_settings
 

@@ -55,8 +55,9 @@ class EngineSettings:
                                          " finish the word being typed (its names and long words, which the model may"
                                          " never rank high); they fill what is left")
     recent_words: bool = _setting(True, "the words the writer used in the text just read (the model's window) that"
-                                  " finish the word being typed, right after the grey text: a document's own terms,"
-                                  " which the model may rank below its usual words (`shown.recent_words`)")
+                                  " finish the word being typed, or after a space followed the last word, right after"
+                                  " the grey text: a document's own terms and phrases, which the model may rank below"
+                                  " its usual words (`shown.recent_words`, `shown.recent_followers`)")
     beam_width: int = _setting(10, "beams for the first word: wider finds likelier words, each beam is a row of every"
                                " step")
     memory: bool = _setting(True, "the document memory: names and phrases of the writer's own document"

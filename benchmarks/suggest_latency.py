@@ -34,6 +34,7 @@ import torch.nn.functional as F
 
 from charwriter.engine import Engine, EngineSettings
 from charwriter.lm.checkpoint import LoadedModel, load_model
+from charwriter.lm.registry import resolve_model
 from charwriter.lm.data import build_vocab, read_text
 from charwriter.lm.model import CharRNN, ModelConfig
 from charwriter.lm.precision import cpu_summary
@@ -78,7 +79,8 @@ def seed_suggest(model: CharRNN, vocab: list[str], context: str, k: int, length:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("corpus")
-    parser.add_argument("--model", help="a 512×2 model file (default: an untrained one with the corpus's vocabulary)")
+    parser.add_argument("--model", help="a model name or file (default: an untrained 512×2 with the corpus's"
+                        " vocabulary)")
     parser.add_argument("--keystrokes", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3, help="type the keystrokes this many times, fresh engines"
                         " each time; a keystroke's time is its fastest (default 3)")
@@ -94,7 +96,7 @@ def main() -> None:
 
     text = read_text(args.corpus)
     if args.model:
-        loaded = load_model(args.model)
+        loaded = load_model(resolve_model(args.model))
     else:
         torch.manual_seed(0)
         vocab = build_vocab(text)
@@ -145,7 +147,7 @@ def main() -> None:
               f" {percentile(latencies, 0.5):5.1f} ms  p95 {percentile(latencies, 0.95):5.1f} ms  p99"
               f" {percentile(latencies, 0.99):5.1f} ms  max {max(latencies):5.1f} ms")
 
-    baseline = load_model(args.baseline) if args.baseline else None
+    baseline = load_model(resolve_model(args.baseline)) if args.baseline else None
 
     def make_engines() -> dict:
         engines = {}

@@ -172,7 +172,7 @@ def _fine_tune_vocab(init: LoadedModel, corpus_path: str, encoding: str, config:
     shown = " ".join(repr(c)[1:-1] for c in unseen[:12]) + (" …" if len(unseen) > 12 else "")
     if not config.extend_vocab:
         _note(f"warning: {len(unseen)} characters the model has never seen will be read without their"
-              f" accent or dropped ({shown}) — --extend-vocab adds them to its vocabulary")
+              f" accent, spelt out (æ as ae) or dropped ({shown}) — --extend-vocab adds them to its vocabulary")
         return init, []
     model = extend_vocab(init.model, init.vocab, unseen)
     vocab = init.vocab + unseen

@@ -39,12 +39,15 @@ LOOKALIKES = {
     **dict.fromkeys("\u2014\u2015", "--"),  # an em dash is "--" in the plain texts models learn from
     "\u2026": "...",
     "\t": " ",
-    # letters Unicode does not decompose: read as they are spelt in English books ("Cæsar" as "Caesar", not "Csar")
-    "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d",
-    "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i",
 }
 """Characters a model trained on plain text may lack, and what it knows that looks the same (odd spaces and line
 separators are the alphabet's rule: `model_char`)."""
+SPELT_OUT = {
+    "æ": "ae", "Æ": "Ae", "œ": "oe", "Œ": "Oe", "ß": "ss", "ø": "o", "Ø": "O", "ł": "l", "Ł": "L", "đ": "d",
+    "Đ": "D", "ð": "d", "Ð": "D", "þ": "th", "Þ": "Th", "ı": "i",
+}
+"""Letters Unicode does not decompose, as English books spell them: "Cæsar" is read as "Caesar", not "Csar". Unlike
+the look-alikes, a model that has never seen them may learn them (`charwriter train --extend-vocab`)."""
 
 
 def translate(ch: str, index: dict[str, int]) -> str:
@@ -57,7 +60,7 @@ def translate(ch: str, index: dict[str, int]) -> str:
     if ruled != ch:
         return translate(ruled, index) if ruled else ""
     decomposed = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
-    for candidate in (LOOKALIKES.get(ch), decomposed, " " if ch.isspace() else None):
+    for candidate in (LOOKALIKES.get(ch), SPELT_OUT.get(ch), decomposed, " " if ch.isspace() else None):
         if candidate and all(c in index for c in candidate):
             return candidate
     return ""

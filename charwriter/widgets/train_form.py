@@ -262,7 +262,8 @@ class TrainForm(Vertical):
                                                                         options["seq_len"])) else "")
                 + (f"\nAdds {len(info.unseen)} new characters to the model's vocabulary: {info.unseen[:30]}"
                    if info.extended else f"\n{len(info.unseen)} characters the model has never seen ({info.unseen[:20]})"
-                   " are read without their accent or dropped — tick Extend vocab to learn them" if info.unseen else "")
+                   " are read without their accent, spelt out or dropped — tick Extend vocab to learn them"
+                   if info.unseen else "")
                 + (f"\nFine-tuning keeps the model's size: hidden {info.fine_tune_size[0]} × "
                    f"{info.fine_tune_size[1]} layers" if info.fine_tune_size else ""), ok=True)
         self.valid = error is None

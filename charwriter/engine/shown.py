@@ -146,7 +146,7 @@ def worth_showing(suggestions: list[Suggestion]) -> list[Suggestion]:
 
 def with_document_words(out: list[Suggestion], window: str, memory: DocumentMemory, k: int,
                         after: int, recent: bool = True) -> list[Suggestion]:
-    """Put the document's own words that finish the word at cursor (the end of `window`) among the alternatives:
+    """Put the document's own words that finish the word at the cursor (the end of `window`) among the alternatives:
     those of the text just read (`recent_words`) right after the grey text, where `recent`; then the document's
     most frequent, after the first `after` of the beam's (`EngineSettings.document_words_after`), as long as they
     save a few keys."""
@@ -170,19 +170,17 @@ def with_document_words(out: list[Suggestion], window: str, memory: DocumentMemo
 
 def recent_words(window: str, start: str, shown: set[str]) -> list[Suggestion]:
     """The words of the text just read (the model's window) that finish `start` by at least two letters and that
-    no suggestion offers, each weighed 1 per use halved every `RECENT_HALFLIFE` words since: those of
-    `RECENT_LEAST` or more, the heaviest first. A writer's own terms come back within a page ("constituents" in an
-    essay on logic), where the model ranks its usual words ("common", "consider") above them."""
+    no suggestion offers, each weighed by its uses (`_recency`): those of `RECENT_LEAST` or more, the heaviest first,
+    `RECENT_WORDS` at most. A writer's own terms come back within a page ("constituents" in an essay on logic), where
+    the model ranks its usual words ("common", "consider") above them."""
     words = WORD.findall(window[: len(window) - len(start)])
     weight: dict[str, float] = {}
     for i, word in enumerate(words):
         if len(word) - len(start) >= 2 and word.startswith(start):
-            weight[word] = weight.get(word, 0.0) + 0.5 ** ((len(words) - i) / RECENT_HALFLIFE)
+            weight[word] = weight.get(word, 0.0) + _recency(len(words), i)
     total = sum(weight.values())
-    picked = sorted((word for word, w in weight.items() if w >= RECENT_LEAST and word[len(start) :] not in shown),
-                    key=lambda word: -weight[word])[:RECENT_WORDS]
     return [Suggestion(word[len(start) :] + SPACE, math.log(weight[word] / total) / (len(word) - len(start)))
-            for word in picked]
+            for word in _heaviest(weight, RECENT_LEAST, RECENT_WORDS, lambda word: word[len(start) :] in shown)]
 
 
 def recent_followers(window: str, shown: set[str]) -> list[Suggestion]:
@@ -195,11 +193,21 @@ def recent_followers(window: str, shown: set[str]) -> list[Suggestion]:
     weight: dict[str, float] = {}
     for i, (word, follower) in enumerate(zip(words, words[1:])):
         if word == words[-1] and len(follower) >= MIN_WORD:
-            weight[follower] = weight.get(follower, 0.0) + 0.5 ** ((len(words) - i) / RECENT_HALFLIFE)
+            weight[follower] = weight.get(follower, 0.0) + _recency(len(words), i)
     total = sum(weight.values())
-    picked = sorted((word for word, w in weight.items() if w >= FOLLOWER_LEAST and word not in shown),
-                    key=lambda word: -weight[word])[:FOLLOWERS_SHOWN]
-    return [Suggestion(word + SPACE, math.log(weight[word] / total) / len(word)) for word in picked]
+    return [Suggestion(word + SPACE, math.log(weight[word] / total) / len(word))
+            for word in _heaviest(weight, FOLLOWER_LEAST, FOLLOWERS_SHOWN, shown.__contains__)]
+
+
+def _recency(words: int, i: int) -> float:
+    """The weight of a use at word i of the text's `words`: 1, halved every `RECENT_HALFLIFE` words since."""
+    return 0.5 ** ((words - i) / RECENT_HALFLIFE)
+
+
+def _heaviest(weight: dict[str, float], least: float, most: int, offered: Callable[[str], bool]) -> list[str]:
+    """The words of `least` weight or more that are not `offered` already, the heaviest first, `most` of them."""
+    return sorted((word for word, w in weight.items() if w >= least and not offered(word)),
+                  key=lambda word: -weight[word])[:most]
 
 
 def document_word_first(out: list[Suggestion], start: str, found: list[tuple[str, int]], memory: DocumentMemory,

@@ -300,19 +300,21 @@ def restyle(text: str, before: str, style: Typography) -> str:
     return "".join(out)
 
 
-SPELT_OTHERWISE = re.compile(r"\w*[^\x00-\x7f]\w*")  # a word with a letter a plain-text model may lack
+BEYOND_ASCII = re.compile(r"[^\W\x00-\x7f]")  # a letter or digit beyond ASCII (not a curly quote or a dash)
+SPELT_OTHERWISE = re.compile(r"\w*[^\W\x00-\x7f]\w*")  # a word with one
 
 
 def spellings(before: str, normalise: Callable[[str], str]) -> dict[str, str]:
     """The document's own spelling of each of its words the model reads otherwise ("café" read as "cafe", "Cæsar"
-    as "Caesar"): the model's reading -> the writer's word (the last one written, where two are read alike)."""
-    if before.isascii():
+    as "Caesar"): the model's reading -> the writer's word (the last one written, where two are read alike). Run
+    on every keystroke: each distinct word is read once, and a document in curly quotes costs no more than the scan."""
+    if before.isascii() or not BEYOND_ASCII.search(before):
         return {}
-    out = {}
-    for word in SPELT_OTHERWISE.findall(before):
+    out: dict[str, str] = {}
+    for word in dict.fromkeys(reversed(SPELT_OTHERWISE.findall(before))):  # the last written first
         read = normalise(word)
-        if read != word and any(ch.isalpha() for ch in word):
-            out[read] = word
+        if read != word:
+            out.setdefault(read, word)
     return out
 
 

@@ -80,3 +80,19 @@ def test_a_non_editable_install_lists_the_bundled_model(tmp_path):
     assert listing.stdout.splitlines()[0] == str(target / "charwriter" / "bundled")
     line = next(l for l in listing.stdout.splitlines() if "anna-karenina" in l)
     assert "bundled" in line
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_a_new_document_or_paragraph_is_offered_a_sentence_not_indentation_or_a_heading(name):
+    """An empty document is read as a paragraph's start (after a blank line): before, after the one newline every
+    window starts with, the English model offered "  " (verse indentation) and the Anna model lower-case words.
+    After a space (a Markdown heading's "# "), no suggestion brings another; no heading in capitals."""
+    from charwriter.engine import Engine, EngineSettings
+
+    engine = Engine(load_model(resolve_model(name)), EngineSettings(precision="fp32"))
+    for context in ("", "# ", "The end.\n\n"):
+        engine.remember(context)
+        out = engine.suggest(context)
+        words = [s.text.lstrip("\"'(").split(" ")[0] for s in out]  # a dialogue's opening quote is a start too
+        assert words and all(word[:1].isupper() and (word == "I" or not word.isupper()) for word in words), \
+            (context, [s.text for s in out])

@@ -14,7 +14,7 @@ from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN, ModelConfig
 from charwriter.lm.rules import PARTIAL_WORD
-from charwriter.lm.sample import default_start, pick_next
+from charwriter.lm.sample import default_start, document_start, pick_next
 from conftest import make_text
 
 
@@ -30,8 +30,10 @@ def engine_for(loaded: LoadedModel, **settings) -> Engine:
 
 
 def recompute(engine: Engine, window: str):
-    """The reference: one nn.LSTM call over a newline and the window, from the zero state."""
-    codes = [default_start(engine.vocab)] + engine.encode(window)
+    """The reference: one nn.LSTM call over a newline and the window, from the zero state; over a blank line and
+    the window where the window is the document's start (a new document begins as a paragraph)."""
+    at_start = engine.context.view.start == 0
+    codes = (document_start(engine.vocab) if at_start else [default_start(engine.vocab)]) + engine.encode(window)
     logits, state = engine.loaded.model(torch.tensor([codes]))
     return state, logits[:, -1]
 

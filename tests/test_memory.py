@@ -331,6 +331,10 @@ def test_a_word_of_the_text_just_read_comes_right_after_the_grey_text(tiny):
         return [s.text for s in engine.suggest(doc)]
 
     assert shown()[1] == "uarrystone " and "uarrystone " not in shown(recent_words=False)  # the test can fail
+    engine = engine_for(tiny, seed=0)
+    engine.remember(doc)
+    first, near = engine.suggest(doc)[:2]
+    assert near.mean_logprob <= first.mean_logprob  # the only such word is not "sure" beside the grey text
     assert [s.text for s in recent_words(doc[-1000:], "he", set())] == []  # "hearthwood": 3,000 characters back
     near = recent_words("a wanderstone and a war, wa", "wa", set())
     assert [s.text for s in near] == ["nderstone "]  # "war": only one letter more
@@ -349,6 +353,10 @@ def test_after_a_space_the_word_that_followed_the_last_one_comes_right_after_the
         return [s.text for s in engine.suggest(doc)]
 
     assert shown()[1] == "quarrystone " and "quarrystone " not in shown(recent_words=False)  # the test can fail
+    engine = engine_for(tiny, seed=0)
+    engine.remember(doc)
+    first, follower = engine.suggest(doc)[:2]
+    assert follower.mean_logprob <= first.mean_logprob  # rated no surer than the grey text it follows
     assert [s.text for s in recent_followers("of constituents, and of constituents; so of ", set())] == \
         ["constituents "]
     assert recent_followers("of constituents; so of", set()) == []  # a word begun: `recent_words` finishes it

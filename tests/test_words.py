@@ -272,3 +272,32 @@ def test_the_engine_writes_the_document_s_accented_words_as_the_document_does(ti
                 assert not set(words) & used, (start, suggestion.text)
                 found += bool(set(words) & set(spelt.values()))
     assert found  # the model does suggest these words here: the test can fail
+
+
+def test_no_word_in_capitals_unless_the_writer_writes_it_so():
+    """The books' headings ("CHAPTER", "THE"), which the model offers at a paragraph's start, are cut or left out;
+    capitals the document holds, or that the writer is typing, stay."""
+    from charwriter.engine.shown import Suggestion, in_the_writers_case
+    from charwriter.lm.preview import as_the_writer_writes
+
+    out = [Suggestion("CHAPTER ", -0.2), Suggestion("The ", -0.3), Suggestion("And THE end", -0.4),
+           Suggestion("I ", -0.5), Suggestion("NASA ", -0.6), Suggestion("The II", -0.7)]
+    texts = lambda suggestions: [s.text for s in suggestions]  # noqa: E731
+    assert texts(in_the_writers_case(out, "The end.\n\n", None)) == ["The ", "And ", "I "]
+    assert texts(in_the_writers_case(out, "NASA said so.\n\n", None)) == ["The ", "And ", "I ", "NASA "]
+    assert texts(in_the_writers_case([Suggestion("APTER ", -0.1)], "The end.\n\nCH", None)) == ["APTER "]
+    assert in_the_writers_case([Suggestion("HE ", -0.1)], "The end.\n\nT", None) == []  # "THE": one capital typed
+    assert as_the_writer_writes("The end.\n\n", "CHAPTER I", -0.1) == ("", 0.0)
+    assert as_the_writer_writes("The end.\n\n", "And THE", -0.1) == ("And ", -0.1)
+
+
+def test_no_suggestion_brings_a_second_space():
+    """After white space, or at a document's start, a suggestion's spaces are dropped (the books' verse indentation
+    after a Markdown "# ", which the model cannot read); a suggestion of spaces only is none."""
+    from charwriter.lm.preview import as_the_writer_writes
+    from charwriter.lm.rules import no_second_space
+
+    assert no_second_space("", "    The ") == "The " and no_second_space("Hello. ", " The ") == "The "
+    assert no_second_space("Hello.", " The ") == " The " and no_second_space("end\n", "  But") == "But"
+    assert as_the_writer_writes("# ", "    ", -0.1) == ("", 0.0)
+    assert as_the_writer_writes("# ", "    The ", -0.1) == ("The ", -0.1)

@@ -88,10 +88,11 @@ class Lanes:
 class Context:
     """The text before the cursor read into the model's state: the known text, the snapshots, the current view."""
 
-    def __init__(self, fast: FastRNN, codec: Codec, base: tuple):
+    def __init__(self, fast: FastRNN, codec: Codec, base: tuple, opening: tuple | None = None):
         self.fast = fast
         self.codec = codec
-        self.base = base  # (state, logits) after the newline every window starts with, like a paragraph
+        self.base = base  # (state, logits) after the newline every window starts with
+        self.opening = opening or base  # ... and before the document's first character (`document_start`)
         self.snaps: dict[int, Snapshot] = {}  # position -> the lanes there
         self.known = ""  # the document text the snapshots agree with, from `known_start`
         self.known_start = 0
@@ -163,8 +164,8 @@ class Context:
         while True:
             starts = lanes.starts
             if pos % n == 0 and pos >= first and (not starts or (lanes.complete and starts[-1] < pos)) and pos < end:
-                starts.append(pos)  # a new lane: the zero state after a newline, like a paragraph
-                lanes.state, lanes.logits = self._join(lanes.state, lanes.logits)
+                starts.append(pos)  # a new lane: the state after a newline (a blank line at the document's start)
+                lanes.state, lanes.logits = self._join(lanes.state, lanes.logits, pos)
             if pos >= end:
                 break
             if cancelled():
@@ -176,15 +177,19 @@ class Context:
             pos = stop
             self.snaps[pos] = Snapshot(tuple(starts), lanes.state, lanes.logits, lanes.complete)
         if not lanes.starts or lanes.starts[-1] < first:  # an empty window: nothing read yet
-            self.view = View(first, first, *self.base)
+            self.view = View(first, first, *self._start(first))
             return finished
         lane = bisect_left(lanes.starts, first)
         self.view = View(lanes.starts[lane], pos, states.rows(lanes.state, lane, lane + 1),
                          lanes.logits[lane : lane + 1])
         return finished
 
-    def _join(self, state, logits):
-        base_state, base_logits = self.base
+    def _start(self, pos: int) -> tuple:
+        """(state, logits) a window starting at `pos` is read from."""
+        return self.opening if pos == 0 else self.base
+
+    def _join(self, state, logits, pos: int):
+        base_state, base_logits = self._start(pos)
         if state is None:
             return base_state, base_logits
         return states.cat([state, base_state]), torch.cat([logits, base_logits])

@@ -22,7 +22,8 @@ from charwriter.engine.decode import Decoder, LastRow, LastRun, Opening, Row, Ru
 from charwriter.engine.greedy import GreedyOpening
 from charwriter.engine.mixing import Mixed, next_logp
 from charwriter.engine.settings import EngineSettings
-from charwriter.engine.shown import Suggestion, once_each, real_words, with_document_words, worth_showing
+from charwriter.engine.shown import (Suggestion, in_the_writers_case, once_each, real_words, with_document_words,
+                                     worth_showing)
 from charwriter.lm import state as states
 from charwriter.lm.checkpoint import LoadedModel, load_model
 from charwriter.lm.fast import FastRNN
@@ -32,8 +33,8 @@ from charwriter.lm.memory import DocumentMemory, common_prefix_length
 from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
-from charwriter.lm.rules import (WORD_EXTRA, default_start, finished, first_word_logprob,
-                                 restates_punctuation, wrapped_view, writers_style)
+from charwriter.lm.rules import (WORD_EXTRA, default_start, document_start, finished, first_word_logprob,
+                                 no_second_space, restates_punctuation, wrapped_view, writers_style)
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
 ALL_THREADS = torch.get_num_threads()
@@ -78,8 +79,10 @@ class Engine:
         self._last: LastRun | None = None
         with torch.inference_mode():
             logits, state = self.fast.step(torch.tensor([default_start(self.vocab)]), self.fast.init_state(1))
-        self._base = (state, logits)  # every window starts after a newline, like a paragraph
-        self.context = Context(self.fast, self.codec, self._base)
+            self._base = (state, logits)  # every window starts after a newline
+            for code in document_start(self.vocab)[1:]:
+                logits, state = self.fast.step(torch.tensor([code]), state)
+        self.context = Context(self.fast, self.codec, self._base, (state, logits))
         if self.settings.memory and self.settings.guesses:
             self.fast.prepare_run()  # the memory's guesses are read in runs (`charwriter.engine.draft`)
         _freeze_what_lives_on()
@@ -308,13 +311,15 @@ class Engine:
         if not opening.beam:  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         before = self.normalise(self.window[-8:])
-        out = worth_showing([suggestion for suggestion in out if not restates_punctuation(before, suggestion.text)])
+        out = once_each([replace(suggestion, text=no_second_space(before, suggestion.text)) for suggestion in out])
+        out = worth_showing([suggestion for suggestion in out
+                             if suggestion.text and not restates_punctuation(before, suggestion.text)])
         if memory is not None and opening.beam and out:
             out = with_document_words(out, self.window, memory, run.k, s.document_words_after, s.recent_words)
         if s.words and out and self.lexicon is not None:
             view = self.context.view  # the cursor's state
             out = self._real_words(out, memory, view.state, view.logits, run.k, opening.beam)
-        return out
+        return in_the_writers_case(out, self.window, memory)
 
     def _real_words(self, out: list[Suggestion], memory: DocumentMemory | None, state, logits, k: int,
                     proposals: bool) -> list[Suggestion]:

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from charwriter.lm.lexicon import GUESS, Lexicon, trusted
+from charwriter.lm.lexicon import GUESS, Lexicon, trusted, without_capitals
 from charwriter.lm.memory import MIN_WORD, WORD, DocumentMemory
 from charwriter.lm.rules import PARTIAL_WORD, SPACE, WORD_START
 
@@ -65,6 +65,22 @@ def real_words(out: list[Suggestion], window: str, lexicon: Lexicon, memory: Doc
     if memory is not None and len(kept) > 1:
         kept = _names_of_the_document_first(kept, start, memory)
     return kept[:k] if kept else guesses[: 1 + GUESSES_SHOWN]
+
+
+def in_the_writers_case(out: list[Suggestion], window: str, memory: DocumentMemory | None) -> list[Suggestion]:
+    """`without_capitals` for each suggestion: cut before a word in capitals the writer does not write so, left out
+    where that is its first word. Capitals the writer used are the document's (its word index, or the window)."""
+    start = PARTIAL_WORD.search(window[-64:]).group(0)
+
+    def writes(word: str) -> bool:
+        return bool(memory is not None and memory.words.counts.get(word)) or word in window
+
+    kept = []
+    for suggestion in out:
+        text = without_capitals(start, suggestion.text, writes)
+        if text:
+            kept.append(suggestion if text == suggestion.text else replace(suggestion, text=text))
+    return once_each(kept)
 
 
 def _with_word_list(kept: list[Suggestion], start: str, lexicon: Lexicon, normalise: Callable[[str], str],
@@ -153,11 +169,12 @@ def with_document_words(out: list[Suggestion], window: str, memory: DocumentMemo
     start = PARTIAL_WORD.search(window[-64:]).group(0)
     if not start:
         if recent:
-            return (out[:1] + recent_followers(window, {suggestion.text.strip() for suggestion in out}) + out[1:])[:k]
+            followers = recent_followers(window, {suggestion.text.strip() for suggestion in out})
+            return (out[:1] + _no_surer(followers, out[0]) + out[1:])[:k]
         return out
     shown = {suggestion.text.removesuffix(SPACE) for suggestion in out}  # a word with or without its space
     if recent:
-        near = recent_words(window, start, shown)
+        near = _no_surer(recent_words(window, start, shown), out[0])
         out = out[:1] + near + out[1:]
         shown.update(suggestion.text.removesuffix(SPACE) for suggestion in near)
     found = memory.words.completions(start, k)
@@ -166,6 +183,12 @@ def with_document_words(out: list[Suggestion], window: str, memory: DocumentMemo
              for word, count in found if len(word) - len(start) >= 3 and word[len(start) :] not in shown]
     at = 1 + after
     return document_word_first((out[:at] + words + out[at:])[:k], start, found, memory, k)
+
+
+def _no_surer(words: list[Suggestion], first: Suggestion) -> list[Suggestion]:
+    """Words put right after the grey text rated no surer than it: their figure is their share among the few words
+    of the text just read that fit (one alone would be "sure"), not a probability of coming next."""
+    return [replace(word, mean_logprob=min(word.mean_logprob, first.mean_logprob)) for word in words]
 
 
 def recent_words(window: str, start: str, shown: set[str]) -> list[Suggestion]:

@@ -102,6 +102,19 @@ def trusted(start: str, text: str, knows) -> str:
     return text[: max(0, cut)].rstrip("\"'([\u201c\u2018") if text[: max(0, cut)].strip(" \"'([\u201c\u2018") else ""
 
 
+def without_capitals(start: str, text: str, writes) -> str:
+    """`text` cut before the first word in capitals of two letters or more that the writer does not write so
+    (`writes(word)` False), "" when that is its first word: the books' headings ("CHAPTER", "THE"), which the model
+    offers at a paragraph's start. All of `text` while the writer types capitals (two or more before the cursor)."""
+    if len(start) >= 2 and start.isupper():
+        return text
+    return trusted(start, text, lambda word: not _capitals(word) or writes(word))
+
+
+def _capitals(word: str) -> bool:
+    return word.isupper() and sum(ch.isalpha() for ch in word) >= 2
+
+
 def bundled() -> Lexicon | None:
     """The word list shipped with the models (None if it is missing), read once per place it lies."""
     from charwriter.paths import bundled_models_dir

@@ -24,11 +24,11 @@ from charwriter.errors import ModelFileError, shown
 from charwriter.lm.modelfile import (FORMAT, PICK_ANOTHER, ModelConfig, check_checksum, check_format, check_metadata,
                                      check_weights, read_metadata)
 from charwriter.lm.lexicon import bundled as bundled_lexicon
-from charwriter.lm.lexicon import GUESS, trusted
+from charwriter.lm.lexicon import GUESS, trusted, without_capitals
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
-                                 WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start, WRAP_TAIL, finished,
-                                 first_word_logprob, grow, restates_punctuation, translate, wrapped_view,
-                                 writers_style)
+                                 WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start, document_start,
+                                 WRAP_TAIL, finished, first_word_logprob, grow, no_second_space, restates_punctuation,
+                                 translate, wrapped_view, writers_style)
 
 CONTEXT = 128  # characters read before the cursor: the engine's first read of a document is this long too
 
@@ -132,10 +132,12 @@ class Preview:
                 floor: float = GHOST_CONFIDENCE, grey_floor: float = 0.0) -> tuple[str, float]:
         """The ghost text for the cursor after `text` and its mean log-probability per character: greedy, up to
         `max_len` characters (a word that crosses it is finished); "" when nothing is worth showing, or when the
-        model gives its first word less than `grey_floor` (the engine's `ghost_floor`: the pane would keep it)."""
+        model gives its first word less than `grey_floor` (the engine's `ghost_floor`: the pane would keep it).
+        `text`: the text before the cursor, all of it or at least its last `CONTEXT` characters."""
         window = wrapped_view(text[-WRAP_TAIL:])[-CONTEXT:]  # as the engine reads it (`EngineSettings.wrap_width`)
-        codes = [default_start(self.vocab)] + self.encode(window)
-        recent = "".join(self.vocab[c] for c in codes[1:])[-RECENT_CHARS:]
+        start = document_start(self.vocab) if len(text) < CONTEXT else [default_start(self.vocab)]
+        codes = start + self.encode(window)
+        recent = "".join(self.vocab[c] for c in codes[len(start):])[-RECENT_CHARS:]
         logits, state = self.read(codes)
         row = _Row()
         for _ in range(max_len + WORD_EXTRA + 1):
@@ -163,11 +165,14 @@ class Preview:
 
 def as_the_writer_writes(text: str, ghost: str, score: float,
                          normalise: Callable[[str], str] = lambda text: text) -> tuple[str, float]:
-    """The engine's rules for what a writer sees (`Engine._real_words`, `writers_style`): no repeated sentence end;
-    the grey text stops before a word that neither the word list nor the document knows, or is rated a guess when
-    that is its first; the document's own quotes, dashes and spelling."""
-    if restates_punctuation(text[-8:], ghost):
+    """The engine's rules for what a writer sees (`Engine._real_words`, `in_the_writers_case`, `writers_style`): no
+    second space, no repeated sentence end, no word in capitals the writer does not write so; the grey text stops
+    before a word that neither the word list nor the document knows, or is rated a guess when that is its first; the
+    document's own quotes, dashes and spelling."""
+    ghost = no_second_space(text[-1:], ghost)
+    if not ghost or restates_punctuation(text[-8:], ghost):
         return "", 0.0
+    ghost = without_capitals(PARTIAL_WORD.search(text[-64:]).group(0), ghost, lambda word: word in text)
     lexicon = bundled_lexicon()
     if lexicon is not None and lexicon.english_enough(text[-2000:]):
         kept = trusted(PARTIAL_WORD.search(text[-64:]).group(0), ghost,

@@ -67,8 +67,15 @@ def translate(ch: str, index: dict[str, int]) -> str:
 
 
 def default_start(vocab: list[str]) -> int:
-    """What to feed when the prime is empty: a newline if the model knows one, as at the start of a paragraph."""
+    """What a window is read after: a newline if the model knows one (a window starts within the text, and the
+    books' lines are wrapped: after one newline the text goes on)."""
     return vocab.index("\n") if "\n" in vocab else 0
+
+
+def document_start(vocab: list[str]) -> list[int]:
+    """What a document's first character is read after: a blank line, as before a paragraph (after one newline an
+    empty document was offered indentation, as in the books' verse, and lower-case words)."""
+    return [default_start(vocab)] * (2 if "\n" in vocab else 1)
 
 
 def is_word_char(ch: str) -> bool:
@@ -343,6 +350,12 @@ def writers_style(before: str, normalise: Callable[[str], str]) -> Callable[[str
 
 
 SENTENCE_DONE = re.compile("[.!?][\"')\\]\u201d\u2019]*\\Z")
+
+
+def no_second_space(before: str, text: str) -> str:
+    """`text` without the spaces it begins with where the text before the cursor ends in white space or is empty: a
+    second space, or the books' verse indentation ("    The" at a line's start), is never what a writer wants."""
+    return text.lstrip(" \t") if not before or before[-1].isspace() else text
 
 
 def restates_punctuation(before: str, text: str) -> bool:

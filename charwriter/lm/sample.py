@@ -13,7 +13,7 @@ import torch
 
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.model import CharRNN
-from charwriter.lm.rules import LOOKALIKES, default_start, translate  # noqa: F401 - shared, re-exported
+from charwriter.lm.rules import LOOKALIKES, default_start, document_start, translate  # noqa: F401 - shared, re-exported
 
 
 def unseen_characters(text: str, vocab: list[str]) -> list[str]:
@@ -87,7 +87,7 @@ def generate(model: CharRNN, vocab: list[str], prime: str, length: int, top_k: i
     generator = torch.Generator().manual_seed(seed) if seed is not None else None
     codes, _ = split_mapped(prime, vocab)
     if not codes:
-        codes = [default_start(vocab)]
+        codes = document_start(vocab)
     fast = FastRNN(model, precision)
     logits, state = fast.prime(torch.tensor([codes]))
     for _ in range(length):

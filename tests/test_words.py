@@ -292,12 +292,16 @@ def test_no_word_in_capitals_unless_the_writer_writes_it_so():
 
 
 def test_no_suggestion_brings_a_second_space():
-    """After white space, or at a document's start, a suggestion's spaces are dropped (the books' verse indentation
-    after a Markdown "# ", which the model cannot read); a suggestion of spaces only is none."""
+    """After a space typed after something on the line, or in an empty document, a suggestion's spaces are dropped
+    (the books' verse indentation after a Markdown "# ", which the model cannot read); a suggestion of spaces only is
+    none there. At a later line's start the document's indentation is suggested as the model has it."""
     from charwriter.lm.preview import as_the_writer_writes
     from charwriter.lm.rules import no_second_space
 
-    assert no_second_space("", "    The ") == "The " and no_second_space("Hello. ", " The ") == "The "
-    assert no_second_space("Hello.", " The ") == " The " and no_second_space("end\n", "  But") == "But"
+    assert no_second_space("# ", "    The ") == "The " and no_second_space("Hello. ", " The ") == "The "
+    assert no_second_space("Hello.", " The ") == " The " and no_second_space("a\nb\tc ", "  d") == "d"
+    assert no_second_space("a letter:\n", "      Under ") == "      Under "  # indentation, as the document's
+    assert no_second_space("a letter:\n  ", "    Under ") == "    Under " and no_second_space("", "  I") == "I"
     assert as_the_writer_writes("# ", "    ", -0.1) == ("", 0.0)
     assert as_the_writer_writes("# ", "    The ", -0.1) == ("The ", -0.1)
+    assert as_the_writer_writes("Dear Sir,\n", "      I ", -0.1) == ("      I ", -0.1)

@@ -353,9 +353,11 @@ SENTENCE_DONE = re.compile("[.!?][\"')\\]\u201d\u2019]*\\Z")
 
 
 def no_second_space(before: str, text: str) -> str:
-    """`text` without the spaces it begins with where the text before the cursor ends in white space or is empty: a
-    second space, or the books' verse indentation ("    The" at a line's start), is never what a writer wants."""
-    return text.lstrip(" \t") if not before or before[-1].isspace() else text
+    """`text` without the spaces it begins with where the writer has just typed a space after something on the line
+    ("# " in Markdown, where the model reads only the space and offered "    "), or in an empty document. At a later
+    line's start spaces are the document's indentation (a letter quoted in a novel), and the model's are kept."""
+    line = before[before.rfind("\n") + 1 :]
+    return text.lstrip(" \t") if not before or (line[-1:].isspace() and line.strip()) else text
 
 
 def restates_punctuation(before: str, text: str) -> bool:

@@ -291,17 +291,22 @@ def test_no_word_in_capitals_unless_the_writer_writes_it_so():
     assert as_the_writer_writes("The end.\n\n", "And THE", -0.1) == ("And ", -0.1)
 
 
-def test_no_suggestion_brings_a_second_space():
-    """After a space typed after something on the line, or in an empty document, a suggestion's spaces are dropped
-    (the books' verse indentation after a Markdown "# ", which the model cannot read); a suggestion of spaces only is
-    none there. At a later line's start the document's indentation is suggested as the model has it."""
+def test_no_suggestion_brings_a_second_space_or_an_indentation_the_document_does_not_have():
+    """After a space typed after something on the line, a suggestion's spaces are dropped (the books' verse
+    indentation after a Markdown "# ", which the model cannot read), and at a line's start unless the document has
+    an indented line; a suggestion of spaces only is none then. A document that indents is offered its indentation."""
     from charwriter.lm.preview import as_the_writer_writes
     from charwriter.lm.rules import no_second_space
 
     assert no_second_space("# ", "    The ") == "The " and no_second_space("Hello. ", " The ") == "The "
     assert no_second_space("Hello.", " The ") == " The " and no_second_space("a\nb\tc ", "  d") == "d"
-    assert no_second_space("a letter:\n", "      Under ") == "      Under "  # indentation, as the document's
-    assert no_second_space("a letter:\n  ", "    Under ") == "    Under " and no_second_space("", "  I") == "I"
+    assert no_second_space("", "  I") == "I" and no_second_space("Dear Sam,\n", "  The ") == "The "
+    assert no_second_space("Dear Sam,\n\n", "  ") == ""
+    letter = "She read:\n      My dear Lizzy,\n"
+    assert no_second_space(letter, "      Under ") == "      Under "  # the document indents: its indentation
+    assert no_second_space("She read:\n  ", "    Under ") == "    Under "  # the writer is indenting this line
+    assert no_second_space(letter + "      I am ", " well") == "well"
     assert as_the_writer_writes("# ", "    ", -0.1) == ("", 0.0)
     assert as_the_writer_writes("# ", "    The ", -0.1) == ("The ", -0.1)
-    assert as_the_writer_writes("Dear Sir,\n", "      I ", -0.1) == ("      I ", -0.1)
+    assert as_the_writer_writes("Dear Sam,\n", "  ", -0.1) == ("", 0.0)
+    assert as_the_writer_writes(letter, "      I ", -0.1) == ("      I ", -0.1)

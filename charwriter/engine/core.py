@@ -311,8 +311,7 @@ class Engine:
         if not opening.beam:  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         before = self.normalise(self.window[-8:])
-        line = self.window[-80:]
-        out = once_each([replace(suggestion, text=no_second_space(line, suggestion.text)) for suggestion in out])
+        out = once_each([replace(suggestion, text=no_second_space(self.window, suggestion.text)) for suggestion in out])
         out = worth_showing([suggestion for suggestion in out
                              if suggestion.text and not restates_punctuation(before, suggestion.text)])
         if memory is not None and opening.beam and out:

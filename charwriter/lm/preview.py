@@ -169,7 +169,7 @@ def as_the_writer_writes(text: str, ghost: str, score: float,
     second space, no repeated sentence end, no word in capitals the writer does not write so; the grey text stops
     before a word that neither the word list nor the document knows, or is rated a guess when that is its first; the
     document's own quotes, dashes and spelling."""
-    ghost = no_second_space(text[-80:], ghost)
+    ghost = no_second_space(text[-CONTEXT:], ghost)
     if not ghost or restates_punctuation(text[-8:], ghost):
         return "", 0.0
     ghost = without_capitals(PARTIAL_WORD.search(text[-64:]).group(0), ghost, lambda word: word in text)

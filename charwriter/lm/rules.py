@@ -352,12 +352,18 @@ def writers_style(before: str, normalise: Callable[[str], str]) -> Callable[[str
 SENTENCE_DONE = re.compile("[.!?][\"')\\]\u201d\u2019]*\\Z")
 
 
+INDENTED = re.compile(r"\n[ \t]+\S")  # a line that begins with spaces and has something after them
+
+
 def no_second_space(before: str, text: str) -> str:
     """`text` without the spaces it begins with where the writer has just typed a space after something on the line
-    ("# " in Markdown, where the model reads only the space and offered "    "), or in an empty document. At a later
-    line's start spaces are the document's indentation (a letter quoted in a novel), and the model's are kept."""
+    ("# " in Markdown, where the model reads only the space and offered "    "), and at a line's start unless the
+    text before (`before`: the model's window) has an indented line: the books' verse and letters are indented, a
+    writer's lines are not, unless the document is (a letter quoted in a novel, six spaces in)."""
     line = before[before.rfind("\n") + 1 :]
-    return text.lstrip(" \t") if not before or (line[-1:].isspace() and line.strip()) else text
+    if line.strip():
+        return text.lstrip(" \t") if line[-1].isspace() else text
+    return text if INDENTED.search(before) or line else text.lstrip(" \t")
 
 
 def restates_punctuation(before: str, text: str) -> bool:

@@ -287,6 +287,8 @@ def test_no_word_in_capitals_unless_the_writer_writes_it_so():
     assert texts(in_the_writers_case(out, "NASA said so.\n\n", None)) == ["The ", "And ", "I ", "NASA "]
     assert texts(in_the_writers_case([Suggestion("APTER ", -0.1)], "The end.\n\nCH", None)) == ["APTER "]
     assert in_the_writers_case([Suggestion("HE ", -0.1)], "The end.\n\nT", None) == []  # "THE": one capital typed
+    assert texts(in_the_writers_case([Suggestion("THE ", -0.1)], "A HEADING\n\nMY TRIP TO ", None)) == ["THE "]
+    assert in_the_writers_case([Suggestion("THE ", -0.1)], "A HEADING\n\n", None) == []  # a new line, a new start
     assert as_the_writer_writes("The end.\n\n", "CHAPTER I", -0.1) == ("", 0.0)
     assert as_the_writer_writes("The end.\n\n", "And THE", -0.1) == ("And ", -0.1)
 

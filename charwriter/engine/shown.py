@@ -77,7 +77,7 @@ def in_the_writers_case(out: list[Suggestion], window: str, memory: DocumentMemo
 
     kept = []
     for suggestion in out:
-        text = without_capitals(start, suggestion.text, writes)
+        text = without_capitals(window[-64:], start, suggestion.text, writes)
         if text:
             kept.append(suggestion if text == suggestion.text else replace(suggestion, text=text))
     return once_each(kept)

@@ -102,11 +102,14 @@ def trusted(start: str, text: str, knows) -> str:
     return text[: max(0, cut)].rstrip("\"'([\u201c\u2018") if text[: max(0, cut)].strip(" \"'([\u201c\u2018") else ""
 
 
-def without_capitals(start: str, text: str, writes) -> str:
-    """`text` cut before the first word in capitals of two letters or more that the writer does not write so
-    (`writes(word)` False), "" when that is its first word: the books' headings ("CHAPTER", "THE"), which the model
-    offers at a paragraph's start. All of `text` while the writer types capitals (two or more before the cursor)."""
-    if len(start) >= 2 and start.isupper():
+def without_capitals(before: str, start: str, text: str, writes) -> str:
+    """`text` (after `before`, which ends with `start`, the word begun at the cursor) cut before the first word in
+    capitals of two letters or more that the writer does not write so (`writes(word)` False), "" when that is its
+    first word: the books' headings ("CHAPTER", "THE"), which the model offers at a paragraph's start. All of `text`
+    while the writer writes capitals: the last word on the line before the cursor is in capitals ("MY TRIP TO ")."""
+    line = before[before.rfind("\n") + 1 :]
+    last = WORD.findall(line[-64:])
+    if last and _capitals(last[-1]):
         return text
     return trusted(start, text, lambda word: not _capitals(word) or writes(word))
 

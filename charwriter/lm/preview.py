@@ -172,7 +172,7 @@ def as_the_writer_writes(text: str, ghost: str, score: float,
     ghost = no_second_space(text[-CONTEXT:], ghost)
     if not ghost or restates_punctuation(text[-8:], ghost):
         return "", 0.0
-    ghost = without_capitals(PARTIAL_WORD.search(text[-64:]).group(0), ghost, lambda word: word in text)
+    ghost = without_capitals(text[-64:], PARTIAL_WORD.search(text[-64:]).group(0), ghost, lambda word: word in text)
     lexicon = bundled_lexicon()
     if lexicon is not None and lexicon.english_enough(text[-2000:]):
         kept = trusted(PARTIAL_WORD.search(text[-64:]).group(0), ghost,

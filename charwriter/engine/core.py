@@ -305,13 +305,13 @@ class Engine:
         out = []
         for i, row in enumerate(rows):
             text, score = finished(row, run.cut if i == 0 else 0.0, ends[i] if ends and i > 0 else "")
-            if text:
-                out.append(Suggestion(text, score, first_word_logprob(text, row.lps) if i == 0 else 0.0))
+            kept = no_second_space(self.window, text)
+            if kept:  # each row's first word's figure (from after the spaces dropped): any row may become the first
+                out.append(Suggestion(kept, score, first_word_logprob(kept, row.lps[len(text) - len(kept) :])))
         out = once_each(out)
         if not opening.beam:  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         before = self.normalise(self.window[-8:])
-        out = once_each([replace(suggestion, text=no_second_space(self.window, suggestion.text)) for suggestion in out])
         out = worth_showing([suggestion for suggestion in out
                              if suggestion.text and not restates_punctuation(before, suggestion.text)])
         if memory is not None and opening.beam and out:

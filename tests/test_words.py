@@ -308,6 +308,8 @@ def test_no_suggestion_brings_a_second_space_or_an_indentation_the_document_does
     assert no_second_space(letter, "      Under ") == "      Under "  # the document indents: its indentation
     assert no_second_space("She read:\n  ", "    Under ") == "    Under "  # the writer is indenting this line
     assert no_second_space(letter + "      I am ", " well") == "well"
+    assert no_second_space("as for myself.", "  The ") == " The "  # one space between words, as the document
+    assert no_second_space("Two spaces.  As I do.", "  The ") == "  The "
     assert as_the_writer_writes("# ", "    ", -0.1) == ("", 0.0)
     assert as_the_writer_writes("# ", "    The ", -0.1) == ("The ", -0.1)
     assert as_the_writer_writes("Dear Sam,\n", "  ", -0.1) == ("", 0.0)

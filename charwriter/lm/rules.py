@@ -353,16 +353,20 @@ SENTENCE_DONE = re.compile("[.!?][\"')\\]\u201d\u2019]*\\Z")
 
 
 INDENTED = re.compile(r"\n[ \t]+\S")  # a line that begins with spaces and has something after them
+DOUBLE_SPACED = re.compile(r"\S {2,}\S")  # two spaces or more between words (some writers' sentence ends)
 
 
 def no_second_space(before: str, text: str) -> str:
     """`text` without the spaces it begins with where the writer has just typed a space after something on the line
     ("# " in Markdown, where the model reads only the space and offered "    "), and at a line's start unless the
     text before (`before`: the model's window) has an indented line: the books' verse and letters are indented, a
-    writer's lines are not, unless the document is (a letter quoted in a novel, six spaces in)."""
+    writer's lines are not, unless the document is (a letter quoted in a novel, six spaces in). Within a line, one
+    space where the model offers more, unless the text before has two between words ("myself.  The")."""
     line = before[before.rfind("\n") + 1 :]
     if line.strip():
-        return text.lstrip(" \t") if line[-1].isspace() else text
+        if line[-1].isspace():
+            return text.lstrip(" \t")
+        return " " + text.lstrip(" ") if text.startswith("  ") and not DOUBLE_SPACED.search(before) else text
     return text if INDENTED.search(before) or line else text.lstrip(" \t")
 
 

@@ -87,6 +87,9 @@ async def test_the_app_shows_the_previews_grey_text_until_the_engine_has_loaded(
         assert writer.engine is None and "first guess" in str(writer.pane.border_title)
         expected, _ = Preview.load(tiny_model_path).suggest(writer.editor.tail_before_cursor(2 * CONTEXT)[0])
         assert writer.editor.continuations[0][0] == expected and len(writer.editor.continuations) == 1
+        await pilot.press("f8")  # the inside views wait for the engine, and say so (not "pick a model")
+        await pilot.pause()
+        assert any("still loading: press F8 again" in str(n.message) for n in app._notifications)
         release.set()
         # the engine's first run replaces the preview's text and the pane's title
         await wait_for(pilot, lambda: writer.engine is not None and "first guess" not in str(writer.pane.border_title),

@@ -83,9 +83,18 @@ class InsideViews:
     _inside_cache: dict | None = None  # (view key, a block's text with its warm-up) -> its values
     _inside_legend = None
 
+    def _without_a_model(self, view: str, key: str) -> bool:
+        """No engine to read with: say why (still loading, or none) and return True."""
+        if self.engine is not None:
+            return False
+        if any(worker.group == "model" and not worker.is_finished for worker in self.workers):
+            self.notify(f"The model is still loading: press {key} again in a moment.", timeout=5)
+        else:
+            self.notify(f"The {view} needs a model: pick one with F2.", severity="warning", timeout=5)
+        return True
+
     def action_surprise_view(self) -> None:
-        if self.engine is None:
-            self.notify("The surprise view needs a model: pick one with F2.", severity="warning", timeout=5)
+        if self._without_a_model("surprise view", "F5"):
             return
         # Again, or in the cell view (whose title says "F5 off"): the plain text.
         self.set_inside("" if self.inside_mode else "surprise")
@@ -95,8 +104,7 @@ class InsideViews:
 
     def action_cell_view(self) -> None:
         engine = self.engine
-        if engine is None:
-            self.notify("The cell view needs a model: pick one with F2.", severity="warning", timeout=5)
+        if self._without_a_model("cell view", "F8"):
             return
         text, cursor = self.editor.text_and_offset()
         start = max(0, cursor - FINDER_CHARS * 3 // 4)

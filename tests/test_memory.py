@@ -317,6 +317,13 @@ def test_a_document_word_already_shown_without_its_space_is_not_offered_again(ti
     assert [s.text.strip() for s in out].count("lmarrow") == 1
 
 
+def suggested(tiny, doc: str, **settings) -> list:
+    """The suggestions at the end of `doc`, its memory in use (seeded engine)."""
+    engine = engine_for(tiny, seed=0, **settings)
+    engine.remember(doc)
+    return engine.suggest(doc)
+
+
 def test_a_word_of_the_text_just_read_comes_right_after_the_grey_text(tiny):
     """The writer's own term, used in the last lines, is the first alternative once its start is typed; a word used
     only pages ago, or one letter longer than typed, is not pushed there."""
@@ -324,16 +331,10 @@ def test_a_word_of_the_text_just_read_comes_right_after_the_grey_text(tiny):
 
     recent = make_text(300, seed=4) + " the quarrystone of the mill. "
     doc = " Old hearthwood burned. " + make_text(3_000, seed=9) + recent + make_text(200, seed=5) + " the q"
-
-    def shown(**settings) -> list[str]:
-        engine = engine_for(tiny, seed=0, **settings)
-        engine.remember(doc)
-        return [s.text for s in engine.suggest(doc)]
-
-    assert shown()[1] == "uarrystone " and "uarrystone " not in shown(recent_words=False)  # the test can fail
-    engine = engine_for(tiny, seed=0)
-    engine.remember(doc)
-    first, near = engine.suggest(doc)[:2]
+    out = suggested(tiny, doc)
+    without = [s.text for s in suggested(tiny, doc, recent_words=False)]
+    assert out[1].text == "uarrystone " and "uarrystone " not in without  # the test can fail
+    first, near = out[:2]
     assert near.mean_logprob <= first.mean_logprob  # the only such word is not "sure" beside the grey text
     assert [s.text for s in recent_words(doc[-1000:], "he", set())] == []  # "hearthwood": 3,000 characters back
     near = recent_words("a wanderstone and a war, wa", "wa", set())
@@ -346,16 +347,10 @@ def test_after_a_space_the_word_that_followed_the_last_one_comes_right_after_the
     from charwriter.engine.shown import recent_followers
 
     doc = make_text(300, seed=4) + " the Old quarrystone fell. " + make_text(200, seed=5) + " Old "
-
-    def shown(**settings) -> list[str]:
-        engine = engine_for(tiny, seed=0, **settings)
-        engine.remember(doc)
-        return [s.text for s in engine.suggest(doc)]
-
-    assert shown()[1] == "quarrystone " and "quarrystone " not in shown(recent_words=False)  # the test can fail
-    engine = engine_for(tiny, seed=0)
-    engine.remember(doc)
-    first, follower = engine.suggest(doc)[:2]
+    out = suggested(tiny, doc)
+    without = [s.text for s in suggested(tiny, doc, recent_words=False)]
+    assert out[1].text == "quarrystone " and "quarrystone " not in without  # the test can fail
+    first, follower = out[:2]
     assert follower.mean_logprob <= first.mean_logprob  # rated no surer than the grey text it follows
     assert [s.text for s in recent_followers("of constituents, and of constituents; so of ", set())] == \
         ["constituents "]

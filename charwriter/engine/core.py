@@ -302,24 +302,24 @@ class Engine:
     def _shown(self, rows: list[Row], ends: list[str], run: Run, opening: Opening) -> list[Suggestion]:
         """The rows as suggestions, those the writer is shown, in the order shown (`charwriter.engine.shown`)."""
         s, memory = self.settings, run.memory
+        window = self.window  # sliced from the known text on each read: once here
         out = []
         for i, row in enumerate(rows):
             text, score = finished(row, run.cut if i == 0 else 0.0, ends[i] if ends and i > 0 else "")
-            kept = no_second_space(self.window, text)
+            kept = no_second_space(window, text)
             if kept:  # each row's first word's figure (from after the spaces dropped): any row may become the first
                 out.append(Suggestion(kept, score, first_word_logprob(kept, row.lps[len(text) - len(kept) :])))
         out = once_each(out)
         if not opening.beam:  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
-        before = self.normalise(self.window[-8:])
-        out = worth_showing([suggestion for suggestion in out
-                             if suggestion.text and not restates_punctuation(before, suggestion.text)])
+        before = self.normalise(window[-8:])
+        out = worth_showing([suggestion for suggestion in out if not restates_punctuation(before, suggestion.text)])
         if memory is not None and opening.beam and out:
-            out = with_document_words(out, self.window, memory, run.k, s.document_words_after, s.recent_words)
+            out = with_document_words(out, window, memory, run.k, s.document_words_after, s.recent_words)
         if s.words and out and self.lexicon is not None:
             view = self.context.view  # the cursor's state
             out = self._real_words(out, memory, view.state, view.logits, run.k, opening.beam)
-        return in_the_writers_case(out, self.window, memory)
+        return in_the_writers_case(out, window, memory)
 
     def _real_words(self, out: list[Suggestion], memory: DocumentMemory | None, state, logits, k: int,
                     proposals: bool) -> list[Suggestion]:

@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Callable
 
-from charwriter.lm.lexicon import GUESS, Lexicon, trusted, without_capitals
+from charwriter.lm.lexicon import GUESS, Lexicon, trusted, without_capitals, writes_capitals
 from charwriter.lm.memory import MIN_WORD, WORD, DocumentMemory
 from charwriter.lm.rules import PARTIAL_WORD, SPACE, WORD_START
 
@@ -68,8 +68,11 @@ def real_words(out: list[Suggestion], window: str, lexicon: Lexicon, memory: Doc
 
 
 def in_the_writers_case(out: list[Suggestion], window: str, memory: DocumentMemory | None) -> list[Suggestion]:
-    """`without_capitals` for each suggestion: cut before a word in capitals the writer does not write so, left out
-    where that is its first word. Capitals the writer used are the document's (its word index, or the window)."""
+    """`without_capitals` for each suggestion, unless the writer `writes_capitals`: cut before a word in capitals
+    the writer does not write so, left out where that is its first word. Capitals the writer used are the document's
+    (its word index, or the window)."""
+    if writes_capitals(window[-64:]):
+        return out
     start = PARTIAL_WORD.search(window[-64:]).group(0)
 
     def writes(word: str) -> bool:
@@ -77,7 +80,7 @@ def in_the_writers_case(out: list[Suggestion], window: str, memory: DocumentMemo
 
     kept = []
     for suggestion in out:
-        text = without_capitals(window[-64:], start, suggestion.text, writes)
+        text = without_capitals(start, suggestion.text, writes)
         if text:
             kept.append(suggestion if text == suggestion.text else replace(suggestion, text=text))
     return once_each(kept)

@@ -102,15 +102,17 @@ def trusted(start: str, text: str, knows) -> str:
     return text[: max(0, cut)].rstrip("\"'([\u201c\u2018") if text[: max(0, cut)].strip(" \"'([\u201c\u2018") else ""
 
 
-def without_capitals(before: str, start: str, text: str, writes) -> str:
-    """`text` (after `before`, which ends with `start`, the word begun at the cursor) cut before the first word in
-    capitals of two letters or more that the writer does not write so (`writes(word)` False), "" when that is its
-    first word: the books' headings ("CHAPTER", "THE"), which the model offers at a paragraph's start. All of `text`
-    while the writer writes capitals: the last word on the line before the cursor is in capitals ("MY TRIP TO ")."""
-    line = before[before.rfind("\n") + 1 :]
-    last = WORD.findall(line[-64:])
-    if last and _capitals(last[-1]):
-        return text
+def writes_capitals(before: str) -> bool:
+    """The writer is writing in capitals: the last word on the line before the cursor is ("MY TRIP TO ")."""
+    last = WORD.findall(before[before.rfind("\n") + 1 :][-64:])
+    return bool(last) and _capitals(last[-1])
+
+
+def without_capitals(start: str, text: str, writes) -> str:
+    """`text` (continuing `start`, the word begun at the cursor) cut before the first word in capitals of two
+    letters or more that the writer does not write so (`writes(word)` False), "" when that is its first word: the
+    books' headings ("CHAPTER", "THE"), which the model offers at a paragraph's start. Callers skip it while the
+    writer `writes_capitals`."""
     return trusted(start, text, lambda word: not _capitals(word) or writes(word))
 
 

@@ -24,7 +24,7 @@ from charwriter.errors import ModelFileError, shown
 from charwriter.lm.modelfile import (FORMAT, PICK_ANOTHER, ModelConfig, check_checksum, check_format, check_metadata,
                                      check_weights, read_metadata)
 from charwriter.lm.lexicon import bundled as bundled_lexicon
-from charwriter.lm.lexicon import GUESS, trusted, without_capitals
+from charwriter.lm.lexicon import GUESS, trusted, without_capitals, writes_capitals
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
                                  WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start, document_start,
                                  WRAP_TAIL, finished, first_word_logprob, grow, no_second_space, restates_punctuation,
@@ -172,7 +172,8 @@ def as_the_writer_writes(text: str, ghost: str, score: float,
     ghost = no_second_space(text[-CONTEXT:], ghost)
     if not ghost or restates_punctuation(text[-8:], ghost):
         return "", 0.0
-    ghost = without_capitals(text[-64:], PARTIAL_WORD.search(text[-64:]).group(0), ghost, lambda word: word in text)
+    if not writes_capitals(text[-64:]):
+        ghost = without_capitals(PARTIAL_WORD.search(text[-64:]).group(0), ghost, lambda word: word in text)
     lexicon = bundled_lexicon()
     if lexicon is not None and lexicon.english_enough(text[-2000:]):
         kept = trusted(PARTIAL_WORD.search(text[-64:]).group(0), ghost,

@@ -154,6 +154,19 @@ def test_typography_follows_the_document():
     assert restyle("so...", "", typography_of("wait\u2026 and \u2026")) == "so\u2026"
 
 
+def test_one_curly_mark_says_how_the_writer_s_editor_sets_the_others():
+    """Word processors and phones curl both quotes and make "--" an em dash: a document that so far shows only curly
+    double quotes gets curly apostrophes and em dashes, not the keyboard's; a spaced em dash stays spaced."""
+    style = typography_of("She came in. \u201cYou")
+    assert restyle("'re late--again, it's \"fine\"", "\u201cYou", style) == \
+        "\u2019re late\u2014again, it\u2019s \u201cfine\u201d"
+    assert typography_of("the boiler\u2019s broken").double == "\u201c\u201d"
+    spaced = typography_of("The boiler \u2014 again \u2014 broke.")
+    assert restyle("broken--again", "", spaced) == "broken \u2014 again"
+    assert restyle("--again", "broken ", spaced) == "\u2014 again"  # the writer has typed the space before it
+    assert typography_of('"Yes," he said. It\u2019s late') == Typography('""', "\u2018\u2019", "--", "...")
+
+
 def test_no_second_full_stop_after_a_sentence_that_ended_in_quotes():
     assert restates_punctuation('he said."', ".")
     assert restates_punctuation("she left!", "!")

@@ -274,12 +274,18 @@ class Typography:
 
 
 def typography_of(text: str) -> Typography:
-    """The document's own forms, the more frequent of each kind in `text`; plain where it has neither (what a
-    keyboard types)."""
-    curly_double = text.count("\u201c") + text.count("\u201d") > text.count('"')
-    curly_single = text.count("\u2019") + text.count("\u2018") > text.count("'")
+    """The document's own forms, the more frequent of each kind in `text`. Where it has neither, the form of a
+    writer whose editor sets curly quotes, if the document shows one (curly double quotes but no apostrophe yet:
+    word processors and phones curl both and turn "--" into an em dash); else plain, what a keyboard types."""
+    curly_doubles, straight_doubles = text.count("\u201c") + text.count("\u201d"), text.count('"')
+    curly_singles, straight_singles = text.count("\u2019") + text.count("\u2018"), text.count("'")
     em, en, plain = text.count("\u2014"), text.count(" \u2013 "), text.count("--")
-    dash = "\u2014" if em > max(en, plain) else " \u2013 " if en > plain else "--"
+    smart = curly_doubles + curly_singles + em + en > straight_doubles + straight_singles + plain
+    curly_double = curly_doubles > straight_doubles or (smart and not straight_doubles)
+    curly_single = curly_singles > straight_singles or (smart and not straight_singles)
+    spaced_em = text.count(" \u2014 ")  # "broken \u2014 again": a spaced em dash, as a spaced en dash
+    forms = {"\u2014": em - spaced_em, " \u2014 ": spaced_em, " \u2013 ": en, "--": plain}
+    dash = max(forms, key=forms.get) if max(forms.values()) else "\u2014" if smart else "--"
     ellipsis = "\u2026" if text.count("\u2026") > text.count("...") else "..."
     return Typography("\u201c\u201d" if curly_double else '""', "\u2018\u2019" if curly_single else "''", dash, ellipsis)
 
@@ -290,7 +296,11 @@ def restyle(text: str, before: str, style: Typography) -> str:
     if style == Typography() or not any(ch in text for ch in "\"'-."):
         return text
     if style.dash != "--" and "--" in text:
-        text = re.sub(r" ?-- ?", style.dash, text) if style.dash.startswith(" ") else text.replace("--", style.dash)
+        if style.dash.startswith(" "):
+            text = re.sub(r" ?-- ?", style.dash, text)
+            text = text[1:] if text.startswith(" ") and before[-1:].isspace() else text  # "said " + " \u2014 "
+        else:
+            text = text.replace("--", style.dash)
     if style.ellipsis != "...":
         text = text.replace("...", style.ellipsis)
     out, previous = [], before[-1:] or " "

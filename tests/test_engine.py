@@ -452,11 +452,13 @@ def test_the_engine_stops_the_grey_text_where_the_rest_would_be_cut(tiny, monkey
 
 def test_alternatives_worth_reading_only(tiny):
     from charwriter.engine import FAR_BELOW, Suggestion, worth_showing
+    from charwriter.engine.shown import PANE_FLOOR
 
     shown = worth_showing([Suggestion(" the house", -0.5), Suggestion(" the house ", -0.6), Suggestion(".", -0.4),
                            Suggestion(" '", -0.7), Suggestion(" a river", -0.5 - FAR_BELOW - 0.1),
-                           Suggestion(" her brother", -0.9)])
-    assert [s.text for s in shown] == [" the house", " her brother"]
+                           Suggestion(" her brother", -0.9), Suggestion("--and the house", -0.8, PANE_FLOOR - 0.5),
+                           Suggestion(" his", -0.9, PANE_FLOOR + 0.5)])
+    assert [s.text for s in shown] == [" the house", " her brother", " his"]
     for seed, context in enumerate(CONTEXTS):
         suggestions = engine_for(tiny, k=5, seed=seed).suggest(context)
         first = suggestions[0]
@@ -465,6 +467,7 @@ def test_alternatives_worth_reading_only(tiny):
         for alternative in suggestions[1:]:
             assert any(ch.isalnum() for ch in alternative.text)
             assert alternative.mean_logprob >= first.mean_logprob - FAR_BELOW
+            assert alternative.first_word >= PANE_FLOOR
 
 
 def test_a_repeat_is_judged_where_a_word_begins_so_a_name_above_is_spelt_as_it_was():

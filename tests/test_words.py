@@ -173,6 +173,10 @@ def test_no_second_full_stop_after_a_sentence_that_ended_in_quotes():
     assert restates_punctuation("so,", ",")
     assert not restates_punctuation("so", ", and")
     assert not restates_punctuation('he said."', " And")
+    assert restates_punctuation("broken \u2014", "\u2014\u2014 ") and restates_punctuation("broken --", "-- ")
+    assert restates_punctuation("four months ago,", ".") and restates_punctuation("as follows:", ", and")
+    assert not restates_punctuation("a well-", "known") and not restates_punctuation("broken --", " and")
+    assert not restates_punctuation("in my case-", "-it ")  # the second hyphen of a typed "--"
 
 
 def test_no_suggestion_repeats_a_sentence_end_inside_quotes(quoting):

@@ -114,6 +114,8 @@ def _candidates(run: Run, beams: list[Row], state, logp: Mixed, steps: list, wid
                 continue  # never inside a ghost text
             if no_repeat and _repeats(recent, said, ch, no_repeat):
                 continue
+            if ch == "-" and not said and run.after_dash:
+                continue
             if is_word_char(ch) or (not started and ch in OPENING):
                 candidates.append(Candidate(score + value, j, code, value))
                 continue

@@ -380,12 +380,18 @@ def no_second_space(before: str, text: str) -> str:
     return text if INDENTED.search(before) or line else text.lstrip(" \t")
 
 
+DASHES = "-\u2013\u2014"
+
+
 def restates_punctuation(before: str, text: str) -> bool:
-    """A continuation a writer would never take: a second sentence end right after one (`."` then "."), or only
-    punctuation that says again what was just typed."""
+    """A continuation a writer would never take: a second sentence end right after one (`."` then "."), a stop or a
+    comma right after a comma ("ago," then "."), a dash or hyphen right after a dash ("broken \u2014" then
+    "\u2014\u2014": the books' long rules), or only punctuation that says again what was just typed."""
     if not text:
         return False
-    if text[0] in ".!?,;:" and SENTENCE_DONE.search(before):
+    if text[0] in ".!?,;:" and (SENTENCE_DONE.search(before) or before[-1:] in ",;:"):
         return True
+    if text[0] in DASHES and (before.endswith("--") or before[-1:] in DASHES[1:]):
+        return True  # after one hyphen a second may follow: "--" is the books' (and a keyboard's) dash
     mark = text.strip()
     return bool(mark) and not any(ch.isalnum() for ch in mark) and before.rstrip().endswith(mark)

@@ -103,8 +103,9 @@ class Run:
         self.limit = s.max_len + WORD_EXTRA  # a word that runs over L is finished, up to this
         self.uniforms = None if self.greedy else torch.rand(self.limit + 1, self.k, generator=generator)
         self.recent = decoder.codec.normalise(window[-RECENT_CHARS:])  # what a continuation must not say again
-        self.in_word = is_word_char(window[-1:] or " ")  # the cursor is inside a word (or right after one)
         self.after_dash = self.recent.endswith("--")  # a continuation does not open with another ("--" then "----")
+        # the cursor is inside a word (or right after one); a dash's hyphens are not a word
+        self.in_word = is_word_char(window[-1:] or " ") and not self.after_dash
         self.memory = memory
         self.resample = resample  # the grey text goes on by sampling after its first word
         self.cut = 0.0 if resample else s.ghost_confidence  # a drawn ghost text (Ctrl+R) is shown whole: unlikely

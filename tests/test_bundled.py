@@ -101,14 +101,15 @@ def test_a_new_document_or_paragraph_is_offered_a_sentence_not_indentation_or_a_
 @pytest.mark.parametrize("name", sorted(BUNDLED))
 def test_no_suggestion_opens_with_a_dash_right_after_one(name):
     """The books hold long rules ("------"): after a dash the writer typed, plain or em, the model offered "----"
-    as the grey text, "\u2014\u2014" in a curly document; then, read as the end of a word, a lone space. A hyphen inside a word still goes on ("well-" -> "known"), and
-    one hyphen may become a dash ("--")."""
+    as the grey text, "\u2014\u2014" in a curly document; then, read as the end of a word, a lone space. A hyphen
+    inside a word still goes on ("well-" -> "known"), and one hyphen may become a dash ("--")."""
     from charwriter.engine import Engine, EngineSettings
 
     engine = Engine(load_model(resolve_model(name)), EngineSettings(precision="fp32"))
     for context in ("The boiler's broken --", "\u201cThe boiler\u2019s broken \u2014", "She waited \u2013", "It was--"):
         engine.remember(context)
         out = engine.suggest(context)
-        assert not any(s.text[:1] in "-\u2013\u2014" or not s.text.strip() for s in out), (context, [s.text for s in out])
+        assert not any(s.text[:1] in "-\u2013\u2014" or not s.text.strip() for s in out), \
+            (context, [s.text for s in out])
     out = engine.suggest("It was a well-")
     assert out and out[0].text[:1].isalpha(), [s.text for s in out]

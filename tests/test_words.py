@@ -177,6 +177,7 @@ def test_no_second_full_stop_after_a_sentence_that_ended_in_quotes():
     assert restates_punctuation("four months ago,", ".") and restates_punctuation("as follows:", ", and")
     assert not restates_punctuation("a well-", "known") and not restates_punctuation("broken --", " and")
     assert not restates_punctuation("in my case-", "-it ")  # the second hyphen of a typed "--"
+    assert not restates_punctuation("", "--") and not restates_punctuation("", ".")  # nothing before: nothing restated
 
 
 def test_no_suggestion_repeats_a_sentence_end_inside_quotes(quoting):

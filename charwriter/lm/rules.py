@@ -389,9 +389,9 @@ def restates_punctuation(before: str, text: str) -> bool:
     "\u2014\u2014": the books' long rules), or only punctuation that says again what was just typed."""
     if not text:
         return False
-    if text[0] in ".!?,;:" and (SENTENCE_DONE.search(before) or before[-1:] in ",;:"):
+    if text[0] in ".!?,;:" and (SENTENCE_DONE.search(before) or before.endswith((",", ";", ":"))):
         return True
-    if text[0] in DASHES and (before.endswith("--") or before[-1:] in DASHES[1:]):
+    if text[0] in DASHES and before.endswith(("--", "\u2013", "\u2014")):
         return True  # after one hyphen a second may follow: "--" is the books' (and a keyboard's) dash
     mark = text.strip()
     return bool(mark) and not any(ch.isalnum() for ch in mark) and before.rstrip().endswith(mark)

@@ -4,6 +4,7 @@ their quality on English, and that a wheel carries them and the word list."""
 from __future__ import annotations
 
 import math
+import re
 import os
 import subprocess
 import sys
@@ -113,3 +114,27 @@ def test_no_suggestion_opens_with_a_dash_right_after_one(name):
             (context, [s.text for s in out])
     out = engine.suggest("It was a well-")
     assert out and out[0].text[:1].isalpha(), [s.text for s in out]
+
+
+CURLY = ("The train was late again, so Priya spent an hour on a cold platform. \u201cYou look like you slept in a "
+         "hedge,\u201d said Tom. \u201cI slept in a chair. The boiler\u2019s broken \u2014 again \u2014 and the "
+         "landlord says he\u2019ll send someone on Thursday.\u201d\n\n\u201cThat\u2019s four days of cold showers,"
+         "\u201d he said. She opened her laptop and looked at the spreadsheet she had promised to finish.")
+
+
+@pytest.mark.parametrize("name", sorted(BUNDLED))
+def test_a_curly_document_gets_curly_quotes_and_its_own_dashes_from_the_bundled_models(name):
+    """From the first curly mark on, over every fifth keystroke of a writer's paragraph: no straight quote, no "--",
+    no unspaced em dash where the writer spaces theirs (the tiny-model test in test_words covers the mapping)."""
+    from charwriter.engine import Engine, EngineSettings
+
+    engine = Engine(load_model(resolve_model(name)), EngineSettings(precision="fp32"))
+    curly = 0
+    for end in range(CURLY.index("\u201c") + 1, len(CURLY), 5):
+        context = CURLY[:end]
+        texts = [s.text for s in engine.suggest(context)]
+        assert not any(mark in text for text in texts for mark in ('"', "'", "--")), (context[-20:], texts)
+        if "\u2014 " in context:
+            assert not any(re.search("\\w\u2014|\u2014\\w", text) for text in texts), (context[-20:], texts)
+        curly += any(ch in text for text in texts for ch in "\u201c\u201d\u2019\u2014")
+    assert curly >= 3  # the models do write quotes and apostrophes here: the test can fail

@@ -11,7 +11,7 @@ import pytest
 from charwriter.engine import Engine, EngineSettings
 from charwriter.lm.checkpoint import load_model
 from charwriter.lm.lexicon import WORD, Lexicon
-from charwriter.lm.rules import PARTIAL_WORD, Typography, restates_punctuation, restyle, typography_of
+from charwriter.lm.rules import PARTIAL_WORD, Typography, never_taken, restyle, typography_of
 from charwriter.widgets.suggestions import confidence_bar
 from conftest import WORDS, make_text
 
@@ -168,16 +168,18 @@ def test_one_curly_mark_says_how_the_writer_s_editor_sets_the_others():
 
 
 def test_no_second_full_stop_after_a_sentence_that_ended_in_quotes():
-    assert restates_punctuation('he said."', ".")
-    assert restates_punctuation("she left!", "!")
-    assert restates_punctuation("so,", ",")
-    assert not restates_punctuation("so", ", and")
-    assert not restates_punctuation('he said."', " And")
-    assert restates_punctuation("broken \u2014", "\u2014\u2014 ") and restates_punctuation("broken --", "-- ")
-    assert restates_punctuation("four months ago,", ".") and restates_punctuation("as follows:", ", and")
-    assert not restates_punctuation("a well-", "known") and not restates_punctuation("broken --", " and")
-    assert not restates_punctuation("in my case-", "-it ")  # the second hyphen of a typed "--"
-    assert not restates_punctuation("", "--") and not restates_punctuation("", ".")  # nothing before: nothing restated
+    assert never_taken('he said."', ".")
+    assert never_taken("she left!", "!")
+    assert never_taken("so,", ",")
+    assert not never_taken("so", ", and")
+    assert not never_taken('he said."', " And")
+    assert never_taken("broken \u2014", "\u2014\u2014 ") and never_taken("broken --", "-- ")
+    assert never_taken("four months ago,", ".") and never_taken("as follows:", ", and")
+    assert not never_taken("a well-", "known") and not never_taken("broken --", " and")
+    assert not never_taken("in my case-", "-it ")  # the second hyphen of a typed "--"
+    assert never_taken("broken --", "'s ") and never_taken("said ", "'ll go") and not never_taken("the boiler", "'s ")
+    assert not never_taken("she said, ", "'Yes,") and not never_taken("and ", "'tis")  # a quote or an old word
+    assert not never_taken("", "--") and not never_taken("", ".")  # nothing before: nothing restated
 
 
 def test_no_suggestion_repeats_a_sentence_end_inside_quotes(quoting):

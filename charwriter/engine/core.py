@@ -34,7 +34,7 @@ from charwriter.lm.model import CharRNN
 from charwriter.lm.precision import Choice
 from charwriter.lm.precision import resolve as resolve_precision
 from charwriter.lm.rules import (WORD_EXTRA, default_start, document_start, finished, first_word_logprob,
-                                 no_second_space, restates_punctuation, wrapped_view, writers_style)
+                                 never_taken, no_second_space, wrapped_view, writers_style)
 
 # Torch's own choice (one per physical core), read when this module is first imported, before anyone lowers it.
 ALL_THREADS = torch.get_num_threads()
@@ -313,7 +313,7 @@ class Engine:
         if not opening.beam:  # the beam's rows come in its order: the ghost text, then the likeliest other words
             out.sort(key=lambda suggestion: -suggestion.mean_logprob)
         before = self.normalise(window[-8:])
-        out = worth_showing([suggestion for suggestion in out if not restates_punctuation(before, suggestion.text)])
+        out = worth_showing([suggestion for suggestion in out if not never_taken(before, suggestion.text)])
         if memory is not None and opening.beam and out:
             out = with_document_words(out, window, memory, run.k, s.document_words_after, s.recent_words)
         if s.words and out and self.lexicon is not None:

@@ -27,7 +27,7 @@ from charwriter.lm.lexicon import bundled as bundled_lexicon
 from charwriter.lm.lexicon import GUESS, trusted, without_capitals, writes_capitals
 from charwriter.lm.rules import (GHOST_CONFIDENCE, NO_REPEAT, PARTIAL_WORD, RECENT_CHARS, REPEAT_TRIES,
                                  WORD_EXTRA, _repeats, NEVER_SHOWN, char_classes, default_start, document_start,
-                                 WRAP_TAIL, finished, first_word_logprob, grow, no_second_space, restates_punctuation,
+                                 WRAP_TAIL, finished, first_word_logprob, grow, never_taken, no_second_space,
                                  translate, wrapped_view, writers_style)
 
 CONTEXT = 128  # characters read before the cursor: the engine's first read of a document is this long too
@@ -170,7 +170,7 @@ def as_the_writer_writes(text: str, ghost: str, score: float,
     before a word that neither the word list nor the document knows, or is rated a guess when that is its first; the
     document's own quotes, dashes and spelling."""
     ghost = no_second_space(text[-CONTEXT:], ghost)
-    if not ghost or restates_punctuation(text[-8:], ghost):
+    if not ghost or never_taken(text[-8:], ghost):
         return "", 0.0
     if not writes_capitals(text[-64:]):
         ghost = without_capitals(PARTIAL_WORD.search(text[-64:]).group(0), ghost, lambda word: word in text)

@@ -383,12 +383,18 @@ def no_second_space(before: str, text: str) -> str:
 DASHES = "-\u2013\u2014"
 
 
-def restates_punctuation(before: str, text: str) -> bool:
+CLITIC = re.compile(r"'(?:s|t|d|m|ll|re|ve)\b")  # "'s", "'ll": a word's ending, never a word of its own
+
+
+def never_taken(before: str, text: str) -> bool:
     """A continuation a writer would never take: a second sentence end right after one (`."` then "."), a stop or a
     comma right after a comma ("ago," then "."), a dash or hyphen right after a dash ("broken \u2014" then
-    "\u2014\u2014": the books' long rules), or only punctuation that says again what was just typed."""
+    "\u2014\u2014": the books' long rules), a word's ending where no word is ("broken \u2014" then "'s"), or only
+    punctuation that says again what was just typed. `before`: the text just before it, as the model reads it."""
     if not text:
         return False
+    if CLITIC.match(text) and not (before[-1:].isalnum()):
+        return True
     if text[0] in ".!?,;:" and (SENTENCE_DONE.search(before) or before.endswith((",", ";", ":"))):
         return True
     if text[0] in DASHES and before.endswith(("--", "\u2013", "\u2014")):

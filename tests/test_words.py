@@ -165,6 +165,8 @@ def test_one_curly_mark_says_how_the_writer_s_editor_sets_the_others():
     assert restyle("broken--again", "", spaced) == "broken \u2014 again"
     assert restyle("--again", "broken ", spaced) == "\u2014 again"  # the writer has typed the space before it
     assert typography_of('"Yes," he said. It\u2019s late') == Typography('""', "\u2018\u2019", "--", "...")
+    assert restyle("pacing--the middle", "", typography_of("I agree - the middle drags - and")) == "pacing - the middle"
+    assert typography_of("A list:\n- one\n- two").dash == "--"
 
 
 def test_no_second_full_stop_after_a_sentence_that_ended_in_quotes():

@@ -284,7 +284,8 @@ def typography_of(text: str) -> Typography:
     curly_double = curly_doubles > straight_doubles or (smart and not straight_doubles)
     curly_single = curly_singles > straight_singles or (smart and not straight_singles)
     spaced_em = text.count(" \u2014 ")  # "broken \u2014 again": a spaced em dash, as a spaced en dash
-    forms = {"\u2014": em - spaced_em, " \u2014 ": spaced_em, " \u2013 ": en, "--": plain}
+    # " - ": a keyboard's dash between words (a list's "- " starts a line)
+    forms = {"\u2014": em - spaced_em, " \u2014 ": spaced_em, " \u2013 ": en, "--": plain, " - ": text.count(" - ")}
     dash = max(forms, key=forms.get) if max(forms.values()) else "\u2014" if smart else "--"
     ellipsis = "\u2026" if text.count("\u2026") > text.count("...") else "..."
     return Typography("\u201c\u201d" if curly_double else '""', "\u2018\u2019" if curly_single else "''", dash, ellipsis)

@@ -21,7 +21,7 @@ from charwriter.lm import state as states
 from charwriter.lm.fast import FastRNN
 from charwriter.lm.memory import DocumentMemory
 from charwriter.lm.rules import (NEVER_SHOWN, RECENT_CHARS, REPEAT_TRIES, WORD_EXTRA, is_word_char, _repeats,
-                                 char_classes, grow, holds_a_word)
+                                 char_classes, ends_with_dash, grow, holds_a_word)
 from charwriter.lm.sample import masked_probs
 
 
@@ -103,7 +103,7 @@ class Run:
         self.limit = s.max_len + WORD_EXTRA  # a word that runs over L is finished, up to this
         self.uniforms = None if self.greedy else torch.rand(self.limit + 1, self.k, generator=generator)
         self.recent = decoder.codec.normalise(window[-RECENT_CHARS:])  # what a continuation must not say again
-        self.after_dash = self.recent.endswith("--")  # a continuation does not open with another ("--" then "----")
+        self.after_dash = ends_with_dash(self.recent)  # a continuation does not open with another ("--" then "----")
         # the cursor is inside a word (or right after one); a dash's hyphens are not a word
         self.in_word = is_word_char(window[-1:] or " ") and not self.after_dash
         self.memory = memory

@@ -384,6 +384,11 @@ def no_second_space(before: str, text: str) -> str:
 DASHES = "-\u2013\u2014"
 
 
+def ends_with_dash(text: str) -> bool:
+    """`text` ends with a whole dash (not a word's hyphen): "--", as the model reads an em dash, or an en or em dash."""
+    return text.endswith(("--", "\u2013", "\u2014"))
+
+
 CLITIC = re.compile(r"'(?:s|t|d|m|ll|re|ve)\b")  # "'s", "'ll": a word's ending, never a word of its own
 
 
@@ -394,11 +399,11 @@ def never_taken(before: str, text: str) -> bool:
     punctuation that says again what was just typed. `before`: the text just before it, as the model reads it."""
     if not text:
         return False
-    if CLITIC.match(text) and not (before[-1:].isalnum()):
+    if CLITIC.match(text) and not before[-1:].isalnum():
         return True
     if text[0] in ".!?,;:" and (SENTENCE_DONE.search(before) or before.endswith((",", ";", ":"))):
         return True
-    if text[0] in DASHES and before.endswith(("--", "\u2013", "\u2014")):
+    if text[0] in DASHES and ends_with_dash(before):
         return True  # after one hyphen a second may follow: "--" is the books' (and a keyboard's) dash
     mark = text.strip()
     return bool(mark) and not any(ch.isalnum() for ch in mark) and before.rstrip().endswith(mark)
